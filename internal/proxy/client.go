@@ -1,0 +1,506 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/connx/connx/internal/http1"
+	"golang.org/x/sys/unix"
+)
+
+// cstate is where a client connection is in its current request.
+type cstate uint8
+
+const (
+	csIdle    cstate = iota // between requests (keep-alive idle)
+	csHead                  // part of a request head has arrived
+	csBody                  // forwarding the request body
+	csWait                  // request forwarded; response in progress
+	csClosing               // last response written; flushing, then closing
+)
+
+// lingerTime is how long a closing client may keep sending before ConnX
+// closes the socket; reading (and dropping) what it sends meanwhile keeps
+// the kernel from answering with a reset that would destroy the response.
+const lingerTime = int64(time.Second)
+
+// client is one accepted connection. It handles one request at a time;
+// pipelined requests wait in the input buffer (bounded by the detach rule)
+// until the response before them is complete.
+type client struct {
+	peer
+	lk links[*client]
+
+	state cstate
+	req   http1.Request
+	sn    *snapshot // the snapshot the current request runs under
+	ip    netip.Addr
+
+	up   *upstream // serving the current request, if any
+	head []byte    // forwarded head, kept for a retry until the response starts
+
+	bodyKind http1.BodyKind
+	bodyLeft int64
+	chunks   http1.ChunkedScanner
+	bodySent int64
+	tries    int
+
+	minor       int  // client's HTTP minor version
+	isHead      bool // request method is HEAD
+	idempotent  bool
+	expect100   bool
+	keepAlive   bool // the request allows another after it
+	closeAfter  bool // close once the current response is written
+	respStarted bool // a final response head went to the client
+
+	deadline int64 // unix ns; meaning depends on state
+	closeAt  int64 // flush/linger limit while csClosing
+	lastOut  int   // outbound bytes at the last sweep (send-stall check)
+	stallAt  int64 // when outbound last made progress
+}
+
+func (cl *client) links() *links[*client] { return &cl.lk }
+
+// onTraffic handles input from the client socket.
+func (cl *client) onTraffic() {
+	if cl.lingering || cl.state == csClosing {
+		if n := cl.buffered(); n > 0 {
+			cl.consume(n)
+		}
+		return
+	}
+	cl.process()
+}
+
+// process advances the state machine as far as the buffered input allows.
+func (cl *client) process() {
+	for !cl.closed && !cl.closeMe && !cl.detaching {
+		switch cl.state {
+		case csIdle, csHead:
+			if !cl.readHead() {
+				return
+			}
+		case csBody:
+			if !cl.forwardBody() {
+				return
+			}
+		case csWait:
+			// Pipelined requests wait; too many of them park the socket.
+			if cl.attached() && cl.buffered() > cl.sn.lim.MaxHeaderBytes {
+				cl.detach()
+			}
+			return
+		default:
+			return
+		}
+	}
+}
+
+// readHead parses the next request head and dispatches it. It reports
+// whether processing may continue.
+func (cl *client) readHead() bool {
+	buf := cl.data()
+	if len(buf) == 0 {
+		return false
+	}
+	lp := cl.lp
+	sn := lp.srv.snap.Load()
+	n, err := http1.ParseRequest(buf, &cl.req, &sn.lim)
+	if err == http1.ErrNeedMore {
+		if cl.state == csIdle {
+			cl.state = csHead
+			cl.deadline = lp.now + sn.clientHeader
+		}
+		return false
+	}
+	cl.sn = sn
+	if err != nil {
+		cl.reject(statusOfParseError(err))
+		return false
+	}
+	r := &cl.req
+	cl.minor = r.Minor
+	cl.keepAlive = r.KeepAlive
+	cl.isHead = string(r.Method) == http.MethodHead
+	cl.idempotent = idempotent(r.Method)
+	cl.expect100 = r.Expect100
+	cl.closeAfter = false
+	cl.respStarted = false
+	cl.bodySent = 0
+	cl.tries = 0
+	cl.bodyKind = r.BodyKind()
+	cl.bodyLeft = r.ContentLength
+	cl.chunks.Reset()
+
+	switch {
+	case string(r.Method) == http.MethodConnect:
+		cl.reject(http.StatusMethodNotAllowed)
+		return false
+	case sn.maxBody > 0 && r.ContentLength > sn.maxBody:
+		cl.reject(http.StatusRequestEntityTooLarge)
+		return false
+	case sn.metricsPath != "" && string(r.Path) == sn.metricsPath && cl.bodyKind == http1.BodyNone:
+		cl.consume(n)
+		cl.serveMetrics()
+		return true
+	}
+
+	be := sn.pick(lp, nil)
+	if be == nil {
+		cl.reject(statusFor(failNoBackend))
+		return false
+	}
+	// With preserveHost off the Host names the first backend picked; a
+	// retry elsewhere keeps that head.
+	cl.head = appendRequestHead(lp.getBuf(), cl, sn, be)
+	cl.consume(n)
+	if cl.bodyKind == http1.BodyNone {
+		cl.state = csWait
+		cl.deadline = 0
+	} else {
+		cl.state = csBody
+		cl.deadline = lp.now + sn.clientBody
+	}
+	cl.assign(be)
+	return true
+}
+
+// dispatch assigns a retry to a backend other than skip.
+func (cl *client) dispatch(skip *backend) {
+	be := cl.sn.pick(cl.lp, skip)
+	if be == nil {
+		cl.reject(statusFor(failNoBackend))
+		return
+	}
+	cl.assign(be)
+}
+
+// assign sends the request to be over a pooled connection, or starts a
+// connection that will send it.
+func (cl *client) assign(be *backend) {
+	lp := cl.lp
+	cl.tries++
+	be.inflight.Add(1)
+	up := lp.idle(be)
+	if up == nil {
+		up = newUpstream(lp, be)
+		up.bind(cl)
+		lp.dial(up, cl.sn.connectTimeout)
+		return
+	}
+	up.bind(cl)
+	up.sendHead()
+}
+
+// forwardBody passes buffered body bytes to the upstream. It reports
+// whether processing may continue.
+func (cl *client) forwardBody() bool {
+	up := cl.up
+	if cl.respStarted {
+		// The backend answered before the body was complete: drop the rest;
+		// the connection closes after the response.
+		if n := cl.buffered(); n > 0 {
+			cl.consume(n)
+		}
+		return false
+	}
+	if up == nil || !up.attached() || up.state != usHead {
+		if cl.buffered() > cl.sn.highWater {
+			cl.detach()
+		}
+		return false
+	}
+	if up.outbound() > cl.sn.highWater {
+		cl.detach()
+		return false
+	}
+	buf := cl.data()
+	if len(buf) == 0 {
+		return false
+	}
+	var k int
+	done := false
+	switch cl.bodyKind {
+	case http1.BodyLength:
+		k = len(buf)
+		if int64(k) > cl.bodyLeft {
+			k = int(cl.bodyLeft)
+		}
+		cl.bodyLeft -= int64(k)
+		done = cl.bodyLeft == 0
+	case http1.BodyChunked:
+		var err error
+		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
+		if err != nil {
+			cl.reject(statusOfParseError(err))
+			return false
+		}
+		if cl.sn.maxBody > 0 && cl.bodySent+int64(k) > cl.sn.maxBody {
+			cl.reject(http.StatusRequestEntityTooLarge)
+			return false
+		}
+	}
+	if k > 0 {
+		if !up.write(buf[:k]) {
+			return false // the upstream failed; its cleanup decided
+		}
+		cl.bodySent += int64(k)
+		cl.consume(k)
+	}
+	now := cl.lp.now
+	if done {
+		cl.state = csWait
+		cl.deadline = 0
+		up.deadline = now + cl.sn.upstreamHeader
+		return true
+	}
+	cl.deadline = now + cl.sn.clientBody
+	up.deadline = now + cl.sn.upstreamHeader
+	if up.outbound() > cl.sn.highWater {
+		cl.detach()
+		return false
+	}
+	return k > 0
+}
+
+// upstreamFailed handles the loss of the upstream before a final response
+// head reached the client: retry when safe, otherwise answer with an error.
+func (cl *client) upstreamFailed(f failure, up *upstream) {
+	if cl.closed {
+		return
+	}
+	if cl.respStarted {
+		cl.abort()
+		return
+	}
+	sn := cl.sn
+	if f == failConnect {
+		up.be.downUntil.Store(cl.lp.now + int64(2*time.Second))
+	}
+	safe := cl.bodySent == 0 &&
+		(f == failConnect || (f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone))
+	if safe && cl.tries <= sn.retries {
+		cl.dispatch(up.be)
+		if cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
+			_ = cl.c.Wake(nil)
+		}
+		return
+	}
+	if f == failConnect && !sn.anyAvailable(cl.lp.now) {
+		f = failNoBackend
+	}
+	cl.reject(statusFor(f))
+}
+
+// exchangeDone runs when the response is completely written (or the
+// exchange ended otherwise) and the upstream is released.
+func (cl *client) exchangeDone() {
+	lp := cl.lp
+	lp.putBuf(cl.head)
+	cl.head = nil
+	if cl.closed {
+		return
+	}
+	if cl.closeAfter || !cl.keepAlive || cl.state == csBody {
+		cl.closeGracefully()
+		return
+	}
+	cl.state = csIdle
+	cl.req.Reset()
+	cl.deadline = lp.now + cl.sn.clientIdle
+	switch {
+	case cl.isDetached():
+		cl.resume(cl)
+	case cl.buffered() > 0 && cl.attached():
+		if lp.inCallback(&cl.peer) {
+			return // process() is on the stack and continues
+		}
+		_ = cl.c.Wake(nil)
+	}
+}
+
+// reject answers the current request with an error status and closes.
+func (cl *client) reject(code int) {
+	if cl.closed {
+		return
+	}
+	if up := cl.up; up != nil {
+		cl.up = nil
+		up.abandon()
+	}
+	if cl.respStarted {
+		cl.abort()
+		return
+	}
+	cl.respStarted = true
+	if cl.isDetached() {
+		cl.writeDetached(errorResponse(code))
+		cl.abort()
+		return
+	}
+	cl.write(errorResponse(code))
+	cl.closeGracefully()
+}
+
+// closeGracefully flushes what was written, shuts the write side, and
+// closes after the client's FIN or lingerTime.
+func (cl *client) closeGracefully() {
+	if cl.closed || cl.state == csClosing {
+		return
+	}
+	cl.state = csClosing
+	if !cl.attached() {
+		cl.abort()
+		return
+	}
+	cl.closeAt = cl.lp.now + int64(cl.sn.shutdown)
+	cl.lp.flushing++
+	cl.lp.srv.flushing.Add(1)
+	cl.flushCheck()
+}
+
+// flushCheck moves a closing client on once gnet's buffer is empty.
+func (cl *client) flushCheck() {
+	if cl.lingering || cl.closed {
+		return
+	}
+	if cl.outbound() > 0 {
+		if cl.lp.now > cl.closeAt {
+			cl.abort()
+		}
+		return
+	}
+	cl.lp.flushing--
+	cl.lp.srv.flushing.Add(-1)
+	cl.lingering = true
+	cl.closeAt = cl.lp.now + lingerTime
+	if unix.Shutdown(cl.c.Fd(), unix.SHUT_WR) != nil {
+		cl.abort()
+	}
+}
+
+// abort closes the client at once; a response in progress is cut short so
+// the client sees an incomplete message, never a fake complete one.
+func (cl *client) abort() {
+	if cl.closed {
+		return
+	}
+	if cl.isDetached() && !cl.resuming {
+		cl.closeDetached()
+		cl.lp.gone(&cl.peer)
+		return
+	}
+	if cl.attached() {
+		cl.lp.closeConn(&cl.peer)
+		return
+	}
+	// Resuming: OnOpen will see closeMe and close it.
+	cl.closeMe = true
+}
+
+// cleanup releases everything the client holds. It runs once.
+func (cl *client) cleanup() {
+	lp := cl.lp
+	lp.clients.remove(cl)
+	lp.srv.active.Add(-1)
+	if cl.state == csClosing && !cl.lingering {
+		lp.flushing--
+		lp.srv.flushing.Add(-1)
+	}
+	if up := cl.up; up != nil {
+		cl.up = nil
+		up.abandon()
+	}
+	lp.putBuf(cl.head)
+	cl.head = nil
+	cl.stash = nil
+	cl.c = nil
+}
+
+// tick runs from the loop's sweep.
+func (cl *client) tick(now int64, full bool) {
+	if cl.isDetached() {
+		if cl.resuming {
+			return
+		}
+		up := cl.up
+		switch {
+		case cl.state == csBody && up != nil && up.attached() && up.state == usHead && up.outbound() < cl.sn.lowWater:
+			cl.resume(cl)
+		case cl.state == csBody && up != nil && up.state == usConnecting:
+			// still connecting; stay parked
+		case cl.state != csWait:
+			cl.resume(cl)
+		}
+		return
+	}
+	if cl.state == csClosing {
+		if cl.lingering {
+			if now > cl.closeAt {
+				cl.abort()
+			}
+			return
+		}
+		cl.flushCheck()
+		return
+	}
+	if !full || !cl.attached() {
+		return
+	}
+	switch cl.state {
+	case csIdle:
+		if now > cl.deadline {
+			cl.abort()
+			return
+		}
+	case csHead, csBody:
+		if now > cl.deadline {
+			cl.reject(http.StatusRequestTimeout)
+			return
+		}
+	}
+	// A client that stops reading its response is dropped after the idle
+	// timeout without progress.
+	out := cl.outbound()
+	if out == 0 || out < cl.lastOut {
+		cl.stallAt = now
+	} else if now-cl.stallAt > cl.sn.clientIdle {
+		cl.abort()
+		return
+	}
+	cl.lastOut = out
+}
+
+// serveMetrics answers the main-port metrics route.
+func (cl *client) serveMetrics() {
+	body := cl.lp.srv.renderMetrics()
+	b := cl.lp.scratch[:0]
+	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(body)))
+	b = append(b, "\r\n"...)
+	if !cl.keepAlive {
+		b = append(b, "Connection: close\r\n"...)
+	} else if cl.minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	if !cl.isHead {
+		b = append(b, body...)
+	}
+	cl.lp.scratch = b
+	cl.respStarted = true
+	cl.state = csWait
+	if !cl.write(b) {
+		return
+	}
+	cl.exchangeDone()
+}
+
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}

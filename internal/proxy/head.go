@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"strconv"
+
+	"github.com/connx/connx/internal/http1"
+)
+
+// forwardedFlags are the request headers ConnX writes itself.
+const forwardedFlags = http1.FlagHopByHop | http1.FlagXForwardedFor |
+	http1.FlagXForwardedProto | http1.FlagXForwardedHost
+
+// appendRequestHead appends the head ConnX sends upstream for cl.req:
+// origin-form target, the client's headers in order and case minus the
+// hop-by-hop ones, its own framing, and the X-Forwarded-* fields. HTTP/1.0
+// clients are forwarded as HTTP/1.0 with keep-alive, so the backend never
+// answers them with chunked framing they cannot read.
+func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
+	r := &cl.req
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, r.Path...)
+	if r.Minor == 0 {
+		b = append(b, " HTTP/1.0\r\n"...)
+	} else {
+		b = append(b, " HTTP/1.1\r\n"...)
+	}
+	host := r.Host
+	if r.Authority != nil {
+		host = r.Authority
+	}
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		if h.Flags&forwardedFlags != 0 {
+			continue
+		}
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		if h.Flags&http1.FlagHost != 0 {
+			b = appendHost(b, host, sn, be)
+		} else {
+			b = append(b, h.Value...)
+		}
+		b = append(b, "\r\n"...)
+	}
+	if r.Host == nil {
+		b = append(b, "Host: "...)
+		b = appendHost(b, host, sn, be)
+		b = append(b, "\r\n"...)
+	}
+	if r.Chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if r.Minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	for i := range r.Headers {
+		if h := &r.Headers[i]; h.Flags&http1.FlagXForwardedFor != 0 && len(h.Value) > 0 {
+			b = append(b, h.Value...)
+			b = append(b, ", "...)
+		}
+	}
+	b = cl.ip.AppendTo(b)
+	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	if len(host) > 0 {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendHost(b, host []byte, sn *snapshot, be *backend) []byte {
+	if !sn.preserve || len(host) == 0 {
+		return append(b, be.addr...)
+	}
+	return append(b, host...)
+}
+
+// appendResponseHead appends the head ConnX sends the client for r.
+func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *client) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, ' ')
+	b = append(b, r.Reason...)
+	b = append(b, "\r\n"...)
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		if h.Flags&http1.FlagHopByHop != 0 {
+			continue
+		}
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = append(b, h.Value...)
+		b = append(b, "\r\n"...)
+	}
+	if kind == http1.BodyChunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	switch {
+	case cl.closeAfter || !cl.keepAlive:
+		b = append(b, "Connection: close\r\n"...)
+	case cl.minor == 0:
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }

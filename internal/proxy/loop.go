@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// owner is a client or an upstream: what a peer belongs to.
+type owner interface {
+	// cleanup runs exactly once when the connection is gone for good.
+	cleanup()
+}
+
+// loop is the state one gnet event loop owns: its clients and upstreams,
+// the idle upstream pools, and the round-robin cursor. Only that loop's
+// goroutine touches it (other goroutines post work with el.Execute).
+type loop struct {
+	srv *Server
+	el  gnet.EventLoop
+
+	now int64 // coarse clock (unix ns), refreshed by every sweep
+
+	cur gnet.Conn // the connection whose callback is running
+
+	clients   list[*client]
+	upstreams list[*upstream]
+	pools     [][]*upstream // idle connections by backend id, newest last
+
+	detached int // peers parked in the kernel
+	flushing int // closing clients waiting for gnet to flush
+	lastFull int64
+	scratch  []byte // response heads are built here
+
+	sweepTask gnet.Runnable
+	bufs      [][]byte // free head buffers
+}
+
+func newLoop(s *Server, el gnet.EventLoop) *loop {
+	lp := &loop{srv: s, el: el, now: time.Now().UnixNano()}
+	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
+		lp.sweep()
+		return nil
+	})
+	return lp
+}
+
+// closeConn closes p's gnet connection. Inside p's own callback the close
+// is deferred to the callback's return (gnet requires that); otherwise it
+// happens now, and OnClose runs before closeConn returns.
+func (lp *loop) closeConn(p *peer) {
+	if p.c == nil {
+		return
+	}
+	if lp.inCallback(p) {
+		p.closeMe = true
+		return
+	}
+	_ = lp.el.Close(p.c)
+}
+
+// inCallback reports whether p's own callback is running.
+func (lp *loop) inCallback(p *peer) bool { return p.c != nil && lp.cur == p.c }
+
+// gone finishes a connection that has no gnet.Conn any more.
+func (lp *loop) gone(p *peer) {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.self.cleanup()
+}
+
+// enter marks c as the connection whose callback runs; leave returns the
+// action the callback must give gnet.
+func (lp *loop) enter(c gnet.Conn) { lp.cur = c }
+
+func (lp *loop) leave(p *peer) gnet.Action {
+	lp.cur = nil
+	if p != nil && p.closeMe {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// getBuf returns an empty buffer for a request head.
+func (lp *loop) getBuf() []byte {
+	if n := len(lp.bufs); n > 0 {
+		b := lp.bufs[n-1]
+		lp.bufs = lp.bufs[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, 1024)
+}
+
+func (lp *loop) putBuf(b []byte) {
+	if b != nil && cap(b) <= 64<<10 && len(lp.bufs) < 256 {
+		lp.bufs = append(lp.bufs, b[:0])
+	}
+}
+
+// idle returns a pooled connection to b, or nil.
+func (lp *loop) idle(b *backend) *upstream {
+	if b.id >= len(lp.pools) {
+		return nil
+	}
+	pool := lp.pools[b.id]
+	for len(pool) > 0 {
+		up := pool[len(pool)-1]
+		pool[len(pool)-1] = nil
+		pool = pool[:len(pool)-1]
+		if up.attached() {
+			lp.pools[b.id] = pool
+			return up
+		}
+	}
+	lp.pools[b.id] = pool
+	return nil
+}
+
+// park puts an idle upstream in its pool; it reports false when the pool is
+// full.
+func (lp *loop) park(up *upstream, max int) bool {
+	id := up.be.id
+	for id >= len(lp.pools) {
+		lp.pools = append(lp.pools, nil)
+	}
+	if len(lp.pools[id]) >= max {
+		return false
+	}
+	lp.pools[id] = append(lp.pools[id], up)
+	return true
+}
+
+// unpark removes up from its pool (it closed while idle).
+func (lp *loop) unpark(up *upstream) {
+	if up.be.id >= len(lp.pools) {
+		return
+	}
+	pool := lp.pools[up.be.id]
+	for i, u := range pool {
+		if u == up {
+			copy(pool[i:], pool[i+1:])
+			pool[len(pool)-1] = nil
+			lp.pools[up.be.id] = pool[:len(pool)-1]
+			return
+		}
+	}
+}
+
+// sweep runs on the loop from the ticker: resume detached peers whose
+// other side drained, finish lingering closes, and every 100 ms enforce
+// timeouts.
+func (lp *loop) sweep() {
+	lp.now = time.Now().UnixNano()
+	full := lp.now-lp.lastFull >= int64(100*time.Millisecond)
+	if full {
+		lp.lastFull = lp.now
+	}
+	if !full && lp.detached == 0 && lp.flushing == 0 {
+		return
+	}
+	for cl := lp.clients.head; cl != nil; {
+		next := cl.lk.next
+		cl.tick(lp.now, full)
+		cl = next
+	}
+	for up := lp.upstreams.head; up != nil; {
+		next := up.lk.next
+		up.tick(lp.now, full)
+		up = next
+	}
+}
+
+// list is an intrusive doubly linked list of clients or upstreams.
+type list[T interface {
+	comparable
+	links() *links[T]
+}] struct {
+	head T
+	n    int
+}
+
+type links[T any] struct {
+	prev, next T
+	in         bool
+}
+
+func (l *list[T]) push(v T) {
+	var zero T
+	lk := v.links()
+	lk.prev, lk.next, lk.in = zero, l.head, true
+	if l.head != zero {
+		l.head.links().prev = v
+	}
+	l.head = v
+	l.n++
+}
+
+func (l *list[T]) remove(v T) {
+	var zero T
+	lk := v.links()
+	if !lk.in {
+		return
+	}
+	if lk.prev != zero {
+		lk.prev.links().next = lk.next
+	} else {
+		l.head = lk.next
+	}
+	if lk.next != zero {
+		lk.next.links().prev = lk.prev
+	}
+	lk.prev, lk.next, lk.in = zero, zero, false
+	l.n--
+}

@@ -1,0 +1,269 @@
+// Package proxy is ConnX's data plane: a gnet event handler that accepts
+// HTTP/1.1 clients and forwards each request to a backend over pooled
+// upstream connections that live on the client's own event loop. It is the
+// only package that imports gnet.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/connx/connx/internal/config"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+)
+
+// Server runs the data plane for one configuration. Create it with New,
+// run it with Serve; all methods are safe for concurrent use.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	log  *slog.Logger
+	snap atomic.Pointer[snapshot]
+
+	mu       sync.Mutex
+	loops    []*loop             // guarded by mu; one per event loop seen
+	backends map[string]*backend // by URL; guarded by mu
+	nextID   int
+
+	eng      gnet.Engine
+	addr     net.Addr
+	ready    chan struct{}
+	started  time.Time
+	active   atomic.Int64 // open client connections
+	detached atomic.Int64 // peers parked for backpressure, all loops
+	flushing atomic.Int64 // closing clients waiting for a flush, all loops
+	requests atomic.Int64
+}
+
+// New builds a server for cfg, which must have passed validation.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		log:      log,
+		backends: make(map[string]*backend),
+		ready:    make(chan struct{}),
+		started:  time.Now(),
+	}
+	s.snap.Store(s.build(cfg))
+	return s, nil
+}
+
+// build makes a snapshot for cfg, reusing the runtime state of backends
+// that keep their URL.
+func (s *Server) build(cfg *config.Config) *snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bs := make([]*backend, len(cfg.Backends))
+	for i, b := range cfg.Backends {
+		be, ok := s.backends[b.URL]
+		if !ok {
+			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr}
+			s.nextID++
+			s.backends[b.URL] = be
+		}
+		bs[i] = be
+	}
+	return newSnapshot(cfg, bs)
+}
+
+// Serve listens on the configured address and runs the event loops until
+// Stop is called or the engine fails.
+func (s *Server) Serve() error {
+	sn := s.snap.Load()
+	loops := sn.cfg.Server.EventLoops
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithTicker(true),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(quietLogger{s.log}),
+	}
+	if loops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(loops))
+	}
+	return gnet.Run(s, "tcp://"+sn.cfg.ListenAddr(), opts...)
+}
+
+// Ready is closed once the listener is bound.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound listen address; valid after Ready.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Stop shuts the engine down, closing every connection.
+func (s *Server) Stop(ctx context.Context) error {
+	<-s.ready
+	return s.eng.Stop(ctx)
+}
+
+// Active is the number of open client connections.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+// OnBoot records the engine and the bound address.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			s.addr = sockaddrTCP(sa)
+		}
+		_ = unix.Close(fd)
+	}
+	close(s.ready)
+	s.log.Info("connx listening", "addr", fmt.Sprint(s.addr))
+	return gnet.None
+}
+
+// loopFor returns the state of el, creating it on first use. It is called
+// on el's goroutine.
+func (s *Server) loopFor(el gnet.EventLoop) *loop {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, lp := range s.loops {
+		if lp.el == el {
+			return lp
+		}
+	}
+	lp := newLoop(s, el)
+	s.loops = append(s.loops, lp)
+	return lp
+}
+
+// OnOpen starts a client, or continues an upstream or a resumed peer.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	switch x := c.Context().(type) {
+	case *upstream:
+		lp := x.lp
+		lp.enter(c)
+		if x.isDetached() {
+			x.reattached(c)
+			if x.closeMe || x.cl == nil {
+				x.closeMe = true
+				return nil, lp.leave(&x.peer)
+			}
+			x.onTraffic()
+		} else {
+			x.opened(c)
+		}
+		return nil, lp.leave(&x.peer)
+	case *client:
+		lp := x.lp
+		lp.enter(c)
+		x.reattached(c)
+		if !x.closeMe {
+			x.process()
+		}
+		return nil, lp.leave(&x.peer)
+	}
+	lp := s.loopFor(c.EventLoop())
+	sn := s.snap.Load()
+	if s.active.Load() >= sn.maxConns {
+		return errorResponse(503), gnet.Close
+	}
+	cl := &client{state: csIdle, sn: sn}
+	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cl.ip = ta.AddrPort().Addr().Unmap()
+	}
+	cl.deadline = lp.now + sn.clientHeader
+	cl.stallAt = lp.now
+	c.SetContext(cl)
+	lp.clients.push(cl)
+	s.active.Add(1)
+	return nil, gnet.None
+}
+
+// OnTraffic dispatches input to the connection's state machine.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *client:
+		x.lp.enter(c)
+		x.onTraffic()
+		return x.lp.leave(&x.peer)
+	case *upstream:
+		x.lp.enter(c)
+		x.onTraffic()
+		return x.lp.leave(&x.peer)
+	}
+	return gnet.Close
+}
+
+// OnClose finishes a connection unless the close was a detach.
+func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
+	var p *peer
+	switch x := c.Context().(type) {
+	case *client:
+		p = &x.peer
+	case *upstream:
+		p = &x.peer
+	default:
+		return gnet.None
+	}
+	if p.c != c {
+		return gnet.None // a stale gnet.Conn of a resumed peer
+	}
+	if p.detaching {
+		p.detaching = false
+		p.closeMe = false
+		p.c = nil
+		return gnet.None
+	}
+	p.lp.gone(p)
+	return gnet.None
+}
+
+// OnTick posts a sweep to every loop: every 2 ms while some connection is
+// parked or flushing, else every 100 ms.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	for _, lp := range loops {
+		_ = lp.el.Execute(context.Background(), lp.sweepTask)
+	}
+	if s.detached.Load() > 0 || s.flushing.Load() > 0 {
+		return 2 * time.Millisecond, gnet.None
+	}
+	return 100 * time.Millisecond, gnet.None
+}
+
+// renderMetrics is the placeholder exposition of the main-port metrics
+// route; the metrics package replaces it.
+func (s *Server) renderMetrics() []byte {
+	b := []byte("# HELP connx_active_connections Open client connections.\n# TYPE connx_active_connections gauge\nconnx_active_connections ")
+	b = strconv.AppendInt(b, s.active.Load(), 10)
+	b = append(b, "\n# HELP connx_uptime_seconds Seconds since start.\n# TYPE connx_uptime_seconds gauge\nconnx_uptime_seconds "...)
+	b = strconv.AppendFloat(b, time.Since(s.started).Seconds(), 'f', 3, 64)
+	return append(b, '\n')
+}
+
+func sockaddrTCP(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return nil
+}
+
+// quietLogger routes gnet's logging to slog at debug level, except errors.
+type quietLogger struct{ l *slog.Logger }
+
+var _ logging.Logger = quietLogger{}
+
+func (q quietLogger) Debugf(f string, a ...any) { q.l.Debug(fmt.Sprintf(f, a...)) }
+func (q quietLogger) Infof(f string, a ...any)  { q.l.Debug(fmt.Sprintf(f, a...)) }
+func (q quietLogger) Warnf(f string, a ...any)  { q.l.Warn(fmt.Sprintf(f, a...)) }
+func (q quietLogger) Errorf(f string, a ...any) { q.l.Error(fmt.Sprintf(f, a...)) }
+func (q quietLogger) Fatalf(f string, a ...any) { q.l.Error(fmt.Sprintf(f, a...)) }
+

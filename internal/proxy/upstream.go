@@ -1,0 +1,375 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/connx/connx/internal/http1"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// ustate is where an upstream connection is in its current exchange.
+type ustate uint8
+
+const (
+	usConnecting ustate = iota // dial in flight
+	usHead                     // request going out; waiting for the response head
+	usBody                     // streaming the response body to the client
+	usIdle                     // pooled, waiting for the next request
+)
+
+// upstream is one connection to a backend, registered on the same event
+// loop as the clients it serves. It serves one client at a time and goes
+// back to its loop's pool only after a complete, well-framed exchange.
+type upstream struct {
+	peer
+	lk links[*upstream]
+
+	be    *backend
+	cl    *client // the client served, nil while idle
+	state ustate
+
+	resp   http1.Response
+	kind   http1.BodyKind
+	left   int64
+	chunks http1.ChunkedScanner
+
+	reused   bool    // has completed an exchange before
+	broken   bool    // must not be pooled after this exchange
+	why      failure // reason for a close we initiated
+	deadline int64
+}
+
+func (up *upstream) links() *links[*upstream] { return &up.lk }
+
+func newUpstream(lp *loop, be *backend) *upstream {
+	up := &upstream{be: be}
+	up.peer = peer{lp: lp, fd: -1, self: up}
+	lp.upstreams.push(up)
+	return up
+}
+
+// bind attaches the upstream to cl for one exchange.
+func (up *upstream) bind(cl *client) {
+	up.cl = cl
+	cl.up = up
+	up.broken = false
+	up.why = 0
+	up.resp.Reset()
+	if up.state == usIdle {
+		up.state = usHead
+	}
+}
+
+// dial connects to the backend off the loop and enrolls the connection on
+// the loop; OnOpen continues, or dialFailed runs on the loop.
+func (lp *loop) dial(up *upstream, timeout time.Duration) {
+	el := lp.el
+	addr := up.be.addr
+	up.deadline = 0
+	go func() {
+		d := net.Dialer{Timeout: timeout}
+		nc, err := d.Dial("tcp", addr)
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc)
+			if err != nil {
+				_ = nc.Close()
+			} else if res := <-ch; res.Err != nil {
+				err = res.Err
+			}
+		}
+		if err != nil {
+			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				up.why = failConnect
+				up.lp.gone(&up.peer)
+				return nil
+			}))
+		}
+	}()
+}
+
+// opened runs in OnOpen when the dial completed.
+func (up *upstream) opened(c gnet.Conn) {
+	up.c = c
+	if up.cl == nil {
+		// The client left while we dialed: keep the connection if it fits.
+		up.state = usIdle
+		up.deadline = up.lp.now + up.lp.srv.snap.Load().upstreamIdle
+		if !up.lp.park(up, up.lp.srv.snap.Load().maxIdle) {
+			up.lp.closeConn(&up.peer)
+		}
+		return
+	}
+	up.state = usHead
+	up.sendHead()
+}
+
+// sendHead writes the client's forwarded head and any body bytes already
+// buffered.
+func (up *upstream) sendHead() {
+	cl := up.cl
+	up.deadline = up.lp.now + cl.sn.upstreamHeader
+	if !up.write(cl.head) {
+		return
+	}
+	if cl.state == csBody {
+		cl.process()
+	}
+}
+
+// onTraffic handles bytes from the backend.
+func (up *upstream) onTraffic() {
+	for !up.closed && !up.closeMe && !up.detaching {
+		buf := up.data()
+		if len(buf) == 0 {
+			return
+		}
+		cl := up.cl
+		if cl == nil || up.state == usIdle || up.state == usConnecting {
+			// Bytes nobody asked for: the connection's state is unknown.
+			up.broken = true
+			up.lp.closeConn(&up.peer)
+			return
+		}
+		if cl.isDetached() {
+			// The client must be back before it can be answered; the bytes
+			// wait (bounded: the backend sent them unasked or early).
+			cl.resume(cl)
+			return
+		}
+		if up.state == usHead {
+			if !up.readHead(buf) {
+				return
+			}
+			continue
+		}
+		if !up.forwardBody(buf) {
+			return
+		}
+	}
+}
+
+// readHead parses a response head and sends the client its version of it.
+// It reports whether processing may continue.
+func (up *upstream) readHead(buf []byte) bool {
+	cl := up.cl
+	lp := up.lp
+	n, err := http1.ParseResponse(buf, &up.resp, &cl.sn.lim)
+	if err == http1.ErrNeedMore {
+		return false
+	}
+	if err != nil {
+		up.fail(failBadResponse)
+		return false
+	}
+	r := &up.resp
+	if r.Status < 200 {
+		if r.Status == 101 {
+			// ConnX never forwards Upgrade, so a switch is a broken backend.
+			up.fail(failBadResponse)
+			return false
+		}
+		if r.Status == 100 && cl.expect100 && cl.minor == 1 && !cl.respStarted {
+			cl.write(continue100)
+		}
+		up.consume(n)
+		r.Reset()
+		return true
+	}
+	cl.respStarted = true
+	lp.putBuf(cl.head)
+	cl.head = nil
+	up.kind = r.BodyKind(cl.isHead)
+	up.left = r.ContentLength
+	up.chunks.Reset()
+	if !r.KeepAlive || up.kind == http1.BodyUntilClose {
+		up.broken = true
+	}
+	if up.kind == http1.BodyUntilClose || cl.state == csBody {
+		cl.closeAfter = true
+	}
+	if cl.state == csBody {
+		up.broken = true // the rest of the request body will not be sent
+	}
+	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
+	up.consume(n)
+	if !cl.write(lp.scratch) {
+		up.broken = true
+		up.lp.closeConn(&up.peer)
+		return false
+	}
+	if up.kind == http1.BodyNone {
+		up.finish()
+		return true
+	}
+	up.state = usBody
+	up.deadline = lp.now + cl.sn.upstreamRead
+	return true
+}
+
+// forwardBody streams response body bytes; it reports whether processing
+// may continue.
+func (up *upstream) forwardBody(buf []byte) bool {
+	cl := up.cl
+	var k int
+	done := false
+	switch up.kind {
+	case http1.BodyLength:
+		k = len(buf)
+		if int64(k) > up.left {
+			k = int(up.left)
+		}
+		up.left -= int64(k)
+		done = up.left == 0
+	case http1.BodyChunked:
+		var err error
+		k, done, err = up.chunks.Scan(buf, &cl.sn.lim)
+		if err != nil {
+			// Part of the response is already out: cut the client off.
+			up.broken = true
+			up.lp.closeConn(&up.peer)
+			cl.abort()
+			return false
+		}
+	default: // until close
+		k = len(buf)
+	}
+	if k > 0 {
+		if !cl.write(buf[:k]) {
+			return false
+		}
+		up.consume(k)
+	}
+	up.deadline = up.lp.now + cl.sn.upstreamRead
+	if done {
+		up.finish()
+		return true
+	}
+	if cl.outbound() > cl.sn.highWater {
+		up.detach()
+		return false
+	}
+	return k > 0
+}
+
+// finish ends a complete exchange: pool or close the connection, and let
+// the client go on.
+func (up *upstream) finish() {
+	cl := up.cl
+	lp := up.lp
+	up.cl = nil
+	cl.up = nil
+	up.be.inflight.Add(-1)
+	keep := !up.broken && cl.state == csWait && up.buffered() == 0
+	up.resp.Reset()
+	if keep {
+		up.state = usIdle
+		up.reused = true
+		up.deadline = lp.now + cl.sn.upstreamIdle
+		keep = lp.park(up, cl.sn.maxIdle)
+	}
+	if !keep {
+		up.state = usIdle
+		lp.closeConn(&up.peer)
+	}
+	cl.exchangeDone()
+}
+
+// fail closes the upstream for reason f; cleanup tells the client.
+func (up *upstream) fail(f failure) {
+	up.why = f
+	up.broken = true
+	if up.isDetached() && !up.resuming {
+		up.closeDetached()
+		up.lp.gone(&up.peer)
+		return
+	}
+	up.lp.closeConn(&up.peer)
+}
+
+// abandon is called when the client no longer wants this exchange.
+func (up *upstream) abandon() {
+	if up.cl != nil {
+		up.cl = nil
+		up.be.inflight.Add(-1)
+	}
+	up.broken = true
+	switch {
+	case up.closed:
+	case up.state == usConnecting:
+		// OnOpen or the dial failure finds no client and tidies up.
+	case up.isDetached() && !up.resuming:
+		up.closeDetached()
+		up.lp.gone(&up.peer)
+	case up.attached():
+		up.lp.closeConn(&up.peer)
+	default:
+		up.closeMe = true
+	}
+}
+
+// cleanup runs once when the upstream connection is gone.
+func (up *upstream) cleanup() {
+	lp := up.lp
+	lp.upstreams.remove(up)
+	if up.state == usIdle {
+		lp.unpark(up)
+	}
+	up.c = nil
+	up.stash = nil
+	cl := up.cl
+	if cl == nil {
+		return
+	}
+	up.cl = nil
+	cl.up = nil
+	up.be.inflight.Add(-1)
+	if up.state == usBody {
+		if up.kind == http1.BodyUntilClose && up.why == 0 {
+			cl.closeAfter = true
+			cl.exchangeDone()
+			return
+		}
+		cl.abort()
+		return
+	}
+	why := up.why
+	if why == 0 {
+		why = failUpstreamReset
+	}
+	cl.upstreamFailed(why, up)
+}
+
+// tick runs from the loop's sweep.
+func (up *upstream) tick(now int64, full bool) {
+	if up.isDetached() {
+		cl := up.cl
+		switch {
+		case up.resuming:
+		case cl == nil || cl.closed:
+			up.fail(failUpstreamReset)
+		case cl.outbound() < cl.sn.lowWater:
+			up.resume(up)
+		}
+		return
+	}
+	if !full || !up.attached() || up.deadline == 0 || now <= up.deadline {
+		return
+	}
+	switch up.state {
+	case usIdle:
+		up.lp.closeConn(&up.peer)
+	case usHead:
+		up.fail(failTimeout)
+	case usBody:
+		if up.cl != nil && up.cl.outbound() == 0 {
+			up.fail(failUpstreamIdle)
+		} else {
+			up.deadline = now + up.cl.sn.upstreamRead // the client is the slow one
+		}
+	}
+}
+
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
