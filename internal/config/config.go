@@ -1,0 +1,274 @@
+// Package config defines ConnX's configuration: the YAML schema, its
+// defaults, and validation that names the file, line, column and key of
+// every problem.
+//
+// A *Config returned by [Load], [Parse] or [Default] is a plain value with
+// no locks. Once it has been handed to the rest of the program it must be
+// treated as immutable: the proxy builds its runtime snapshot from it and,
+// on reload, builds a new snapshot from a new *Config and swaps it in. Code
+// that wants a variant must build (or Parse) a new Config instead of
+// editing one that is already in use.
+//
+// The schema is a superset of the original ConnX seed's: every file written
+// for the seed loads unchanged, with the same values.
+package config
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// Load-balancing algorithm names accepted by loadBalancing.algorithm.
+const (
+	AlgorithmRoundRobin         = "round-robin"
+	AlgorithmWeightedRoundRobin = "weighted-round-robin"
+	AlgorithmLeastConnections   = "least-connections"
+)
+
+// algorithms lists the valid algorithm names in the order used in error
+// messages.
+var algorithms = []string{AlgorithmRoundRobin, AlgorithmWeightedRoundRobin, AlgorithmLeastConnections}
+
+// Config is the whole configuration. Its zero value is not valid (it has no
+// backends and zero limits); start from [Default] when building one in code,
+// and call [Config.Validate] before use.
+//
+// A Config has no internal synchronisation. It is safe for concurrent reads
+// once no goroutine writes to it; see the package comment for the
+// immutability rule.
+type Config struct {
+	Server         Server         `yaml:"server"`
+	Backends       []Backend      `yaml:"backends"`
+	LoadBalancing  LoadBalancing  `yaml:"loadBalancing"`
+	HealthCheck    HealthCheck    `yaml:"healthCheck"`
+	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
+	RateLimit      RateLimit      `yaml:"rateLimit"`
+	Timeouts       Timeouts       `yaml:"timeouts"`
+	Limits         Limits         `yaml:"limits"`
+	Upstream       Upstream       `yaml:"upstream"`
+	Metrics        Metrics        `yaml:"metrics"`
+}
+
+// Server is the listening side of the proxy.
+type Server struct {
+	// Port is the TCP port to listen on, 1-65535. Default 8080.
+	Port int `yaml:"port"`
+	// Host is the IP address or host name to listen on; "" listens on all
+	// interfaces like "0.0.0.0". Default "0.0.0.0".
+	Host string `yaml:"host"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM/SIGINT. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// EventLoops is the number of gnet event loops, 0-1024; 0 means
+	// GOMAXPROCS. Default 0.
+	EventLoops int `yaml:"eventLoops"`
+	// PreserveHost forwards the client's Host header unchanged; when false
+	// the proxy sets Host to the backend's host:port. Default true.
+	PreserveHost bool `yaml:"preserveHost"`
+}
+
+// Backend is one upstream server.
+//
+// The zero Weight means "receives no new traffic" (drain), so backends built
+// in code should normally set Weight to 1; in YAML an absent weight defaults
+// to 1.
+type Backend struct {
+	// URL is the backend URL exactly as written, e.g. "http://backend1:8080".
+	// Only http is supported; the path must be empty or "/".
+	URL string `yaml:"url"`
+	// Weight is the backend's share of traffic, 0-1000; 0 drains the backend
+	// (no new requests are sent to it). Default 1 when read from YAML.
+	Weight int `yaml:"weight"`
+	// Addr is the "host:port" dial address derived from URL by
+	// [Config.Validate] (port 80 when the URL has none; host lower-cased).
+	// It identifies the backend: runtime state that must survive a reload is
+	// keyed by Addr. It is not read from YAML.
+	Addr string `yaml:"-"`
+}
+
+// LoadBalancing selects the balancing policy.
+type LoadBalancing struct {
+	// Algorithm is one of [AlgorithmRoundRobin] (default),
+	// [AlgorithmWeightedRoundRobin] or [AlgorithmLeastConnections].
+	Algorithm string `yaml:"algorithm"`
+}
+
+// HealthCheck configures active health checking.
+type HealthCheck struct {
+	// Interval between two checks of one backend. Default 30s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one check; must be less than Interval. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// CircuitBreaker configures the per-backend circuit breaker.
+type CircuitBreaker struct {
+	// Enabled turns the breaker on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// MaxFailures is the number of consecutive failures that opens the
+	// circuit, >= 1. Default 5.
+	MaxFailures int `yaml:"maxFailures"`
+	// Timeout is how long the circuit stays open before it goes half-open.
+	// Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ResetTimeout bounds the half-open state. Default 30s.
+	ResetTimeout time.Duration `yaml:"resetTimeout"`
+	// HalfOpenSuccess is the number of successes in half-open state that
+	// closes the circuit, >= 1. Default 2.
+	HalfOpenSuccess int `yaml:"halfOpenSuccess"`
+}
+
+// RateLimit configures the token-bucket rate limiter.
+type RateLimit struct {
+	// Enabled turns rate limiting on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// RequestsPerSec is the refill rate, > 0. Default 100.
+	RequestsPerSec float64 `yaml:"requestsPerSec"`
+	// Burst is the bucket size, >= 1. Default 200; in a file that sets
+	// requestsPerSec but not burst, twice RequestsPerSec (rounded up), as in
+	// the seed.
+	Burst int `yaml:"burst"`
+	// PerIP keeps one bucket per client IP instead of one global bucket.
+	// Default false.
+	PerIP bool `yaml:"perIP"`
+}
+
+// Timeouts are the proxy's I/O deadlines. Every one must be > 0.
+type Timeouts struct {
+	// ClientHeader bounds receiving a complete request head, counted from
+	// its first byte (or from connection open); exceeded -> 408. Default 10s.
+	ClientHeader time.Duration `yaml:"clientHeader"`
+	// ClientIdle closes a keep-alive client connection idle between
+	// requests. Default 60s.
+	ClientIdle time.Duration `yaml:"clientIdle"`
+	// ClientBody is the longest inactivity while receiving a request body;
+	// exceeded -> 408. Default 60s.
+	ClientBody time.Duration `yaml:"clientBody"`
+	// UpstreamConnect bounds a TCP connect to a backend; exceeded -> 502
+	// (retried on another backend). Default 5s.
+	UpstreamConnect time.Duration `yaml:"upstreamConnect"`
+	// UpstreamResponseHeader bounds the time from the request being fully
+	// sent to the response head being complete; exceeded -> 504.
+	// Default 60s.
+	UpstreamResponseHeader time.Duration `yaml:"upstreamResponseHeader"`
+	// UpstreamRead is the longest inactivity while receiving a response
+	// body; exceeded -> the exchange is aborted. Default 60s.
+	UpstreamRead time.Duration `yaml:"upstreamRead"`
+	// UpstreamIdle closes a pooled idle upstream connection. Default 60s.
+	UpstreamIdle time.Duration `yaml:"upstreamIdle"`
+}
+
+// Limits bound what one client may make the proxy hold. Sizes are in bytes.
+type Limits struct {
+	// MaxConnections is the number of concurrent client connections, >= 1;
+	// beyond it a new connection gets 503 and is closed. Default 10000.
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxRequestLine is the longest request line, 1..MaxHeaderBytes;
+	// exceeded -> 414. Default 8192.
+	MaxRequestLine int64 `yaml:"maxRequestLine"`
+	// MaxHeaderBytes is the largest request head (request line and header
+	// fields), 1..ConnectionBuffer; exceeded -> 431. Default 16384.
+	MaxHeaderBytes int64 `yaml:"maxHeaderBytes"`
+	// MaxHeaders is the largest number of header fields, >= 1;
+	// exceeded -> 431. Default 100.
+	MaxHeaders int `yaml:"maxHeaders"`
+	// MaxRequestBody is the largest request body, >= 0; 0 means unlimited;
+	// exceeded -> 413. Default 0.
+	MaxRequestBody int64 `yaml:"maxRequestBody"`
+	// ConnectionBuffer bounds the bytes buffered per connection per
+	// direction (the backpressure high-water mark), 16KiB..64MiB.
+	// Default 256KiB.
+	ConnectionBuffer int64 `yaml:"connectionBuffer"`
+}
+
+// Upstream configures connections to backends.
+type Upstream struct {
+	// MaxIdlePerBackend is the number of idle keep-alive connections kept
+	// per backend per event loop, 0-10000; 0 disables pooling. Default 32.
+	MaxIdlePerBackend int `yaml:"maxIdlePerBackend"`
+	// Retries is how many times a failed connect is retried on another
+	// backend, 0-5. Default 1.
+	Retries int `yaml:"retries"`
+}
+
+// Metrics configures the metrics endpoint.
+type Metrics struct {
+	// Path is the route on the main port that serves metrics; "" turns the
+	// endpoint off. Requests for it are not proxied. Default "/metrics".
+	Path string `yaml:"path"`
+}
+
+// Size units.
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+// Limits on values that have no natural bound.
+const (
+	maxWeight            = 1000
+	maxEventLoops        = 1024
+	maxIdlePerBackendCap = 10000
+	maxRetries           = 5
+	minConnectionBuffer  = 16 * kib
+	maxConnectionBuffer  = 64 * mib
+)
+
+// Default returns a new Config holding every default value and no
+// backends. The caller owns the result.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Port:            8080,
+			Host:            "0.0.0.0",
+			ShutdownTimeout: 30 * time.Second,
+			EventLoops:      0,
+			PreserveHost:    true,
+		},
+		LoadBalancing: LoadBalancing{Algorithm: AlgorithmRoundRobin},
+		HealthCheck: HealthCheck{
+			Interval: 30 * time.Second,
+			Timeout:  5 * time.Second,
+		},
+		CircuitBreaker: CircuitBreaker{
+			Enabled:         true,
+			MaxFailures:     5,
+			Timeout:         60 * time.Second,
+			ResetTimeout:    30 * time.Second,
+			HalfOpenSuccess: 2,
+		},
+		RateLimit: RateLimit{
+			Enabled:        false,
+			RequestsPerSec: 100,
+			Burst:          200,
+			PerIP:          false,
+		},
+		Timeouts: Timeouts{
+			ClientHeader:           10 * time.Second,
+			ClientIdle:             60 * time.Second,
+			ClientBody:             60 * time.Second,
+			UpstreamConnect:        5 * time.Second,
+			UpstreamResponseHeader: 60 * time.Second,
+			UpstreamRead:           60 * time.Second,
+			UpstreamIdle:           60 * time.Second,
+		},
+		Limits: Limits{
+			MaxConnections:   10000,
+			MaxRequestLine:   8192,
+			MaxHeaderBytes:   16384,
+			MaxHeaders:       100,
+			MaxRequestBody:   0,
+			ConnectionBuffer: 256 * kib,
+		},
+		Upstream: Upstream{
+			MaxIdlePerBackend: 32,
+			Retries:           1,
+		},
+		Metrics: Metrics{Path: "/metrics"},
+	}
+}
+
+// ListenAddr returns the address to listen on, "host:port".
+func (c *Config) ListenAddr() string {
+	return net.JoinHostPort(c.Server.Host, strconv.Itoa(c.Server.Port))
+}

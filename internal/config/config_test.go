@@ -1,0 +1,677 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mustParse parses src as "test.yaml" and fails the test on error.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(src), "test.yaml")
+	if err != nil {
+		t.Fatalf("Parse: unexpected error:\n%v", err)
+	}
+	return c
+}
+
+// configErrors returns the *Error values joined in err.
+func configErrors(t *testing.T, err error) []*Error {
+	t.Helper()
+	if err == nil {
+		t.Fatal("expected an error, got nil")
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]*Error, 0, len(errs))
+	for _, e := range errs {
+		var ce *Error
+		if !errors.As(e, &ce) {
+			t.Fatalf("error %v (%T) is not a *config.Error", e, e)
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+const oneBackend = "backends:\n  - url: http://127.0.0.1:9001\n"
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	want := &Config{
+		Server:         Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true},
+		LoadBalancing:  LoadBalancing{Algorithm: "round-robin"},
+		HealthCheck:    HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second},
+		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second, HalfOpenSuccess: 2},
+		RateLimit:      RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false},
+		Timeouts: Timeouts{
+			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
+			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,
+			UpstreamRead: 60 * time.Second, UpstreamIdle: 60 * time.Second,
+		},
+		Limits: Limits{
+			MaxConnections: 10000, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
+			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
+		},
+		Upstream: Upstream{MaxIdlePerBackend: 32, Retries: 1},
+		Metrics:  Metrics{Path: "/metrics"},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("Default() =\n%+v\nwant\n%+v", c, want)
+	}
+	if Default() == c {
+		t.Fatal("Default returned a shared value")
+	}
+	// Default has no backends, so it is not valid on its own.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "backends: at least one backend is required") {
+		t.Fatalf("Validate(Default()) = %v, want the missing-backends error", err)
+	}
+}
+
+// TestParseOnlyBackends checks that every absent key keeps its default.
+func TestParseOnlyBackends(t *testing.T) {
+	c := mustParse(t, oneBackend)
+	want := Default()
+	want.Backends = []Backend{{URL: "http://127.0.0.1:9001", Weight: 1, Addr: "127.0.0.1:9001"}}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", c, want)
+	}
+}
+
+func TestParseSeedReadmeExample(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "seed-readme.yaml"))
+	if err != nil {
+		t.Fatalf("seed README example does not load:\n%v", err)
+	}
+	want := Default()
+	want.Backends = []Backend{
+		{URL: "http://backend1:8080", Weight: 1, Addr: "backend1:8080"},
+		{URL: "http://backend2:8080", Weight: 2, Addr: "backend2:8080"},
+		{URL: "http://backend3:8080", Weight: 1, Addr: "backend3:8080"},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", c, want)
+	}
+	if got := c.ListenAddr(); got != "0.0.0.0:8080" {
+		t.Errorf("ListenAddr() = %q, want 0.0.0.0:8080", got)
+	}
+}
+
+func TestParseKeepsDefaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string // oneBackend is appended unless src has backends
+		check func(*Config) bool
+	}{
+		{"partial section", "circuitBreaker: {maxFailures: 3}\n", func(c *Config) bool {
+			return c.CircuitBreaker.MaxFailures == 3 && c.CircuitBreaker.Enabled && c.CircuitBreaker.Timeout == 60*time.Second
+		}},
+		{"null scalar", "server:\n  port: ~\n  host: null\n", func(c *Config) bool {
+			return c.Server.Port == 8080 && c.Server.Host == "0.0.0.0"
+		}},
+		{"null section", "rateLimit:\ntimeouts:\n", func(c *Config) bool {
+			return c.RateLimit.Burst == 200 && c.Timeouts.ClientHeader == 10*time.Second
+		}},
+		{"explicit false overrides true", "server: {preserveHost: false}\ncircuitBreaker: {enabled: false}\n", func(c *Config) bool {
+			return !c.Server.PreserveHost && !c.CircuitBreaker.Enabled
+		}},
+		{"weight defaults to 1", "", func(c *Config) bool { return c.Backends[0].Weight == 1 }},
+		{"null weight defaults to 1", "backends:\n  - url: http://a\n    weight:\n", func(c *Config) bool { return c.Backends[0].Weight == 1 }},
+		{"weight 0 drains", "backends:\n  - url: http://a\n    weight: 0\n", func(c *Config) bool { return c.Backends[0].Weight == 0 }},
+		{"yaml 1.1 booleans", "rateLimit: {enabled: yes, perIP: on}\n", func(c *Config) bool {
+			return c.RateLimit.Enabled && c.RateLimit.PerIP
+		}},
+		{"float rate", "rateLimit: {requestsPerSec: 0.5}\n", func(c *Config) bool { return c.RateLimit.RequestsPerSec == 0.5 }},
+		{"integral float as integer", "server: {port: 9.0e3}\n", func(c *Config) bool { return c.Server.Port == 9000 }},
+		{"metrics off", "metrics: {path: \"\"}\n", func(c *Config) bool { return c.Metrics.Path == "" }},
+		{"empty host", "server: {host: \"\"}\n", func(c *Config) bool { return c.ListenAddr() == ":8080" }},
+		{"seed's plain URL list", "backends:\n  - \"http://localhost:8081\"\n  - http://localhost:8082\n  - {url: http://localhost:8083, weight: 4}\n",
+			func(c *Config) bool {
+				return reflect.DeepEqual(c.Backends, []Backend{
+					{URL: "http://localhost:8081", Weight: 1, Addr: "localhost:8081"},
+					{URL: "http://localhost:8082", Weight: 1, Addr: "localhost:8082"},
+					{URL: "http://localhost:8083", Weight: 4, Addr: "localhost:8083"},
+				})
+			}},
+		{"burst follows rate when unset", "rateLimit: {requestsPerSec: 50}\n", func(c *Config) bool { return c.RateLimit.Burst == 100 }},
+		{"burst rounds up", "rateLimit: {requestsPerSec: 0.2, burst: ~}\n", func(c *Config) bool { return c.RateLimit.Burst == 1 }},
+		{"explicit burst wins", "rateLimit: {requestsPerSec: 50, burst: 60}\n", func(c *Config) bool { return c.RateLimit.Burst == 60 }},
+		{"anchors and merge keys",
+			"backends:\n  - &a {url: http://a, weight: 5}\n  - {<<: *a, url: http://b}\n  - {<<: [{weight: 7}, *a], url: http://c}\n" +
+				"healthCheck: &hc {interval: 10}\n",
+			func(c *Config) bool {
+				return c.Backends[1].Weight == 5 && c.Backends[1].Addr == "b:80" &&
+					c.Backends[2].Weight == 7 && c.HealthCheck.Interval == 10*time.Second
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.src
+			if !strings.Contains(src, "backends:") {
+				src += oneBackend
+			}
+			c := mustParse(t, src)
+			if !tt.check(c) {
+				t.Fatalf("unexpected config: %+v", c)
+			}
+		})
+	}
+}
+
+func TestParseDurations(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"30", 30 * time.Second},
+		{"0.5", 500 * time.Millisecond},
+		{"1e1", 10 * time.Second},
+		{`"500ms"`, 500 * time.Millisecond},
+		{"10s", 10 * time.Second},
+		{"1m", time.Minute},
+		{"1h30m", 90 * time.Minute},
+		{`" 2s "`, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			// Every duration key, seed and new, accepts every form.
+			keys := []struct {
+				section, key string
+				get          func(*Config) time.Duration
+			}{
+				{"server", "shutdownTimeout", func(c *Config) time.Duration { return c.Server.ShutdownTimeout }},
+				{"healthCheck", "interval", func(c *Config) time.Duration { return c.HealthCheck.Interval }},
+				{"circuitBreaker", "timeout", func(c *Config) time.Duration { return c.CircuitBreaker.Timeout }},
+				{"circuitBreaker", "resetTimeout", func(c *Config) time.Duration { return c.CircuitBreaker.ResetTimeout }},
+				{"timeouts", "clientHeader", func(c *Config) time.Duration { return c.Timeouts.ClientHeader }},
+				{"timeouts", "upstreamIdle", func(c *Config) time.Duration { return c.Timeouts.UpstreamIdle }},
+			}
+			for _, k := range keys {
+				src := k.section + ":\n  " + k.key + ": " + tt.value + "\n" + oneBackend
+				if k.section == "healthCheck" {
+					src = "healthCheck:\n  timeout: 100ms\n  interval: " + tt.value + "\n" + oneBackend
+				}
+				c := mustParse(t, src)
+				if got := k.get(c); got != tt.want {
+					t.Errorf("%s.%s: %s = %v, want %v", k.section, k.key, tt.value, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	tests := []struct {
+		value string
+		want  int64
+	}{
+		{"262144", 262144},
+		{`"262144"`, 262144},
+		{"256KiB", 256 << 10},
+		{"256kib", 256 << 10},
+		{"256 KiB", 256 << 10},
+		{"300KB", 300000},
+		{"1MiB", 1 << 20},
+		{"1mb", 1000000},
+		{"1GiB", 1 << 30},
+		{"2GB", 2000000000},
+		{"65536B", 65536},
+		{"1e5", 100000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c := mustParse(t, "limits:\n  maxRequestBody: "+tt.value+"\n"+oneBackend)
+			if c.Limits.MaxRequestBody != tt.want {
+				t.Errorf("maxRequestBody: %s = %d, want %d", tt.value, c.Limits.MaxRequestBody, tt.want)
+			}
+			if tt.want >= 16<<10 && tt.want <= 64<<20 {
+				c := mustParse(t, "limits:\n  connectionBuffer: "+tt.value+"\n"+oneBackend)
+				if c.Limits.ConnectionBuffer != tt.want {
+					t.Errorf("connectionBuffer: %s = %d, want %d", tt.value, c.Limits.ConnectionBuffer, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestParseErrors checks that each kind of problem is reported with the
+// file, line, column and key path.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // each error's full text, in order
+	}{
+		{"unknown key with suggestion", "server:\n  prot: 80\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.prot: unknown key (did you mean "port"?)`}},
+		{"unknown key case", "server:\n  Port: 80\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.Port: unknown key (did you mean "port"?)`}},
+		{"unknown top-level key", "servers:\n  port: 80\n" + oneBackend,
+			[]string{`test.yaml:1:1: servers: unknown key (did you mean "server"?)`}},
+		{"unknown key no suggestion", oneBackend + "  - url: http://b\n    zzzzzzzz: 1\n",
+			[]string{`test.yaml:4:5: backends[1].zzzzzzzz: unknown key`}},
+		{"duplicate key", "server:\n  port: 80\n  port: 81\n" + oneBackend,
+			[]string{`test.yaml:3:3: server.port: duplicate key (first set at line 2)`}},
+		{"string for integer", "server:\n  port: abc\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.port: expected an integer, got "abc"`}},
+		{"quoted integer", "server:\n  port: \"8080\"\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.port: expected an integer, got "8080"`}},
+		{"fractional integer", "circuitBreaker:\n  maxFailures: 2.5\n" + oneBackend,
+			[]string{`test.yaml:2:3: circuitBreaker.maxFailures: expected an integer, got 2.5`}},
+		{"mapping for integer", "server:\n  port: {a: 1}\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.port: expected an integer, got a mapping`}},
+		{"bad bool", "rateLimit:\n  enabled: maybe\n" + oneBackend,
+			[]string{`test.yaml:2:3: rateLimit.enabled: expected true or false, got "maybe"`}},
+		{"string for float", "rateLimit:\n  requestsPerSec: fast\n" + oneBackend,
+			[]string{`test.yaml:2:3: rateLimit.requestsPerSec: expected a number, got "fast"`}},
+		{"list for string", "server:\n  host: [a]\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.host: expected a string, got a list`}},
+		{"scalar for section", "server: 8080\n" + oneBackend,
+			[]string{`test.yaml:1:1: server: expected a mapping, got 8080`}},
+		{"mapping for backends", "backends:\n  url: http://a\n",
+			[]string{`test.yaml:1:1: backends: expected a list, got a mapping`}},
+		{"number backend", "backends:\n  - 8080\n",
+			[]string{`test.yaml:2:5: backends[0]: expected a URL string or a mapping with a url key, got 8080`}},
+		{"null backend", "backends:\n  -\n  - url: http://a\n",
+			[]string{`test.yaml:2:4: backends[0]: expected a URL string or a mapping with a url key, got null`}},
+		{"list backend", "backends:\n  - [http://a]\n",
+			[]string{`test.yaml:2:5: backends[0]: expected a URL string or a mapping with a url key, got a list`}},
+		{"bad legacy backend", "backends:\n  - \"http://a\"\n  - \"https://b\"\n",
+			[]string{`test.yaml:3:5: backends[1].url: https backends are not supported yet`}},
+		{"bad duration string", "timeouts:\n  clientIdle: 10 seconds\n" + oneBackend,
+			[]string{`test.yaml:2:3: timeouts.clientIdle: expected a duration: seconds (e.g. 30 or 0.5) or a string like "500ms", "10s", "1m", got "10 seconds"`}},
+		{"duration list", "healthCheck:\n  interval: [1]\n" + oneBackend,
+			[]string{`test.yaml:2:3: healthCheck.interval: expected a duration: seconds (e.g. 30 or 0.5) or a string like "500ms", "10s", "1m", got a list`}},
+		{"infinite duration", "server:\n  shutdownTimeout: .inf\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.shutdownTimeout: must be a finite number of seconds, got .inf`}},
+		{"huge duration", "server:\n  shutdownTimeout: 1e300\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.shutdownTimeout: duration out of range, got 1e300`}},
+		{"zero duration", "timeouts:\n  upstreamConnect: 0\n" + oneBackend,
+			[]string{`test.yaml:2:3: timeouts.upstreamConnect: must be greater than 0, got 0s`}},
+		{"negative duration string", "circuitBreaker:\n  resetTimeout: -5s\n" + oneBackend,
+			[]string{`test.yaml:2:3: circuitBreaker.resetTimeout: must be greater than 0, got -5s`}},
+		{"negative seed duration", "server:\n  shutdownTimeout: -1\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.shutdownTimeout: must be greater than 0, got -1s`}},
+		{"health timeout equals interval", "healthCheck:\n  interval: 5\n  timeout: 5s\n" + oneBackend,
+			[]string{`test.yaml:3:3: healthCheck.timeout: must be less than healthCheck.interval (5s), got 5s`}},
+		{"health timeout default vs interval", "healthCheck:\n  interval: 2\n" + oneBackend,
+			[]string{`test.yaml:1:1: healthCheck.timeout: must be less than healthCheck.interval (2s), got 5s`}},
+		{"bad size unit", "limits:\n  connectionBuffer: 256XB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.connectionBuffer: expected a size: an integer number of bytes, optionally followed by a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. "256KiB"), got "256XB"`}},
+		{"fractional size", "limits:\n  maxRequestBody: 1.5MiB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.maxRequestBody: expected a size`}},
+		{"size overflow", "limits:\n  maxRequestBody: 99999999999GiB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.maxRequestBody: size out of range, got "99999999999GiB"`}},
+		{"negative size", "limits:\n  maxRequestBody: -1\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.maxRequestBody: must be 0 (unlimited) or more, got -1`}},
+		{"connection buffer too small", "limits:\n  connectionBuffer: 1KiB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.connectionBuffer: must be between 16KiB and 64MiB, got 1KiB`}},
+		{"connection buffer too big", "limits:\n  connectionBuffer: 1GiB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.connectionBuffer: must be between 16KiB and 64MiB, got 1GiB`}},
+		{"head larger than buffer", "limits:\n  maxHeaderBytes: 32KiB\n  connectionBuffer: 16KiB\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.maxHeaderBytes: must not exceed limits.connectionBuffer (16KiB), got 32768`}},
+		{"request line larger than head", "limits:\n  maxRequestLine: 20000\n" + oneBackend,
+			[]string{`test.yaml:2:3: limits.maxRequestLine: must not exceed limits.maxHeaderBytes (16384), got 20000`}},
+		{"zero limits", "limits:\n  maxConnections: 0\n  maxHeaders: 0\n" + oneBackend,
+			[]string{
+				`test.yaml:2:3: limits.maxConnections: must be at least 1, got 0`,
+				`test.yaml:3:3: limits.maxHeaders: must be at least 1, got 0`,
+			}},
+		{"port out of range", "server:\n  port: 70000\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.port: must be between 1 and 65535, got 70000`}},
+		{"bad host", "server:\n  host: \"my host\"\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.host: must be an IP address or a host name, got "my host"`}},
+		{"bracketed host", "server:\n  host: \"[::1]\"\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.host: write an IPv6 address without brackets, got "[::1]"`}},
+		{"event loops", "server:\n  eventLoops: -1\n" + oneBackend,
+			[]string{`test.yaml:2:3: server.eventLoops: must be between 0 and 1024, got -1`}},
+		{"empty backend list", "server:\n  port: 80\nbackends: []\n",
+			[]string{`test.yaml:3:1: backends: at least one backend is required`}},
+		{"null backend list", "backends:\n",
+			[]string{`test.yaml:1:1: backends: at least one backend is required`}},
+		{"absent backend list", "server:\n  port: 80\n",
+			[]string{`test.yaml: backends: at least one backend is required`}},
+		{"negative weight", oneBackend + "  - url: http://b\n    weight: -2\n",
+			[]string{`test.yaml:4:5: backends[1].weight: must be between 0 and 1000, got -2`}},
+		{"weight too big", oneBackend + "    weight: 1001\n",
+			[]string{`test.yaml:3:5: backends[0].weight: must be between 0 and 1000, got 1001`}},
+		{"https backend", "backends:\n  - url: https://a\n",
+			[]string{`test.yaml:2:5: backends[0].url: https backends are not supported yet`}},
+		{"missing scheme", "backends:\n  - url: backend1:8080\n",
+			[]string{`test.yaml:2:5: backends[0].url: must be an http URL with a host, e.g. "http://backend1:8080", got "backend1:8080"`}},
+		{"missing url", "backends:\n  - weight: 3\n",
+			[]string{`test.yaml:2:5: backends[0].url: is required; must be an http URL with a host, e.g. "http://backend1:8080"`}},
+		{"no host", "backends:\n  - url: http:///x\n",
+			[]string{`test.yaml:2:5: backends[0].url: has no host`}},
+		{"path", "backends:\n  - url: http://a/api\n",
+			[]string{`test.yaml:2:5: backends[0].url: path must be empty or "/", got "/api"`}},
+		{"query", "backends:\n  - url: http://a/?x=1\n",
+			[]string{`test.yaml:2:5: backends[0].url: must not contain a query, got "http://a/?x=1"`}},
+		{"fragment", "backends:\n  - url: \"http://a#f\"\n",
+			[]string{`test.yaml:2:5: backends[0].url: must not contain a fragment, got "http://a#f"`}},
+		{"userinfo", "backends:\n  - url: http://u:p@a\n",
+			[]string{`test.yaml:2:5: backends[0].url: must not contain user information`}},
+		{"port range", "backends:\n  - url: http://a:99999\n",
+			[]string{`test.yaml:2:5: backends[0].url: port must be between 1 and 65535, got "99999"`}},
+		{"unparsable url", "backends:\n  - url: \"http://a b\"\n",
+			[]string{`test.yaml:2:5: backends[0].url: invalid URL "http://a b": invalid character " " in host name`}},
+		{"duplicate backend", "backends:\n  - url: http://a:80\n  - url: http://b\n  - url: http://A/\n",
+			[]string{`test.yaml:4:5: backends[2].url: duplicate backend "http://A/": backends[0] ("http://a:80") has the same address a:80`}},
+		{"unknown algorithm", "loadBalancing:\n  algorithm: random\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.algorithm: unknown algorithm "random" (valid: round-robin, weighted-round-robin, least-connections)`}},
+		{"circuit breaker counts", "circuitBreaker:\n  maxFailures: 0\n  halfOpenSuccess: -1\n" + oneBackend,
+			[]string{
+				`test.yaml:2:3: circuitBreaker.maxFailures: must be at least 1, got 0`,
+				`test.yaml:3:3: circuitBreaker.halfOpenSuccess: must be at least 1, got -1`,
+			}},
+		{"rate limit", "rateLimit:\n  requestsPerSec: 0\n  burst: 0\n" + oneBackend,
+			[]string{
+				`test.yaml:2:3: rateLimit.requestsPerSec: must be a number greater than 0, got 0`,
+				`test.yaml:3:3: rateLimit.burst: must be at least 1, got 0`,
+			}},
+		{"rate limit nan", "rateLimit:\n  requestsPerSec: .nan\n" + oneBackend,
+			[]string{`test.yaml:2:3: rateLimit.requestsPerSec: must be a number greater than 0, got NaN`}},
+		{"upstream", "upstream:\n  retries: 6\n  maxIdlePerBackend: -1\n" + oneBackend,
+			[]string{
+				`test.yaml:2:3: upstream.retries: must be between 0 and 5, got 6`,
+				`test.yaml:3:3: upstream.maxIdlePerBackend: must be between 0 and 10000, got -1`,
+			}},
+		{"metrics path", "metrics:\n  path: metrics\n" + oneBackend,
+			[]string{`test.yaml:2:3: metrics.path: must start with "/" (or be "" to turn metrics off), got "metrics"`}},
+		{"metrics path query", "metrics:\n  path: /m?x\n" + oneBackend,
+			[]string{`test.yaml:2:3: metrics.path: must be a plain path`}},
+		{"invalid yaml", "server:\n  port: 80\nbackends 2\n",
+			[]string{`test.yaml:3: invalid YAML: could not find expected ':'`}},
+		{"invalid yaml tab", "server:\n\tport: 80\n",
+			[]string{`test.yaml:2: invalid YAML: found character that cannot start any token`}},
+		{"unknown anchor", "server: *x\n",
+			[]string{`test.yaml: invalid YAML: unknown anchor 'x' referenced`}},
+		{"empty file", "",
+			[]string{`test.yaml: empty configuration: at least a backends list is required`}},
+		{"comments only", "# nothing here\n",
+			[]string{`test.yaml: empty configuration: at least a backends list is required`}},
+		{"null document", "---\n~\n",
+			[]string{`test.yaml: empty configuration: at least a backends list is required`}},
+		{"top-level list", "- url: http://a\n",
+			[]string{`test.yaml:1:1: the top level must be a mapping (server:, backends:, ...), got a list`}},
+		{"top-level scalar", "hello\n",
+			[]string{`test.yaml:1:1: the top level must be a mapping (server:, backends:, ...), got "hello"`}},
+		{"two documents", oneBackend + "---\n" + oneBackend,
+			[]string{`test.yaml:3:1: more than one YAML document; a configuration file holds exactly one`}},
+		{"bad merge", "server:\n  <<: 5\n" + oneBackend,
+			[]string{`test.yaml:2:3: server: merge key value must be a mapping or a sequence of mappings, got 5`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.src), "test.yaml")
+			if c != nil {
+				t.Errorf("Parse returned a config along with an error")
+			}
+			errs := configErrors(t, err)
+			if len(errs) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, e := range errs {
+				if e.File != "test.yaml" {
+					t.Errorf("error %d: File = %q, want test.yaml", i, e.File)
+				}
+				if !strings.HasPrefix(e.Error(), tt.want[i]) {
+					t.Errorf("error %d:\n got  %s\n want %s", i, e.Error(), tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestParseReportsAllErrorsInFileOrder checks that problems from decoding
+// and from validation are reported together, sorted by position, each
+// once.
+func TestParseReportsAllErrorsInFileOrder(t *testing.T) {
+	src := `loadBalancing:
+  algorithm: fastest
+server:
+  prot: 1
+  port: 0
+backends:
+  - url: https://a
+    weight: -1
+  - url: http://b
+    weight: lots
+  - 7
+healthCheck:
+  timeout: 1m
+`
+	_, err := Parse([]byte(src), "order.yaml")
+	errs := configErrors(t, err)
+	want := []string{
+		`order.yaml:2:3: loadBalancing.algorithm: unknown algorithm "fastest"`,
+		`order.yaml:4:3: server.prot: unknown key (did you mean "port"?)`,
+		`order.yaml:5:3: server.port: must be between 1 and 65535, got 0`,
+		`order.yaml:7:5: backends[0].url: https backends are not supported yet`,
+		`order.yaml:8:5: backends[0].weight: must be between 0 and 1000, got -1`,
+		`order.yaml:10:5: backends[1].weight: expected an integer, got "lots"`,
+		`order.yaml:11:5: backends[2]: expected a URL string or a mapping with a url key, got 7`,
+		`order.yaml:13:3: healthCheck.timeout: must be less than healthCheck.interval (30s), got 1m0s`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, e := range errs {
+		if !strings.HasPrefix(e.Error(), want[i]) {
+			t.Errorf("error %d:\n got  %s\n want %s", i, e, want[i])
+		}
+	}
+	if !strings.Contains(err.Error(), want[0]+" (valid:") || strings.Count(err.Error(), "\n") != len(want)-1 {
+		t.Errorf("joined error text is not one line per problem:\n%v", err)
+	}
+}
+
+func TestValidateInCode(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr []string
+	}{
+		{"valid", func(c *Config) {}, nil},
+		{"zero weight drains", func(c *Config) { c.Backends[1].Weight = 0 }, nil},
+		{"no backends", func(c *Config) { c.Backends = nil }, []string{"backends: at least one backend is required"}},
+		{"several problems in field order", func(c *Config) {
+			c.Server.Port = -1
+			c.Backends[1].URL = "http://a:9001"
+			c.Timeouts.ClientBody = 0
+			c.Limits.ConnectionBuffer = 0
+		}, []string{
+			"server.port: must be between 1 and 65535, got -1",
+			`backends[1].url: duplicate backend "http://a:9001": backends[0] ("http://A:9001") has the same address a:9001`,
+			"timeouts.clientBody: must be greater than 0, got 0s",
+			"limits.connectionBuffer: must be between 16KiB and 64MiB, got 0B",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Backends = []Backend{{URL: "http://A:9001", Weight: 1}, {URL: "http://[::1]", Weight: 1}}
+			tt.edit(c)
+			err := c.Validate()
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				if c.Backends[0].Addr != "a:9001" || c.Backends[1].Addr != "[::1]:80" {
+					t.Fatalf("Addr not filled: %+v", c.Backends)
+				}
+				return
+			}
+			errs := configErrors(t, err)
+			if len(errs) != len(tt.wantErr) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(tt.wantErr), err)
+			}
+			for i, e := range errs {
+				if e.File != "" || e.Line != 0 {
+					t.Errorf("error %d has a position: %+v", i, e)
+				}
+				if e.Error() != tt.wantErr[i] {
+					t.Errorf("error %d:\n got  %s\n want %s", i, e, tt.wantErr[i])
+				}
+			}
+		})
+	}
+}
+
+func TestBackendAddr(t *testing.T) {
+	tests := []struct {
+		url, addr string
+	}{
+		{"http://backend1:8080", "backend1:8080"},
+		{"http://backend1", "backend1:80"},
+		{"http://backend1/", "backend1:80"},
+		{"HTTP://Backend1:81", "backend1:81"},
+		{"http://10.0.0.1", "10.0.0.1:80"},
+		{"http://[::1]:9001", "[::1]:9001"},
+		{"http://[fe80::1]", "[fe80::1]:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			addr, msg := backendAddr(tt.url)
+			if msg != "" || addr != tt.addr {
+				t.Fatalf("backendAddr(%q) = %q, %q; want %q", tt.url, addr, msg, tt.addr)
+			}
+		})
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	tests := []struct {
+		host string
+		port int
+		want string
+	}{
+		{"0.0.0.0", 8080, "0.0.0.0:8080"},
+		{"", 80, ":80"},
+		{"::1", 8443, "[::1]:8443"},
+		{"localhost", 1, "localhost:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			c := Default()
+			c.Server.Host, c.Server.Port = tt.host, tt.port
+			if got := c.ListenAddr(); got != tt.want {
+				t.Fatalf("ListenAddr() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	tests := []struct {
+		err  Error
+		want string
+	}{
+		{Error{File: "f.yaml", Line: 12, Column: 5, Key: "backends[1].weight", Msg: "m"}, "f.yaml:12:5: backends[1].weight: m"},
+		{Error{File: "f.yaml", Line: 3, Key: "k", Msg: "m"}, "f.yaml:3: k: m"},
+		{Error{File: "f.yaml", Key: "k", Msg: "m"}, "f.yaml: k: m"},
+		{Error{File: "f.yaml", Msg: "m"}, "f.yaml: m"},
+		{Error{Key: "k", Msg: "m"}, "k: m"},
+		{Error{Line: 2, Column: 1, Key: "k", Msg: "m"}, "line 2: k: m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Fatalf("Error() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"port", "host", "shutdownTimeout", "eventLoops", "preserveHost"}
+	tests := []struct{ key, want string }{
+		{"prot", "port"},
+		{"PORT", "port"},
+		{"hots", "host"},
+		{"shutdowntimout", "shutdownTimeout"},
+		{"eventloop", "eventLoops"},
+		{"preserve_host", "preserveHost"},
+		{"xyzzy", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := suggest(tt.key, keys); got != tt.want {
+				t.Fatalf("suggest(%q) = %q, want %q", tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestLoadUsesPathInErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("server:\n  port: x\n"+oneBackend), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":2:3: server.port:") {
+		t.Fatalf("Load error = %v, want it to start with %s:2:3", err, path)
+	}
+}
+
+// TestShippedConfigs loads configs/config.yaml and every example.
+func TestShippedConfigs(t *testing.T) {
+	dir := filepath.Join("..", "..", "configs")
+	examples, err := filepath.Glob(filepath.Join(dir, "examples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The seed README promises these names.
+	for _, name := range []string{
+		"basic.yaml", "production.yaml", "development.yaml", "monitoring.yaml",
+		"with-rate-limiting.yaml", "weighted-round-robin.yaml", "least-connections.yaml", "full-features.yaml",
+	} {
+		if _, err := os.Stat(filepath.Join(dir, "examples", name)); err != nil {
+			t.Errorf("missing example: %v", err)
+		}
+	}
+	for _, path := range append([]string{filepath.Join(dir, "config.yaml")}, examples...) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c, err := Load(path)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			if len(c.Backends) == 0 {
+				t.Fatal("no backends")
+			}
+		})
+	}
+}
+
+func TestDefaultConfigFile(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "configs", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, b := range c.Backends {
+		addrs = append(addrs, b.Addr)
+	}
+	want := []string{"127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"}
+	if !reflect.DeepEqual(addrs, want) {
+		t.Fatalf("backends = %v, want %v", addrs, want)
+	}
+}

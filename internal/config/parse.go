@@ -1,0 +1,429 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the file at path and returns [Parse] of its contents, with
+// path as the file name in errors. A read failure is returned unchanged
+// (an *fs.PathError), so errors.Is(err, fs.ErrNotExist) works.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a YAML document over [Default] and validates the result.
+// Keys that are present override defaults; absent keys, and keys whose
+// value is null, keep them, except that an unset rateLimit.burst is twice
+// rateLimit.requestsPerSec, as in the seed. filename is used only in error
+// messages.
+//
+// On failure Parse returns a nil *Config and an errors.Join of one *Error
+// per problem, in file order: YAML syntax, unknown or duplicate keys,
+// values of the wrong type and everything [Config.Validate] checks. Parse
+// does no network I/O (no DNS lookups).
+func Parse(data []byte, filename string) (*Config, error) {
+	root, err := parseDocument(data, filename)
+	if err != nil {
+		return nil, joinErrors([]*Error{err})
+	}
+	d := &decoder{file: filename, pos: map[string]position{}, set: map[string]bool{}, bad: map[string]bool{}}
+	c := Default()
+	d.walk(root, "", position{root.Line, root.Column}, reflect.ValueOf(c).Elem())
+	if !d.set["rateLimit.burst"] {
+		c.RateLimit.Burst = defaultBurst(c.RateLimit.RequestsPerSec)
+	}
+
+	v := &validator{file: filename, pos: d.pos, bad: d.bad}
+	c.validate(v)
+	if errs := append(d.errs, v.errs...); len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return c, nil
+}
+
+// defaultBurst is the burst used when rateLimit.burst is not set: twice
+// the rate, as in the seed (200 for the default 100 requests/s).
+func defaultBurst(rps float64) int {
+	b := math.Ceil(2 * rps)
+	switch {
+	case !(b >= 1): // also NaN; validation reports the rate
+		return 1
+	case b > math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int(b)
+}
+
+// parseDocument returns the top-level mapping of the only document in
+// data.
+func parseDocument(data []byte, filename string) (*yaml.Node, *Error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, &Error{File: filename, Msg: "empty configuration: at least a backends list is required"}
+		}
+		return nil, syntaxError(filename, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err != nil {
+			return nil, syntaxError(filename, err)
+		}
+		return nil, &Error{File: filename, Line: extra.Line, Column: extra.Column,
+			Msg: "more than one YAML document; a configuration file holds exactly one"}
+	}
+	root := resolve(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = resolve(root.Content[0])
+	}
+	if isNull(root) || root.Kind == yaml.DocumentNode {
+		return nil, &Error{File: filename, Msg: "empty configuration: at least a backends list is required"}
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: filename, Line: root.Line, Column: root.Column,
+			Msg: "the top level must be a mapping (server:, backends:, ...), got " + describe(root)}
+	}
+	return root, nil
+}
+
+// yamlLine matches the location prefix of the yaml package's errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError converts an error from the yaml package to an *Error,
+// keeping its line number.
+func syntaxError(filename string, err error) *Error {
+	msg := err.Error()
+	e := &Error{File: filename}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	e.Msg = "invalid YAML: " + msg
+	return e
+}
+
+// position is a 1-based line and column in the file.
+type position struct{ line, column int }
+
+// decoder walks a YAML node tree against the Config struct, using the
+// fields' yaml tags as the schema. It never stops at the first error.
+type decoder struct {
+	file string
+	errs []*Error
+	// pos records where each key path that is present was written.
+	pos map[string]position
+	// set holds the key paths that are present with a non-null value.
+	set map[string]bool
+	// bad holds the key paths whose value could not be decoded, so
+	// validation does not report them a second time.
+	bad map[string]bool
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func (d *decoder) fail(at position, key, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: at.line, Column: at.column, Key: key, Msg: fmt.Sprintf(format, args...)})
+	d.bad[key] = true
+}
+
+// walk decodes n into v. key is n's key path and at the position to blame
+// in errors. A null n is handled by the caller.
+func (d *decoder) walk(n *yaml.Node, key string, at position, v reflect.Value) {
+	n = resolve(n)
+	if v.Type() == durationType {
+		d.duration(n, key, at, v)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.mapping(n, key, at, v)
+	case reflect.Slice:
+		d.sequence(n, key, at, v)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(at, key, "expected a string, got %s", describe(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+			d.fail(at, key, "expected true or false, got %s", describe(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		i, ok := integer(n)
+		if !ok || v.OverflowInt(i) {
+			d.fail(at, key, "expected an integer, got %s", describe(n))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Int64: // sizes; durations are handled above
+		d.size(n, key, at, v)
+	case reflect.Float64:
+		var f float64
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&f) != nil {
+			d.fail(at, key, "expected a number, got %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
+	default:
+		panic("config: unsupported field type " + v.Type().String())
+	}
+}
+
+// mapping decodes a YAML mapping into the struct v. Merge keys ("<<") are
+// applied first, so that the mapping's own keys override them.
+func (d *decoder) mapping(n *yaml.Node, key string, at position, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(at, key, "expected a mapping, got %s", describe(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.ShortTag() == "!!merge" {
+			d.merge(n.Content[i+1], key, position{k.Line, k.Column}, v)
+		}
+	}
+	names := fieldNames(v.Type())
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], resolve(n.Content[i+1])
+		kat := position{k.Line, k.Column}
+		if k.ShortTag() == "!!merge" {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.fail(kat, key, "expected a key name, got %s", describe(k))
+			continue
+		}
+		child := joinKey(key, k.Value)
+		if line, dup := seen[k.Value]; dup {
+			d.fail(kat, child, "duplicate key (first set at line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		field, ok := names[k.Value]
+		if !ok {
+			msg := "unknown key"
+			if s := suggest(k.Value, schemaKeys(v.Type())); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.fail(kat, child, "%s", msg)
+			continue
+		}
+		d.pos[child] = kat
+		if isNull(val) {
+			continue
+		}
+		d.set[child] = true
+		d.walk(val, child, kat, v.Field(field))
+	}
+}
+
+// merge applies the value of a "<<" key: a mapping, or a sequence of
+// mappings in which earlier ones take precedence.
+func (d *decoder) merge(n *yaml.Node, key string, at position, v reflect.Value) {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		d.mapping(n, key, at, v)
+	case yaml.SequenceNode:
+		for i := len(n.Content) - 1; i >= 0; i-- {
+			d.mapping(resolve(n.Content[i]), key, at, v)
+		}
+	default:
+		d.fail(at, key, "merge key value must be a mapping or a sequence of mappings, got %s", describe(n))
+	}
+}
+
+// sequence decodes the backends list. An item is either a mapping
+// (url, weight) or, as in the seed's first format, a URL string with weight
+// 1. Every item yields one Backend, even an invalid one, so that indexes in
+// error messages match the file.
+func (d *decoder) sequence(n *yaml.Node, key string, at position, v reflect.Value) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(at, key, "expected a list, got %s", describe(n))
+		return
+	}
+	backends := make([]Backend, len(n.Content))
+	for i, item := range n.Content {
+		item = resolve(item)
+		child := fmt.Sprintf("%s[%d]", key, i)
+		iat := position{item.Line, item.Column}
+		d.pos[child] = iat
+		backends[i].Weight = 1
+		switch {
+		case item.Kind == yaml.MappingNode:
+			d.mapping(item, child, iat, reflect.ValueOf(&backends[i]).Elem())
+		case item.Kind == yaml.ScalarNode && item.ShortTag() == "!!str":
+			// The seed's first format: a plain list of URLs.
+			backends[i].URL = item.Value
+			d.pos[child+".url"] = iat
+		default:
+			d.fail(iat, child, "expected a URL string or a mapping with a url key, got %s", describe(item))
+		}
+	}
+	v.Set(reflect.ValueOf(backends))
+}
+
+// duration decodes a number of seconds or a Go duration string.
+func (d *decoder) duration(n *yaml.Node, key string, at position, v reflect.Value) {
+	const want = `expected a duration: seconds (e.g. 30 or 0.5) or a string like "500ms", "10s", "1m"`
+	if n.Kind != yaml.ScalarNode {
+		d.fail(at, key, "%s, got %s", want, describe(n))
+		return
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		var sec float64
+		if err := n.Decode(&sec); err != nil {
+			d.fail(at, key, "%s, got %s", want, describe(n))
+			return
+		}
+		dur, err := parseSeconds(sec)
+		if err != nil {
+			d.fail(at, key, "%v, got %s", err, describe(n))
+			return
+		}
+		v.SetInt(int64(dur))
+	case "!!str":
+		dur, err := time.ParseDuration(strings.TrimSpace(n.Value))
+		if err != nil {
+			d.fail(at, key, "%s, got %s", want, describe(n))
+			return
+		}
+		v.SetInt(int64(dur))
+	default:
+		d.fail(at, key, "%s, got %s", want, describe(n))
+	}
+}
+
+// size decodes an integer number of bytes or a string with a unit.
+func (d *decoder) size(n *yaml.Node, key string, at position, v reflect.Value) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		size, err := parseSize(n.Value)
+		if err != nil {
+			d.fail(at, key, "%v, got %s", err, describe(n))
+			return
+		}
+		v.SetInt(size)
+		return
+	}
+	i, ok := integer(n)
+	if !ok {
+		d.fail(at, key, "%v, got %s", errSizeSyntax, describe(n))
+		return
+	}
+	v.SetInt(i)
+}
+
+// integer returns the value of an integer scalar. A float with no
+// fractional part, such as 1e3, is accepted.
+func integer(n *yaml.Node) (int64, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, false
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		var i int64
+		if n.Decode(&i) != nil {
+			return 0, false
+		}
+		return i, true
+	case "!!float":
+		var f float64
+		if n.Decode(&f) != nil || f != math.Trunc(f) || f >= math.MaxInt64 || f < math.MinInt64 {
+			return 0, false
+		}
+		return int64(f), true
+	}
+	return 0, false
+}
+
+// resolve follows aliases to the node they name.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe renders a node for "got ..." in error messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			return strconv.Quote(n.Value)
+		}
+		if isNull(n) {
+			return "null"
+		}
+		return n.Value
+	}
+	return "nothing"
+}
+
+func joinKey(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// fieldNames maps the yaml key of each field of struct type t to the
+// field's index. Fields tagged "-" are not part of the schema.
+func fieldNames(t reflect.Type) map[string]int {
+	names := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		if name := yamlName(t.Field(i)); name != "" {
+			names[name] = i
+		}
+	}
+	return names
+}
+
+// schemaKeys lists the yaml keys of struct type t in declaration order.
+func schemaKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if name := yamlName(t.Field(i)); name != "" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
+}

@@ -1,0 +1,266 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every value against its range and the rules between
+// values, and fills in each Backend.Addr; it is for configs built in code
+// (Parse already calls it). It writes to c, so it must not run while c is
+// shared. It does no network I/O.
+//
+// The result is nil or an errors.Join of one *Error per problem, each
+// naming its key path (e.g. "backends[1].weight"), with no file position.
+func (c *Config) Validate() error {
+	v := &validator{}
+	c.validate(v)
+	return joinErrors(v.errs)
+}
+
+// validator collects validation errors and places them in the file.
+type validator struct {
+	errs []*Error
+	file string
+	// pos and bad come from the decoder; both are nil for configs built in
+	// code.
+	pos map[string]position
+	bad map[string]bool
+}
+
+// failf records a problem with key, unless decoding key (or a key
+// containing it) already failed.
+func (v *validator) failf(key, format string, args ...any) {
+	if v.suppressed(key) {
+		return
+	}
+	at := v.locate(key)
+	v.errs = append(v.errs, &Error{File: v.file, Line: at.line, Column: at.column, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) suppressed(key string) bool {
+	for k := key; k != ""; k = parentKey(k) {
+		if v.bad[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// locate returns where key was written or, when it was absent, where its
+// nearest enclosing key was.
+func (v *validator) locate(key string) position {
+	for k := key; k != ""; k = parentKey(k) {
+		if at, ok := v.pos[k]; ok {
+			return at
+		}
+	}
+	return position{}
+}
+
+// parentKey strips the last element from a key path: "a[1].b" -> "a[1]"
+// -> "a" -> "".
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+func (v *validator) intRange(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.failf(key, "must be between %d and %d, got %d", lo, hi, n)
+	}
+}
+
+func (v *validator) atLeast(key string, n, lo int) {
+	if n < lo {
+		v.failf(key, "must be at least %d, got %d", lo, n)
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.failf(key, "must be greater than 0, got %v", d)
+	}
+}
+
+func (c *Config) validate(v *validator) {
+	s := &c.Server
+	v.intRange("server.port", s.Port, 1, 65535)
+	if msg := checkHost(s.Host); msg != "" {
+		v.failf("server.host", "%s", msg)
+	}
+	v.positive("server.shutdownTimeout", s.ShutdownTimeout)
+	v.intRange("server.eventLoops", s.EventLoops, 0, maxEventLoops)
+
+	c.validateBackends(v)
+
+	switch c.LoadBalancing.Algorithm {
+	case AlgorithmRoundRobin, AlgorithmWeightedRoundRobin, AlgorithmLeastConnections:
+	default:
+		v.failf("loadBalancing.algorithm", "unknown algorithm %q (valid: %s)",
+			c.LoadBalancing.Algorithm, strings.Join(algorithms, ", "))
+	}
+
+	h := &c.HealthCheck
+	v.positive("healthCheck.interval", h.Interval)
+	v.positive("healthCheck.timeout", h.Timeout)
+	if h.Interval > 0 && h.Timeout > 0 && h.Timeout >= h.Interval {
+		v.failf("healthCheck.timeout", "must be less than healthCheck.interval (%v), got %v", h.Interval, h.Timeout)
+	}
+
+	cb := &c.CircuitBreaker
+	v.atLeast("circuitBreaker.maxFailures", cb.MaxFailures, 1)
+	v.positive("circuitBreaker.timeout", cb.Timeout)
+	v.positive("circuitBreaker.resetTimeout", cb.ResetTimeout)
+	v.atLeast("circuitBreaker.halfOpenSuccess", cb.HalfOpenSuccess, 1)
+
+	rl := &c.RateLimit
+	if !(rl.RequestsPerSec > 0) || math.IsInf(rl.RequestsPerSec, 0) {
+		v.failf("rateLimit.requestsPerSec", "must be a number greater than 0, got %v", rl.RequestsPerSec)
+	}
+	v.atLeast("rateLimit.burst", rl.Burst, 1)
+
+	t := &c.Timeouts
+	v.positive("timeouts.clientHeader", t.ClientHeader)
+	v.positive("timeouts.clientIdle", t.ClientIdle)
+	v.positive("timeouts.clientBody", t.ClientBody)
+	v.positive("timeouts.upstreamConnect", t.UpstreamConnect)
+	v.positive("timeouts.upstreamResponseHeader", t.UpstreamResponseHeader)
+	v.positive("timeouts.upstreamRead", t.UpstreamRead)
+	v.positive("timeouts.upstreamIdle", t.UpstreamIdle)
+
+	l := &c.Limits
+	v.atLeast("limits.maxConnections", l.MaxConnections, 1)
+	if l.MaxRequestLine < 1 {
+		v.failf("limits.maxRequestLine", "must be at least 1 byte, got %d", l.MaxRequestLine)
+	} else if l.MaxHeaderBytes >= 1 && l.MaxRequestLine > l.MaxHeaderBytes {
+		v.failf("limits.maxRequestLine", "must not exceed limits.maxHeaderBytes (%d), got %d", l.MaxHeaderBytes, l.MaxRequestLine)
+	}
+	if l.MaxHeaderBytes < 1 {
+		v.failf("limits.maxHeaderBytes", "must be at least 1 byte, got %d", l.MaxHeaderBytes)
+	} else if l.MaxHeaderBytes > l.ConnectionBuffer && l.ConnectionBuffer >= minConnectionBuffer {
+		v.failf("limits.maxHeaderBytes", "must not exceed limits.connectionBuffer (%s), got %d", formatSize(l.ConnectionBuffer), l.MaxHeaderBytes)
+	}
+	v.atLeast("limits.maxHeaders", l.MaxHeaders, 1)
+	if l.MaxRequestBody < 0 {
+		v.failf("limits.maxRequestBody", "must be 0 (unlimited) or more, got %d", l.MaxRequestBody)
+	}
+	if l.ConnectionBuffer < minConnectionBuffer || l.ConnectionBuffer > maxConnectionBuffer {
+		v.failf("limits.connectionBuffer", "must be between %s and %s, got %s",
+			formatSize(minConnectionBuffer), formatSize(maxConnectionBuffer), formatSize(l.ConnectionBuffer))
+	}
+
+	v.intRange("upstream.maxIdlePerBackend", c.Upstream.MaxIdlePerBackend, 0, maxIdlePerBackendCap)
+	v.intRange("upstream.retries", c.Upstream.Retries, 0, maxRetries)
+
+	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
+		v.failf("metrics.path", "%s", msg)
+	}
+}
+
+// validateBackends checks each backend, fills in Addr and rejects two
+// backends with the same address.
+func (c *Config) validateBackends(v *validator) {
+	if len(c.Backends) == 0 {
+		v.failf("backends", "at least one backend is required")
+		return
+	}
+	first := make(map[string]int, len(c.Backends))
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		key := "backends[" + strconv.Itoa(i) + "]"
+		addr, msg := backendAddr(b.URL)
+		b.Addr = addr
+		if msg != "" {
+			v.failf(key+".url", "%s", msg)
+		} else if j, dup := first[addr]; dup {
+			v.failf(key+".url", "duplicate backend %q: backends[%d] (%q) has the same address %s",
+				b.URL, j, c.Backends[j].URL, addr)
+		} else {
+			first[addr] = i
+		}
+		v.intRange(key+".weight", b.Weight, 0, maxWeight)
+	}
+}
+
+// backendAddr derives the dial address "host:port" from a backend URL, or
+// returns a message saying what is wrong with it.
+func backendAddr(raw string) (addr, msg string) {
+	const want = `must be an http URL with a host, e.g. "http://backend1:8080"`
+	if strings.TrimSpace(raw) == "" {
+		return "", "is required; " + want
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", fmt.Sprintf("invalid URL %q: %v", raw, err)
+	}
+	switch {
+	case u.Scheme == "https":
+		return "", "https backends are not supported yet"
+	case u.Scheme != "http" || u.Opaque != "":
+		return "", fmt.Sprintf("%s, got %q", want, raw)
+	case u.User != nil:
+		return "", fmt.Sprintf("must not contain user information, got %q", raw)
+	case u.Hostname() == "":
+		return "", fmt.Sprintf("has no host; %s", want)
+	case u.Path != "" && u.Path != "/":
+		return "", fmt.Sprintf("path must be empty or \"/\", got %q", u.Path)
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", fmt.Sprintf("must not contain a query, got %q", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", fmt.Sprintf("must not contain a fragment, got %q", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", fmt.Sprintf("port must be between 1 and 65535, got %q", port)
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), ""
+}
+
+// checkHost accepts "", an IP address or a host name.
+func checkHost(host string) string {
+	if host == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	if strings.HasPrefix(host, "[") {
+		return fmt.Sprintf("write an IPv6 address without brackets, got %q", host)
+	}
+	if len(host) > 253 {
+		return "host name is longer than 253 characters"
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return fmt.Sprintf("must be an IP address or a host name, got %q", host)
+		}
+	}
+	return ""
+}
+
+// checkMetricsPath accepts "" (off) or an absolute path with no query,
+// fragment, spaces or control characters.
+func checkMetricsPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Sprintf("must start with \"/\" (or be \"\" to turn metrics off), got %q", p)
+	}
+	if strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' }) {
+		return fmt.Sprintf("must be a plain path with no query, fragment, spaces or control characters, got %q", p)
+	}
+	return ""
+}
