@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"runtime"
@@ -35,6 +37,7 @@ func run(args []string) int {
 	demoMode := fs.Bool("demo", false, "run on 127.0.0.1:8080 with three in-process demo backends (no config needed)")
 	check := fs.Bool("check", false, "validate the config file and exit (0 valid, 1 invalid)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); for debugging")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,6 +75,9 @@ func run(args []string) int {
 		}
 	}
 
+	if *pprofAddr != "" {
+		go func() { log.Error("pprof", "err", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "connx:", err)

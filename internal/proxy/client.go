@@ -33,8 +33,8 @@ type client struct {
 	lk links[*client]
 
 	state cstate
-	req   http1.Request
-	sn    *snapshot // the snapshot the current request runs under
+	req   *http1.Request // borrowed from the loop while a head is parsed
+	sn    *snapshot      // the snapshot the current request runs under
 	ip    netip.Addr
 
 	up   *upstream // serving the current request, if any
@@ -53,6 +53,7 @@ type client struct {
 	keepAlive   bool // the request allows another after it
 	closeAfter  bool // close once the current response is written
 	respStarted bool // a final response head went to the client
+	linger      bool // on close, read and drop input for a while first
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -106,7 +107,10 @@ func (cl *client) readHead() bool {
 	}
 	lp := cl.lp
 	sn := lp.srv.snap.Load()
-	n, err := http1.ParseRequest(buf, &cl.req, &sn.lim)
+	if cl.req == nil {
+		cl.req = lp.getReq()
+	}
+	n, err := http1.ParseRequest(buf, cl.req, &sn.lim)
 	if err == http1.ErrNeedMore {
 		if cl.state == csIdle {
 			cl.state = csHead
@@ -119,7 +123,10 @@ func (cl *client) readHead() bool {
 		cl.reject(statusOfParseError(err))
 		return false
 	}
-	r := &cl.req
+	// The parsed head is used only in this call: hand the Request back to
+	// the loop once done, so idle connections hold no header arrays.
+	r := cl.req
+	defer cl.releaseReq()
 	cl.minor = r.Minor
 	cl.keepAlive = r.KeepAlive
 	cl.isHead = string(r.Method) == http.MethodHead
@@ -303,11 +310,11 @@ func (cl *client) exchangeDone() {
 		return
 	}
 	if cl.closeAfter || !cl.keepAlive || cl.state == csBody {
+		cl.linger = cl.state == csBody // the rest of its body may be coming
 		cl.closeGracefully()
 		return
 	}
 	cl.state = csIdle
-	cl.req.Reset()
 	cl.deadline = lp.now + cl.sn.clientIdle
 	switch {
 	case cl.isDetached():
@@ -334,6 +341,7 @@ func (cl *client) reject(code int) {
 		return
 	}
 	cl.respStarted = true
+	cl.linger = true // the client may still be sending
 	if cl.isDetached() {
 		cl.writeDetached(errorResponse(code))
 		cl.abort()
@@ -373,6 +381,13 @@ func (cl *client) flushCheck() {
 	}
 	cl.lp.flushing--
 	cl.lp.srv.flushing.Add(-1)
+	if !cl.linger && cl.buffered() == 0 {
+		// The exchange ended cleanly and the client sent nothing more:
+		// nothing can turn into a reset, so close without lingering.
+		cl.lingering = true // the flush is accounted for
+		cl.abort()
+		return
+	}
 	cl.lingering = true
 	cl.closeAt = cl.lp.now + lingerTime
 	if unix.Shutdown(cl.c.Fd(), unix.SHUT_WR) != nil {
@@ -414,8 +429,17 @@ func (cl *client) cleanup() {
 	}
 	lp.putBuf(cl.head)
 	cl.head = nil
+	cl.releaseReq()
 	cl.stash = nil
 	cl.c = nil
+}
+
+// releaseReq returns the borrowed Request to the loop.
+func (cl *client) releaseReq() {
+	if cl.req != nil {
+		cl.lp.putReq(cl.req)
+		cl.req = nil
+	}
 }
 
 // tick runs from the loop's sweep.

@@ -16,7 +16,7 @@ const forwardedFlags = http1.FlagHopByHop | http1.FlagXForwardedFor |
 // clients are forwarded as HTTP/1.0 with keep-alive, so the backend never
 // answers them with chunked framing they cannot read.
 func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
-	r := &cl.req
+	r := cl.req
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = append(b, r.Path...)

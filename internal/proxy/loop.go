@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/connx/connx/internal/http1"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -34,7 +35,9 @@ type loop struct {
 	scratch  []byte // response heads are built here
 
 	sweepTask gnet.Runnable
-	bufs      [][]byte // free head buffers
+	bufs      [][]byte          // free head buffers
+	reqs      []*http1.Request  // free request parsers
+	resps     []*http1.Response // free response parsers
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
@@ -97,6 +100,40 @@ func (lp *loop) getBuf() []byte {
 func (lp *loop) putBuf(b []byte) {
 	if b != nil && cap(b) <= 64<<10 && len(lp.bufs) < 256 {
 		lp.bufs = append(lp.bufs, b[:0])
+	}
+}
+
+// getReq returns a reset Request parser.
+func (lp *loop) getReq() *http1.Request {
+	if n := len(lp.reqs); n > 0 {
+		r := lp.reqs[n-1]
+		lp.reqs = lp.reqs[:n-1]
+		return r
+	}
+	return new(http1.Request)
+}
+
+func (lp *loop) putReq(r *http1.Request) {
+	r.Reset()
+	if len(lp.reqs) < 64 {
+		lp.reqs = append(lp.reqs, r)
+	}
+}
+
+// getResp returns a reset Response parser.
+func (lp *loop) getResp() *http1.Response {
+	if n := len(lp.resps); n > 0 {
+		r := lp.resps[n-1]
+		lp.resps = lp.resps[:n-1]
+		return r
+	}
+	return new(http1.Response)
+}
+
+func (lp *loop) putResp(r *http1.Response) {
+	r.Reset()
+	if len(lp.resps) < 64 {
+		lp.resps = append(lp.resps, r)
 	}
 }
 

@@ -24,8 +24,8 @@ import (
 // goroutines.
 type peer struct {
 	lp   *loop
-	self owner // the client or upstream this peer belongs to
-	c  gnet.Conn // nil while connecting, detached, or closed
+	self owner     // the client or upstream this peer belongs to
+	c    gnet.Conn // nil while connecting, detached, or closed
 
 	stash []byte // bytes read before a detach, consumed first
 	fd    int    // the dup while detached, else -1

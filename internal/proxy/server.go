@@ -80,18 +80,28 @@ func (s *Server) build(cfg *config.Config) *snapshot {
 // Stop is called or the engine fails.
 func (s *Server) Serve() error {
 	sn := s.snap.Load()
+	addr := sn.cfg.ListenAddr()
+	// Each loop accepts on its own SO_REUSEPORT socket (no hand-off between
+	// goroutines per connection). SO_REUSEPORT would also let a second
+	// ConnX share the port silently, so first make sure nobody has it.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+	}
+	_ = ln.Close()
 	loops := sn.cfg.Server.EventLoops
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
 		gnet.WithTicker(true),
 		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(quietLogger{s.log}),
 	}
 	if loops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(loops))
 	}
-	return gnet.Run(s, "tcp://"+sn.cfg.ListenAddr(), opts...)
+	return gnet.Run(s, "tcp://"+addr, opts...)
 }
 
 // Ready is closed once the listener is bound.
@@ -256,14 +266,15 @@ func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-// quietLogger routes gnet's logging to slog at debug level, except errors.
+// quietLogger routes gnet's logging to slog at debug level, except errors
+// (its warnings are about events for connections closed in the same poll
+// batch, which are expected).
 type quietLogger struct{ l *slog.Logger }
 
 var _ logging.Logger = quietLogger{}
 
 func (q quietLogger) Debugf(f string, a ...any) { q.l.Debug(fmt.Sprintf(f, a...)) }
 func (q quietLogger) Infof(f string, a ...any)  { q.l.Debug(fmt.Sprintf(f, a...)) }
-func (q quietLogger) Warnf(f string, a ...any)  { q.l.Warn(fmt.Sprintf(f, a...)) }
+func (q quietLogger) Warnf(f string, a ...any)  { q.l.Debug(fmt.Sprintf(f, a...)) }
 func (q quietLogger) Errorf(f string, a ...any) { q.l.Error(fmt.Sprintf(f, a...)) }
 func (q quietLogger) Fatalf(f string, a ...any) { q.l.Error(fmt.Sprintf(f, a...)) }
-

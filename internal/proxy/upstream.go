@@ -30,7 +30,7 @@ type upstream struct {
 	cl    *client // the client served, nil while idle
 	state ustate
 
-	resp   http1.Response
+	resp   *http1.Response // borrowed from the loop while a head is parsed
 	kind   http1.BodyKind
 	left   int64
 	chunks http1.ChunkedScanner
@@ -56,7 +56,6 @@ func (up *upstream) bind(cl *client) {
 	cl.up = up
 	up.broken = false
 	up.why = 0
-	up.resp.Reset()
 	if up.state == usIdle {
 		up.state = usHead
 	}
@@ -145,7 +144,7 @@ func (up *upstream) onTraffic() {
 			}
 			continue
 		}
-		if !up.forwardBody(buf) {
+		if !up.forwardBody(buf, nil) {
 			return
 		}
 	}
@@ -156,15 +155,20 @@ func (up *upstream) onTraffic() {
 func (up *upstream) readHead(buf []byte) bool {
 	cl := up.cl
 	lp := up.lp
-	n, err := http1.ParseResponse(buf, &up.resp, &cl.sn.lim)
+	if up.resp == nil {
+		up.resp = lp.getResp()
+	}
+	n, err := http1.ParseResponse(buf, up.resp, &cl.sn.lim)
 	if err == http1.ErrNeedMore {
 		return false
 	}
 	if err != nil {
+		up.releaseResp()
 		up.fail(failBadResponse)
 		return false
 	}
-	r := &up.resp
+	r := up.resp
+	defer up.releaseResp()
 	if r.Status < 200 {
 		if r.Status == 101 {
 			// ConnX never forwards Upgrade, so a switch is a broken backend.
@@ -195,23 +199,27 @@ func (up *upstream) readHead(buf []byte) bool {
 	}
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
 	up.consume(n)
-	if !cl.write(lp.scratch) {
-		up.broken = true
-		up.lp.closeConn(&up.peer)
-		return false
-	}
 	if up.kind == http1.BodyNone {
+		if !cl.write(lp.scratch) {
+			up.broken = true
+			up.lp.closeConn(&up.peer)
+			return false
+		}
 		up.finish()
 		return true
 	}
 	up.state = usBody
 	up.deadline = lp.now + cl.sn.upstreamRead
-	return true
+	// The head goes out with the first body bytes: one write, not two.
+	return up.forwardBody(up.data(), lp.scratch)
 }
 
 // forwardBody streams response body bytes; it reports whether processing
 // may continue.
-func (up *upstream) forwardBody(buf []byte) bool {
+//
+// head, when not nil, is a response head to send before the body bytes;
+// small bodies are copied behind it so both leave in one write.
+func (up *upstream) forwardBody(buf, head []byte) bool {
 	cl := up.cl
 	var k int
 	done := false
@@ -227,6 +235,13 @@ func (up *upstream) forwardBody(buf []byte) bool {
 		var err error
 		k, done, err = up.chunks.Scan(buf, &cl.sn.lim)
 		if err != nil {
+			if head != nil {
+				// Nothing reached the client yet: it gets a 502.
+				cl.respStarted = false
+				up.state = usHead
+				up.fail(failBadResponse)
+				return false
+			}
 			// Part of the response is already out: cut the client off.
 			up.broken = true
 			up.lp.closeConn(&up.peer)
@@ -235,6 +250,23 @@ func (up *upstream) forwardBody(buf []byte) bool {
 		}
 	default: // until close
 		k = len(buf)
+	}
+	if head != nil {
+		if k <= coalesceMax {
+			head = append(head, buf[:k]...)
+			up.lp.scratch = head
+		}
+		if !cl.write(head) {
+			up.broken = true
+			up.lp.closeConn(&up.peer)
+			return false
+		}
+		if k <= coalesceMax {
+			if k > 0 {
+				up.consume(k)
+			}
+			k = 0
+		}
 	}
 	if k > 0 {
 		if !cl.write(buf[:k]) {
@@ -263,7 +295,6 @@ func (up *upstream) finish() {
 	cl.up = nil
 	up.be.inflight.Add(-1)
 	keep := !up.broken && cl.state == csWait && up.buffered() == 0
-	up.resp.Reset()
 	if keep {
 		up.state = usIdle
 		up.reused = true
@@ -319,6 +350,7 @@ func (up *upstream) cleanup() {
 	}
 	up.c = nil
 	up.stash = nil
+	up.releaseResp()
 	cl := up.cl
 	if cl == nil {
 		return
@@ -371,5 +403,17 @@ func (up *upstream) tick(now int64, full bool) {
 		}
 	}
 }
+
+// releaseResp returns the borrowed Response to the loop.
+func (up *upstream) releaseResp() {
+	if up.resp != nil {
+		up.lp.putResp(up.resp)
+		up.resp = nil
+	}
+}
+
+// coalesceMax is the largest body prefix copied behind a response head to
+// save a write.
+const coalesceMax = 16 << 10
 
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
