@@ -52,7 +52,8 @@ type Config struct {
 
 // Server is the listening side of the proxy.
 type Server struct {
-	// Port is the TCP port to listen on, 1-65535. Default 8080.
+	// Port is the TCP port to listen on, 0-65535 (0: any free port, for
+	// tests). Default 8080.
 	Port int `yaml:"port"`
 	// Host is the IP address or host name to listen on; "" listens on all
 	// interfaces like "0.0.0.0". Default "0.0.0.0".

@@ -328,7 +328,7 @@ func TestParseErrors(t *testing.T) {
 				`test.yaml:3:3: limits.maxHeaders: must be at least 1, got 0`,
 			}},
 		{"port out of range", "server:\n  port: 70000\n" + oneBackend,
-			[]string{`test.yaml:2:3: server.port: must be between 1 and 65535, got 70000`}},
+			[]string{`test.yaml:2:3: server.port: must be between 0 and 65535, got 70000`}},
 		{"bad host", "server:\n  host: \"my host\"\n" + oneBackend,
 			[]string{`test.yaml:2:3: server.host: must be an IP address or a host name, got "my host"`}},
 		{"bracketed host", "server:\n  host: \"[::1]\"\n" + oneBackend,
@@ -441,7 +441,7 @@ func TestParseReportsAllErrorsInFileOrder(t *testing.T) {
   algorithm: fastest
 server:
   prot: 1
-  port: 0
+  port: -5
 backends:
   - url: https://a
     weight: -1
@@ -456,7 +456,7 @@ healthCheck:
 	want := []string{
 		`order.yaml:2:3: loadBalancing.algorithm: unknown algorithm "fastest"`,
 		`order.yaml:4:3: server.prot: unknown key (did you mean "port"?)`,
-		`order.yaml:5:3: server.port: must be between 1 and 65535, got 0`,
+		`order.yaml:5:3: server.port: must be between 0 and 65535, got -5`,
 		`order.yaml:7:5: backends[0].url: https backends are not supported yet`,
 		`order.yaml:8:5: backends[0].weight: must be between 0 and 1000, got -1`,
 		`order.yaml:10:5: backends[1].weight: expected an integer, got "lots"`,
@@ -491,7 +491,7 @@ func TestValidateInCode(t *testing.T) {
 			c.Timeouts.ClientBody = 0
 			c.Limits.ConnectionBuffer = 0
 		}, []string{
-			"server.port: must be between 1 and 65535, got -1",
+			"server.port: must be between 0 and 65535, got -1",
 			`backends[1].url: duplicate backend "http://a:9001": backends[0] ("http://A:9001") has the same address a:9001`,
 			"timeouts.clientBody: must be greater than 0, got 0s",
 			"limits.connectionBuffer: must be between 16KiB and 64MiB, got 0B",

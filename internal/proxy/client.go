@@ -61,6 +61,7 @@ type client struct {
 	stallAt  int64 // when outbound last made progress
 }
 
+//lint:ignore U1000 called through list's type constraint
 func (cl *client) links() *links[*client] { return &cl.lk }
 
 // onTraffic handles input from the client socket.
@@ -176,6 +177,12 @@ func (cl *client) readHead() bool {
 // dispatch assigns a retry to a backend other than skip.
 func (cl *client) dispatch(skip *backend) {
 	be := cl.sn.pick(cl.lp, skip)
+	if be == nil && skip != nil && skip.available(cl.lp.now) {
+		// No other backend: retry the same one. A connect failure has
+		// marked it down, so this is a reset, typically a pooled
+		// connection the backend closed while idle.
+		be = skip
+	}
 	if be == nil {
 		cl.reject(statusFor(failNoBackend))
 		return
@@ -316,6 +323,9 @@ func (cl *client) exchangeDone() {
 	}
 	cl.state = csIdle
 	cl.deadline = lp.now + cl.sn.clientIdle
+	// The next request has no response yet: an error before its head is
+	// complete (timeout, malformed head) must be answered, not cut short.
+	cl.respStarted = false
 	switch {
 	case cl.isDetached():
 		cl.resume(cl)

@@ -40,7 +40,6 @@ type Server struct {
 	active   atomic.Int64 // open client connections
 	detached atomic.Int64 // peers parked for backpressure, all loops
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
-	requests atomic.Int64
 }
 
 // New builds a server for cfg, which must have passed validation.

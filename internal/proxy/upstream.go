@@ -41,6 +41,7 @@ type upstream struct {
 	deadline int64
 }
 
+//lint:ignore U1000 called through list's type constraint
 func (up *upstream) links() *links[*upstream] { return &up.lk }
 
 func newUpstream(lp *loop, be *backend) *upstream {
