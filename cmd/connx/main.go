@@ -11,11 +11,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -38,6 +40,7 @@ func run(args []string) int {
 	check := fs.Bool("check", false, "validate the config file and exit (0 valid, 1 invalid)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); for debugging")
+	listen := fs.String("listen", "", "override server.host and server.port with HOST:PORT (port 0: any free port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,6 +81,12 @@ func run(args []string) int {
 	if *pprofAddr != "" {
 		go func() { log.Error("pprof", "err", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
+	if *listen != "" {
+		if err := overrideListen(cfg, *listen); err != nil {
+			fmt.Fprintln(os.Stderr, "connx: -listen:", err)
+			return 2
+		}
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "connx:", err)
@@ -106,4 +115,18 @@ func run(args []string) int {
 	}
 	<-done
 	return 0
+}
+
+// overrideListen sets the listen address from a HOST:PORT flag value.
+func overrideListen(cfg *config.Config, hostPort string) error {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	cfg.Server.Host, cfg.Server.Port = host, p
+	return nil
 }
