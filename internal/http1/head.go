@@ -1,0 +1,406 @@
+package http1
+
+import "bytes"
+
+// maxEmptyLines is how many empty lines before a start line are skipped
+// (RFC 9112 2.2); one more is an error.
+const maxEmptyLines = 4
+
+// Phases of headState.
+const (
+	phaseStart  uint8 = iota // before the start line, skipping empty lines
+	phaseFields              // start line parsed, reading field lines
+	phaseDone                // head complete
+	phaseFailed              // head invalid; err is sticky
+)
+
+// Header flags, set in Header.Flags.
+const (
+	// FlagHopByHop marks a field that must not be forwarded as is:
+	// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
+	// Transfer-Encoding, and any field named by a token of a Connection
+	// header (except Host and Content-Length, which a Connection token never
+	// strips, so that a client cannot make the proxy drop framing or
+	// routing fields).
+	FlagHopByHop uint8 = 1 << iota
+	FlagHost
+	FlagXForwardedFor
+	FlagXForwardedProto
+	FlagXForwardedHost
+	FlagContentLength
+	FlagTransferEncoding
+)
+
+// Field kinds that need processing beyond their flags.
+const (
+	kindOther uint8 = iota
+	kindHost
+	kindContentLength
+	kindTransferEncoding
+	kindConnection
+	kindUpgrade
+	kindExpect
+	kindTrailer
+)
+
+// Header is one header field. Name and Value point into the buffer passed to
+// the parse call that completed the head and are valid only until the caller
+// modifies or discards that buffer; their capacity is clipped to their
+// length, so appending to them copies.
+type Header struct {
+	Name  []byte // as received, case kept
+	Value []byte // SP and HTAB trimmed at both ends
+	Flags uint8  // Flag* bits
+}
+
+// span locates one field inside the buffer by offsets, so that a head
+// scanned across calls can be re-sliced from the buffer of the last call.
+type span struct {
+	n0, n1, v0, v1 int32
+	flags, kind    uint8
+}
+
+// headState is the incremental scan state shared by Request and Response.
+// Its zero value is ready to scan a new head.
+type headState struct {
+	phase   uint8
+	empties uint8
+	pos     int   // offset of the first unprocessed line
+	scanned int   // buf[pos:scanned] holds no LF
+	err     error // set in phaseFailed
+	work    int   // bytes examined, for the linearity test
+
+	spans []span
+
+	cl                                         int64
+	clCount, teLines, chunkedCount             int
+	lastChunked, teOther                       bool
+	connClose, connKeepAlive, connUpgrade      bool
+	connOther, upgradeHeader, expect100, hosts bool
+	hostIdx                                    int
+}
+
+// reset prepares h for a new head, keeping the spans array.
+func (h *headState) reset() {
+	*h = headState{spans: h.spans[:0]}
+}
+
+// begin is called before scanning: it allocates spans on first use and
+// checks the caller kept the buffer.
+func (h *headState) begin(buf []byte, maxFields int) errCode {
+	if cap(h.spans) < maxFields {
+		h.spans = append(make([]span, 0, maxFields), h.spans...)
+	}
+	if len(buf) < h.scanned {
+		return ecBufferShrank
+	}
+	return ecNone
+}
+
+// nextLine returns the bounds of the next complete line of buf, without its
+// CRLF. In phaseStart it first skips up to maxEmptyLines empty lines. It
+// scans each byte of buf once over all calls, and enforces the line and
+// head limits before the line is complete.
+func (h *headState) nextLine(buf []byte, maxLine, maxHead int) (start, end int, ec errCode) {
+	for {
+		limit := len(buf)
+		if limit > maxHead {
+			limit = maxHead
+		}
+		i := -1
+		if h.scanned < limit {
+			i = bytes.IndexByte(buf[h.scanned:limit], '\n')
+			if i >= 0 {
+				i += h.scanned
+				h.work += i + 1 - h.scanned
+			} else {
+				h.work += limit - h.scanned
+				h.scanned = limit
+			}
+		}
+		if i < 0 {
+			if h.phase == phaseStart && h.scanned-h.pos > maxLine+1 {
+				return 0, 0, ecLineTooLong
+			}
+			if len(buf) >= maxHead {
+				return 0, 0, ecHeadTooLarge
+			}
+			return 0, 0, ecNeedMore
+		}
+		start = h.pos
+		if h.phase == phaseStart && i-start > maxLine+1 {
+			return 0, 0, ecLineTooLong
+		}
+		if i == start || buf[i-1] != '\r' {
+			return 0, 0, ecBareLF
+		}
+		end = i - 1
+		h.pos = i + 1
+		h.scanned = h.pos
+		// A CR inside the line needs no check of its own: no start line or
+		// field line grammar admits one, so the line parsers reject it
+		// (and lineError names it).
+		h.work += end - start
+		if h.phase == phaseStart && end == start {
+			h.empties++
+			if h.empties > maxEmptyLines {
+				return 0, 0, ecTooManyEmptyLines
+			}
+			continue
+		}
+		return start, end, ecNone
+	}
+}
+
+// parseField splits the field line buf[start:end] and records it. resp
+// selects the response rules.
+func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool) errCode {
+	line := buf[start:end]
+	if line[0] == ' ' || line[0] == '\t' {
+		return ecObsFold
+	}
+	i := 0
+	for i < len(line) && tcharTab[line[i]] {
+		i++
+	}
+	if i == len(line) {
+		return ecNoColon
+	}
+	if c := line[i]; c != ':' {
+		if c == ' ' || c == '\t' {
+			return ecSpaceBeforeColon
+		}
+		return ecBadName
+	}
+	if i == 0 {
+		return ecEmptyName
+	}
+	if !validValue(line[i+1:]) {
+		return ecBadValue
+	}
+	if len(h.spans) >= maxFields {
+		return ecTooManyHeaders
+	}
+	name := line[:i]
+	value := trimOWS(line[i+1:])
+	v0 := start + i + 1
+	for v0 < end && (buf[v0] == ' ' || buf[v0] == '\t') {
+		v0++
+	}
+	flags, kind := classify(name)
+	if ec := h.fieldSemantics(kind, value, resp); ec != ecNone {
+		return ec
+	}
+	if kind == kindHost {
+		h.hostIdx = len(h.spans)
+	}
+	h.spans = append(h.spans, span{
+		n0: int32(start), n1: int32(start + i),
+		v0: int32(v0), v1: int32(v0 + len(value)),
+		flags: flags, kind: kind,
+	})
+	return ecNone
+}
+
+// lineError refines the error ec found in the line buf[start:end]: a CR
+// inside the line is reported as such, whatever rule it broke first.
+func lineError(buf []byte, start, end int, ec errCode) errCode {
+	if bytes.IndexByte(buf[start:end], '\r') >= 0 {
+		return ecBareCR
+	}
+	return ec
+}
+
+// classify returns the flags and kind of a field name.
+func classify(name []byte) (flags, kind uint8) {
+	switch len(name) {
+	case 2:
+		if EqualFold(name, "te") {
+			return FlagHopByHop, kindOther
+		}
+	case 4:
+		if EqualFold(name, "host") {
+			return FlagHost, kindHost
+		}
+	case 6:
+		if EqualFold(name, "expect") {
+			return 0, kindExpect
+		}
+	case 7:
+		if EqualFold(name, "upgrade") {
+			return FlagHopByHop, kindUpgrade
+		}
+		if EqualFold(name, "trailer") {
+			return FlagHopByHop, kindTrailer
+		}
+	case 10:
+		if EqualFold(name, "connection") {
+			return FlagHopByHop, kindConnection
+		}
+		if EqualFold(name, "keep-alive") {
+			return FlagHopByHop, kindOther
+		}
+	case 14:
+		if EqualFold(name, "content-length") {
+			return FlagContentLength, kindContentLength
+		}
+	case 15:
+		if EqualFold(name, "x-forwarded-for") {
+			return FlagXForwardedFor, kindOther
+		}
+	case 16:
+		if EqualFold(name, "x-forwarded-host") {
+			return FlagXForwardedHost, kindOther
+		}
+		if EqualFold(name, "proxy-connection") {
+			return FlagHopByHop, kindOther
+		}
+	case 17:
+		if EqualFold(name, "x-forwarded-proto") {
+			return FlagXForwardedProto, kindOther
+		}
+		if EqualFold(name, "transfer-encoding") {
+			return FlagHopByHop | FlagTransferEncoding, kindTransferEncoding
+		}
+	}
+	return 0, kindOther
+}
+
+// fieldSemantics applies the rules of the fields that frame or route a
+// message, one field line at a time.
+func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode {
+	switch kind {
+	case kindHost:
+		if resp {
+			return ecNone
+		}
+		if h.hosts {
+			return ecDupHost
+		}
+		h.hosts = true
+		if len(value) > 0 && !validHostPort(value, false) {
+			return ecBadHost
+		}
+	case kindContentLength:
+		n := parseDigits(value)
+		if n < 0 {
+			return ecBadCL
+		}
+		if h.clCount > 0 && (!resp || n != h.cl) {
+			return ecDupCL
+		}
+		h.clCount++
+		h.cl = n
+	case kindTransferEncoding:
+		h.teLines++
+		if len(value) == 0 {
+			return ecBadTE
+		}
+		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+			switch {
+			case len(elem) == 0:
+				return ecBadTE
+			case EqualFold(elem, "chunked"):
+				h.chunkedCount++
+				h.lastChunked = true
+			default:
+				h.teOther = true
+				h.lastChunked = false
+			}
+		}
+	case kindConnection:
+		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+			switch {
+			case len(elem) == 0:
+				// Empty list elements are allowed (RFC 9110 5.6.1).
+			case !isToken(elem):
+				return ecBadConnection
+			case EqualFold(elem, "close"):
+				h.connClose = true
+			case EqualFold(elem, "keep-alive"):
+				h.connKeepAlive = true
+			case EqualFold(elem, "upgrade"):
+				h.connUpgrade = true
+			default:
+				h.connOther = true
+			}
+		}
+	case kindUpgrade:
+		h.upgradeHeader = true
+	case kindExpect:
+		if EqualFold(value, "100-continue") {
+			h.expect100 = true
+		}
+	case kindTrailer:
+		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+			if EqualFold(elem, "content-length") || EqualFold(elem, "transfer-encoding") ||
+				EqualFold(elem, "trailer") || EqualFold(elem, "host") {
+				return ecBadTrailerDecl
+			}
+		}
+	}
+	return ecNone
+}
+
+// keepAlive applies RFC 9112 9.3 to the Connection options seen.
+func (h *headState) keepAlive(minor int) bool {
+	if h.connClose {
+		return false
+	}
+	return minor == 1 || h.connKeepAlive
+}
+
+// markConnectionOptions sets FlagHopByHop on every field named by a
+// Connection option other than close, keep-alive and upgrade. Host and
+// Content-Length are never marked.
+func (h *headState) markConnectionOptions(buf []byte) {
+	if !h.connOther {
+		return
+	}
+	for _, c := range h.spans {
+		if c.kind != kindConnection {
+			continue
+		}
+		value := buf[c.v0:c.v1]
+		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+			if len(elem) == 0 || EqualFold(elem, "close") ||
+				EqualFold(elem, "keep-alive") || EqualFold(elem, "upgrade") {
+				continue
+			}
+			for k := range h.spans {
+				s := &h.spans[k]
+				if s.flags&(FlagHost|FlagContentLength) == 0 && equalFoldBytes(buf[s.n0:s.n1], elem) {
+					s.flags |= FlagHopByHop
+				}
+			}
+		}
+	}
+}
+
+// equalFoldBytes is EqualFold for two byte slices.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// appendHeaders appends the recorded fields, sliced from buf, to hs, whose
+// capacity must hold them.
+func (h *headState) appendHeaders(hs []Header, buf []byte) []Header {
+	n := len(hs)
+	hs = hs[:n+len(h.spans)]
+	for i := range h.spans {
+		s := &h.spans[i]
+		p := &hs[n+i]
+		p.Name = buf[s.n0:s.n1:s.n1]
+		p.Value = buf[s.v0:s.v1:s.v1]
+		p.Flags = s.flags
+	}
+	return hs
+}
