@@ -30,6 +30,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestDifferential$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
 	$(GO) test -run '^$$' -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
 	$(GO) test -run '^$$' -fuzz '^FuzzChunked$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
+	$(GO) test -run '^$$' -fuzz '^FuzzIPv6$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
 
 peers: ## ConnX vs nginx vs HAProxy, one core each (installs nginx, haproxy, wrk)
 	../shared/bench/peers.sh

@@ -185,7 +185,7 @@ type Limits struct {
 // Upstream configures connections to backends.
 type Upstream struct {
 	// MaxIdlePerBackend is the number of idle keep-alive connections kept
-	// per backend per event loop, 0-10000; 0 disables pooling. Default 32.
+	// per backend per event loop, 0-10000; 0 disables pooling. Default 256.
 	MaxIdlePerBackend int `yaml:"maxIdlePerBackend"`
 	// Retries is how many times a failed connect is retried on another
 	// backend, 0-5. Default 1.
@@ -262,7 +262,7 @@ func Default() *Config {
 			ConnectionBuffer: 256 * kib,
 		},
 		Upstream: Upstream{
-			MaxIdlePerBackend: 32,
+			MaxIdlePerBackend: 256,
 			Retries:           1,
 		},
 		Metrics: Metrics{Path: "/metrics"},

@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 			MaxConnections: 10000, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
 			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
 		},
-		Upstream: Upstream{MaxIdlePerBackend: 32, Retries: 1},
+		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1},
 		Metrics:  Metrics{Path: "/metrics"},
 	}
 	if !reflect.DeepEqual(c, want) {

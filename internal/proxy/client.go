@@ -77,7 +77,7 @@ func (cl *client) onTraffic() {
 
 // process advances the state machine as far as the buffered input allows.
 func (cl *client) process() {
-	for !cl.closed && !cl.closeMe && !cl.detaching {
+	for cl.attached() && !cl.closeMe && !cl.detaching {
 		switch cl.state {
 		case csIdle, csHead:
 			if !cl.readHead() {
@@ -88,14 +88,45 @@ func (cl *client) process() {
 				return
 			}
 		case csWait:
-			// Pipelined requests wait; too many of them park the socket.
-			if cl.attached() && cl.buffered() > cl.sn.lim.MaxHeaderBytes {
-				cl.detach()
-			}
+			cl.parkPipelined()
 			return
 		default:
 			return
 		}
+	}
+}
+
+// readBurst is the most gnet reads from a socket in one go (its default
+// read buffer).
+const readBurst = 64 << 10
+
+// parkPipelined bounds the pipelined input that waits behind the current
+// exchange. Over one head's worth, the socket is parked, but only while
+// nothing is queued for the client (gnet drops the unsent output of a
+// connection it closes) and no response waits upstream to be passed on.
+// A client that cannot be parked because its own responses back up, yet
+// keeps sending past the connection buffer, is cut off.
+func (cl *client) parkPipelined() {
+	n := cl.buffered()
+	if !cl.attached() || n <= cl.sn.lim.MaxHeaderBytes {
+		return
+	}
+	if up := cl.up; up != nil && up.attached() && up.buffered() > 0 {
+		return // the response must reach the client first
+	}
+	cl.park()
+}
+
+// park stops gnet reading the client by detaching it. A client with output
+// still queued cannot be detached (gnet would drop that output); it stays
+// attached, the sweep tries again, and if its input grows past the
+// connection buffer plus one read meanwhile it is cut off.
+func (cl *client) park() {
+	if !cl.attached() || cl.detaching || cl.closeMe || cl.detach() {
+		return
+	}
+	if cl.buffered() > cl.sn.highWater+readBurst {
+		cl.abort()
 	}
 }
 
@@ -221,12 +252,12 @@ func (cl *client) forwardBody() bool {
 	}
 	if up == nil || !up.attached() || up.state != usHead {
 		if cl.buffered() > cl.sn.highWater {
-			cl.detach()
+			cl.park()
 		}
 		return false
 	}
 	if up.outbound() > cl.sn.highWater {
-		cl.detach()
+		cl.park()
 		return false
 	}
 	buf := cl.data()
@@ -272,7 +303,7 @@ func (cl *client) forwardBody() bool {
 	cl.deadline = now + cl.sn.clientBody
 	up.deadline = now + cl.sn.upstreamHeader
 	if up.outbound() > cl.sn.highWater {
-		cl.detach()
+		cl.park()
 		return false
 	}
 	return k > 0
@@ -493,6 +524,17 @@ func (cl *client) tick(now int64, full bool) {
 			cl.reject(http.StatusRequestTimeout)
 			return
 		}
+	}
+	// Input that could not be parked while output was queued: park it
+	// now, or move the body on if the upstream drained.
+	switch {
+	case cl.state == csWait:
+		cl.parkPipelined()
+	case cl.state == csBody && cl.buffered() > 0:
+		cl.process()
+	}
+	if !cl.attached() || cl.detaching || cl.closeMe {
+		return
 	}
 	// A client that stops reading its response is dropped after the idle
 	// timeout without progress.

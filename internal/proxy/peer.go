@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 
@@ -100,7 +101,20 @@ func (p *peer) write(b []byte) bool {
 
 // detach hands the connection back to the kernel as described on peer.
 // It reports false when the descriptor could not be duplicated.
+//
+// A connection with output still queued in gnet is not detached (gnet drops
+// the unsent output of a connection it closes); the caller tries again on
+// a later event.
 func (p *peer) detach() bool {
+	if !p.attached() || p.detaching || p.c.OutboundBuffered() > 0 {
+		return false
+	}
+	return p.detachDropping()
+}
+
+// detachDropping detaches even with output queued, which gnet drops: only
+// for a connection whose remaining output no longer matters.
+func (p *peer) detachDropping() bool {
 	if !p.attached() || p.detaching {
 		return false
 	}
@@ -133,13 +147,18 @@ func (p *peer) resume(ctx any) {
 		f := os.NewFile(uintptr(fd), "connx-resume")
 		nc, err := net.FileConn(f)
 		_ = f.Close()
+		if err == nil && nc.RemoteAddr() == nil {
+			// The peer reset the connection while it was parked. gnet's
+			// Enroll would panic on the missing address and report
+			// nothing.
+			_ = nc.Close()
+			err = errPeerGone
+		}
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
 			ch, err = el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
 			if err == nil {
-				if res := <-ch; res.Err != nil {
-					err = res.Err
-				}
+				err = enrollResult(ch)
 			} else {
 				_ = nc.Close()
 			}
@@ -151,6 +170,21 @@ func (p *peer) resume(ctx any) {
 			}))
 		}
 	}()
+}
+
+var errPeerGone = errors.New("connection reset while parked")
+
+// enrollResult waits for an Enroll. gnet closes the channel without a
+// result when its enroll task panics; that is a failure too.
+func enrollResult(ch <-chan gnet.RegisteredResult) error {
+	res, ok := <-ch
+	switch {
+	case res.Err != nil:
+		return res.Err
+	case !ok || res.Conn == nil:
+		return errors.New("gnet: enroll failed")
+	}
+	return nil
 }
 
 // reattached is called from OnOpen when a resumed descriptor is back.

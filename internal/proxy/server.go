@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,9 +98,10 @@ func (s *Server) Serve() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(quietLogger{s.log}),
 	}
-	if loops > 0 {
-		opts = append(opts, gnet.WithNumEventLoop(loops))
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0) // gnet's own default is NumCPU
 	}
+	opts = append(opts, gnet.WithNumEventLoop(loops))
 	return gnet.Run(s, "tcp://"+addr, opts...)
 }
 
@@ -168,6 +170,13 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		lp := x.lp
 		lp.enter(c)
 		x.reattached(c)
+		// A response that arrived while the client was parked waits in
+		// the upstream's buffer: pass it on first, or process() could
+		// park the client again in front of it (an upload the backend
+		// answered early, a parked pipelined client).
+		if up := x.up; !x.closeMe && up != nil && up.attached() && up.buffered() > 0 {
+			up.onTraffic()
+		}
 		if !x.closeMe {
 			x.process()
 		}

@@ -76,8 +76,8 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 			ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc)
 			if err != nil {
 				_ = nc.Close()
-			} else if res := <-ch; res.Err != nil {
-				err = res.Err
+			} else {
+				err = enrollResult(ch)
 			}
 		}
 		if err != nil {
@@ -121,7 +121,7 @@ func (up *upstream) sendHead() {
 
 // onTraffic handles bytes from the backend.
 func (up *upstream) onTraffic() {
-	for !up.closed && !up.closeMe && !up.detaching {
+	for up.attached() && !up.closeMe && !up.detaching {
 		buf := up.data()
 		if len(buf) == 0 {
 			return
@@ -281,10 +281,22 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 		return true
 	}
 	if cl.outbound() > cl.sn.highWater {
-		up.detach()
+		up.park()
 		return false
 	}
 	return k > 0
+}
+
+// park stops gnet reading the backend while the client drains. An
+// upstream with request bytes still queued stays attached (the sweep tries
+// again), unless the backend answered before the request body was complete:
+// the rest of that body is dropped anyway.
+func (up *upstream) park() {
+	if up.broken && up.cl != nil && up.cl.state == csBody {
+		up.detachDropping()
+		return
+	}
+	up.detach()
 }
 
 // finish ends a complete exchange: pool or close the connection, and let
@@ -387,6 +399,12 @@ func (up *upstream) tick(now int64, full bool) {
 			up.resume(up)
 		}
 		return
+	}
+	if up.state == usBody && up.attached() && up.cl != nil && up.cl.outbound() > up.cl.sn.highWater {
+		up.park() // it could not be parked when the client filled up
+		if !up.attached() {
+			return
+		}
 	}
 	if !full || !up.attached() || up.deadline == 0 || now <= up.deadline {
 		return
