@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -505,28 +506,52 @@ func TestPeerResetWhileParked(t *testing.T) {
 func TestEarlyLargeResponseSlowClient(t *testing.T) {
 	const big = 32 << 20
 	done := make(chan struct{})
+	answer := make(chan struct{})
 	be := rawBackend(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		if _, err := readHead(br); err != nil {
 			return
 		}
 		io.CopyN(io.Discard, br, 1<<20)
+		// Answer once the request bytes back up in the proxy.
+		select {
+		case <-answer:
+		case <-done:
+			return
+		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big)
 		io.Copy(c, patternReader(big))
 		<-done
 	})
 	t.Cleanup(func() { close(done) })
-	_, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
 		c.Limits.ConnectionBuffer = 64 << 10
 		c.Server.EventLoops = 1
 	})
 	rc := dialProxy(t, addr)
 	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
 	base := heapInuse()
+	var sent atomic.Int64
 	go func() {
 		fmt.Fprintf(rc.c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", 64<<20)
-		io.Copy(rc.c, patternReader(64<<20)) // fails once the proxy closes
+		// Fails once the proxy closes.
+		io.CopyBuffer(writerFunc(func(b []byte) (int, error) {
+			n, err := rc.c.Write(b)
+			sent.Add(int64(n))
+			return n, err
+		}), patternReader(64<<20), make([]byte, 16<<10))
 	}()
+	// Once the upload stalls, every buffer on its way is full, including
+	// the proxy's output towards the backend.
+	waitFor(t, "the proxy to park the client", func() bool { return srv.detached.Load() > 0 })
+	last, lastAt := sent.Load(), time.Now()
+	waitFor(t, "the upload to stall", func() bool {
+		if n := sent.Load(); n != last {
+			last, lastAt = n, time.Now()
+		}
+		return time.Since(lastAt) > 200*time.Millisecond
+	})
+	close(answer)
 	resp, err := http.ReadResponse(rc.br, nil)
 	mustf(t, err, "head")
 	if resp.StatusCode != 200 || !resp.Close {
@@ -550,4 +575,158 @@ func TestEarlyLargeResponseSlowClient(t *testing.T) {
 	_, err = io.Copy(pc, resp.Body)
 	mustf(t, err, "body after %d bytes", pc.n)
 	pc.check(t, big)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestResponseThenCloseWhileClientParked has the backend send a complete
+// response and close at once while the proxy has the client parked: the
+// response must still reach the client (and a GET must not be sent
+// twice).
+func TestResponseThenCloseWhileClientParked(t *testing.T) {
+	t.Run("upload answered early", func(t *testing.T) {
+		answer := make(chan struct{})
+		be := rawBackend(t, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			if _, err := readHead(br); err != nil {
+				return
+			}
+			<-answer
+			io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, br) // let the proxy's close, not ours, end it
+		})
+		srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+			c.Limits.ConnectionBuffer = 64 << 10
+			c.Server.EventLoops = 1
+		})
+		t.Cleanup(func() {
+			select {
+			case <-answer:
+			default:
+				close(answer)
+			}
+		})
+		rc := dialProxy(t, addr)
+		go func() {
+			fmt.Fprintf(rc.c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", 64<<20)
+			io.Copy(rc.c, patternReader(64<<20)) // fails once the proxy closes
+		}()
+		waitFor(t, "the proxy to park the client", func() bool { return srv.detached.Load() > 0 })
+		close(answer)
+		resp, body := rc.response("POST")
+		if resp.StatusCode != 413 || body != "too big\n" {
+			t.Fatalf("status %d body %q, want the backend's 413", resp.StatusCode, body)
+		}
+	})
+	t.Run("pipelined GET", func(t *testing.T) {
+		var gets atomic.Int64
+		answer := make(chan struct{})
+		be := rawBackend(t, func(c net.Conn) {
+			if _, err := readHead(bufio.NewReader(c)); err != nil {
+				return
+			}
+			gets.Add(1)
+			<-answer
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfirst")
+		})
+		srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+			c.Limits.MaxHeaderBytes = 1024
+			c.Limits.MaxRequestLine = 512
+			c.Server.EventLoops = 1
+		})
+		t.Cleanup(func() {
+			select {
+			case <-answer:
+			default:
+				close(answer)
+			}
+		})
+		rc := dialProxy(t, addr)
+		var sb strings.Builder
+		sb.WriteString("GET /first HTTP/1.1\r\nHost: a\r\n\r\n")
+		for i := range 40 {
+			fmt.Fprintf(&sb, "GET /p/%d HTTP/1.1\r\nHost: a\r\nX-Pad: %s\r\n\r\n", i, strings.Repeat("x", 64))
+		}
+		rc.send(sb.String())
+		waitFor(t, "the proxy to park the client", func() bool { return srv.detached.Load() > 0 && gets.Load() == 1 })
+		close(answer)
+		resp, body := rc.response(http.MethodGet)
+		if resp.StatusCode != 200 || body != "first" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		if n := gets.Load(); n > 1 && resp.StatusCode == 200 {
+			t.Errorf("the backend got %d GETs before the first response", n)
+		}
+	})
+}
+
+// TestParkedPipelinedClientLargeResponse parks a client for its pipelined
+// input, then streams a large response to it at full speed while it reads
+// slowly: what the proxy holds stays bounded and every byte arrives.
+func TestParkedPipelinedClientLargeResponse(t *testing.T) {
+	const big = 64 << 20
+	answer := make(chan struct{})
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			if !strings.HasPrefix(head, "GET /big ") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				continue
+			}
+			<-answer
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big)
+			io.Copy(c, patternReader(big))
+		}
+	})
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+		c.Limits.MaxHeaderBytes = 1024
+		c.Limits.MaxRequestLine = 512
+		c.Limits.ConnectionBuffer = 64 << 10
+		c.Server.EventLoops = 1
+	})
+	rc := dialProxy(t, addr)
+	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	var sb strings.Builder
+	sb.WriteString("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	const n = 40
+	for i := range n {
+		fmt.Fprintf(&sb, "GET /p/%d HTTP/1.1\r\nHost: a\r\nX-Pad: %s\r\n\r\n", i, strings.Repeat("x", 64))
+	}
+	base := heapInuse()
+	rc.send(sb.String())
+	waitFor(t, "the proxy to park the client", func() bool { return srv.detached.Load() > 0 })
+	close(answer)
+	resp, err := http.ReadResponse(rc.br, nil)
+	mustf(t, err, "head")
+	pc := newPatternChecker()
+	buf := make([]byte, 16<<10)
+	var peak int64
+	for i := range 60 {
+		k, err := io.ReadFull(resp.Body, buf)
+		pc.Write(buf[:k])
+		mustf(t, err, "slow read")
+		if i%15 == 14 {
+			peak = max(peak, heapInuse()-base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("heap growth peak %d KiB", peak>>10)
+	if peak > 4<<20 {
+		t.Errorf("heap grew by %d KiB while the client read slowly", peak>>10)
+	}
+	_, err = io.Copy(pc, resp.Body)
+	mustf(t, err, "body after %d bytes", pc.n)
+	pc.check(t, big)
+	for i := range n {
+		if resp, body := rc.response(http.MethodGet); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("pipelined %d: status %d body %q", i, resp.StatusCode, body)
+		}
+	}
 }

@@ -111,7 +111,7 @@ func (cl *client) parkPipelined() {
 	if !cl.attached() || n <= cl.sn.lim.MaxHeaderBytes {
 		return
 	}
-	if up := cl.up; up != nil && up.attached() && up.buffered() > 0 {
+	if up := cl.up; up != nil && (up.attached() || up.eof) && up.buffered() > 0 {
 		return // the response must reach the client first
 	}
 	cl.park()

@@ -28,6 +28,11 @@ func TestUpstreamResponseTimeout(t *testing.T) {
 	rc := dialProxy(t, addr)
 	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	rc.expectStatusAndClose(http.MethodGet, 504)
+
+	// The same for a client parked for its pipelined input.
+	rc = dialProxy(t, addr)
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n" + strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1000))
+	rc.expectStatusAndClose(http.MethodGet, 504)
 }
 
 // TestAllBackendsDown checks requests fail fast with 502/503 when nothing
@@ -197,10 +202,15 @@ func TestClientTimeouts(t *testing.T) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "ok")
 	}))
+	// One proxy whose idle timeout cannot interfere with the head and
+	// body timeouts, one for the idle timeout.
 	_, addr := proxyFor(t, []string{be}, func(c *config.Config) {
 		c.Timeouts.ClientHeader = 300 * time.Millisecond
-		c.Timeouts.ClientIdle = 300 * time.Millisecond
 		c.Timeouts.ClientBody = 300 * time.Millisecond
+	})
+	_, idleAddr := proxyFor(t, []string{be}, func(c *config.Config) {
+		c.Timeouts.ClientHeader = 300 * time.Millisecond
+		c.Timeouts.ClientIdle = 300 * time.Millisecond
 	})
 
 	t.Run("slow head", func(t *testing.T) {
@@ -222,14 +232,14 @@ func TestClientTimeouts(t *testing.T) {
 		rc.expectStatusAndClose(http.MethodPost, 408)
 	})
 	t.Run("idle", func(t *testing.T) {
-		rc := dialProxy(t, addr)
+		rc := dialProxy(t, idleAddr)
 		if resp, body := rc.get("/"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("status %d body %q", resp.StatusCode, body)
 		}
 		rc.expectClosed()
 	})
 	t.Run("idle before the first request", func(t *testing.T) {
-		dialProxy(t, addr).expectClosed()
+		dialProxy(t, idleAddr).expectClosed()
 	})
 }
 

@@ -312,7 +312,7 @@ func (rc *rawClient) tryResponse(method string) (*http.Response, string, error) 
 	return resp, string(b), nil
 }
 
-// roundTrip sends a simple GET for path and returns the response.
+// get sends a simple GET for path and returns the response.
 func (rc *rawClient) get(path string) (*http.Response, string) {
 	rc.t.Helper()
 	rc.send("GET " + path + " HTTP/1.1\r\nHost: example.test\r\n\r\n")
@@ -320,7 +320,7 @@ func (rc *rawClient) get(path string) (*http.Response, string) {
 }
 
 // expectClosed reads until EOF (or a reset) and fails if the connection
-// stays open, or if it delivers more bytes than allowExtra.
+// stays open or delivers any more bytes.
 func (rc *rawClient) expectClosed() {
 	rc.t.Helper()
 	_ = rc.c.SetReadDeadline(time.Now().Add(ioTimeout))

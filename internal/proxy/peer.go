@@ -64,16 +64,20 @@ func (p *peer) buffered() int {
 	return n
 }
 
-// consume drops n bytes from the front of data(). n must be > 0.
+// consume drops n bytes from the front of data(), or of the buffered()
+// bytes: the stash first, then gnet's buffer. n must be > 0.
 func (p *peer) consume(n int) {
-	if len(p.stash) > 0 {
-		p.stash = p.stash[n:]
-		if len(p.stash) == 0 {
-			p.stash = nil
+	if k := len(p.stash); k > 0 {
+		if n < k {
+			p.stash = p.stash[n:]
+			return
 		}
-		return
+		p.stash = nil
+		n -= k
 	}
-	_, _ = p.c.Discard(n)
+	if n > 0 && p.c != nil {
+		_, _ = p.c.Discard(n)
+	}
 }
 
 // outbound is how many bytes wait to be written to this peer.

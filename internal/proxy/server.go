@@ -174,7 +174,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		// the upstream's buffer: pass it on first, or process() could
 		// park the client again in front of it (an upload the backend
 		// answered early, a parked pipelined client).
-		if up := x.up; !x.closeMe && up != nil && up.attached() && up.buffered() > 0 {
+		if up := x.up; !x.closeMe && up != nil && (up.eof || up.attached() && up.buffered() > 0) {
 			up.onTraffic()
 		}
 		if !x.closeMe {
@@ -216,12 +216,15 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 // OnClose finishes a connection unless the close was a detach.
-func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	var p *peer
 	switch x := c.Context().(type) {
 	case *client:
 		p = &x.peer
 	case *upstream:
+		if err != nil && x.c == c && !x.detaching && x.keepTail(c) {
+			return gnet.None // the backend closed; its last bytes wait for the client
+		}
 		p = &x.peer
 	default:
 		return gnet.None

@@ -37,6 +37,7 @@ type upstream struct {
 
 	reused   bool    // has completed an exchange before
 	broken   bool    // must not be pooled after this exchange
+	eof      bool    // the backend closed; stash holds its last bytes
 	why      failure // reason for a close we initiated
 	deadline int64
 }
@@ -121,7 +122,10 @@ func (up *upstream) sendHead() {
 
 // onTraffic handles bytes from the backend.
 func (up *upstream) onTraffic() {
-	for up.attached() && !up.closeMe && !up.detaching {
+	if up.eof {
+		defer up.finishEOF()
+	}
+	for (up.attached() || up.eof) && !up.closed && !up.closeMe && !up.detaching {
 		buf := up.data()
 		if len(buf) == 0 {
 			return
@@ -148,6 +152,34 @@ func (up *upstream) onTraffic() {
 		if !up.forwardBody(buf, nil) {
 			return
 		}
+	}
+}
+
+// keepTail runs when gnet closes the connection because the backend closed
+// or reset it. Bytes gnet read just before that could not be passed on
+// because the client is parked (a response followed at once by a close)
+// must not be lost with the connection: they stay in the stash, and are
+// passed on, followed by the close, once the client is back. It reports
+// whether it kept the upstream.
+func (up *upstream) keepTail(c gnet.Conn) bool {
+	cl := up.cl
+	if cl == nil || !cl.isDetached() || c.InboundBuffered() == 0 {
+		return false
+	}
+	b, _ := c.Next(-1)
+	up.stash = append(up.stash, b...)
+	up.c = nil
+	up.eof = true
+	up.broken = true
+	cl.resume(cl)
+	return true
+}
+
+// finishEOF ends an upstream kept by keepTail once its stash has been
+// passed on.
+func (up *upstream) finishEOF() {
+	if !up.closed && (up.cl == nil || !up.cl.isDetached()) {
+		up.lp.gone(&up.peer)
 	}
 }
 
@@ -349,6 +381,8 @@ func (up *upstream) abandon() {
 		up.lp.gone(&up.peer)
 	case up.attached():
 		up.lp.closeConn(&up.peer)
+	case up.eof:
+		up.lp.gone(&up.peer)
 	default:
 		up.closeMe = true
 	}
