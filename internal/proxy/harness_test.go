@@ -40,7 +40,7 @@ func testConfig(t testing.TB, backends []string, tweak func(*config.Config)) *co
 	t.Helper()
 	cfg := config.Default()
 	cfg.Server.Host = "127.0.0.1"
-	cfg.Server.Port = 1
+	cfg.Server.Port = 0 // the kernel picks
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Server.EventLoops = 2
 	for _, a := range backends {
@@ -52,7 +52,6 @@ func testConfig(t testing.TB, backends []string, tweak func(*config.Config)) *co
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	cfg.Server.Port = 0
 	return cfg
 }
 
