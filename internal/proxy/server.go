@@ -262,6 +262,10 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 func (s *Server) renderMetrics() []byte {
 	b := []byte("# HELP connx_active_connections Open client connections.\n# TYPE connx_active_connections gauge\nconnx_active_connections ")
 	b = strconv.AppendInt(b, s.active.Load(), 10)
+	b = append(b, "\n# HELP connx_parked_connections Connections parked in the kernel for backpressure.\n# TYPE connx_parked_connections gauge\nconnx_parked_connections "...)
+	b = strconv.AppendInt(b, s.detached.Load(), 10)
+	b = append(b, "\n# HELP connx_closing_connections Client connections flushing their last response before closing.\n# TYPE connx_closing_connections gauge\nconnx_closing_connections "...)
+	b = strconv.AppendInt(b, s.flushing.Load(), 10)
 	b = append(b, "\n# HELP connx_uptime_seconds Seconds since start.\n# TYPE connx_uptime_seconds gauge\nconnx_uptime_seconds "...)
 	b = strconv.AppendFloat(b, time.Since(s.started).Seconds(), 'f', 3, 64)
 	return append(b, '\n')
