@@ -202,6 +202,9 @@ func TestMetricsRoute(t *testing.T) {
 			t.Errorf("body %q lacks the active connection gauge", body)
 		}
 	}
+	if resp, _ := rc.get("/metrics?name=connx_uptime_seconds"); resp.StatusCode != 200 {
+		t.Fatalf("/metrics with a query: status %d", resp.StatusCode)
+	}
 	rc.send("HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
 	if resp, body := rc.response(http.MethodHead); resp.StatusCode != 200 || body != "" {
 		t.Fatalf("HEAD /metrics: status %d body %q", resp.StatusCode, body)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/http"
 	"net/netip"
 	"time"
@@ -179,7 +180,7 @@ func (cl *client) readHead() bool {
 	case sn.maxBody > 0 && r.ContentLength > sn.maxBody:
 		cl.reject(http.StatusRequestEntityTooLarge)
 		return false
-	case sn.metricsPath != "" && string(r.Path) == sn.metricsPath && cl.bodyKind == http1.BodyNone:
+	case sn.metricsPath != "" && string(pathOnly(r.Path)) == sn.metricsPath && cl.bodyKind == http1.BodyNone:
 		cl.consume(n)
 		cl.serveMetrics()
 		return true
@@ -571,6 +572,14 @@ func (cl *client) serveMetrics() {
 		return
 	}
 	cl.exchangeDone()
+}
+
+// pathOnly is the path of an origin-form target, without the query.
+func pathOnly(target []byte) []byte {
+	if i := bytes.IndexByte(target, '?'); i >= 0 {
+		return target[:i]
+	}
+	return target
 }
 
 func idempotent(m []byte) bool {
