@@ -404,3 +404,65 @@ func (h *headState) appendHeaders(hs []Header, buf []byte) []Header {
 	}
 	return hs
 }
+
+// message is what the shared head parser needs of a Request or Response.
+type message interface {
+	// scan returns the scan state, the Headers slice and HeadLen.
+	scan() (*headState, *[]Header, int)
+	startLine(buf []byte, start, end int) errCode
+	finish(buf []byte) errCode
+	fail(ec errCode) error
+	slice(buf []byte)
+}
+
+// parseHead drives ParseRequest and ParseResponse: it scans lines
+// incrementally, parses the start line and each field, and finishes the
+// message once the empty line arrives.
+func parseHead(m message, buf []byte, lim *Limits) (int, error) {
+	h, hdrs, headLen := m.scan()
+	switch h.phase {
+	case phaseFailed:
+		return 0, h.err
+	case phaseDone:
+		if len(buf) < headLen {
+			return 0, m.fail(ecBufferShrank)
+		}
+		m.slice(buf)
+		return headLen, nil
+	}
+	_, isResponse := m.(*Response)
+	maxLine, maxHead, maxFields := lim.resolved()
+	if ec := h.begin(buf, maxFields); ec != ecNone {
+		return 0, m.fail(ec)
+	}
+	if cap(*hdrs) < maxFields {
+		*hdrs = make([]Header, 0, maxFields)
+	}
+	for {
+		start, end, ec := h.nextLine(buf, maxLine, maxHead)
+		if ec == ecNeedMore {
+			return 0, ErrNeedMore
+		}
+		if ec != ecNone {
+			return 0, m.fail(ec)
+		}
+		if h.phase == phaseStart {
+			if ec := m.startLine(buf, start, end); ec != ecNone {
+				return 0, m.fail(lineError(buf, start, end, ec))
+			}
+			h.phase = phaseFields
+			continue
+		}
+		if start == end {
+			break
+		}
+		if ec := h.parseField(buf, start, end, maxFields, isResponse); ec != ecNone {
+			return 0, m.fail(lineError(buf, start, end, ec))
+		}
+	}
+	if ec := m.finish(buf); ec != ecNone {
+		return 0, m.fail(ec)
+	}
+	_, _, headLen = m.scan()
+	return headLen, nil
+}

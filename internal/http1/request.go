@@ -82,50 +82,13 @@ func (r *Request) Reset() {
 // other than ErrNeedMore, r keeps returning that result until Reset. It
 // never allocates, except for the Headers array on r's first use.
 func ParseRequest(buf []byte, r *Request, lim *Limits) (n int, err error) {
-	h := &r.h
-	switch h.phase {
-	case phaseFailed:
-		return 0, h.err
-	case phaseDone:
-		if len(buf) < r.HeadLen {
-			return 0, r.fail(ecBufferShrank)
-		}
-		r.slice(buf)
-		return r.HeadLen, nil
-	}
-	maxLine, maxHead, maxFields := lim.resolved()
-	if ec := h.begin(buf, maxFields); ec != ecNone {
-		return 0, r.fail(ec)
-	}
-	if cap(r.Headers) < maxFields {
-		r.Headers = make([]Header, 0, maxFields)
-	}
-	for {
-		start, end, ec := h.nextLine(buf, maxLine, maxHead)
-		if ec == ecNeedMore {
-			return 0, ErrNeedMore
-		}
-		if ec != ecNone {
-			return 0, r.fail(ec)
-		}
-		if h.phase == phaseStart {
-			if ec := r.parseRequestLine(buf, start, end); ec != ecNone {
-				return 0, r.fail(lineError(buf, start, end, ec))
-			}
-			h.phase = phaseFields
-			continue
-		}
-		if start == end {
-			break
-		}
-		if ec := h.parseField(buf, start, end, maxFields, false); ec != ecNone {
-			return 0, r.fail(lineError(buf, start, end, ec))
-		}
-	}
-	if ec := r.finish(buf); ec != ecNone {
-		return 0, r.fail(ec)
-	}
-	return r.HeadLen, nil
+	return parseHead(r, buf, lim)
+}
+
+func (r *Request) scan() (*headState, *[]Header, int) { return &r.h, &r.Headers, r.HeadLen }
+
+func (r *Request) startLine(buf []byte, start, end int) errCode {
+	return r.parseRequestLine(buf, start, end)
 }
 
 func (r *Request) fail(ec errCode) error {

@@ -63,50 +63,13 @@ func (r *Response) Reset() {
 // a Transfer-Encoding whose last coding is not chunked makes the body last
 // until the connection closes.
 func ParseResponse(buf []byte, r *Response, lim *Limits) (n int, err error) {
-	h := &r.h
-	switch h.phase {
-	case phaseFailed:
-		return 0, h.err
-	case phaseDone:
-		if len(buf) < r.HeadLen {
-			return 0, r.fail(ecBufferShrank)
-		}
-		r.slice(buf)
-		return r.HeadLen, nil
-	}
-	maxLine, maxHead, maxFields := lim.resolved()
-	if ec := h.begin(buf, maxFields); ec != ecNone {
-		return 0, r.fail(ec)
-	}
-	if cap(r.Headers) < maxFields {
-		r.Headers = make([]Header, 0, maxFields)
-	}
-	for {
-		start, end, ec := h.nextLine(buf, maxLine, maxHead)
-		if ec == ecNeedMore {
-			return 0, ErrNeedMore
-		}
-		if ec != ecNone {
-			return 0, r.fail(ec)
-		}
-		if h.phase == phaseStart {
-			if ec := r.parseStatusLine(buf, start, end); ec != ecNone {
-				return 0, r.fail(lineError(buf, start, end, ec))
-			}
-			h.phase = phaseFields
-			continue
-		}
-		if start == end {
-			break
-		}
-		if ec := h.parseField(buf, start, end, maxFields, true); ec != ecNone {
-			return 0, r.fail(lineError(buf, start, end, ec))
-		}
-	}
-	if ec := r.finish(buf); ec != ecNone {
-		return 0, r.fail(ec)
-	}
-	return r.HeadLen, nil
+	return parseHead(r, buf, lim)
+}
+
+func (r *Response) scan() (*headState, *[]Header, int) { return &r.h, &r.Headers, r.HeadLen }
+
+func (r *Response) startLine(buf []byte, start, end int) errCode {
+	return r.parseStatusLine(buf, start, end)
 }
 
 func (r *Response) fail(ec errCode) error {
