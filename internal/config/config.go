@@ -80,6 +80,10 @@ type Backend struct {
 	// Weight is the backend's share of traffic, 0-1000; 0 drains the backend
 	// (no new requests are sent to it). Default 1 when read from YAML.
 	Weight int `yaml:"weight"`
+	// MaxConnections caps the requests in flight to this backend (0-1000000;
+	// 0, the default, means no cap); a full backend is skipped by the
+	// balancer.
+	MaxConnections int `yaml:"maxConnections"`
 	// Addr is the "host:port" dial address derived from URL by
 	// [Config.Validate] (port 80 when the URL has none; host lower-cased).
 	// It identifies the backend: runtime state that must survive a reload is
@@ -89,9 +93,27 @@ type Backend struct {
 
 // LoadBalancing selects the balancing policy.
 type LoadBalancing struct {
-	// Algorithm is one of [AlgorithmRoundRobin] (default),
-	// [AlgorithmWeightedRoundRobin] or [AlgorithmLeastConnections].
+	// Algorithm is a policy name from balancer.Names(): round-robin
+	// (default), weighted-round-robin, least-connections, p2c, ewma,
+	// consistent-hash, random.
 	Algorithm string `yaml:"algorithm"`
+	// HashKey is what consistent-hash hashes: "client-ip" (default),
+	// "path", "header:Name" or "cookie:name".
+	HashKey string `yaml:"hashKey"`
+	// HashLoadFactor is consistent-hash's bounded-load factor c (>= 1):
+	// no backend takes more than c times its share of the requests in
+	// flight. Default 1.25.
+	HashLoadFactor float64 `yaml:"hashLoadFactor"`
+	// SlowStart is how long a backend that comes back ramps its share from
+	// 10% to full; 0 (default) turns slow start off.
+	SlowStart time.Duration `yaml:"slowStart"`
+	// EWMADecay is the time constant of the ewma policy's latency
+	// estimate. Default 10s.
+	EWMADecay time.Duration `yaml:"ewmaDecay"`
+	// RetryBudget is the most retries may add, as a percentage of the
+	// requests of the last 10 seconds (0-100, default 20); at least 10
+	// retries per 10 seconds are always allowed.
+	RetryBudget int `yaml:"retryBudget"`
 }
 
 // HealthCheck configures active health checking.
@@ -226,7 +248,13 @@ func Default() *Config {
 			EventLoops:      0,
 			PreserveHost:    true,
 		},
-		LoadBalancing: LoadBalancing{Algorithm: AlgorithmRoundRobin},
+		LoadBalancing: LoadBalancing{
+			Algorithm:      AlgorithmRoundRobin,
+			HashKey:        "client-ip",
+			HashLoadFactor: 1.25,
+			EWMADecay:      10 * time.Second,
+			RetryBudget:    20,
+		},
 		HealthCheck: HealthCheck{
 			Interval: 30 * time.Second,
 			Timeout:  5 * time.Second,

@@ -50,7 +50,7 @@ func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
 		Server:         Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true},
-		LoadBalancing:  LoadBalancing{Algorithm: "round-robin"},
+		LoadBalancing:  LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20},
 		HealthCheck:    HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second},
 		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second, HalfOpenSuccess: 2},
 		RateLimit:      RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false},
@@ -367,8 +367,16 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:2:5: backends[0].url: invalid URL "http://a b": invalid character " " in host name`}},
 		{"duplicate backend", "backends:\n  - url: http://a:80\n  - url: http://b\n  - url: http://A/\n",
 			[]string{`test.yaml:4:5: backends[2].url: duplicate backend "http://A/": backends[0] ("http://a:80") has the same address a:80`}},
-		{"unknown algorithm", "loadBalancing:\n  algorithm: random\n" + oneBackend,
-			[]string{`test.yaml:2:3: loadBalancing.algorithm: unknown algorithm "random" (valid: round-robin, weighted-round-robin, least-connections)`}},
+		{"unknown algorithm", "loadBalancing:\n  algorithm: fastest\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.algorithm: unknown algorithm "fastest" (valid: round-robin, weighted-round-robin, least-connections, p2c, ewma, consistent-hash, random)`}},
+		{"bad hash key", "loadBalancing:\n  hashKey: \"header:\"\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.hashKey: must be "client-ip", "path", "header:Name" or "cookie:name", got "header:"`}},
+		{"hash load factor below 1", "loadBalancing:\n  hashLoadFactor: 0.5\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.hashLoadFactor: must be a number of at least 1, got 0.5`}},
+		{"retry budget over 100", "loadBalancing:\n  retryBudget: 101\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.retryBudget: must be between 0 and 100, got 101`}},
+		{"negative backend maxConnections", "backends:\n  - url: http://a:1\n    maxConnections: -1\n",
+			[]string{`test.yaml:3:5: backends[0].maxConnections: must be between 0 and 1000000, got -1`}},
 		{"circuit breaker counts", "circuitBreaker:\n  maxFailures: 0\n  halfOpenSuccess: -1\n" + oneBackend,
 			[]string{
 				`test.yaml:2:3: circuitBreaker.maxFailures: must be at least 1, got 0`,

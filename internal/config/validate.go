@@ -6,9 +6,12 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/connx/connx/internal/balancer"
 )
 
 // Validate checks every value against its range and the rules between
@@ -102,12 +105,22 @@ func (c *Config) validate(v *validator) {
 
 	c.validateBackends(v)
 
-	switch c.LoadBalancing.Algorithm {
-	case AlgorithmRoundRobin, AlgorithmWeightedRoundRobin, AlgorithmLeastConnections:
-	default:
+	lb := &c.LoadBalancing
+	if !slices.Contains(balancer.Names(), lb.Algorithm) {
 		v.failf("loadBalancing.algorithm", "unknown algorithm %q (valid: %s)",
-			c.LoadBalancing.Algorithm, strings.Join(algorithms, ", "))
+			lb.Algorithm, strings.Join(balancer.Names(), ", "))
 	}
+	if msg := checkHashKey(lb.HashKey); msg != "" {
+		v.failf("loadBalancing.hashKey", "%s", msg)
+	}
+	if !(lb.HashLoadFactor >= 1) || math.IsInf(lb.HashLoadFactor, 0) {
+		v.failf("loadBalancing.hashLoadFactor", "must be a number of at least 1, got %v", lb.HashLoadFactor)
+	}
+	if lb.SlowStart < 0 || lb.SlowStart > balancer.MaxSlowStart {
+		v.failf("loadBalancing.slowStart", "must be between 0s and %v, got %v", balancer.MaxSlowStart, lb.SlowStart)
+	}
+	v.positive("loadBalancing.ewmaDecay", lb.EWMADecay)
+	v.intRange("loadBalancing.retryBudget", lb.RetryBudget, 0, 100)
 
 	h := &c.HealthCheck
 	v.positive("healthCheck.interval", h.Interval)
@@ -188,6 +201,7 @@ func (c *Config) validateBackends(v *validator) {
 			first[addr] = i
 		}
 		v.intRange(key+".weight", b.Weight, 0, maxWeight)
+		v.intRange(key+".maxConnections", b.MaxConnections, 0, 1000000)
 	}
 }
 
@@ -263,4 +277,31 @@ func checkMetricsPath(p string) string {
 		return fmt.Sprintf("must be a plain path with no query, fragment, spaces or control characters, got %q", p)
 	}
 	return ""
+}
+
+// checkHashKey validates loadBalancing.hashKey; it returns "" when valid.
+func checkHashKey(k string) string {
+	switch {
+	case k == "client-ip" || k == "path":
+		return ""
+	case strings.HasPrefix(k, "header:") && validToken(k[len("header:"):]):
+		return ""
+	case strings.HasPrefix(k, "cookie:") && validToken(k[len("cookie:"):]):
+		return ""
+	}
+	return fmt.Sprintf(`must be "client-ip", "path", "header:Name" or "cookie:name", got %q`, k)
+}
+
+// validToken reports whether s is a non-empty HTTP token (RFC 9110 5.6.2).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }

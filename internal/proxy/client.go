@@ -39,6 +39,7 @@ type client struct {
 	ip    netip.Addr
 
 	up   *upstream // serving the current request, if any
+	hash uint64    // consistent-hash key of the current request
 	head []byte    // forwarded head, kept for a retry until the response starts
 
 	bodyKind http1.BodyKind
@@ -186,7 +187,9 @@ func (cl *client) readHead() bool {
 		return true
 	}
 
-	be := sn.pick(lp, nil)
+	cl.hash = sn.requestHash(cl, r)
+	lp.budget.request()
+	be := sn.pick(lp, nil, cl.hash)
 	if be == nil {
 		cl.reject(statusFor(failNoBackend))
 		return false
@@ -208,7 +211,7 @@ func (cl *client) readHead() bool {
 
 // dispatch assigns a retry to a backend other than skip.
 func (cl *client) dispatch(skip *backend) {
-	be := cl.sn.pick(cl.lp, skip)
+	be := cl.sn.pick(cl.lp, skip, cl.hash)
 	if be == nil && skip != nil && skip.available(cl.lp.now) {
 		// No other backend: retry the same one. A connect failure has
 		// marked it down, so this is a reset, typically a pooled
@@ -227,7 +230,7 @@ func (cl *client) dispatch(skip *backend) {
 func (cl *client) assign(be *backend) {
 	lp := cl.lp
 	cl.tries++
-	be.inflight.Add(1)
+	be.node.Begin()
 	up := lp.idle(be)
 	if up == nil {
 		up = newUpstream(lp, be)
@@ -326,7 +329,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 	}
 	safe := cl.bodySent == 0 &&
 		(f == failConnect || (f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone))
-	if safe && cl.tries <= sn.retries {
+	if safe && cl.tries <= sn.retries && cl.lp.budget.retry(sn.retryPct) {
 		cl.dispatch(up.be)
 		if cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
 			_ = cl.c.Wake(nil)

@@ -23,11 +23,19 @@ type loop struct {
 
 	now int64 // coarse clock (unix ns), refreshed by every sweep
 
+	// The balancer's predicate: a method value made once, reading the
+	// snapshot and the backend to skip of the pick in progress.
+	eligible func(int) bool
+	pickSnap *snapshot
+	pickSkip *backend
+
 	cur gnet.Conn // the connection whose callback is running
 
 	clients   list[*client]
 	upstreams list[*upstream]
 	pools     [][]*upstream // idle connections by backend id, newest last
+
+	budget retryBudget
 
 	detached int // peers parked in the kernel
 	flushing int // closing clients waiting for gnet to flush
@@ -42,6 +50,7 @@ type loop struct {
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp := &loop{srv: s, el: el, now: time.Now().UnixNano()}
+	lp.eligible = lp.eligibleMember
 	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
 		lp.sweep()
 		return nil
@@ -194,6 +203,7 @@ func (lp *loop) sweep() {
 	full := lp.now-lp.lastFull >= int64(100*time.Millisecond)
 	if full {
 		lp.lastFull = lp.now
+		lp.budget.decay(lp.now)
 	}
 	if !full && lp.detached == 0 && lp.flushing == 0 {
 		return
@@ -251,4 +261,37 @@ func (l *list[T]) remove(v T) {
 	}
 	lk.prev, lk.next, lk.in = zero, zero, false
 	l.n--
+}
+
+// retryBudget keeps retries to a share of the loop's recent requests, so a
+// failing fleet is not sent every request twice. Counts decay by half every
+// budgetHalfLife; minRetries retries are always allowed per half-life.
+type retryBudget struct {
+	requests, retries float64
+	lastDecay         int64
+}
+
+const (
+	budgetHalfLife = int64(10 * time.Second)
+	minRetries     = 10
+)
+
+func (b *retryBudget) request() { b.requests++ }
+
+// retry reports whether one more retry fits pct percent of the requests,
+// and counts it if so.
+func (b *retryBudget) retry(pct int) bool {
+	if b.retries >= minRetries && b.retries >= b.requests*float64(pct)/100 {
+		return false
+	}
+	b.retries++
+	return true
+}
+
+func (b *retryBudget) decay(now int64) {
+	if now-b.lastDecay >= budgetHalfLife {
+		b.lastDecay = now
+		b.requests /= 2
+		b.retries /= 2
+	}
 }

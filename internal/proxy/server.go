@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
@@ -54,20 +55,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ready:    make(chan struct{}),
 		started:  time.Now(),
 	}
-	s.snap.Store(s.build(cfg))
+	sn, err := s.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.snap.Store(sn)
 	return s, nil
 }
 
 // build makes a snapshot for cfg, reusing the runtime state of backends
 // that keep their URL.
-func (s *Server) build(cfg *config.Config) *snapshot {
+func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bs := make([]*backend, len(cfg.Backends))
 	for i, b := range cfg.Backends {
 		be, ok := s.backends[b.URL]
 		if !ok {
-			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr}
+			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.URL)}
 			s.nextID++
 			s.backends[b.URL] = be
 		}

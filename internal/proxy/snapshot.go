@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/http1"
 )
@@ -17,7 +19,9 @@ type backend struct {
 	url  string // as written in the config; the name shown to operators
 	addr string // host:port to dial
 
-	inflight atomic.Int64 // requests currently assigned to this backend
+	// node carries what the balancer needs across reloads: requests in
+	// flight, the latency estimate, the slow-start ramp.
+	node *balancer.Node
 	// downUntil is a unix-nano time before which the backend is skipped after
 	// a connect failure. It is the minimal passive check of the data plane;
 	// active health checking replaces it.
@@ -30,7 +34,8 @@ func (b *backend) available(now int64) bool { return b.downUntil.Load() <= now }
 // member is a backend as one snapshot sees it.
 type member struct {
 	*backend
-	weight int
+	weight   int
+	maxConns int64 // 0: no cap on requests in flight
 }
 
 // snapshot is an immutable view of the configuration that the event loops
@@ -39,7 +44,8 @@ type member struct {
 type snapshot struct {
 	cfg     *config.Config
 	members []member
-	rr      atomic.Uint32 // round-robin cursor shared by all loops: exact turns
+	policy  balancer.Policy
+	hashKey hashKey
 	lim     http1.Limits
 
 	highWater int // per-connection buffered-bytes bound (backpressure)
@@ -57,12 +63,13 @@ type snapshot struct {
 	maxConns    int64
 	maxIdle     int
 	retries     int
+	retryPct    int
 	maxBody     int64
 	preserve    bool
 	metricsPath string
 }
 
-func newSnapshot(cfg *config.Config, backends []*backend) *snapshot {
+func newSnapshot(cfg *config.Config, backends []*backend) (*snapshot, error) {
 	sn := &snapshot{
 		cfg: cfg,
 		lim: http1.Limits{
@@ -82,29 +89,52 @@ func newSnapshot(cfg *config.Config, backends []*backend) *snapshot {
 		maxConns:       int64(cfg.Limits.MaxConnections),
 		maxIdle:        cfg.Upstream.MaxIdlePerBackend,
 		retries:        cfg.Upstream.Retries,
+		retryPct:       cfg.LoadBalancing.RetryBudget,
 		maxBody:        cfg.Limits.MaxRequestBody,
 		preserve:       cfg.Server.PreserveHost,
 		metricsPath:    cfg.Metrics.Path,
 	}
 	sn.lowWater = sn.highWater / 4
+	sn.hashKey = parseHashKey(cfg.LoadBalancing.HashKey)
+	ms := make([]balancer.Member, len(backends))
 	for i, b := range backends {
-		sn.members = append(sn.members, member{backend: b, weight: cfg.Backends[i].Weight})
+		w := cfg.Backends[i].Weight
+		sn.members = append(sn.members, member{backend: b, weight: w, maxConns: int64(cfg.Backends[i].MaxConnections)})
+		ms[i] = balancer.Member{Node: b.node, Weight: w}
 	}
-	return sn
+	lb := &cfg.LoadBalancing
+	p, err := balancer.New(lb.Algorithm, ms, balancer.Options{
+		HashLoadFactor: lb.HashLoadFactor,
+		SlowStart:      lb.SlowStart,
+		EWMADecay:      lb.EWMADecay,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loadBalancing: %w", err)
+	}
+	sn.policy = p
+	return sn, nil
 }
 
-// pick chooses the next available backend round-robin, skipping weight-0
-// members and skip. It returns nil when none is available.
-func (sn *snapshot) pick(lp *loop, skip *backend) *backend {
-	n := uint32(len(sn.members))
-	for range n {
-		m := sn.members[sn.rr.Add(1)%n]
-		if m.weight == 0 || m.backend == skip || !m.available(lp.now) {
-			continue
-		}
-		return m.backend
+// pick asks the policy for a backend that is available, not full and not
+// skip; key is the request's hash for consistent-hash. It returns nil when
+// none qualifies. It runs on lp's goroutine and allocates nothing: the
+// predicate is the loop's eligible method value.
+func (sn *snapshot) pick(lp *loop, skip *backend, key uint64) *backend {
+	lp.pickSnap, lp.pickSkip = sn, skip
+	i := sn.policy.Pick(key, lp.eligible)
+	lp.pickSnap, lp.pickSkip = nil, nil
+	if i < 0 {
+		return nil
 	}
-	return nil
+	return sn.members[i].backend
+}
+
+// eligible is the balancer's predicate for member i of the snapshot being
+// picked from on this loop.
+func (lp *loop) eligibleMember(i int) bool {
+	m := &lp.pickSnap.members[i]
+	return m.backend != lp.pickSkip && m.available(lp.now) &&
+		(m.maxConns == 0 || m.node.InFlight() < m.maxConns)
 }
 
 // anyAvailable reports whether some backend could take a request now.

@@ -35,6 +35,9 @@ type upstream struct {
 	left   int64
 	chunks http1.ChunkedScanner
 
+	sentAt   int64   // unix ns the request head went out (0: not yet)
+	headAt   int64   // unix ns the final response head arrived (0: not yet)
+	status   int     // final response status
 	reused   bool    // has completed an exchange before
 	broken   bool    // must not be pooled after this exchange
 	eof      bool    // the backend closed; stash holds its last bytes
@@ -112,6 +115,7 @@ func (up *upstream) opened(c gnet.Conn) {
 func (up *upstream) sendHead() {
 	cl := up.cl
 	up.deadline = up.lp.now + cl.sn.upstreamHeader
+	up.sentAt, up.headAt, up.status = time.Now().UnixNano(), 0, 0
 	if !up.write(cl.head) {
 		return
 	}
@@ -216,6 +220,7 @@ func (up *upstream) readHead(buf []byte) bool {
 		return true
 	}
 	cl.respStarted = true
+	up.headAt, up.status = time.Now().UnixNano(), r.Status
 	lp.putBuf(cl.head)
 	cl.head = nil
 	up.kind = r.BodyKind(cl.isHead)
@@ -338,7 +343,7 @@ func (up *upstream) finish() {
 	lp := up.lp
 	up.cl = nil
 	cl.up = nil
-	up.be.inflight.Add(-1)
+	up.release(up.status >= 500)
 	keep := !up.broken && cl.state == csWait && up.buffered() == 0
 	if keep {
 		up.state = usIdle
@@ -369,7 +374,7 @@ func (up *upstream) fail(f failure) {
 func (up *upstream) abandon() {
 	if up.cl != nil {
 		up.cl = nil
-		up.be.inflight.Add(-1)
+		up.release(false)
 	}
 	up.broken = true
 	switch {
@@ -404,7 +409,7 @@ func (up *upstream) cleanup() {
 	}
 	up.cl = nil
 	cl.up = nil
-	up.be.inflight.Add(-1)
+	up.release(up.state != usBody || up.kind != http1.BodyUntilClose || up.why != 0)
 	if up.state == usBody {
 		if up.kind == http1.BodyUntilClose && up.why == 0 {
 			cl.closeAfter = true
@@ -455,6 +460,27 @@ func (up *upstream) tick(now int64, full bool) {
 			up.deadline = now + up.cl.sn.upstreamRead // the client is the slow one
 		}
 	}
+}
+
+// release ends the backend's count of the current exchange and gives the
+// balancer its latency: request head sent to response head received, or,
+// for a failure before any response, the time until the failure. A client
+// that left before an answer records no latency.
+func (up *upstream) release(failed bool) {
+	var now int64
+	lat := time.Duration(-1)
+	switch {
+	case up.headAt > 0:
+		now = up.headAt
+		lat = time.Duration(up.headAt - up.sentAt)
+	case failed && up.sentAt > 0:
+		now = time.Now().UnixNano()
+		lat = time.Duration(now - up.sentAt)
+	default:
+		now = time.Now().UnixNano()
+	}
+	up.be.node.End(now, lat, failed)
+	up.sentAt, up.headAt = 0, 0
 }
 
 // releaseResp returns the borrowed Response to the loop.
