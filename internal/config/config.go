@@ -43,6 +43,7 @@ type Config struct {
 	LoadBalancing  LoadBalancing  `yaml:"loadBalancing"`
 	HealthCheck    HealthCheck    `yaml:"healthCheck"`
 	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
+	Outlier        Outlier        `yaml:"outlierDetection"`
 	RateLimit      RateLimit      `yaml:"rateLimit"`
 	Timeouts       Timeouts       `yaml:"timeouts"`
 	Limits         Limits         `yaml:"limits"`
@@ -122,6 +123,28 @@ type HealthCheck struct {
 	Interval time.Duration `yaml:"interval"`
 	// Timeout of one check; must be less than Interval. Default 5s.
 	Timeout time.Duration `yaml:"timeout"`
+	// Enabled turns active checks on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Path is the request path of a check. Default "/".
+	Path string `yaml:"path"`
+	// Method is GET (default) or HEAD.
+	Method string `yaml:"method"`
+	// ExpectedStatus lists the healthy statuses: codes, ranges and classes
+	// such as "200-399" (default), "200,204", "2xx".
+	ExpectedStatus string `yaml:"expectedStatus"`
+	// HealthyThreshold is the number of consecutive passing checks that
+	// make an unhealthy backend healthy (rise), 1-100. Default 2.
+	HealthyThreshold int `yaml:"healthyThreshold"`
+	// UnhealthyThreshold is the number of consecutive failing checks that
+	// make a healthy backend unhealthy (fall), 1-100. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthyThreshold"`
+	// Host is the Host header of a check; empty means the backend's
+	// host:port.
+	Host string `yaml:"host"`
+	// Jitter spreads checks: each waits a random 0..Jitter extra, so
+	// backends are not probed in the same millisecond; at most half the
+	// Interval is used. Default 1s.
+	Jitter time.Duration `yaml:"jitter"`
 }
 
 // CircuitBreaker configures the per-backend circuit breaker.
@@ -134,11 +157,46 @@ type CircuitBreaker struct {
 	// Timeout is how long the circuit stays open before it goes half-open.
 	// Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
-	// ResetTimeout bounds the half-open state. Default 30s.
+	// ResetTimeout: a failure more than ResetTimeout after the previous
+	// one restarts the count of consecutive failures. Default 30s.
 	ResetTimeout time.Duration `yaml:"resetTimeout"`
 	// HalfOpenSuccess is the number of successes in half-open state that
-	// closes the circuit, >= 1. Default 2.
+	// closes the circuit, 1-1000. Default 2.
 	HalfOpenSuccess int `yaml:"halfOpenSuccess"`
+	// HalfOpenRequests is how many probe requests may be in flight at once
+	// while half-open, 1-1000. Default 1.
+	HalfOpenRequests int `yaml:"halfOpenRequests"`
+	// FailureOn5xx counts 5xx responses as failures (connect errors and
+	// timeouts always count). Default true.
+	FailureOn5xx bool `yaml:"failureOn5xx"`
+}
+
+// Outlier configures passive health: ejecting a backend whose live
+// traffic fails.
+type Outlier struct {
+	// Enabled turns outlier detection on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// ConsecutiveFailures ejects after this many failures in a row, 0-1000
+	// (0: off). Default 5.
+	ConsecutiveFailures int `yaml:"consecutiveFailures"`
+	// FailureOn5xx counts 5xx responses as failures. Default true.
+	FailureOn5xx bool `yaml:"failureOn5xx"`
+	// FailurePercent ejects when at least this percentage of the requests
+	// in a Window failed, 0-100 (0: off, the default).
+	FailurePercent int `yaml:"failurePercent"`
+	// Window is the period FailurePercent is measured over. Default 10s.
+	Window time.Duration `yaml:"window"`
+	// MinRequests is the fewest requests in a Window for FailurePercent to
+	// apply, >= 1. Default 20.
+	MinRequests int `yaml:"minRequests"`
+	// BaseEjection is the first ejection's length; each further ejection
+	// doubles it, up to MaxEjection. Default 30s.
+	BaseEjection time.Duration `yaml:"baseEjection"`
+	// MaxEjection caps an ejection's length, >= BaseEjection. Default 5m.
+	MaxEjection time.Duration `yaml:"maxEjection"`
+	// MaxEjectedPercent is the largest share of the pool ejected at once,
+	// 0-100. Default 50.
+	MaxEjectedPercent int `yaml:"maxEjectedPercent"`
 }
 
 // RateLimit configures the token-bucket rate limiter.
@@ -256,15 +314,34 @@ func Default() *Config {
 			RetryBudget:    20,
 		},
 		HealthCheck: HealthCheck{
-			Interval: 30 * time.Second,
-			Timeout:  5 * time.Second,
+			Interval:           30 * time.Second,
+			Timeout:            5 * time.Second,
+			Enabled:            true,
+			Path:               "/",
+			Method:             "GET",
+			ExpectedStatus:     "200-399",
+			HealthyThreshold:   2,
+			UnhealthyThreshold: 3,
+			Jitter:             time.Second,
 		},
 		CircuitBreaker: CircuitBreaker{
-			Enabled:         true,
-			MaxFailures:     5,
-			Timeout:         60 * time.Second,
-			ResetTimeout:    30 * time.Second,
-			HalfOpenSuccess: 2,
+			Enabled:          true,
+			MaxFailures:      5,
+			Timeout:          60 * time.Second,
+			ResetTimeout:     30 * time.Second,
+			HalfOpenSuccess:  2,
+			HalfOpenRequests: 1,
+			FailureOn5xx:     true,
+		},
+		Outlier: Outlier{
+			Enabled:             true,
+			ConsecutiveFailures: 5,
+			FailureOn5xx:        true,
+			Window:              10 * time.Second,
+			MinRequests:         20,
+			BaseEjection:        30 * time.Second,
+			MaxEjection:         5 * time.Minute,
+			MaxEjectedPercent:   50,
 		},
 		RateLimit: RateLimit{
 			Enabled:        false,

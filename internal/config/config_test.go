@@ -49,11 +49,15 @@ const oneBackend = "backends:\n  - url: http://127.0.0.1:9001\n"
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server:         Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true},
-		LoadBalancing:  LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20},
-		HealthCheck:    HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second},
-		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second, HalfOpenSuccess: 2},
-		RateLimit:      RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false},
+		Server:        Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true},
+		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20},
+		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
+			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second},
+		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second,
+			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: true},
+		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: true, Window: 10 * time.Second, MinRequests: 20,
+			BaseEjection: 30 * time.Second, MaxEjection: 5 * time.Minute, MaxEjectedPercent: 50},
+		RateLimit: RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false},
 		Timeouts: Timeouts{
 			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
 			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,
@@ -379,8 +383,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:3:5: backends[0].maxConnections: must be between 0 and 1000000, got -1`}},
 		{"circuit breaker counts", "circuitBreaker:\n  maxFailures: 0\n  halfOpenSuccess: -1\n" + oneBackend,
 			[]string{
-				`test.yaml:2:3: circuitBreaker.maxFailures: must be at least 1, got 0`,
-				`test.yaml:3:3: circuitBreaker.halfOpenSuccess: must be at least 1, got -1`,
+				`test.yaml:2:3: circuitBreaker.maxFailures: must be between 1 and 1000, got 0`,
+				`test.yaml:3:3: circuitBreaker.halfOpenSuccess: must be between 1 and 1000, got -1`,
 			}},
 		{"rate limit", "rateLimit:\n  requestsPerSec: 0\n  burst: 0\n" + oneBackend,
 			[]string{

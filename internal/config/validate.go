@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/balancer"
+	"github.com/connx/connx/internal/health"
 )
 
 // Validate checks every value against its range and the rules between
@@ -129,11 +130,38 @@ func (c *Config) validate(v *validator) {
 		v.failf("healthCheck.timeout", "must be less than healthCheck.interval (%v), got %v", h.Interval, h.Timeout)
 	}
 
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " #\t\r\n") {
+		v.failf("healthCheck.path", "must start with / and contain no spaces or #, got %q", h.Path)
+	}
+	if h.Method != "GET" && h.Method != "HEAD" {
+		v.failf("healthCheck.method", "must be GET or HEAD, got %q", h.Method)
+	}
+	if _, err := health.ParseStatusSet(h.ExpectedStatus); err != nil {
+		v.failf("healthCheck.expectedStatus", "%v", err)
+	}
+	v.intRange("healthCheck.healthyThreshold", h.HealthyThreshold, 1, 100)
+	v.intRange("healthCheck.unhealthyThreshold", h.UnhealthyThreshold, 1, 100)
+	if h.Jitter < 0 {
+		v.failf("healthCheck.jitter", "must be at least 0s, got %v", h.Jitter)
+	}
+
 	cb := &c.CircuitBreaker
-	v.atLeast("circuitBreaker.maxFailures", cb.MaxFailures, 1)
+	v.intRange("circuitBreaker.maxFailures", cb.MaxFailures, 1, 1000)
 	v.positive("circuitBreaker.timeout", cb.Timeout)
 	v.positive("circuitBreaker.resetTimeout", cb.ResetTimeout)
-	v.atLeast("circuitBreaker.halfOpenSuccess", cb.HalfOpenSuccess, 1)
+	v.intRange("circuitBreaker.halfOpenSuccess", cb.HalfOpenSuccess, 1, 1000)
+	v.intRange("circuitBreaker.halfOpenRequests", cb.HalfOpenRequests, 1, 1000)
+
+	o := &c.Outlier
+	v.intRange("outlierDetection.consecutiveFailures", o.ConsecutiveFailures, 0, 1000)
+	v.intRange("outlierDetection.failurePercent", o.FailurePercent, 0, 100)
+	v.positive("outlierDetection.window", o.Window)
+	v.intRange("outlierDetection.minRequests", o.MinRequests, 1, 1000000)
+	v.positive("outlierDetection.baseEjection", o.BaseEjection)
+	if o.MaxEjection < o.BaseEjection {
+		v.failf("outlierDetection.maxEjection", "must be at least outlierDetection.baseEjection (%v), got %v", o.BaseEjection, o.MaxEjection)
+	}
+	v.intRange("outlierDetection.maxEjectedPercent", o.MaxEjectedPercent, 0, 100)
 
 	rl := &c.RateLimit
 	if !(rl.RequestsPerSec > 0) || math.IsInf(rl.RequestsPerSec, 0) {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
 	"golang.org/x/sys/unix"
 )
@@ -189,9 +190,9 @@ func (cl *client) readHead() bool {
 
 	cl.hash = sn.requestHash(cl, r)
 	lp.budget.request()
-	be := sn.pick(lp, nil, cl.hash)
+	be, probe := cl.choose(nil)
 	if be == nil {
-		cl.reject(statusFor(failNoBackend))
+		cl.rejectUnavailable()
 		return false
 	}
 	// With preserveHost off the Host names the first backend picked; a
@@ -205,29 +206,48 @@ func (cl *client) readHead() bool {
 		cl.state = csBody
 		cl.deadline = lp.now + sn.clientBody
 	}
-	cl.assign(be)
+	cl.assign(be, probe)
 	return true
+}
+
+// choose picks a backend other than skip whose breaker admits the request;
+// probe is non-zero when the request is a half-open breaker's probe.
+func (cl *client) choose(skip *backend) (*backend, breaker.Probe) {
+	for range 3 { // a half-open breaker may refuse: try others
+		be := cl.sn.pick(cl.lp, skip, cl.hash)
+		if be == nil {
+			return nil, 0
+		}
+		if ok, probe := be.hb.Allow(cl.lp.now); ok {
+			return be, probe
+		}
+		skip = be
+	}
+	return nil, 0
 }
 
 // dispatch assigns a retry to a backend other than skip.
 func (cl *client) dispatch(skip *backend) {
-	be := cl.sn.pick(cl.lp, skip, cl.hash)
+	be, probe := cl.choose(skip)
 	if be == nil && skip != nil && skip.available(cl.lp.now) {
 		// No other backend: retry the same one. A connect failure has
 		// marked it down, so this is a reset, typically a pooled
 		// connection the backend closed while idle.
-		be = skip
+		var ok bool
+		if ok, probe = skip.hb.Allow(cl.lp.now); ok {
+			be = skip
+		}
 	}
 	if be == nil {
-		cl.reject(statusFor(failNoBackend))
+		cl.rejectUnavailable()
 		return
 	}
-	cl.assign(be)
+	cl.assign(be, probe)
 }
 
 // assign sends the request to be over a pooled connection, or starts a
 // connection that will send it.
-func (cl *client) assign(be *backend) {
+func (cl *client) assign(be *backend, probe breaker.Probe) {
 	lp := cl.lp
 	cl.tries++
 	be.node.Begin()
@@ -235,10 +255,12 @@ func (cl *client) assign(be *backend) {
 	if up == nil {
 		up = newUpstream(lp, be)
 		up.bind(cl)
+		up.probe = probe
 		lp.dial(up, cl.sn.connectTimeout)
 		return
 	}
 	up.bind(cl)
+	up.probe = probe
 	up.sendHead()
 }
 
@@ -337,9 +359,18 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 		return
 	}
 	if f == failConnect && !sn.anyAvailable(cl.lp.now) {
-		f = failNoBackend
+		cl.rejectUnavailable()
+		return
 	}
 	cl.reject(statusFor(f))
+}
+
+// rejectUnavailable answers 503 when no backend can take the request, with
+// a Retry-After until the first may be back.
+func (cl *client) rejectUnavailable() {
+	lp := cl.lp
+	lp.scratch = appendUnavailable(lp.scratch[:0], cl.sn.retryAfter(lp.now))
+	cl.rejectWith(lp.scratch)
 }
 
 // exchangeDone runs when the response is completely written (or the
@@ -373,7 +404,10 @@ func (cl *client) exchangeDone() {
 }
 
 // reject answers the current request with an error status and closes.
-func (cl *client) reject(code int) {
+func (cl *client) reject(code int) { cl.rejectWith(errorResponse(code)) }
+
+// rejectWith answers with the complete response resp and closes.
+func (cl *client) rejectWith(resp []byte) {
 	if cl.closed {
 		return
 	}
@@ -388,11 +422,11 @@ func (cl *client) reject(code int) {
 	cl.respStarted = true
 	cl.linger = true // the client may still be sending
 	if cl.isDetached() {
-		cl.writeDetached(errorResponse(code))
+		cl.writeDetached(resp)
 		cl.abort()
 		return
 	}
-	cl.write(errorResponse(code))
+	cl.write(resp)
 	cl.closeGracefully()
 }
 

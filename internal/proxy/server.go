@@ -17,6 +17,7 @@ import (
 
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/health"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
@@ -34,6 +35,8 @@ type Server struct {
 	loops    []*loop             // guarded by mu; one per event loop seen
 	backends map[string]*backend // by URL; guarded by mu
 	nextID   int
+	pool     *health.Pool    // outlier ejection across the backends
+	checker  *health.Checker // active health checks, off the event loops
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -55,12 +58,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ready:    make(chan struct{}),
 		started:  time.Now(),
 	}
+	s.pool = health.NewPool(outlierConfig(cfg), log)
 	sn, err := s.build(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.snap.Store(sn)
+	s.checker = health.NewChecker(checkConfig(cfg), sn.healthBackends(), log, nil)
 	return s, nil
+}
+
+// healthBackends lists the snapshot's backends for the health checker.
+func (sn *snapshot) healthBackends() []*health.Backend {
+	hbs := make([]*health.Backend, len(sn.members))
+	for i, m := range sn.members {
+		hbs[i] = m.hb
+	}
+	return hbs
 }
 
 // build makes a snapshot for cfg, reusing the runtime state of backends
@@ -69,15 +83,26 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bs := make([]*backend, len(cfg.Backends))
+	outliers := make([]*health.Outlier, len(cfg.Backends))
+	cb := breakerConfig(cfg)
 	for i, b := range cfg.Backends {
 		be, ok := s.backends[b.URL]
 		if !ok {
-			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.URL)}
+			hb, err := health.NewBackend(b.URL, s.pool, cb, s.log)
+			if err != nil {
+				return nil, fmt.Errorf("backends[%d]: %w", i, err)
+			}
+			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.URL), hb: hb}
 			s.nextID++
 			s.backends[b.URL] = be
+		} else {
+			be.hb.Breaker().Configure(cb)
 		}
 		bs[i] = be
+		outliers[i] = be.hb.Outlier()
 	}
+	s.pool.Configure(outlierConfig(cfg))
+	s.pool.SetMembers(outliers)
 	return newSnapshot(cfg, bs)
 }
 
@@ -107,6 +132,12 @@ func (s *Server) Serve() error {
 		loops = runtime.GOMAXPROCS(0) // gnet's own default is NumCPU
 	}
 	opts = append(opts, gnet.WithNumEventLoop(loops))
+	ctx, cancel := context.WithCancel(context.Background())
+	s.checker.Start(ctx)
+	defer func() {
+		cancel()
+		s.checker.Stop()
+	}()
 	return gnet.Run(s, "tcp://"+addr, opts...)
 }
 
@@ -255,6 +286,16 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	s.mu.Unlock()
 	for _, lp := range loops {
 		_ = lp.el.Execute(context.Background(), lp.sweepTask)
+	}
+	// Tell the balancer about availability changes, so a backend that
+	// comes back ramps up over loadBalancing.slowStart.
+	now := time.Now().UnixNano()
+	for _, m := range s.snap.Load().members {
+		if m.available(now) {
+			m.node.SetUp(now)
+		} else {
+			m.node.SetDown()
+		}
 	}
 	if s.detached.Load() > 0 || s.flushing.Load() > 0 {
 		return 2 * time.Millisecond, gnet.None

@@ -7,6 +7,7 @@ import (
 
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
 )
 
@@ -22,14 +23,21 @@ type backend struct {
 	// node carries what the balancer needs across reloads: requests in
 	// flight, the latency estimate, the slow-start ramp.
 	node *balancer.Node
+	// hb is the backend's health: active checks, outlier ejection and the
+	// circuit breaker.
+	hb *health.Backend
 	// downUntil is a unix-nano time before which the backend is skipped after
 	// a connect failure. It is the minimal passive check of the data plane;
 	// active health checking replaces it.
 	downUntil atomic.Int64
 }
 
-// available reports whether the backend may be picked at time now (unix ns).
-func (b *backend) available(now int64) bool { return b.downUntil.Load() <= now }
+// available reports whether the backend may be picked at time now (unix
+// ns): healthy, not ejected, breaker not open, and not just refused a
+// connection.
+func (b *backend) available(now int64) bool {
+	return b.downUntil.Load() <= now && b.hb.Available(now)
+}
 
 // member is a backend as one snapshot sees it.
 type member struct {

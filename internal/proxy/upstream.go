@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -35,9 +36,10 @@ type upstream struct {
 	left   int64
 	chunks http1.ChunkedScanner
 
-	sentAt   int64   // unix ns the request head went out (0: not yet)
-	headAt   int64   // unix ns the final response head arrived (0: not yet)
-	status   int     // final response status
+	sentAt   int64 // unix ns the request head went out (0: not yet)
+	headAt   int64 // unix ns the final response head arrived (0: not yet)
+	status   int   // final response status
+	probe    breaker.Probe
 	reused   bool    // has completed an exchange before
 	broken   bool    // must not be pooled after this exchange
 	eof      bool    // the backend closed; stash holds its last bytes
@@ -343,7 +345,7 @@ func (up *upstream) finish() {
 	lp := up.lp
 	up.cl = nil
 	cl.up = nil
-	up.release(up.status >= 500)
+	up.release(statusOutcome(up.status))
 	keep := !up.broken && cl.state == csWait && up.buffered() == 0
 	if keep {
 		up.state = usIdle
@@ -374,7 +376,7 @@ func (up *upstream) fail(f failure) {
 func (up *upstream) abandon() {
 	if up.cl != nil {
 		up.cl = nil
-		up.release(false)
+		up.release(breaker.Canceled)
 	}
 	up.broken = true
 	switch {
@@ -409,7 +411,14 @@ func (up *upstream) cleanup() {
 	}
 	up.cl = nil
 	cl.up = nil
-	up.release(up.state != usBody || up.kind != http1.BodyUntilClose || up.why != 0)
+	switch {
+	case up.state == usBody && up.kind == http1.BodyUntilClose && up.why == 0:
+		up.release(statusOutcome(up.status)) // the close ends the body
+	case up.why != 0:
+		up.release(outcomeOf(up.why))
+	default:
+		up.release(breaker.ConnectError) // the connection broke mid-exchange
+	}
 	if up.state == usBody {
 		if up.kind == http1.BodyUntilClose && up.why == 0 {
 			cl.closeAfter = true
@@ -462,13 +471,15 @@ func (up *upstream) tick(now int64, full bool) {
 	}
 }
 
-// release ends the backend's count of the current exchange and gives the
-// balancer its latency: request head sent to response head received, or,
-// for a failure before any response, the time until the failure. A client
-// that left before an answer records no latency.
-func (up *upstream) release(failed bool) {
+// release ends the backend's count of the current exchange and reports
+// its outcome: to the breaker and outlier detection, and to the balancer
+// with its latency (request head sent to response head received or, for a
+// failure before any response, until the failure). A cancelled exchange
+// records no latency.
+func (up *upstream) release(o breaker.Outcome) {
 	var now int64
 	lat := time.Duration(-1)
+	failed := o.Failure(true)
 	switch {
 	case up.headAt > 0:
 		now = up.headAt
@@ -480,7 +491,16 @@ func (up *upstream) release(failed bool) {
 		now = time.Now().UnixNano()
 	}
 	up.be.node.End(now, lat, failed)
-	up.sentAt, up.headAt = 0, 0
+	up.be.hb.Done(now, o, up.probe)
+	up.sentAt, up.headAt, up.probe = 0, 0, 0
+}
+
+// statusOutcome is how a response status counts for the breaker.
+func statusOutcome(status int) breaker.Outcome {
+	if status >= 500 {
+		return breaker.ServerError
+	}
+	return breaker.Success
 }
 
 // releaseResp returns the borrowed Response to the loop.
