@@ -687,3 +687,28 @@ func TestDefaultConfigFile(t *testing.T) {
 		t.Fatalf("backends = %v, want %v", addrs, want)
 	}
 }
+
+// TestDocumentedDefaults checks that the "complete example with every
+// default" in docs/configuration.md is exactly Default() plus its backend,
+// so the documentation cannot drift from the code.
+func TestDocumentedDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Complete example with every default")
+	if !ok {
+		t.Fatal("docs/configuration.md lacks the complete example section")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	got, err := Parse([]byte(example), "configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Backends = []Backend{{URL: "http://backend1:8080", Weight: 1, Addr: "backend1:8080"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("documented example =\n%+v\nDefault() =\n%+v", got, want)
+	}
+}
