@@ -3,13 +3,17 @@ module github.com/connx/connx
 go 1.26.8
 
 require (
+	github.com/panjf2000/gnet/v2 v2.9.7
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sys v0.30.0
+	golang.org/x/time v0.16.0
+)
+
+require (
 	github.com/panjf2000/ants/v2 v2.11.3 // indirect
-	github.com/panjf2000/gnet/v2 v2.9.7 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.27.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sync v0.11.0 // indirect
-	golang.org/x/sys v0.30.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )

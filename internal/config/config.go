@@ -15,6 +15,7 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -209,9 +210,28 @@ type RateLimit struct {
 	// requestsPerSec but not burst, twice RequestsPerSec (rounded up), as in
 	// the seed.
 	Burst int `yaml:"burst"`
-	// PerIP keeps one bucket per client IP instead of one global bucket.
+	// PerIP keeps one bucket per client instead of one global bucket.
 	// Default false.
 	PerIP bool `yaml:"perIP"`
+	// Key identifies a client when PerIP is on: "client-ip" (default) or
+	// "header:Name" (e.g. an API key header).
+	Key string `yaml:"key"`
+	// TrustedProxies lists the CIDRs (or single addresses) of proxies in
+	// front of ConnX: for a request from one of them, the client is the
+	// right-most untrusted address of X-Forwarded-For.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// IPv6Prefix groups IPv6 clients by this prefix length, 1-128.
+	// Default 64.
+	IPv6Prefix int `yaml:"ipv6Prefix"`
+	// MaxClients bounds the per-client table; the least recently used
+	// client is evicted beyond it. Default 100000.
+	MaxClients int `yaml:"maxClients"`
+	// IdleTTL drops a client's bucket once it has been idle (and full) this
+	// long. Default 1m.
+	IdleTTL time.Duration `yaml:"idleTTL"`
+	// Exempt lists paths never limited: exact paths, or prefixes ending
+	// in "*" (e.g. "/health*").
+	Exempt []string `yaml:"exempt"`
 }
 
 // Timeouts are the proxy's I/O deadlines. Every one must be > 0.
@@ -348,6 +368,10 @@ func Default() *Config {
 			RequestsPerSec: 100,
 			Burst:          200,
 			PerIP:          false,
+			Key:            "client-ip",
+			IPv6Prefix:     64,
+			MaxClients:     100000,
+			IdleTTL:        time.Minute,
 		},
 		Timeouts: Timeouts{
 			ClientHeader:           10 * time.Second,
@@ -377,4 +401,27 @@ func Default() *Config {
 // ListenAddr returns the address to listen on, "host:port".
 func (c *Config) ListenAddr() string {
 	return net.JoinHostPort(c.Server.Host, strconv.Itoa(c.Server.Port))
+}
+
+// TrustedPrefixes parses rateLimit.trustedProxies (validated: a bare
+// address becomes a /32 or /128).
+func (r *RateLimit) TrustedPrefixes() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range r.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

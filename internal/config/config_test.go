@@ -57,7 +57,8 @@ func TestDefault(t *testing.T) {
 			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: true},
 		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: true, Window: 10 * time.Second, MinRequests: 20,
 			BaseEjection: 30 * time.Second, MaxEjection: 5 * time.Minute, MaxEjectedPercent: 50},
-		RateLimit: RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false},
+		RateLimit: RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false,
+			Key: "client-ip", IPv6Prefix: 64, MaxClients: 100000, IdleTTL: time.Minute},
 		Timeouts: Timeouts{
 			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
 			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,

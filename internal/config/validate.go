@@ -13,6 +13,7 @@ import (
 
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/health"
+	"github.com/connx/connx/internal/ratelimit"
 )
 
 // Validate checks every value against its range and the rules between
@@ -168,6 +169,26 @@ func (c *Config) validate(v *validator) {
 		v.failf("rateLimit.requestsPerSec", "must be a number greater than 0, got %v", rl.RequestsPerSec)
 	}
 	v.atLeast("rateLimit.burst", rl.Burst, 1)
+	if rl.RequestsPerSec > ratelimit.MaxRequestsPerSec {
+		v.failf("rateLimit.requestsPerSec", "must be at most %g, got %v", ratelimit.MaxRequestsPerSec, rl.RequestsPerSec)
+	}
+	if err := ratelimit.CheckKey(rl.Key); err != nil {
+		v.failf("rateLimit.key", "%v", trimKey(err, "rateLimit.key"))
+	}
+	for i, p := range rl.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			v.failf(fmt.Sprintf("rateLimit.trustedProxies[%d]", i), "must be a CIDR or an IP address, got %q", p)
+		}
+	}
+	v.intRange("rateLimit.ipv6Prefix", rl.IPv6Prefix, 1, 128)
+	v.atLeast("rateLimit.maxClients", rl.MaxClients, 1)
+	v.positive("rateLimit.idleTTL", rl.IdleTTL)
+	for i, e := range rl.Exempt {
+		if err := ratelimit.CheckExempt(e); err != nil {
+			key := fmt.Sprintf("rateLimit.exempt[%d]", i)
+			v.failf(key, "%v", trimKey(err, "rateLimit.exempt"))
+		}
+	}
 
 	t := &c.Timeouts
 	v.positive("timeouts.clientHeader", t.ClientHeader)
@@ -332,4 +353,14 @@ func validToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// trimKey drops a "key: " prefix a package's error may carry, since the
+// validator adds the key itself.
+func trimKey(err error, key string) string {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, key) {
+		return rest
+	}
+	return msg
 }

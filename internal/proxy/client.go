@@ -188,6 +188,9 @@ func (cl *client) readHead() bool {
 		return true
 	}
 
+	if sn.limiter != nil && !cl.admitRate(r, n) {
+		return true
+	}
 	cl.hash = sn.requestHash(cl, r)
 	lp.budget.request()
 	be, probe := cl.choose(nil)
@@ -208,6 +211,37 @@ func (cl *client) readHead() bool {
 	}
 	cl.assign(be, probe)
 	return true
+}
+
+// admitRate asks the rate limiter about request r (head of n bytes). When
+// it is refused, the client gets 429 with the RateLimit headers and keeps
+// its connection (unless a body would follow, which is not read), and
+// admitRate reports false.
+func (cl *client) admitRate(r *http1.Request, n int) bool {
+	lp := cl.lp
+	lim := cl.sn.limiter
+	rq := &lp.limReq
+	rq.Reset(cl.ip, r.Path)
+	for i := range r.Headers {
+		lim.Collect(rq, r.Headers[i].Name, r.Headers[i].Value)
+	}
+	d := lim.Decide(rq)
+	if d.Allowed {
+		return true
+	}
+	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
+	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
+	cl.consume(n)
+	cl.respStarted = true
+	cl.state = csWait
+	if !keep {
+		cl.closeAfter = true
+		cl.linger = cl.bodyKind != http1.BodyNone // the body may be coming
+	}
+	if cl.write(lp.scratch) {
+		cl.exchangeDone()
+	}
+	return false
 }
 
 // choose picks a backend other than skip whose breaker admits the request;
@@ -383,7 +417,7 @@ func (cl *client) exchangeDone() {
 		return
 	}
 	if cl.closeAfter || !cl.keepAlive || cl.state == csBody {
-		cl.linger = cl.state == csBody // the rest of its body may be coming
+		cl.linger = cl.linger || cl.state == csBody // the rest of its body may be coming
 		cl.closeGracefully()
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/ratelimit"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -36,6 +37,7 @@ type loop struct {
 	pools     [][]*upstream // idle connections by backend id, newest last
 
 	budget retryBudget
+	limReq ratelimit.Request // reused for every rate-limit decision
 
 	detached int // peers parked in the kernel
 	flushing int // closing clients waiting for gnet to flush

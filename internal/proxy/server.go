@@ -103,7 +103,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	}
 	s.pool.Configure(outlierConfig(cfg))
 	s.pool.SetMembers(outliers)
-	return newSnapshot(cfg, bs)
+	return newSnapshot(cfg, bs, s.snap.Load())
 }
 
 // Serve listens on the configured address and runs the event loops until

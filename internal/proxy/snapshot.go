@@ -9,6 +9,7 @@ import (
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/ratelimit"
 )
 
 // backend is the long-lived runtime state of one backend. Its identity is
@@ -54,6 +55,7 @@ type snapshot struct {
 	members []member
 	policy  balancer.Policy
 	hashKey hashKey
+	limiter *ratelimit.Limiter // nil when rate limiting is off
 	lim     http1.Limits
 
 	highWater int // per-connection buffered-bytes bound (backpressure)
@@ -77,7 +79,7 @@ type snapshot struct {
 	metricsPath string
 }
 
-func newSnapshot(cfg *config.Config, backends []*backend) (*snapshot, error) {
+func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot) (*snapshot, error) {
 	sn := &snapshot{
 		cfg: cfg,
 		lim: http1.Limits{
@@ -120,6 +122,28 @@ func newSnapshot(cfg *config.Config, backends []*backend) (*snapshot, error) {
 		return nil, fmt.Errorf("loadBalancing: %w", err)
 	}
 	sn.policy = p
+	if rl := &cfg.RateLimit; rl.Enabled {
+		var prevLim *ratelimit.Limiter
+		if prev != nil {
+			prevLim = prev.limiter // keeps every client's bucket
+		}
+		lim, err := ratelimit.New(ratelimit.Config{
+			Enabled:        true,
+			RequestsPerSec: rl.RequestsPerSec,
+			Burst:          rl.Burst,
+			PerClient:      rl.PerIP,
+			Key:            rl.Key,
+			TrustedProxies: rl.TrustedPrefixes(),
+			IPv6Prefix:     rl.IPv6Prefix,
+			MaxClients:     rl.MaxClients,
+			IdleTTL:        rl.IdleTTL,
+			Exempt:         rl.Exempt,
+		}, prevLim, nil)
+		if err != nil {
+			return nil, fmt.Errorf("rateLimit: %w", err)
+		}
+		sn.limiter = lim
+	}
 	return sn, nil
 }
 
