@@ -33,9 +33,11 @@ import (
 
 // Policy chooses one member for a request.
 //
-// Implementations are immutable after construction and safe for
-// concurrent use by any number of goroutines. Their zero values hold no
-// members: Pick returns -1.
+// Implementations are immutable after construction (apart from the turn
+// counter of the round-robin policies) and safe for concurrent use by any
+// number of goroutines. Their zero values hold no members: Pick returns
+// -1. A Policy holds no goroutine or other resource; drop it when a reload
+// replaces it.
 type Policy interface {
 	// Pick returns the index, in the member list the Policy was built
 	// from, of the member that should serve the next request, or -1 when

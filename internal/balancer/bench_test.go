@@ -10,7 +10,9 @@ import (
 // BenchmarkPick measures one Pick per policy with 3 and 100 members, all
 // eligible through a non-nil predicate, some requests in flight, the
 // runtime's random source and a coarse clock (an atomic load, as the proxy
-// should pass; time.Now costs ewma another 20-50 ns).
+// should pass; time.Now costs ewma another 20-50 ns). Latency estimates are
+// 1 ms old, as on a busy proxy; estimates older than tau/64 cost ewma a
+// math.Exp each.
 func BenchmarkPick(b *testing.B) {
 	for _, name := range allPolicies {
 		for _, n := range []int{3, 100} {
@@ -29,7 +31,7 @@ func BenchmarkPick(b *testing.B) {
 					nd.Begin()
 				}
 				var coarse atomic.Int64
-				coarse.Store(now + int64(time.Second))
+				coarse.Store(now + int64(time.Millisecond)) // estimates 1 ms old: a busy proxy
 				p, err := New(name, members, Options{Now: coarse.Load})
 				if err != nil {
 					b.Fatal(err)

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"math"
+	mathbits "math/bits"
 	"slices"
 )
 
@@ -41,7 +42,7 @@ const (
 // Why a ring: jump hash cannot remove a member from the middle without
 // renumbering the others; rendezvous hashing costs one hash per member per
 // pick and needs a sorted order for the bounded-load walk; Maglev moves
-// some keys that need not move. A ring lookup is a binary search, the
+// some keys that need not move. A ring lookup is a bucket-index lookup, the
 // bounded-load walk is its natural successor order, and movement is
 // minimal.
 //
@@ -51,12 +52,17 @@ type ConsistentHash struct {
 	set
 	points []uint64 // sorted ring positions
 	owners []int32  // owners[k] is the member at points[k]
-	c      float64  // bound factor; +Inf: off
-	sumW   float64  // total weight × full
+	// index[b] is the first point whose top bits (pos >> shift) are >= b;
+	// index has 2^(64-shift) + 1 entries, the last being len(points).
+	index []uint32
+	shift uint
+	// bound is c / (total weight × full): a member's bound is
+	// ceil(bound × (in-flight total + 1) × effective weight); +Inf: off.
+	bound float64
 }
 
 func newConsistentHash(s set, opts Options) Policy {
-	p := &ConsistentHash{set: s, c: opts.HashLoadFactor, sumW: float64(s.total * full)}
+	p := &ConsistentHash{set: s, bound: opts.HashLoadFactor / float64(max(s.total, 1)*full)}
 	type point struct {
 		pos   uint64
 		owner int32
@@ -89,7 +95,23 @@ func newConsistentHash(s set, opts Options) Policy {
 	for k, pt := range ring {
 		p.points[k], p.owners[k] = pt.pos, pt.owner
 	}
+	p.buildIndex()
 	return p
+}
+
+// buildIndex sizes the bucket index to the first power of two at or above
+// the number of points (at least 2 buckets).
+func (p *ConsistentHash) buildIndex() {
+	bits := max(1, mathbits.Len(uint(len(p.points))))
+	p.shift = uint(64 - bits)
+	p.index = make([]uint32, 1<<bits+1)
+	k := 0
+	for b := range p.index {
+		for k < len(p.points) && p.points[k]>>p.shift < uint64(b) {
+			k++
+		}
+		p.index[b] = uint32(k)
+	}
 }
 
 // pointCount returns the number of ring points of a member with weight w
@@ -117,11 +139,7 @@ func (p *ConsistentHash) Pick(key uint64, ok func(int) bool) int {
 	if len(p.points) == 0 {
 		return -1
 	}
-	h := mix64(key)
-	at, _ := slices.BinarySearch(p.points, h)
-	if at == len(p.points) {
-		at = 0
-	}
+	at := p.successor(mix64(key))
 	c := sel{s: &p.set, ok: ok}
 	i := int(p.owners[at])
 	var total int64 = -1
@@ -131,12 +149,27 @@ func (p *ConsistentHash) Pick(key uint64, ok func(int) bool) int {
 	return p.walk(&c, at, i, total)
 }
 
+// successor returns the index of the first ring point at or after h,
+// wrapping to 0. The bucket index narrows the search to the points that
+// share h's top bits, about one on average.
+func (p *ConsistentHash) successor(h uint64) int {
+	b := h >> p.shift
+	k, end := int(p.index[b]), int(p.index[b+1])
+	for k < end && p.points[k] < h {
+		k++
+	}
+	if k == len(p.points) {
+		return 0
+	}
+	return k
+}
+
 // fits reports whether member i is within its load bound if it takes one
 // more request. *total caches the total in-flight count (-1: not summed
 // yet).
 func (p *ConsistentHash) fits(c *sel, i int, total *int64) bool {
 	in := p.nodes[i].load()
-	if in == 0 || math.IsInf(p.c, 1) {
+	if in == 0 || math.IsInf(p.bound, 1) {
 		return true
 	}
 	if *total < 0 {
@@ -148,20 +181,24 @@ func (p *ConsistentHash) fits(c *sel, i int, total *int64) bool {
 		}
 		*total = t
 	}
-	limit := math.Ceil(p.c*float64(*total+1)*float64(c.effective(i))/p.sumW - 1e-9)
+	limit := math.Ceil(p.bound*float64(*total+1)*float64(c.effective(i)) - 1e-9)
 	return float64(in+1) <= limit
 }
 
 // walk continues clockwise from ring position at, whose member first was
 // already checked, to the first distinct eligible member within its bound.
+// If the walk meets every member without finding one, the first eligible
+// member met takes the request. If it is cut short (maxWalk points, or
+// more members than its bitmap tracks), the members are scanned in index
+// order instead.
 func (p *ConsistentHash) walk(c *sel, at, first int, total int64) int {
-	var seen [64]uint64 // members 0-4095; beyond that members may be checked again
-	mark := func(i int) bool {
+	var seen [64]uint64 // members 0-4095
+	mark := func(i int) (was bool) {
 		if i >= len(seen)*64 {
 			return false
 		}
 		w, b := i/64, uint64(1)<<(i%64)
-		was := seen[w]&b != 0
+		was = seen[w]&b != 0
 		seen[w] |= b
 		return was
 	}
@@ -170,16 +207,18 @@ func (p *ConsistentHash) walk(c *sel, at, first int, total int64) int {
 	if c.eligible(first) {
 		fallback = first
 	}
-	distinct, live := 1, 0
+	live := 0
 	for _, w := range p.w {
 		if w > 0 {
 			live++
 		}
 	}
-	prev := first
+	met, prev := 1, first
 	for range min(len(p.points), maxWalk) {
-		at++
-		if at == len(p.points) {
+		if met >= live {
+			break
+		}
+		if at++; at == len(p.points) {
 			at = 0
 		}
 		i := int(p.owners[at])
@@ -187,25 +226,7 @@ func (p *ConsistentHash) walk(c *sel, at, first int, total int64) int {
 			continue
 		}
 		prev = i
-		distinct++
-		if c.eligible(i) {
-			if p.fits(c, i, &total) {
-				return i
-			}
-			if fallback < 0 {
-				fallback = i
-			}
-		}
-		if distinct >= live {
-			break
-		}
-	}
-	if fallback >= 0 {
-		return fallback
-	}
-	// The walk was cut short (more than 4096 members, or maxWalk points
-	// visited) without meeting an eligible member: scan them all.
-	for i := range p.nodes {
+		met++
 		if !c.eligible(i) {
 			continue
 		}
@@ -214,6 +235,19 @@ func (p *ConsistentHash) walk(c *sel, at, first int, total int64) int {
 		}
 		if fallback < 0 {
 			fallback = i
+		}
+	}
+	if met < live || live > len(seen)*64 {
+		for i := range p.nodes {
+			if !c.eligible(i) {
+				continue
+			}
+			if p.fits(c, i, &total) {
+				return i
+			}
+			if fallback < 0 {
+				fallback = i
+			}
 		}
 	}
 	return fallback

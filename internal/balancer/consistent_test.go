@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -192,5 +193,83 @@ func TestConsistentHashSlowStart(t *testing.T) {
 	// Full weight: bound ceil(1.25 × 40/4) = 13; at 10 %: about 2.
 	if got := nodes[owner].InFlight(); got > 3 {
 		t.Errorf("ramping owner took %d of 40", got)
+	}
+}
+
+// TestConsistentHashBigRing: rings that would exceed maxPoints are scaled
+// down, every member keeps at least one point, and a walk cut short by
+// maxWalk still finds the rare eligible members.
+func TestConsistentHashBigRing(t *testing.T) {
+	t.Run("many heavy members", func(t *testing.T) {
+		w := make([]int, 100)
+		for i := range w {
+			w[i] = 1000
+		}
+		_, members := nodesFor(w...)
+		p := mustNew(t, NameConsistentHash, members, Options{}).(*ConsistentHash)
+		if len(p.points) != 100*1000 {
+			t.Fatalf("%d points, want 1 per unit of weight", len(p.points))
+		}
+	})
+	t.Run("one giant member", func(t *testing.T) {
+		nodes, members := nodesFor(MaxWeight, 1, 1)
+		p := mustNew(t, NameConsistentHash, members, Options{}).(*ConsistentHash)
+		if len(p.points) > maxPoints+2 {
+			t.Fatalf("%d points, over the cap", len(p.points))
+		}
+		cnt := make([]int, 3)
+		for _, o := range p.owners {
+			cnt[o]++
+		}
+		if cnt[1] != 1 || cnt[2] != 1 {
+			t.Fatalf("point counts %v, want the small members to keep one each", cnt)
+		}
+		notGiant := func(i int) bool { return i != 0 }
+		nodes[1].Begin() // one in flight: the bound applies
+		seen := make([]int, 3)
+		for _, k := range testKeys(2000) {
+			i := p.Pick(k, notGiant)
+			if i <= 0 {
+				t.Fatalf("picked %d", i)
+			}
+			seen[i]++
+		}
+		if seen[1] != 0 {
+			t.Errorf("picks %v: member 1 is over its bound and member 2 has room", seen)
+		}
+	})
+}
+
+func TestSuccessor(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 2, 3, 7, 64, 1000, 5000} {
+		pts := make([]uint64, n)
+		for i := range pts {
+			pts[i] = r.Uint64()
+		}
+		if n == 7 { // clustered in one bucket
+			for i := range pts {
+				pts[i] >>= 20
+			}
+		}
+		slices.Sort(pts)
+		p := &ConsistentHash{points: pts}
+		p.buildIndex()
+		probes := []uint64{0, math.MaxUint64}
+		for _, x := range pts {
+			probes = append(probes, x, x-1, x+1)
+		}
+		for range 1000 {
+			probes = append(probes, r.Uint64())
+		}
+		for _, h := range probes {
+			want, _ := slices.BinarySearch(pts, h)
+			if want == len(pts) {
+				want = 0
+			}
+			if got := p.successor(h); got != want {
+				t.Fatalf("%d points, h %#x: %d, want %d", n, h, got, want)
+			}
+		}
 	}
 }

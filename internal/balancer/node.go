@@ -8,9 +8,9 @@ import (
 
 // Node is the runtime state of one backend that must outlive a Policy: its
 // in-flight request count, its latency estimate and its slow-start ramp.
-// The proxy keeps one Node per backend URL for as long as the backend is in
-// the configuration and passes it to every Policy it builds, so the state
-// survives reloads.
+// The proxy keeps one Node per backend (keyed by the backend's identity,
+// its address) for as long as the backend is in the configuration and
+// passes it to every Policy it builds, so the state survives reloads.
 //
 // The zero value is a usable node with an empty name that is up, has no
 // request in flight and no latency estimate. Use [NewNode] to give it a
@@ -38,10 +38,10 @@ type Node struct {
 // stateDown marks a node that is down (between SetDown and SetUp).
 const stateDown = math.MinInt64
 
-// NewNode returns a node named name, normally the backend's URL as written
-// in the configuration. The name identifies the node's positions on the
-// consistent-hash ring, so a backend keeps its keys across restarts and
-// reloads as long as its name is the same.
+// NewNode returns a node named name, normally the backend's canonical
+// address (config.Backend.Addr, "host:port"). The name places the node on
+// the consistent-hash ring, so a backend keeps its keys across restarts
+// and reloads as long as its name is the same.
 func NewNode(name string) *Node {
 	return &Node{name: name, id: HashString(name)}
 }
@@ -62,9 +62,9 @@ func (n *Node) Begin() { n.inflight.Add(1) }
 // called when the tunnel closes); a negative latency records nothing, for
 // requests that never got an answer for reasons not the backend's (client
 // gone). failed reports a request the backend failed (connect error, reset,
-// timeout, 5xx if the caller counts those): the estimate then at least
-// doubles, so a backend that fails fast does not attract traffic under
-// ewma.
+// timeout, 5xx if the caller counts those): an existing estimate then at
+// least doubles, so a backend that fails fast does not attract traffic
+// under ewma.
 //
 // The estimate is a peak EWMA: a latency above the current estimate
 // replaces it at once; a lower one moves it by 1-e^(-Δt/tau) of the gap,

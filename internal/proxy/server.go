@@ -33,7 +33,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	loops    []*loop             // guarded by mu; one per event loop seen
-	backends map[string]*backend // by URL; guarded by mu
+	backends map[string]*backend // by address (host:port); guarded by mu
 	nextID   int
 	pool     *health.Pool    // outlier ejection across the backends
 	checker  *health.Checker // active health checks, off the event loops
@@ -45,6 +45,7 @@ type Server struct {
 	active   atomic.Int64 // open client connections
 	detached atomic.Int64 // peers parked for backpressure, all loops
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
+	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 }
 
 // New builds a server for cfg, which must have passed validation.
@@ -58,6 +59,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ready:    make(chan struct{}),
 		started:  time.Now(),
 	}
+	s.clock.Store(s.started.UnixNano())
 	s.pool = health.NewPool(outlierConfig(cfg), log)
 	sn, err := s.build(cfg)
 	if err != nil {
@@ -86,15 +88,17 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	outliers := make([]*health.Outlier, len(cfg.Backends))
 	cb := breakerConfig(cfg)
 	for i, b := range cfg.Backends {
-		be, ok := s.backends[b.URL]
+		be, ok := s.backends[b.Addr]
 		if !ok {
 			hb, err := health.NewBackend(b.URL, s.pool, cb, s.log)
 			if err != nil {
 				return nil, fmt.Errorf("backends[%d]: %w", i, err)
 			}
-			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.URL), hb: hb}
+			// The node is named by address, as the backend is identified:
+			// a respelled URL keeps its consistent-hash keys.
+			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.Addr), hb: hb}
 			s.nextID++
-			s.backends[b.URL] = be
+			s.backends[b.Addr] = be
 		} else {
 			be.hb.Breaker().Configure(cb)
 		}
@@ -103,7 +107,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	}
 	s.pool.Configure(outlierConfig(cfg))
 	s.pool.SetMembers(outliers)
-	return newSnapshot(cfg, bs, s.snap.Load())
+	return newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load)
 }
 
 // Serve listens on the configured address and runs the event loops until
@@ -290,6 +294,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	// Tell the balancer about availability changes, so a backend that
 	// comes back ramps up over loadBalancing.slowStart.
 	now := time.Now().UnixNano()
+	s.clock.Store(now)
 	for _, m := range s.snap.Load().members {
 		if m.available(now) {
 			m.node.SetUp(now)

@@ -79,7 +79,10 @@ type snapshot struct {
 	metricsPath string
 }
 
-func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot) (*snapshot, error) {
+// newSnapshot builds the snapshot for cfg over backends (in cfg's order);
+// prev, the snapshot it replaces or nil, lends its rate-limit buckets, and
+// clock is the coarse clock policies read.
+func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock func() int64) (*snapshot, error) {
 	sn := &snapshot{
 		cfg: cfg,
 		lim: http1.Limits{
@@ -117,6 +120,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot) (*snap
 		HashLoadFactor: lb.HashLoadFactor,
 		SlowStart:      lb.SlowStart,
 		EWMADecay:      lb.EWMADecay,
+		Now:            clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loadBalancing: %w", err)

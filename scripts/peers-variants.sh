@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# peers-variants.sh — run ../shared/bench/peers.sh once per ConnX variant:
+# each load-balancing policy, and rate limiting switched on at a limit that
+# is never hit. peers.sh writes a round-robin config with rate limiting
+# off; for each variant a wrapper (given to peers.sh as CONNX_BIN) edits
+# that config and execs connx, so the process peers.sh measures is ConnX.
+#
+# Usage (from the project root):
+#   scripts/peers-variants.sh
+#   VARIANTS="round-robin rate-limit-per-ip" DUR=5 ROUNDS=1 scripts/peers-variants.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VARIANTS=${VARIANTS:-"round-robin weighted-round-robin least-connections p2c ewma consistent-hash random rate-limit-global rate-limit-per-ip"}
+W=$(mktemp -d /tmp/connx-variants.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+go build -o "$W/connx" ./cmd/connx
+
+edit_for() {
+  case $1 in
+    rate-limit-global) echo 's/^  enabled: false$/  enabled: true\n  requestsPerSec: 1000000000\n  burst: 1000000/' ;;
+    rate-limit-per-ip) echo 's/^  enabled: false$/  enabled: true\n  requestsPerSec: 1000000000\n  burst: 1000000\n  perIP: true/; s/^  perIP: false$//' ;;
+    *) echo "s/algorithm: \"round-robin\"/algorithm: \"$1\"/" ;;
+  esac
+}
+
+for v in $VARIANTS; do
+  cat > "$W/connx-$v" <<WRAP
+#!/usr/bin/env bash
+# args: -config FILE
+sed -i '$(edit_for "$v")' "\$2"
+exec "$W/connx" "\$@"
+WRAP
+  chmod +x "$W/connx-$v"
+  echo "== $v"
+  CONNX_BIN="$W/connx-$v" SCENARIOS=${SCENARIOS:-small} IDLE_CONNS=0 DUR=${DUR:-6} ROUNDS=${ROUNDS:-2} \
+    ../shared/bench/peers.sh 2>&1 | grep -E "^connx|^nginx|ratio connx/nginx"
+done
