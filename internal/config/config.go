@@ -20,16 +20,13 @@ import (
 	"time"
 )
 
-// Load-balancing algorithm names accepted by loadBalancing.algorithm.
+// The seed's load-balancing algorithm names; balancer.Names() lists every
+// name loadBalancing.algorithm accepts.
 const (
 	AlgorithmRoundRobin         = "round-robin"
 	AlgorithmWeightedRoundRobin = "weighted-round-robin"
 	AlgorithmLeastConnections   = "least-connections"
 )
-
-// algorithms lists the valid algorithm names in the order used in error
-// messages.
-var algorithms = []string{AlgorithmRoundRobin, AlgorithmWeightedRoundRobin, AlgorithmLeastConnections}
 
 // Config is the whole configuration. Its zero value is not valid (it has no
 // backends and zero limits); start from [Default] when building one in code,
