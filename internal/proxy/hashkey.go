@@ -30,7 +30,7 @@ func parseHashKey(s string) hashKey {
 // policy does not use one. A request without the configured header or
 // cookie hashes like one with an empty value.
 func (sn *snapshot) requestHash(cl *client, r *http1.Request) uint64 {
-	if sn.policy.Name() != balancer.NameConsistentHash {
+	if !sn.hashed {
 		return 0
 	}
 	switch sn.hashKey.kind {

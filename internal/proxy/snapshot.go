@@ -55,6 +55,7 @@ type snapshot struct {
 	members []member
 	policy  balancer.Policy
 	hashKey hashKey
+	hashed  bool // the policy uses a per-request hash (consistent-hash)
 	limiter *ratelimit.Limiter // nil when rate limiting is off
 	lim     http1.Limits
 
@@ -126,6 +127,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		return nil, fmt.Errorf("loadBalancing: %w", err)
 	}
 	sn.policy = p
+	sn.hashed = p.Name() == balancer.NameConsistentHash
 	if rl := &cfg.RateLimit; rl.Enabled {
 		var prevLim *ratelimit.Limiter
 		if prev != nil {
