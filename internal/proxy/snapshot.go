@@ -55,7 +55,7 @@ type snapshot struct {
 	members []member
 	policy  balancer.Policy
 	hashKey hashKey
-	hashed  bool // the policy uses a per-request hash (consistent-hash)
+	hashed  bool               // the policy uses a per-request hash (consistent-hash)
 	limiter *ratelimit.Limiter // nil when rate limiting is off
 	lim     http1.Limits
 
