@@ -164,3 +164,37 @@ func TestNoBackendAvailable(t *testing.T) {
 		t.Fatalf("after recovery: %v", got[:1])
 	}
 }
+
+// TestSlowStartAfterRecovery checks that a backend coming back from
+// failed health checks gets a small share at first under
+// loadBalancing.slowStart, not half the traffic at once.
+func TestSlowStartAfterRecovery(t *testing.T) {
+	var aOK atomic.Bool
+	aOK.Store(true)
+	a := flakyBackend(t, "0", &aOK)
+	b := namedBackends(t, 0, 0)[1] // answers "1"
+	srv, addr := proxyFor(t, []string{a, b}, func(cfg *config.Config) {
+		cfg.LoadBalancing.SlowStart = time.Hour // the ramp barely moves during the test
+		cfg.HealthCheck.Enabled = true
+		cfg.HealthCheck.Interval = 100 * time.Millisecond
+		cfg.HealthCheck.Timeout = 80 * time.Millisecond
+		cfg.HealthCheck.Jitter = 0
+		cfg.HealthCheck.HealthyThreshold = 1
+		cfg.HealthCheck.UnhealthyThreshold = 1
+	})
+	node := srv.snap.Load().members[0].node
+	waitFor(t, "backend 0 healthy", func() bool { return availableAt(srv, 0) })
+	aOK.Store(false)
+	waitFor(t, "backend 0 down in the balancer", func() bool { return !node.Up() })
+	aOK.Store(true)
+	waitFor(t, "backend 0 up again in the balancer", func() bool { return node.Up() && availableAt(srv, 0) })
+	got := tally(t, addr, 200, 1, nil)
+	t.Logf("shares right after recovery: %v", got[:2])
+	// At the start of the ramp backend 0 takes about 10% of its turns.
+	if got[0] > 50 {
+		t.Fatalf("backend 0 got %d of 200 right after recovering; slow start should hold it near 10%% of its share", got[0])
+	}
+	if got[0] == 0 {
+		t.Fatalf("backend 0 got nothing after recovering")
+	}
+}
