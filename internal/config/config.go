@@ -47,6 +47,8 @@ type Config struct {
 	Limits         Limits         `yaml:"limits"`
 	Upstream       Upstream       `yaml:"upstream"`
 	Metrics        Metrics        `yaml:"metrics"`
+	Admin          Admin          `yaml:"admin"`
+	AccessLog      AccessLog      `yaml:"accessLog"`
 }
 
 // Server is the listening side of the proxy.
@@ -65,6 +67,11 @@ type Server struct {
 	// PreserveHost forwards the client's Host header unchanged; when false
 	// the proxy sets Host to the backend's host:port. Default true.
 	PreserveHost bool `yaml:"preserveHost"`
+	// Upgrades lists the protocol tokens a client may switch to with
+	// "Connection: Upgrade" (compared case-insensitively); a 101 answer
+	// turns the connection into a byte tunnel. An empty list refuses every
+	// upgrade. Default ["websocket"].
+	Upgrades []string `yaml:"upgrades"`
 }
 
 // Backend is one upstream server.
@@ -254,6 +261,9 @@ type Timeouts struct {
 	UpstreamRead time.Duration `yaml:"upstreamRead"`
 	// UpstreamIdle closes a pooled idle upstream connection. Default 60s.
 	UpstreamIdle time.Duration `yaml:"upstreamIdle"`
+	// TunnelIdle closes an upgraded connection (a WebSocket tunnel) after
+	// this long with no bytes in either direction. Default 1h.
+	TunnelIdle time.Duration `yaml:"tunnelIdle"`
 }
 
 // Limits bound what one client may make the proxy hold. Sizes are in bytes.
@@ -296,6 +306,32 @@ type Metrics struct {
 	Path string `yaml:"path"`
 }
 
+// Admin configures the admin listener: health and readiness probes, the
+// JSON API, the status page and metrics, served by net/http off the event
+// loops.
+type Admin struct {
+	// Listen is the admin listener's "host:port", e.g. "127.0.0.1:9090";
+	// "" turns it off. Port 0 picks a free port. Default "".
+	Listen string `yaml:"listen"`
+}
+
+// AccessLog configures the per-request access log, written off the event
+// loops through a bounded queue.
+type AccessLog struct {
+	// Enabled turns the access log on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Output is "stderr", "stdout" or a file path (appended to). Default
+	// "stderr".
+	Output string `yaml:"output"`
+	// Format is "json" or "logfmt". Default "json".
+	Format string `yaml:"format"`
+	// Sample is the share of requests logged, 0 < sample <= 1. Default 1.
+	Sample float64 `yaml:"sample"`
+	// QueueSize is how many lines may wait for the writer, 1-1048576;
+	// lines beyond it are dropped and counted. Default 8192.
+	QueueSize int `yaml:"queueSize"`
+}
+
 // Size units.
 const (
 	kib = 1 << 10
@@ -322,6 +358,7 @@ func Default() *Config {
 			ShutdownTimeout: 30 * time.Second,
 			EventLoops:      0,
 			PreserveHost:    true,
+			Upgrades:        []string{"websocket"},
 		},
 		LoadBalancing: LoadBalancing{
 			Algorithm:      AlgorithmRoundRobin,
@@ -378,6 +415,7 @@ func Default() *Config {
 			UpstreamResponseHeader: 60 * time.Second,
 			UpstreamRead:           60 * time.Second,
 			UpstreamIdle:           60 * time.Second,
+			TunnelIdle:             time.Hour,
 		},
 		Limits: Limits{
 			MaxConnections:   10000,
@@ -392,6 +430,12 @@ func Default() *Config {
 			Retries:           1,
 		},
 		Metrics: Metrics{Path: "/metrics"},
+		AccessLog: AccessLog{
+			Output:    "stderr",
+			Format:    "json",
+			Sample:    1,
+			QueueSize: 8192,
+		},
 	}
 }
 

@@ -49,7 +49,8 @@ const oneBackend = "backends:\n  - url: http://127.0.0.1:9001\n"
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server:        Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true},
+		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
+			Upgrades: []string{"websocket"}},
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
 			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second},
@@ -63,13 +64,15 @@ func TestDefault(t *testing.T) {
 			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
 			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,
 			UpstreamRead: 60 * time.Second, UpstreamIdle: 60 * time.Second,
+			TunnelIdle: time.Hour,
 		},
 		Limits: Limits{
 			MaxConnections: 10000, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
 			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
 		},
-		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1},
-		Metrics:  Metrics{Path: "/metrics"},
+		Upstream:  Upstream{MaxIdlePerBackend: 256, Retries: 1},
+		Metrics:   Metrics{Path: "/metrics"},
+		AccessLog: AccessLog{Output: "stderr", Format: "json", Sample: 1, QueueSize: 8192},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -711,5 +714,33 @@ func TestDocumentedDefaults(t *testing.T) {
 	want.Backends = []Backend{{URL: "http://backend1:8080", Weight: 1, Addr: "backend1:8080"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("documented example =\n%+v\nDefault() =\n%+v", got, want)
+	}
+}
+
+// TestStringLists checks that every list-of-strings key decodes from YAML
+// and that an empty list replaces a default one.
+func TestStringLists(t *testing.T) {
+	c, err := Parse([]byte(oneBackend+`
+server:
+  upgrades: []
+rateLimit:
+  trustedProxies: ["10.0.0.0/8", 192.168.1.1]
+  exempt: ["/metrics", "/health*"]
+`), "lists.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Server.Upgrades) != 0 {
+		t.Errorf("server.upgrades = %q, want empty", c.Server.Upgrades)
+	}
+	if want := []string{"10.0.0.0/8", "192.168.1.1"}; !reflect.DeepEqual(c.RateLimit.TrustedProxies, want) {
+		t.Errorf("rateLimit.trustedProxies = %q, want %q", c.RateLimit.TrustedProxies, want)
+	}
+	if want := []string{"/metrics", "/health*"}; !reflect.DeepEqual(c.RateLimit.Exempt, want) {
+		t.Errorf("rateLimit.exempt = %q, want %q", c.RateLimit.Exempt, want)
+	}
+	_, err = Parse([]byte(oneBackend+"rateLimit:\n  exempt: [{a: 1}]\n"), "bad.yaml")
+	if errs := configErrors(t, err); errs[0].Key != "rateLimit.exempt[0]" {
+		t.Errorf("error key = %q, want rateLimit.exempt[0]", errs[0].Key)
 	}
 }

@@ -264,6 +264,10 @@ func (d *decoder) sequence(n *yaml.Node, key string, at position, v reflect.Valu
 		d.fail(at, key, "expected a list, got %s", describe(n))
 		return
 	}
+	if v.Type().Elem().Kind() == reflect.String {
+		d.strings(n, key, v)
+		return
+	}
 	backends := make([]Backend, len(n.Content))
 	for i, item := range n.Content {
 		item = resolve(item)
@@ -283,6 +287,23 @@ func (d *decoder) sequence(n *yaml.Node, key string, at position, v reflect.Valu
 		}
 	}
 	v.Set(reflect.ValueOf(backends))
+}
+
+// strings decodes a list of strings, such as rateLimit.exempt.
+func (d *decoder) strings(n *yaml.Node, key string, v reflect.Value) {
+	list := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		item = resolve(item)
+		child := fmt.Sprintf("%s[%d]", key, i)
+		iat := position{item.Line, item.Column}
+		d.pos[child] = iat
+		if item.Kind != yaml.ScalarNode || item.ShortTag() == "!!null" {
+			d.fail(iat, child, "expected a string, got %s", describe(item))
+			continue
+		}
+		list = append(list, item.Value)
+	}
+	v.Set(reflect.ValueOf(list).Convert(v.Type()))
 }
 
 // duration decodes a number of seconds or a Go duration string.

@@ -226,6 +226,32 @@ func (c *Config) validate(v *validator) {
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
 	}
+	v.positive("timeouts.tunnelIdle", c.Timeouts.TunnelIdle)
+	for i, u := range c.Server.Upgrades {
+		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+			v.failf("server.upgrades["+strconv.Itoa(i)+"]", "must be a protocol token such as \"websocket\", got %q", u)
+		}
+	}
+	if a := c.Admin.Listen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			v.failf("admin.listen", "must be \"host:port\" such as \"127.0.0.1:9090\" (or \"\" for off), got %q", a)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			v.failf("admin.listen", "port must be between 0 and 65535, got %q", port)
+		} else if a == c.ListenAddr() && p != 0 {
+			v.failf("admin.listen", "must differ from the proxy's own address %s", a)
+		}
+	}
+	al := &c.AccessLog
+	if al.Output == "" {
+		v.failf("accessLog.output", "must be \"stderr\", \"stdout\" or a file path")
+	}
+	if al.Format != "json" && al.Format != "logfmt" {
+		v.failf("accessLog.format", "must be \"json\" or \"logfmt\", got %q", al.Format)
+	}
+	if !(al.Sample > 0 && al.Sample <= 1) {
+		v.failf("accessLog.sample", "must be more than 0 and at most 1, got %v", al.Sample)
+	}
+	v.intRange("accessLog.queueSize", al.QueueSize, 1, 1<<20)
 }
 
 // validateBackends checks each backend, fills in Addr and rejects two
