@@ -52,6 +52,8 @@ type Backend struct {
 	checkedAt   int64      // last finished check (Unix ns)
 	checkErr    string     // last failed check's reason
 	checkErrAt  int64
+
+	checksOK, checksFailed uint64 // finished active checks, by result
 }
 
 // NewBackend returns the health record of the backend at rawURL (an
@@ -154,9 +156,11 @@ func (b *Backend) report(now int64, c *CheckConfig, ok bool, detail string, log 
 	defer b.mu.Unlock()
 	b.checkedAt = now
 	if ok {
+		b.checksOK++
 		b.okRun++
 		b.failRun = 0
 	} else {
+		b.checksFailed++
 		b.failRun++
 		b.okRun = 0
 		b.checkErr, b.checkErrAt = detail, now
@@ -233,6 +237,9 @@ type BackendState struct {
 	// ("request: connect error"), and when.
 	LastError   string
 	LastErrorAt time.Time
+
+	ChecksOK     uint64 // active checks passed since the backend was added
+	ChecksFailed uint64 // active checks failed since the backend was added
 }
 
 // State returns a snapshot of the backend's health at time now (Unix ns).
@@ -260,6 +267,7 @@ func (b *Backend) State(now int64) BackendState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.Checked = b.checkedAt != 0
+	s.ChecksOK, s.ChecksFailed = b.checksOK, b.checksFailed
 	s.HealthSince = unixTime(b.statusSince)
 	s.LastCheck = unixTime(b.checkedAt)
 	if b.checkErrAt != 0 && b.checkErrAt >= errAt {

@@ -364,3 +364,17 @@ func TestBackendConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+func TestStateCountsChecks(t *testing.T) {
+	b, err := NewBackend("http://127.0.0.1:1", NewPool(DefaultOutlierConfig(), nil), breaker.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultCheckConfig()
+	for i, ok := range []bool{true, true, false, true, false, false} {
+		b.report(int64(i+1), &c, ok, "detail", slog.New(slog.DiscardHandler))
+	}
+	if s := b.State(10); s.ChecksOK != 3 || s.ChecksFailed != 3 {
+		t.Fatalf("ChecksOK/ChecksFailed = %d/%d, want 3/3", s.ChecksOK, s.ChecksFailed)
+	}
+}

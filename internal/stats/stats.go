@@ -1,0 +1,164 @@
+// Package stats is the read-only view of a running ConnX that the metrics
+// exporter and the admin API render. The data plane fills a [Snapshot] on
+// demand (at scrape or page-load time) from counters it keeps per event
+// loop; nothing here is touched per request.
+//
+// A Snapshot is a plain value: it holds no references into the data plane
+// and may be kept, copied and read from any goroutine.
+package stats
+
+import (
+	"time"
+
+	"github.com/connx/connx/internal/health"
+)
+
+// Snapshot is everything ConnX reports about itself at one instant.
+type Snapshot struct {
+	Time    time.Time // when the snapshot was taken
+	Started time.Time // process start
+
+	// Connections from clients.
+	Active  int64 // open client connections (connx_active_connections)
+	Parked  int64 // connections parked in the kernel for backpressure
+	Closing int64 // clients flushing their last response before closing
+	Tunnels int64 // upgraded connections (WebSocket tunnels) now open
+
+	// Requests counts finished requests by method, status and backend, in
+	// no particular order. Each (Method, Code, Backend) appears once.
+	Requests []RequestCount
+	// Errors counts failures by kind; index with an ErrorKind.
+	Errors [NumErrorKinds]uint64
+	// Durations holds one request-duration histogram per backend in
+	// Backends, plus one for Backend == NoBackend when ConnX answered
+	// requests itself.
+	Durations []Histogram
+
+	BytesIn  uint64 // bytes read from clients
+	BytesOut uint64 // bytes written to clients
+
+	Backends  []Backend
+	RateLimit RateLimit
+	AccessLog AccessLog
+	Reloads   Reloads
+}
+
+// NoBackend is the Backend label of requests that ConnX answered without
+// a backend: malformed requests, rate-limited requests, 503s when no
+// backend was available, and the metrics route itself.
+const NoBackend = "none"
+
+// RequestCount is the number of finished requests with one method, status
+// code and backend.
+type RequestCount struct {
+	// Method is the request method, upper case, for the standard methods
+	// (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT) and
+	// "OTHER" for every other, so the label set stays bounded.
+	Method string
+	// Code is the status ConnX sent; 499 when the client went away before
+	// any status was sent (as nginx logs it).
+	Code int
+	// Backend is the backend's URL as configured, or NoBackend.
+	Backend string
+	Count   uint64
+}
+
+// Methods lists the methods counted by name, in the order the data plane
+// indexes them; every other method counts as "OTHER" (the last entry).
+var Methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "OTHER"}
+
+// ErrorKind is why a request failed. The names are the values of the
+// connx_errors_total{kind} label.
+type ErrorKind uint8
+
+const (
+	ErrNoBackend     ErrorKind = iota // no backend available (503)
+	ErrConnect                        // connecting to a backend failed (502 unless retried)
+	ErrTimeout                        // the response head did not come in time (504)
+	ErrBadResponse                    // a backend sent a malformed response (502)
+	ErrUpstreamReset                  // a backend closed or reset the connection mid-exchange
+	ErrClientAbort                    // the client closed before its response was complete
+	ErrRateLimited                    // refused by the rate limiter (429)
+	ErrBadRequest                     // malformed or oversized request (400, 405, 413, 414, 431, 501, ...)
+	ErrClientTimeout                  // the client was too slow sending its request (408)
+	NumErrorKinds
+)
+
+var errorNames = [NumErrorKinds]string{
+	"no_backend", "connect", "timeout", "bad_response", "upstream_reset",
+	"client_abort", "rate_limited", "bad_request", "client_timeout",
+}
+
+// String is the kind's label value, e.g. "no_backend".
+func (k ErrorKind) String() string {
+	if k < NumErrorKinds {
+		return errorNames[k]
+	}
+	return "unknown"
+}
+
+// DurationBuckets are the upper bounds, in seconds, of the request
+// duration histogram buckets (0.5 ms to 10 s); a last, implicit bucket is
+// +Inf.
+var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Histogram is the request-duration histogram of one backend: the time
+// from the request head being read to the last response byte being handed
+// to the kernel.
+type Histogram struct {
+	Backend string
+	// Counts[i] is the number of requests with duration <= DurationBuckets[i]
+	// and > DurationBuckets[i-1] (not cumulative); Counts[len(DurationBuckets)]
+	// counts the longer ones. len(Counts) == len(DurationBuckets)+1.
+	Counts []uint64
+	Count  uint64  // total, the sum of Counts
+	Sum    float64 // seconds
+}
+
+// Backend is one configured backend as the data plane sees it now.
+type Backend struct {
+	Name   string // the URL as configured
+	Addr   string // host:port dialled
+	Weight int
+
+	// Health is the backend's health-check, outlier and breaker state.
+	Health health.BackendState
+	// Up is whether the backend may be picked now (Health.Available and
+	// not just refused a connection).
+	Up bool
+
+	InFlight  int64         // requests (and tunnels) in progress
+	Latency   time.Duration // the balancer's moving average of response-head latency; 0 if none yet
+	IdleConns int64         // pooled idle upstream connections, all loops
+	OpenConns int64         // open upstream connections, all loops
+}
+
+// RateLimit is the rate limiter's counters.
+type RateLimit struct {
+	Enabled  bool
+	Allowed  uint64
+	Rejected uint64
+	Exempt   uint64
+	Keys     int // client buckets held
+	Evicted  uint64
+}
+
+// AccessLog is the access log writer's counters.
+type AccessLog struct {
+	Enabled bool
+	Written uint64 // lines written
+	Dropped uint64 // lines dropped because the queue was full
+}
+
+// Reloads counts configuration reloads.
+type Reloads struct {
+	Success     uint64
+	Failure     uint64
+	LastSuccess time.Time // zero before the first reload
+	LastFailure time.Time
+	LastError   string // the last failure's message; "" after a success
+}
+
+// Source fills a Snapshot. It is called from the scraping goroutine, may
+// be called concurrently, and must not block on the event loops.
+type Source func(*Snapshot)
