@@ -58,6 +58,13 @@ type client struct {
 	respStarted bool // a final response head went to the client
 	linger      bool // on close, read and drop input for a while first
 
+	// The current request's record, for metrics and the access log.
+	inReq   bool     // a request is in progress and not yet counted
+	method  uint8    // index in stats.Methods
+	status  int      // final status sent to the client (0: none yet)
+	startNs int64    // unix ns the head was read
+	be      *backend // the backend of the latest attempt, nil if none
+
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
 	lastOut  int   // outbound bytes at the last sweep (send-stall check)
@@ -154,7 +161,9 @@ func (cl *client) readHead() bool {
 		return false
 	}
 	cl.sn = sn
+	cl.begin(cl.req)
 	if err != nil {
+		cl.method = methodOther
 		cl.reject(statusOfParseError(err))
 		return false
 	}
@@ -233,6 +242,7 @@ func (cl *client) admitRate(r *http1.Request, n int) bool {
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
 	cl.consume(n)
 	cl.respStarted = true
+	cl.end(http.StatusTooManyRequests, nil, errRateLimited)
 	cl.state = csWait
 	if !keep {
 		cl.closeAfter = true
@@ -284,6 +294,7 @@ func (cl *client) dispatch(skip *backend) {
 func (cl *client) assign(be *backend, probe breaker.Probe) {
 	lp := cl.lp
 	cl.tries++
+	cl.be = be
 	be.node.Begin()
 	up := lp.idle(be)
 	if up == nil {
@@ -386,6 +397,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 	safe := cl.bodySent == 0 &&
 		(f == failConnect || (f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone))
 	if safe && cl.tries <= sn.retries && cl.lp.budget.retry(sn.retryPct) {
+		cl.count(kindOf(f))
 		cl.dispatch(up.be)
 		if cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
 			_ = cl.c.Wake(nil)
@@ -393,16 +405,20 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 		return
 	}
 	if f == failConnect && !sn.anyAvailable(cl.lp.now) {
+		cl.count(errConnect) // the failure that made it a 503
 		cl.rejectUnavailable()
 		return
 	}
-	cl.reject(statusFor(f))
+	cl.rejectFor(statusFor(f), kindOf(f), up.be)
 }
 
 // rejectUnavailable answers 503 when no backend can take the request, with
 // a Retry-After until the first may be back.
 func (cl *client) rejectUnavailable() {
 	lp := cl.lp
+	if !cl.respStarted {
+		cl.end(http.StatusServiceUnavailable, nil, errNoBackend)
+	}
 	lp.scratch = appendUnavailable(lp.scratch[:0], cl.sn.retryAfter(lp.now))
 	cl.rejectWith(lp.scratch)
 }
@@ -438,7 +454,22 @@ func (cl *client) exchangeDone() {
 }
 
 // reject answers the current request with an error status and closes.
-func (cl *client) reject(code int) { cl.rejectWith(errorResponse(code)) }
+func (cl *client) reject(code int) {
+	kind := errBadRequest
+	if code == http.StatusRequestTimeout {
+		kind = errClientTimeout
+	}
+	cl.rejectFor(code, kind, cl.be)
+}
+
+// rejectFor answers with the error status code, counted as an error of
+// kind (attributed to backend be, if any), and closes.
+func (cl *client) rejectFor(code int, kind errKind, be *backend) {
+	if !cl.respStarted {
+		cl.end(code, be, kind)
+	}
+	cl.rejectWith(errorResponse(code))
+}
 
 // rejectWith answers with the complete response resp and closes.
 func (cl *client) rejectWith(resp []byte) {
@@ -530,6 +561,15 @@ func (cl *client) abort() {
 // cleanup releases everything the client holds. It runs once.
 func (cl *client) cleanup() {
 	lp := cl.lp
+	if cl.inReq {
+		// The client left (or was cut off) before its response was
+		// complete: 499 when it got no status at all, as nginx logs it.
+		code := cl.status
+		if code == 0 {
+			code = statusClientGone
+		}
+		cl.end(code, cl.be, errClientAbort)
+	}
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
@@ -593,6 +633,11 @@ func (cl *client) tick(now int64, full bool) {
 		}
 	case csHead, csBody:
 		if now > cl.deadline {
+			if !cl.inReq {
+				// The head never completed: count it as an unknown method.
+				cl.inReq, cl.method, cl.status, cl.be = true, methodOther, 0, nil
+				cl.startNs = cl.deadline - cl.sn.clientHeader
+			}
 			cl.reject(http.StatusRequestTimeout)
 			return
 		}
@@ -638,6 +683,7 @@ func (cl *client) serveMetrics() {
 	}
 	cl.lp.scratch = b
 	cl.respStarted = true
+	cl.end(http.StatusOK, nil, 0)
 	cl.state = csWait
 	if !cl.write(b) {
 		return
@@ -659,4 +705,70 @@ func idempotent(m []byte) bool {
 		return true
 	}
 	return false
+}
+
+// statusClientGone is the status recorded for a request whose client left
+// before any status was sent (nginx's 499).
+const statusClientGone = 499
+
+// errKind is a stats.ErrorKind plus one; 0 means no error.
+type errKind uint8
+
+const (
+	errNone errKind = iota
+	errNoBackend
+	errConnect
+	errTimeout
+	errBadResponse
+	errUpstreamReset
+	errClientAbort
+	errRateLimited
+	errBadRequest
+	errClientTimeout
+)
+
+// kindOf is the error kind a failure counts as.
+func kindOf(f failure) errKind {
+	switch f {
+	case failNoBackend:
+		return errNoBackend
+	case failConnect:
+		return errConnect
+	case failTimeout, failUpstreamIdle:
+		return errTimeout
+	case failBadResponse:
+		return errBadResponse
+	}
+	return errUpstreamReset
+}
+
+// begin starts the record of the request whose head r was just parsed
+// (r's fields may be partial when parsing failed).
+func (cl *client) begin(r *http1.Request) {
+	cl.inReq = true
+	cl.method = methodIndex(r.Method)
+	cl.status = 0
+	cl.be = nil
+	cl.startNs = time.Now().UnixNano()
+}
+
+// end records the current request once: the status sent (or 499), the
+// backend that served it (nil: ConnX itself) and the error kind, if any.
+func (cl *client) end(code int, be *backend, kind errKind) {
+	if !cl.inReq {
+		return
+	}
+	cl.inReq = false
+	cl.status = code
+	st := &cl.lp.st
+	st.count(be, cl.method, code, time.Now().UnixNano()-cl.startNs)
+	if kind != errNone {
+		st.errors[kind-1].Add(1)
+	}
+}
+
+// count records an error that did not end the request (a failed attempt
+// that was retried or turned into another status).
+func (cl *client) count(kind errKind) {
+	cl.lp.st.errors[kind-1].Add(1)
 }

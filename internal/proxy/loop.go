@@ -36,6 +36,7 @@ type loop struct {
 	upstreams list[*upstream]
 	pools     [][]*upstream // idle connections by backend id, newest last
 
+	st     loopStats // counters read by Server.Stats
 	budget retryBudget
 	limReq ratelimit.Request // reused for every rate-limit decision
 
@@ -158,6 +159,7 @@ func (lp *loop) idle(b *backend) *upstream {
 		up := pool[len(pool)-1]
 		pool[len(pool)-1] = nil
 		pool = pool[:len(pool)-1]
+		b.idleConns.Add(-1)
 		if up.attached() {
 			lp.pools[b.id] = pool
 			return up
@@ -178,6 +180,7 @@ func (lp *loop) park(up *upstream, max int) bool {
 		return false
 	}
 	lp.pools[id] = append(lp.pools[id], up)
+	up.be.idleConns.Add(1)
 	return true
 }
 
@@ -192,6 +195,7 @@ func (lp *loop) unpark(up *upstream) {
 			copy(pool[i:], pool[i+1:])
 			pool[len(pool)-1] = nil
 			lp.pools[up.be.id] = pool[:len(pool)-1]
+			up.be.idleConns.Add(-1)
 			return
 		}
 	}

@@ -36,6 +36,7 @@ type peer struct {
 	closeMe   bool // close when the current callback returns
 	closed    bool // gone for good; cleanup has run
 	lingering bool // write side shut; reads are discarded until EOF
+	isClient  bool // count bytes in the client byte counters
 }
 
 // data returns the unconsumed input: the stash first, then gnet's buffer.
@@ -67,6 +68,9 @@ func (p *peer) buffered() int {
 // consume drops n bytes from the front of data(), or of the buffered()
 // bytes: the stash first, then gnet's buffer. n must be > 0.
 func (p *peer) consume(n int) {
+	if p.isClient {
+		p.lp.st.bytesIn.Add(uint64(n))
+	}
 	if k := len(p.stash); k > 0 {
 		if n < k {
 			p.stash = p.stash[n:]
@@ -99,6 +103,9 @@ func (p *peer) write(b []byte) bool {
 	}
 	if _, err := p.c.Write(b); err != nil {
 		return false
+	}
+	if p.isClient {
+		p.lp.st.bytesOut.Add(uint64(len(b)))
 	}
 	return !p.closed
 }

@@ -228,7 +228,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return errorResponse(503), gnet.Close
 	}
 	cl := &client{state: csIdle, sn: sn}
-	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl}
+	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cl.ip = ta.AddrPort().Addr().Unmap()
 	}

@@ -31,6 +31,9 @@ type backend struct {
 	// a connect failure. It is the minimal passive check of the data plane;
 	// active health checking replaces it.
 	downUntil atomic.Int64
+
+	idleConns atomic.Int64 // pooled idle upstream connections, all loops
+	openConns atomic.Int64 // open upstream connections, all loops
 }
 
 // available reports whether the backend may be picked at time now (unix

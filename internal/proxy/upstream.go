@@ -54,6 +54,7 @@ func newUpstream(lp *loop, be *backend) *upstream {
 	up := &upstream{be: be}
 	up.peer = peer{lp: lp, fd: -1, self: up}
 	lp.upstreams.push(up)
+	be.openConns.Add(1)
 	return up
 }
 
@@ -222,6 +223,7 @@ func (up *upstream) readHead(buf []byte) bool {
 		return true
 	}
 	cl.respStarted = true
+	cl.status = r.Status
 	up.headAt, up.status = time.Now().UnixNano(), r.Status
 	lp.putBuf(cl.head)
 	cl.head = nil
@@ -283,6 +285,7 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 				return false
 			}
 			// Part of the response is already out: cut the client off.
+			cl.end(up.status, up.be, errBadResponse)
 			up.broken = true
 			up.lp.closeConn(&up.peer)
 			cl.abort()
@@ -345,6 +348,7 @@ func (up *upstream) finish() {
 	lp := up.lp
 	up.cl = nil
 	cl.up = nil
+	cl.end(up.status, up.be, errNone)
 	up.release(statusOutcome(up.status))
 	keep := !up.broken && cl.state == csWait && up.buffered() == 0
 	if keep {
@@ -399,6 +403,7 @@ func (up *upstream) abandon() {
 func (up *upstream) cleanup() {
 	lp := up.lp
 	lp.upstreams.remove(up)
+	up.be.openConns.Add(-1)
 	if up.state == usIdle {
 		lp.unpark(up)
 	}
@@ -421,10 +426,16 @@ func (up *upstream) cleanup() {
 	}
 	if up.state == usBody {
 		if up.kind == http1.BodyUntilClose && up.why == 0 {
+			cl.end(up.status, up.be, errNone)
 			cl.closeAfter = true
 			cl.exchangeDone()
 			return
 		}
+		kind := errUpstreamReset
+		if up.why != 0 {
+			kind = kindOf(up.why)
+		}
+		cl.end(up.status, up.be, kind)
 		cl.abort()
 		return
 	}

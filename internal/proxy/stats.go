@@ -1,0 +1,222 @@
+package proxy
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/connx/connx/internal/stats"
+)
+
+// Requests are counted per event loop, by the loop alone, in counters that
+// a scrape reads and sums (Server.Stats): no lock, no shared cache line and
+// no label lookup per request. Each counter is an atomic only so that the
+// scrape's reads are well defined; the loop is its single writer.
+
+// loopStats are one loop's counters.
+type loopStats struct {
+	errors   [stats.NumErrorKinds]atomic.Uint64
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+	tunnels  atomic.Int64
+
+	// slots holds the per-backend counters by slot (backend id + 1; slot
+	// 0 is for requests ConnX answered itself). It grows copy-on-write,
+	// on the loop, when a new backend is first used.
+	slots atomic.Pointer[[]*slotStats]
+}
+
+// slotStats count the requests of one backend (or of none) on one loop.
+type slotStats struct {
+	codes [len(stats.Methods)]atomic.Pointer[codeCounts] // by method index, made on first use
+	hist  [numBuckets]atomic.Uint64                      // request durations, not cumulative
+	sumNs atomic.Int64
+}
+
+// codeCounts counts requests by status code 100-599.
+type codeCounts [500]atomic.Uint64
+
+const numBuckets = 15 // len(stats.DurationBuckets) + 1
+
+// bucketBounds are stats.DurationBuckets in nanoseconds.
+var bucketBounds = func() [numBuckets - 1]int64 {
+	var b [numBuckets - 1]int64
+	if len(stats.DurationBuckets) != len(b) {
+		panic("proxy: numBuckets does not match stats.DurationBuckets")
+	}
+	for i, s := range stats.DurationBuckets {
+		b[i] = int64(s * float64(time.Second))
+	}
+	return b
+}()
+
+// methodOther is the index of "OTHER" in stats.Methods.
+const methodOther = uint8(len(stats.Methods) - 1)
+
+// methodIndex maps a request method to its index in stats.Methods.
+func methodIndex(m []byte) uint8 {
+	switch string(m) {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodDelete:
+		return 4
+	case http.MethodPatch:
+		return 5
+	case http.MethodOptions:
+		return 6
+	case http.MethodTrace:
+		return 7
+	case http.MethodConnect:
+		return 8
+	}
+	return methodOther
+}
+
+// slot returns the counters of backend be (nil: ConnX itself) on this
+// loop, making them on first use. It runs on the loop.
+func (st *loopStats) slot(be *backend) *slotStats {
+	i := 0
+	if be != nil {
+		i = be.id + 1
+	}
+	if p := st.slots.Load(); p != nil && i < len(*p) && (*p)[i] != nil {
+		return (*p)[i]
+	}
+	var old []*slotStats
+	if p := st.slots.Load(); p != nil {
+		old = *p
+	}
+	grown := make([]*slotStats, max(len(old), i+1))
+	copy(grown, old)
+	grown[i] = new(slotStats)
+	st.slots.Store(&grown)
+	return grown[i]
+}
+
+// count records one finished request.
+func (st *loopStats) count(be *backend, method uint8, code int, durNs int64) {
+	s := st.slot(be)
+	cc := s.codes[method].Load()
+	if cc == nil {
+		cc = new(codeCounts)
+		s.codes[method].Store(cc)
+	}
+	if code < 100 || code > 599 {
+		code = 599
+	}
+	cc[code-100].Add(1)
+	b := 0
+	for b < len(bucketBounds) && durNs > bucketBounds[b] {
+		b++
+	}
+	s.hist[b].Add(1)
+	s.sumNs.Add(durNs)
+}
+
+// Stats fills snap with the server's current state. It is a stats.Source:
+// safe from any goroutine, and it does not wait for the event loops.
+func (s *Server) Stats(snap *stats.Snapshot) {
+	now := time.Now()
+	sn := s.snap.Load()
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+
+	snap.Time = now
+	snap.Started = s.started
+	snap.Active = s.active.Load()
+	snap.Parked = s.detached.Load()
+	snap.Closing = s.flushing.Load()
+	for _, lp := range loops {
+		st := &lp.st
+		for k := range snap.Errors {
+			snap.Errors[k] += st.errors[k].Load()
+		}
+		snap.BytesIn += st.bytesIn.Load()
+		snap.BytesOut += st.bytesOut.Load()
+		snap.Tunnels += st.tunnels.Load()
+	}
+
+	s.collectSlot(snap, loops, 0, stats.NoBackend)
+	ns := now.UnixNano()
+	for _, m := range sn.members {
+		snap.Backends = append(snap.Backends, stats.Backend{
+			Name:      m.url,
+			Addr:      m.addr,
+			Weight:    m.weight,
+			Health:    m.hb.State(ns),
+			Up:        m.available(ns),
+			InFlight:  m.node.InFlight(),
+			Latency:   m.node.Latency(),
+			IdleConns: m.idleConns.Load(),
+			OpenConns: m.openConns.Load(),
+		})
+		s.collectSlot(snap, loops, m.id+1, m.url)
+	}
+	if sn.limiter != nil {
+		ls := sn.limiter.Stats()
+		snap.RateLimit = stats.RateLimit{
+			Enabled: true, Allowed: ls.Allowed, Rejected: ls.Rejected,
+			Exempt: ls.Exempt, Keys: ls.Keys, Evicted: ls.Evicted,
+		}
+	}
+}
+
+// collectSlot adds the request counts and durations of slot i, summed over
+// loops, to snap under the backend name.
+func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name string) {
+	var codes [len(stats.Methods)]*[500]uint64
+	h := stats.Histogram{Backend: name, Counts: make([]uint64, numBuckets)}
+	var sumNs int64
+	seen := false
+	for _, lp := range loops {
+		p := lp.st.slots.Load()
+		if p == nil || i >= len(*p) || (*p)[i] == nil {
+			continue
+		}
+		seen = true
+		sl := (*p)[i]
+		for m := range sl.codes {
+			cc := sl.codes[m].Load()
+			if cc == nil {
+				continue
+			}
+			if codes[m] == nil {
+				codes[m] = new([500]uint64)
+			}
+			for c := range cc {
+				codes[m][c] += cc[c].Load()
+			}
+		}
+		for b := range sl.hist {
+			h.Counts[b] += sl.hist[b].Load()
+		}
+		sumNs += sl.sumNs.Load()
+	}
+	if !seen && i == 0 {
+		return // ConnX answered nothing itself: no "none" series
+	}
+	for m, cc := range codes {
+		if cc == nil {
+			continue
+		}
+		for c, n := range cc {
+			if n > 0 {
+				snap.Requests = append(snap.Requests, stats.RequestCount{
+					Method: stats.Methods[m], Code: c + 100, Backend: name, Count: n,
+				})
+			}
+		}
+	}
+	for _, n := range h.Counts {
+		h.Count += n
+	}
+	h.Sum = float64(sumNs) / float64(time.Second)
+	snap.Durations = append(snap.Durations, h)
+}

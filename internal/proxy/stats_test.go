@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/stats"
+)
+
+// TestRequestCounters sends a known mix of requests and checks that the
+// counters Server.Stats reports match it exactly, by method, status and
+// backend, and that the duration histograms count the same requests.
+func TestRequestCounters(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		switch r.URL.Path {
+		case "/missing":
+			w.WriteHeader(http.StatusNotFound)
+		case "/err":
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		_, _ = io.WriteString(w, "body")
+	})
+	a, b := httpBackend(t, h), httpBackend(t, h)
+	srv, addr := proxyFor(t, []string{a, b}, nil)
+	c := &http.Client{}
+	t.Cleanup(c.CloseIdleConnections)
+	send := func(method, path string, n int) {
+		for range n {
+			var body io.Reader
+			if method == http.MethodPost {
+				body = strings.NewReader("payload")
+			}
+			req, _ := http.NewRequest(method, "http://"+addr+path, body)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	// Round-robin alternates, and every run is even: each backend gets
+	// exactly half of each kind.
+	send(http.MethodGet, "/ok", 10)
+	send(http.MethodPost, "/ok", 4)
+	send(http.MethodGet, "/missing", 2)
+	send(http.MethodGet, "/err", 2)
+	for range 2 {
+		rc := dialProxy(t, addr)
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+		rc.expectStatusAndClose(http.MethodGet, http.StatusBadRequest)
+	}
+
+	var snap stats.Snapshot
+	srv.Stats(&snap)
+	got := map[stats.RequestCount]bool{}
+	for _, rc := range snap.Requests {
+		got[rc] = true
+	}
+	want := []stats.RequestCount{{Method: "OTHER", Code: 400, Backend: "none", Count: 2}}
+	for _, be := range []string{"http://" + a, "http://" + b} {
+		want = append(want,
+			stats.RequestCount{Method: "GET", Code: 200, Backend: be, Count: 5},
+			stats.RequestCount{Method: "POST", Code: 200, Backend: be, Count: 2},
+			stats.RequestCount{Method: "GET", Code: 404, Backend: be, Count: 1},
+			stats.RequestCount{Method: "GET", Code: 500, Backend: be, Count: 1})
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("missing %+v", w)
+		}
+	}
+	if len(snap.Requests) != len(want) {
+		t.Errorf("got %d request series, want %d: %+v", len(snap.Requests), len(want), snap.Requests)
+	}
+	hist := map[string]uint64{}
+	for _, h := range snap.Durations {
+		var sum uint64
+		for _, n := range h.Counts {
+			sum += n
+		}
+		if sum != h.Count || h.Sum <= 0 {
+			t.Errorf("histogram %s: buckets sum to %d, count %d, sum %v", h.Backend, sum, h.Count, h.Sum)
+		}
+		hist[h.Backend] = h.Count
+	}
+	if hist["http://"+a] != 9 || hist["http://"+b] != 9 || hist["none"] != 2 {
+		t.Errorf("histogram counts %v, want 9 per backend and 2 for none", hist)
+	}
+	if n := snap.Errors[stats.ErrBadRequest]; n != 2 {
+		t.Errorf("bad_request errors = %d, want 2", n)
+	}
+	for k, n := range snap.Errors {
+		if stats.ErrorKind(k) != stats.ErrBadRequest && n != 0 {
+			t.Errorf("%s errors = %d, want 0", stats.ErrorKind(k), n)
+		}
+	}
+	if snap.BytesIn == 0 || snap.BytesOut == 0 {
+		t.Errorf("bytes in/out = %d/%d", snap.BytesIn, snap.BytesOut)
+	}
+	if len(snap.Backends) != 2 || !snap.Backends[0].Up || snap.Backends[0].OpenConns < 1 {
+		t.Errorf("backends: %+v", snap.Backends)
+	}
+}
+
+// TestErrorCounters provokes each upstream failure kind once and checks
+// its counter and the status it was recorded with.
+func TestErrorCounters(t *testing.T) {
+	dead := deadPort(t)
+	srv, addr := proxyFor(t, []string{dead}, func(c *config.Config) { c.Upstream.Retries = 0 })
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var snap stats.Snapshot
+	srv.Stats(&snap)
+	if snap.Errors[stats.ErrConnect] != 1 {
+		t.Errorf("connect errors = %d, want 1", snap.Errors[stats.ErrConnect])
+	}
+	found := false
+	for _, rc := range snap.Requests {
+		if rc.Code == resp.StatusCode && rc.Count == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no request recorded with status %d: %+v", resp.StatusCode, snap.Requests)
+	}
+}
