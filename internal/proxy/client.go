@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
+	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -665,9 +667,34 @@ func (cl *client) tick(now int64, full bool) {
 	cl.lastOut = out
 }
 
-// serveMetrics answers the main-port metrics route.
+// serveMetrics answers the main-port metrics route. The exposition is
+// rendered on its own goroutine (a scrape takes far longer than a request
+// should hold the loop) and written back on the loop.
 func (cl *client) serveMetrics() {
-	body := cl.lp.srv.renderMetrics()
+	cl.respStarted = true
+	cl.state = csWait
+	cl.deadline = 0
+	lp := cl.lp
+	render := lp.srv.metricsRender()
+	go func() {
+		body, err := render(nil)
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			cl.metricsReady(body, err)
+			return nil
+		}))
+	}()
+}
+
+// metricsReady writes a rendered exposition, on the loop.
+func (cl *client) metricsReady(body []byte, err error) {
+	if cl.closed || cl.state != csWait || cl.up != nil {
+		return
+	}
+	if err != nil {
+		cl.lp.srv.log.Error("metrics", "err", err)
+		cl.rejectFor(http.StatusInternalServerError, errNone, nil)
+		return
+	}
 	b := cl.lp.scratch[:0]
 	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: "...)
 	b = appendInt(b, int64(len(body)))
@@ -682,9 +709,7 @@ func (cl *client) serveMetrics() {
 		b = append(b, body...)
 	}
 	cl.lp.scratch = b
-	cl.respStarted = true
-	cl.end(http.StatusOK, nil, 0)
-	cl.state = csWait
+	cl.end(http.StatusOK, nil, errNone)
 	if !cl.write(b) {
 		return
 	}

@@ -46,6 +46,23 @@ type Server struct {
 	detached atomic.Int64 // peers parked for backpressure, all loops
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
+
+	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
+}
+
+// SetMetrics sets the function that renders the main-port metrics route
+// (metrics.path): it appends the text exposition to dst. It is called on
+// its own goroutine, never on an event loop. Without it the route serves
+// a minimal built-in exposition.
+func (s *Server) SetMetrics(render func(dst []byte) ([]byte, error)) {
+	s.metrics.Store(&render)
+}
+
+func (s *Server) metricsRender() func([]byte) ([]byte, error) {
+	if p := s.metrics.Load(); p != nil {
+		return *p
+	}
+	return func(dst []byte) ([]byte, error) { return append(dst, s.renderMetrics()...), nil }
 }
 
 // New builds a server for cfg, which must have passed validation.
@@ -308,8 +325,8 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	return 100 * time.Millisecond, gnet.None
 }
 
-// renderMetrics is the placeholder exposition of the main-port metrics
-// route; the metrics package replaces it.
+// renderMetrics is the built-in exposition of the main-port metrics route
+// for a Server without SetMetrics (tests); connx sets the full exporter.
 func (s *Server) renderMetrics() []byte {
 	b := []byte("# HELP connx_active_connections Open client connections.\n# TYPE connx_active_connections gauge\nconnx_active_connections ")
 	b = strconv.AppendInt(b, s.active.Load(), 10)
