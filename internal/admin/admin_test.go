@@ -1,0 +1,384 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connx/connx/internal/health"
+	"github.com/connx/connx/internal/stats"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// backend returns a healthy, up backend named http://<host>:8080.
+func backend(host string) stats.Backend {
+	name := "http://" + host + ":8080"
+	return stats.Backend{
+		Name: name, Addr: host + ":8080", Weight: 1, Up: true,
+		Health: health.BackendState{URL: name, Available: true, Healthy: true, Breaker: "closed"},
+	}
+}
+
+// fixed returns a Source that always reports snap.
+func fixed(snap stats.Snapshot) stats.Source {
+	return func(s *stats.Snapshot) { *s = snap }
+}
+
+// get serves one request through h and returns the response.
+func get(t *testing.T, h http.Handler, method, target string) *http.Response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	res := rec.Result()
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("%s %s: Cache-Control %q, want no-store", method, target, cc)
+	}
+	return res
+}
+
+func body(t *testing.T, res *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// decode checks the status and content type of res and decodes its JSON
+// body into v.
+func decode(t *testing.T, res *http.Response, code int, v any) {
+	t.Helper()
+	if res.StatusCode != code {
+		t.Fatalf("status %d, want %d", res.StatusCode, code)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	h := New(Options{}).Handler()
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		res := get(t, h, m, "/healthz")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", m, res.StatusCode)
+		}
+		if m == http.MethodGet {
+			if b := body(t, res); b != "ok\n" {
+				t.Fatalf("body %q", b)
+			}
+		}
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	down := backend("b")
+	down.Up = false
+	tests := []struct {
+		name     string
+		backends []stats.Backend
+		code     int
+		want     Readiness
+	}{
+		{"no backends", nil, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 0}},
+		{"none up", []stats.Backend{down}, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 1}},
+		{"one of two up", []stats.Backend{backend("a"), down}, 200, Readiness{Ready: true, BackendsUp: 1, Backends: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := New(Options{Stats: fixed(stats.Snapshot{Backends: tt.backends})}).Handler()
+			var got Readiness
+			decode(t, get(t, h, "GET", "/readyz"), tt.code, &got)
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// A nil Source is an empty snapshot: not ready.
+	var got Readiness
+	decode(t, get(t, New(Options{}).Handler(), "GET", "/readyz"), 503, &got)
+}
+
+func TestBackends(t *testing.T) {
+	a, b := backend("a"), backend("b")
+	a.Weight, a.InFlight, a.Latency, a.IdleConns, a.OpenConns = 3, 7, 12345678*time.Nanosecond, 4, 9
+	a.Health.Checked, a.Health.ChecksOK, a.Health.ChecksFailed = true, 40, 2
+	a.Health.LastCheck = t0.Add(-time.Second)
+	a.Health.HealthSince = t0.Add(-time.Hour)
+	a.Health.LastError, a.Health.LastErrorAt = "request: timeout", t0.Add(-time.Minute)
+	b.Up = false
+	b.Health.Healthy, b.Health.Available = false, false
+	b.Health.Ejected, b.Health.EjectedUntil = true, t0.Add(30*time.Second)
+	b.Health.Breaker, b.Health.BreakerSince, b.Health.Failures = "open", t0.Add(-5*time.Second), 5
+	snap := stats.Snapshot{
+		Time:     t0,
+		Backends: []stats.Backend{a, b},
+		Requests: []stats.RequestCount{
+			{Method: "GET", Code: 200, Backend: a.Name, Count: 100},
+			{Method: "POST", Code: 201, Backend: a.Name, Count: 10},
+			{Method: "GET", Code: 502, Backend: a.Name, Count: 3},
+			{Method: "GET", Code: 504, Backend: b.Name, Count: 2},
+			{Method: "GET", Code: 404, Backend: b.Name, Count: 1},
+			{Method: "GET", Code: 503, Backend: stats.NoBackend, Count: 50},
+		},
+	}
+	h := New(Options{Stats: fixed(snap)}).Handler()
+
+	// The field names are the API: check them exactly, on the raw JSON.
+	var raw []map[string]any
+	decode(t, get(t, h, "GET", "/api/backends"), 200, &raw)
+	if len(raw) != 2 {
+		t.Fatalf("%d backends, want 2", len(raw))
+	}
+	keys := make([]string, 0, len(raw[0]))
+	for k := range raw[0] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := []string{
+		"addr", "breaker", "breaker_failures", "breaker_since", "checked", "checks_failed", "checks_ok",
+		"ejected", "ejected_until", "ejections", "errors", "health_since", "healthy", "idle_conns",
+		"in_flight", "last_check", "last_error", "last_error_at", "latency_ms", "name", "open_conns",
+		"requests", "state", "up", "weight",
+	}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys\n got %q\nwant %q", keys, want)
+	}
+	if raw[0]["ejected_until"] != nil || raw[0]["breaker_since"] != nil {
+		t.Errorf("unset times should be null: %v, %v", raw[0]["ejected_until"], raw[0]["breaker_since"])
+	}
+
+	var got []Backend
+	decode(t, get(t, h, "GET", "/api/backends"), 200, &got)
+	ga, gb := got[0], got[1]
+	if ga.Name != a.Name || ga.Addr != "a:8080" || ga.Weight != 3 || ga.State != StateUp || !ga.Up || !ga.Healthy || !ga.Checked {
+		t.Errorf("a: %+v", ga)
+	}
+	if ga.InFlight != 7 || ga.LatencyMS != 12.345 || ga.IdleConns != 4 || ga.OpenConns != 9 {
+		t.Errorf("a: in flight %d, latency %v ms, conns %d/%d", ga.InFlight, ga.LatencyMS, ga.OpenConns, ga.IdleConns)
+	}
+	if ga.Requests != 113 || ga.Errors != 3 {
+		t.Errorf("a: requests %d errors %d, want 113 and 3", ga.Requests, ga.Errors)
+	}
+	if ga.ChecksOK != 40 || ga.ChecksFailed != 2 || ga.LastError != "request: timeout" ||
+		!ga.LastErrorAt.Equal(t0.Add(-time.Minute)) || !ga.LastCheck.Equal(t0.Add(-time.Second)) {
+		t.Errorf("a: checks/last error: %+v", ga)
+	}
+	if gb.State != StateDown || gb.Up || gb.Healthy || !gb.Ejected || gb.Breaker != "open" || gb.BreakerFailures != 5 {
+		t.Errorf("b: %+v", gb)
+	}
+	if gb.EjectedUntil == nil || !gb.EjectedUntil.Equal(t0.Add(30*time.Second)) || !gb.BreakerSince.Equal(t0.Add(-5*time.Second)) {
+		t.Errorf("b: ejected until %v, breaker since %v", gb.EjectedUntil, gb.BreakerSince)
+	}
+	if gb.Requests != 3 || gb.Errors != 2 {
+		t.Errorf("b: requests %d errors %d, want 3 and 2", gb.Requests, gb.Errors)
+	}
+
+	// No backends is [], not null.
+	h = New(Options{Stats: fixed(stats.Snapshot{})}).Handler()
+	if b := strings.TrimSpace(body(t, get(t, h, "GET", "/api/backends"))); b != "[]" {
+		t.Fatalf("empty: %q", b)
+	}
+}
+
+func TestState(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*stats.Backend)
+		want string
+	}{
+		{"up", func(*stats.Backend) {}, StateUp},
+		{"half-open and up", func(b *stats.Backend) { b.Health.Breaker = "half-open" }, StateHalfOpen},
+		{"breaker open", func(b *stats.Backend) { b.Up = false; b.Health.Breaker = "open" }, StateOpen},
+		{"ejected", func(b *stats.Backend) { b.Up = false; b.Health.Ejected = true; b.Health.Breaker = "open" }, StateEjected},
+		{"unhealthy", func(b *stats.Backend) { b.Up = false; b.Health.Healthy = false; b.Health.Ejected = true }, StateDown},
+		{"not up, no reason", func(b *stats.Backend) { b.Up = false }, StateDown},
+		{"weight 0", func(b *stats.Backend) { b.Weight = 0 }, StateDraining},
+		{"breaker disabled", func(b *stats.Backend) { b.Health.Breaker = "disabled" }, StateUp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := backend("x")
+			tt.edit(&b)
+			if got := state(&b); got != tt.want {
+				t.Fatalf("state %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	snap := stats.Snapshot{
+		Time: t0, Started: t0.Add(-90 * time.Minute),
+		Active: 12, Parked: 1, Closing: 2, Tunnels: 3,
+		Requests: []stats.RequestCount{
+			{Method: "GET", Code: 101, Backend: "http://a:8080", Count: 1},
+			{Method: "GET", Code: 200, Backend: "http://a:8080", Count: 100},
+			{Method: "GET", Code: 304, Backend: "http://a:8080", Count: 5},
+			{Method: "GET", Code: 499, Backend: "http://a:8080", Count: 2},
+			{Method: "GET", Code: 429, Backend: stats.NoBackend, Count: 7},
+			{Method: "GET", Code: 503, Backend: stats.NoBackend, Count: 4},
+		},
+		BytesIn: 1000, BytesOut: 5000,
+		Backends:  []stats.Backend{backend("a"), backend("b")},
+		RateLimit: stats.RateLimit{Enabled: true, Allowed: 100, Rejected: 7, Keys: 3},
+		AccessLog: stats.AccessLog{Enabled: true, Written: 116, Dropped: 1},
+		Reloads:   stats.Reloads{Success: 2, Failure: 1, LastSuccess: t0.Add(-time.Minute), LastFailure: t0.Add(-2 * time.Minute)},
+	}
+	snap.Errors[stats.ErrRateLimited] = 7
+	snap.Errors[stats.ErrNoBackend] = 4
+	snap.Backends[1].Up = false
+	h := New(Options{Stats: fixed(snap)}).Handler()
+
+	var raw map[string]any
+	decode(t, get(t, h, "GET", "/api/stats"), 200, &raw)
+	for _, k := range []string{"time", "started", "uptime_seconds", "connections", "requests", "responses",
+		"errors", "bytes_in", "bytes_out", "backends", "rate_limit", "access_log", "reloads"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("no key %q", k)
+		}
+	}
+	if n := len(raw["errors"].(map[string]any)); n != int(stats.NumErrorKinds) {
+		t.Errorf("%d error kinds, want %d", n, stats.NumErrorKinds)
+	}
+
+	var s Summary
+	decode(t, get(t, h, "GET", "/api/stats"), 200, &s)
+	if s.UptimeSeconds != 5400 || !s.Started.Equal(t0.Add(-90*time.Minute)) || !s.Time.Equal(t0) {
+		t.Errorf("uptime %v started %v time %v", s.UptimeSeconds, s.Started, s.Time)
+	}
+	if s.Connections != (Connections{Active: 12, Parked: 1, Closing: 2, Tunnels: 3}) {
+		t.Errorf("connections %+v", s.Connections)
+	}
+	if s.Requests != 119 || s.Responses != (StatusClasses{C1xx: 1, C2xx: 100, C3xx: 5, C4xx: 9, C5xx: 4}) {
+		t.Errorf("requests %d, responses %+v", s.Requests, s.Responses)
+	}
+	if s.Errors["rate_limited"] != 7 || s.Errors["no_backend"] != 4 || s.Errors["connect"] != 0 {
+		t.Errorf("errors %v", s.Errors)
+	}
+	if s.Backends != (BackendCount{Total: 2, Up: 1}) {
+		t.Errorf("backends %+v", s.Backends)
+	}
+	if !s.RateLimit.Enabled || s.RateLimit.Rejected != 7 || s.RateLimit.Keys != 3 || s.AccessLog.Dropped != 1 {
+		t.Errorf("rate limit %+v, access log %+v", s.RateLimit, s.AccessLog)
+	}
+	if s.Reloads.Success != 2 || s.Reloads.Failure != 1 || !s.Reloads.LastSuccess.Equal(t0.Add(-time.Minute)) {
+		t.Errorf("reloads %+v", s.Reloads)
+	}
+}
+
+func TestMethodNotAllowedAndNotFound(t *testing.T) {
+	h := New(Options{Metrics: http.NotFoundHandler()}).Handler()
+	for _, path := range []string{"/", "/healthz", "/readyz", "/api/backends", "/api/stats", "/api/config", "/metrics"} {
+		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+			res := get(t, h, m, path)
+			if res.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: status %d, want 405", m, path, res.StatusCode)
+			}
+			if a := res.Header.Get("Allow"); !strings.Contains(a, "GET") {
+				t.Errorf("%s %s: Allow %q", m, path, a)
+			}
+		}
+	}
+	for _, path := range []string{"/nope", "/api", "/api/", "/api/backends/x", "/index.html", "/healthz/"} {
+		if res := get(t, h, "GET", path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	m := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "connx_up 1\n") })
+	res := get(t, New(Options{Metrics: m}).Handler(), "GET", "/metrics")
+	if res.StatusCode != 200 || body(t, res) != "connx_up 1\n" {
+		t.Fatalf("with Metrics: status %d", res.StatusCode)
+	}
+	if res := get(t, New(Options{}).Handler(), "GET", "/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("without Metrics: status %d, want 404", res.StatusCode)
+	}
+}
+
+func TestStatusPage(t *testing.T) {
+	h := New(Options{Refresh: 250 * time.Millisecond, Metrics: http.NotFoundHandler()}).Handler()
+	res := get(t, h, "GET", "/")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	page := body(t, res)
+	if !strings.Contains(page, `data-refresh="250"`) || !strings.Contains(page, `data-metrics="true"`) {
+		t.Errorf("settings not filled in")
+	}
+	if strings.Contains(page, "{{") {
+		t.Errorf("unfilled placeholder")
+	}
+	// Self-contained: no external scripts, styles, images or fonts.
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|@import|url\(`).FindString(page); m != "" {
+		t.Errorf("external reference %q", m)
+	}
+	csp := res.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'sha256-") {
+		t.Errorf("CSP %q", csp)
+	}
+	if p := string(renderPage(time.Second, false)); !strings.Contains(p, `data-refresh="1000"`) || !strings.Contains(p, `data-metrics="false"`) {
+		t.Errorf("renderPage defaults")
+	}
+	if s := New(Options{}); !strings.Contains(string(s.page), `data-refresh="1000"`) {
+		t.Errorf("default Refresh is not 1s")
+	}
+}
+
+func TestStartShutdown(t *testing.T) {
+	s := New(Options{Addr: "127.0.0.1:0"})
+	if s.Addr() != nil {
+		t.Fatal("Addr before Start")
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown before Start: %v", err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		t.Error("second Start succeeded")
+	}
+	if s.srv.ReadHeaderTimeout <= 0 || s.srv.ReadTimeout <= 0 || s.srv.IdleTimeout <= 0 || s.srv.MaxHeaderBytes <= 0 {
+		t.Error("server timeouts not set")
+	}
+	addr := s.Addr().String()
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, res); res.StatusCode != 200 || b != "ok\n" {
+		t.Fatalf("status %d body %q", res.StatusCode, b)
+	}
+	res.Body.Close()
+
+	// Another server on the same address fails, naming it.
+	err = New(Options{Addr: addr}).Start()
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("listen on a used address: %v", err)
+	}
+
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("still listening after Shutdown")
+	}
+}

@@ -1,0 +1,343 @@
+package admin
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/connx/connx/internal/stats"
+)
+
+// The JSON documents of the API. Field names are snake_case and stable;
+// docs/admin.md shows an example of each. Times are RFC 3339 in UTC, null
+// when the event has not happened.
+
+// Backend states, the value of Backend.State, from the most to the least
+// severe: the first that applies wins.
+const (
+	StateDown     = "down"      // failing active checks, or not available for another reason
+	StateEjected  = "ejected"   // ejected by outlier detection
+	StateOpen     = "open"      // circuit breaker open
+	StateHalfOpen = "half-open" // circuit breaker admitting probes
+	StateDraining = "draining"  // up, but weight 0: receives no new requests
+	StateUp       = "up"
+)
+
+// Backend is one element of GET /api/backends.
+type Backend struct {
+	Name   string `json:"name"`   // the URL as configured
+	Addr   string `json:"addr"`   // host:port dialled
+	Weight int    `json:"weight"` // 0 drains
+	// State summarises the fields below in one word: one of the State*
+	// constants.
+	State string `json:"state"`
+	// Up is whether the balancer may pick the backend now.
+	Up bool `json:"up"`
+
+	Healthy      bool       `json:"healthy"`       // active check verdict; true before the first check and when checks are off
+	Checked      bool       `json:"checked"`       // an active check has finished
+	HealthSince  *time.Time `json:"health_since"`  // last change of healthy
+	LastCheck    *time.Time `json:"last_check"`    // last finished active check
+	ChecksOK     uint64     `json:"checks_ok"`     // active checks passed
+	ChecksFailed uint64     `json:"checks_failed"` // active checks failed
+
+	Ejected      bool       `json:"ejected"`       // ejected by outlier detection now
+	EjectedUntil *time.Time `json:"ejected_until"` // end of the current ejection; null when not ejected
+	Ejections    int        `json:"ejections"`     // ejections in the current run
+
+	Breaker         string     `json:"breaker"`          // "closed", "open", "half-open" or "disabled"
+	BreakerSince    *time.Time `json:"breaker_since"`    // last breaker transition
+	BreakerFailures int        `json:"breaker_failures"` // consecutive failures counted by a closed breaker
+
+	InFlight  int64   `json:"in_flight"`  // requests and tunnels in progress
+	LatencyMS float64 `json:"latency_ms"` // the balancer's moving average of response-head latency; 0 if none yet
+	IdleConns int64   `json:"idle_conns"` // pooled idle upstream connections
+	OpenConns int64   `json:"open_conns"` // open upstream connections
+
+	Requests uint64 `json:"requests"` // finished requests, cumulative
+	Errors   uint64 `json:"errors"`   // of those, answered with a 5xx status
+
+	LastError   string     `json:"last_error"`    // most recent problem, from an active check or a request; "" if none
+	LastErrorAt *time.Time `json:"last_error_at"` // when
+}
+
+// Readiness is the body of GET /readyz.
+type Readiness struct {
+	Ready      bool `json:"ready"`       // at least one backend is up
+	BackendsUp int  `json:"backends_up"` // backends that may be picked now
+	Backends   int  `json:"backends"`    // backends configured
+}
+
+// Summary is the body of GET /api/stats: the process as a whole.
+type Summary struct {
+	Time          time.Time  `json:"time"`           // when the snapshot was taken
+	Started       *time.Time `json:"started"`        // process start
+	UptimeSeconds float64    `json:"uptime_seconds"` // Time - Started
+
+	Connections Connections `json:"connections"`
+	// Requests counts every finished request, including those ConnX
+	// answered itself (backend "none"); Responses splits it by status
+	// class.
+	Requests  uint64            `json:"requests"`
+	Responses StatusClasses     `json:"responses"`
+	Errors    map[string]uint64 `json:"errors"` // failures by kind, every kind present: no_backend, connect, timeout, ...
+	BytesIn   uint64            `json:"bytes_in"`
+	BytesOut  uint64            `json:"bytes_out"`
+
+	Backends  BackendCount `json:"backends"`
+	RateLimit RateLimit    `json:"rate_limit"`
+	AccessLog AccessLog    `json:"access_log"`
+	Reloads   Reloads      `json:"reloads"`
+}
+
+// Connections counts client connections now open.
+type Connections struct {
+	Active  int64 `json:"active"`  // open client connections
+	Parked  int64 `json:"parked"`  // parked for backpressure
+	Closing int64 `json:"closing"` // flushing their last response
+	Tunnels int64 `json:"tunnels"` // upgraded (WebSocket) tunnels
+}
+
+// StatusClasses counts finished requests by status class; 499 (client
+// went away) counts as 4xx.
+type StatusClasses struct {
+	C1xx uint64 `json:"1xx"`
+	C2xx uint64 `json:"2xx"`
+	C3xx uint64 `json:"3xx"`
+	C4xx uint64 `json:"4xx"`
+	C5xx uint64 `json:"5xx"`
+}
+
+// BackendCount counts configured backends and those up.
+type BackendCount struct {
+	Total int `json:"total"`
+	Up    int `json:"up"`
+}
+
+// RateLimit is the rate limiter's counters.
+type RateLimit struct {
+	Enabled  bool   `json:"enabled"`
+	Allowed  uint64 `json:"allowed"`
+	Rejected uint64 `json:"rejected"`
+	Exempt   uint64 `json:"exempt"`
+	Keys     int    `json:"keys"` // client buckets held
+	Evicted  uint64 `json:"evicted"`
+}
+
+// AccessLog is the access log writer's counters.
+type AccessLog struct {
+	Enabled bool   `json:"enabled"`
+	Written uint64 `json:"written"`
+	Dropped uint64 `json:"dropped"` // queue full
+}
+
+// Reloads counts configuration reloads.
+type Reloads struct {
+	Success     uint64     `json:"success"`
+	Failure     uint64     `json:"failure"`
+	LastSuccess *time.Time `json:"last_success"`
+	LastFailure *time.Time `json:"last_failure"`
+	LastError   string     `json:"last_error"` // the last failure's message; "" after a success
+}
+
+func serveHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	snap := s.snapshot()
+	r := Readiness{Backends: len(snap.Backends), BackendsUp: countUp(snap.Backends)}
+	r.Ready = r.BackendsUp > 0
+	code := http.StatusOK
+	if !r.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, r)
+}
+
+func (s *Server) serveBackends(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, backends(s.snapshot()))
+}
+
+func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, summary(s.snapshot()))
+}
+
+func (s *Server) serveConfig(w http.ResponseWriter, _ *http.Request) {
+	if s.opt.Config != nil {
+		if c := s.opt.Config(); c != nil {
+			writeJSON(w, http.StatusOK, redacted(c))
+			return
+		}
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "no configuration loaded"})
+}
+
+// writeJSON writes v indented, for people reading the API with curl.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, "admin: encoding response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+func countUp(bs []stats.Backend) int {
+	n := 0
+	for i := range bs {
+		if bs[i].Up {
+			n++
+		}
+	}
+	return n
+}
+
+// backends renders the backends of snap, in snap's order. It never
+// returns nil, so an empty list encodes as [].
+func backends(snap *stats.Snapshot) []Backend {
+	type counts struct{ requests, errors uint64 }
+	byName := make(map[string]counts, len(snap.Backends))
+	for _, rc := range snap.Requests {
+		c := byName[rc.Backend]
+		c.requests += rc.Count
+		if rc.Code >= 500 && rc.Code <= 599 {
+			c.errors += rc.Count
+		}
+		byName[rc.Backend] = c
+	}
+	out := make([]Backend, 0, len(snap.Backends))
+	for i := range snap.Backends {
+		b := &snap.Backends[i]
+		h := &b.Health
+		c := byName[b.Name]
+		j := Backend{
+			Name:            b.Name,
+			Addr:            b.Addr,
+			Weight:          b.Weight,
+			State:           state(b),
+			Up:              b.Up,
+			Healthy:         h.Healthy,
+			Checked:         h.Checked,
+			HealthSince:     timeOrNil(h.HealthSince),
+			LastCheck:       timeOrNil(h.LastCheck),
+			ChecksOK:        h.ChecksOK,
+			ChecksFailed:    h.ChecksFailed,
+			Ejected:         h.Ejected,
+			Ejections:       h.Ejections,
+			Breaker:         h.Breaker,
+			BreakerSince:    timeOrNil(h.BreakerSince),
+			BreakerFailures: h.Failures,
+			InFlight:        b.InFlight,
+			LatencyMS:       millis(b.Latency),
+			IdleConns:       b.IdleConns,
+			OpenConns:       b.OpenConns,
+			Requests:        c.requests,
+			Errors:          c.errors,
+			LastError:       h.LastError,
+			LastErrorAt:     timeOrNil(h.LastErrorAt),
+		}
+		if h.Ejected {
+			j.EjectedUntil = timeOrNil(h.EjectedUntil)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// state is Backend.State: the most severe condition that applies.
+func state(b *stats.Backend) string {
+	h := &b.Health
+	switch {
+	case !h.Healthy:
+		return StateDown
+	case h.Ejected:
+		return StateEjected
+	case h.Breaker == "open":
+		return StateOpen
+	case h.Breaker == "half-open":
+		return StateHalfOpen
+	case !b.Up:
+		return StateDown
+	case b.Weight == 0:
+		return StateDraining
+	}
+	return StateUp
+}
+
+func summary(snap *stats.Snapshot) Summary {
+	s := Summary{
+		Time:    snap.Time.UTC(),
+		Started: timeOrNil(snap.Started),
+		Connections: Connections{
+			Active:  snap.Active,
+			Parked:  snap.Parked,
+			Closing: snap.Closing,
+			Tunnels: snap.Tunnels,
+		},
+		Errors:   make(map[string]uint64, stats.NumErrorKinds),
+		BytesIn:  snap.BytesIn,
+		BytesOut: snap.BytesOut,
+		Backends: BackendCount{Total: len(snap.Backends), Up: countUp(snap.Backends)},
+		RateLimit: RateLimit{
+			Enabled:  snap.RateLimit.Enabled,
+			Allowed:  snap.RateLimit.Allowed,
+			Rejected: snap.RateLimit.Rejected,
+			Exempt:   snap.RateLimit.Exempt,
+			Keys:     snap.RateLimit.Keys,
+			Evicted:  snap.RateLimit.Evicted,
+		},
+		AccessLog: AccessLog{
+			Enabled: snap.AccessLog.Enabled,
+			Written: snap.AccessLog.Written,
+			Dropped: snap.AccessLog.Dropped,
+		},
+		Reloads: Reloads{
+			Success:     snap.Reloads.Success,
+			Failure:     snap.Reloads.Failure,
+			LastSuccess: timeOrNil(snap.Reloads.LastSuccess),
+			LastFailure: timeOrNil(snap.Reloads.LastFailure),
+			LastError:   snap.Reloads.LastError,
+		},
+	}
+	if !snap.Started.IsZero() {
+		s.UptimeSeconds = math.Round(snap.Time.Sub(snap.Started).Seconds()*1000) / 1000
+	}
+	for _, rc := range snap.Requests {
+		s.Requests += rc.Count
+		switch rc.Code / 100 {
+		case 1:
+			s.Responses.C1xx += rc.Count
+		case 2:
+			s.Responses.C2xx += rc.Count
+		case 3:
+			s.Responses.C3xx += rc.Count
+		case 4:
+			s.Responses.C4xx += rc.Count
+		case 5:
+			s.Responses.C5xx += rc.Count
+		}
+	}
+	for k := range stats.NumErrorKinds {
+		s.Errors[k.String()] = snap.Errors[k]
+	}
+	return s
+}
+
+// timeOrNil is t in UTC, or nil when t is zero, so JSON says null.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// millis is d in milliseconds, truncated to the microsecond.
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
