@@ -174,7 +174,7 @@ func (cl *client) readHead() bool {
 	r := cl.req
 	defer cl.releaseReq()
 	cl.minor = r.Minor
-	cl.keepAlive = r.KeepAlive
+	cl.keepAlive = r.KeepAlive && !lp.srv.draining.Load()
 	cl.isHead = string(r.Method) == http.MethodHead
 	cl.idempotent = idempotent(r.Method)
 	cl.expect100 = r.Expect100
@@ -434,7 +434,8 @@ func (cl *client) exchangeDone() {
 	if cl.closed {
 		return
 	}
-	if cl.closeAfter || !cl.keepAlive || cl.state == csBody {
+	if cl.closeAfter || !cl.keepAlive || cl.state == csBody ||
+		(lp.srv.draining.Load() && cl.buffered() == 0) {
 		cl.linger = cl.linger || cl.state == csBody // the rest of its body may be coming
 		cl.closeGracefully()
 		return

@@ -46,6 +46,7 @@ type loop struct {
 	scratch  []byte // response heads are built here
 
 	sweepTask gnet.Runnable
+	drainTask gnet.Runnable
 	bufs      [][]byte          // free head buffers
 	reqs      []*http1.Request  // free request parsers
 	resps     []*http1.Response // free response parsers
@@ -56,6 +57,10 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp.eligible = lp.eligibleMember
 	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
 		lp.sweep()
+		return nil
+	})
+	lp.drainTask = gnet.RunnableFunc(func(context.Context) error {
+		lp.drain()
 		return nil
 	})
 	return lp

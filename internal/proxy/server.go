@@ -48,7 +48,18 @@ type Server struct {
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
+
+	reloadMu sync.Mutex  // serialises Reload and Shutdown
+	draining atomic.Bool // Shutdown has begun
+	unbound  chan struct{} // closed once Shutdown has closed the listeners
+	join     bool        // share the port with a running ConnX (upgrade)
 }
+
+// JoinListeners makes Serve bind its listening sockets next to those of
+// a running ConnX on the same address (SO_REUSEPORT) instead of refusing
+// a busy port: for a zero-downtime upgrade, where the old process closes
+// its listeners once this one is ready. Call it before Serve.
+func (s *Server) JoinListeners() { s.join = true }
 
 // SetMetrics sets the function that renders the main-port metrics route
 // (metrics.path): it appends the text exposition to dst. It is called on
@@ -74,6 +85,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		log:      log,
 		backends: make(map[string]*backend),
 		ready:    make(chan struct{}),
+		unbound:  make(chan struct{}),
 		started:  time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
@@ -115,6 +127,11 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 			// a respelled URL keeps its consistent-hash keys.
 			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.Addr), hb: hb}
 			s.nextID++
+			if s.snap.Load() != nil {
+				// Added by a reload: ramp up over loadBalancing.slowStart.
+				be.node.SetDown()
+				be.node.SetUp(s.clock.Load())
+			}
 			s.backends[b.Addr] = be
 		} else {
 			be.hb.Breaker().Configure(cb)
@@ -135,11 +152,13 @@ func (s *Server) Serve() error {
 	// Each loop accepts on its own SO_REUSEPORT socket (no hand-off between
 	// goroutines per connection). SO_REUSEPORT would also let a second
 	// ConnX share the port silently, so first make sure nobody has it.
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+	if !s.join {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+		}
+		_ = ln.Close()
 	}
-	_ = ln.Close()
 	loops := sn.cfg.Server.EventLoops
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),

@@ -32,6 +32,7 @@ type backend struct {
 	// active health checking replaces it.
 	downUntil atomic.Int64
 
+	retired   atomic.Bool  // removed by a reload: pool nothing more
 	idleConns atomic.Int64 // pooled idle upstream connections, all loops
 	openConns atomic.Int64 // open upstream connections, all loops
 }

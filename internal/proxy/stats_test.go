@@ -55,8 +55,9 @@ func TestRequestCounters(t *testing.T) {
 		rc.expectStatusAndClose(http.MethodGet, http.StatusBadRequest)
 	}
 
-	var snap stats.Snapshot
-	srv.Stats(&snap)
+	// A request is counted just after its last bytes are handed to the
+	// kernel, so the client may see the response first.
+	snap := settledStats(t, srv, 20)
 	got := map[stats.RequestCount]bool{}
 	for _, rc := range snap.Requests {
 		got[rc] = true
@@ -131,4 +132,21 @@ func TestErrorCounters(t *testing.T) {
 	if !found {
 		t.Errorf("no request recorded with status %d: %+v", resp.StatusCode, snap.Requests)
 	}
+}
+
+// settledStats waits until srv has counted n requests and returns its
+// stats.
+func settledStats(t *testing.T, srv *Server, n uint64) stats.Snapshot {
+	t.Helper()
+	var snap stats.Snapshot
+	waitFor(t, "requests counted", func() bool {
+		snap = stats.Snapshot{}
+		srv.Stats(&snap)
+		var total uint64
+		for _, rc := range snap.Requests {
+			total += rc.Count
+		}
+		return total >= n
+	})
+	return snap
 }

@@ -104,7 +104,7 @@ func (up *upstream) opened(c gnet.Conn) {
 		// The client left while we dialed: keep the connection if it fits.
 		up.state = usIdle
 		up.deadline = up.lp.now + up.lp.srv.snap.Load().upstreamIdle
-		if !up.lp.park(up, up.lp.srv.snap.Load().maxIdle) {
+		if up.be.retired.Load() || !up.lp.park(up, up.lp.srv.snap.Load().maxIdle) {
 			up.lp.closeConn(&up.peer)
 		}
 		return
@@ -350,7 +350,7 @@ func (up *upstream) finish() {
 	cl.up = nil
 	cl.end(up.status, up.be, errNone)
 	up.release(statusOutcome(up.status))
-	keep := !up.broken && cl.state == csWait && up.buffered() == 0
+	keep := !up.broken && cl.state == csWait && up.buffered() == 0 && !up.be.retired.Load()
 	if keep {
 		up.state = usIdle
 		up.reused = true

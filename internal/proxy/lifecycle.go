@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/connx/connx/internal/config"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Reload replaces the running configuration with cfg, which must have
+// passed validation. It builds a complete new snapshot first: on error
+// nothing changes. Then it swaps the snapshot in (new requests use it at
+// once; requests in progress finish under the old one), hands the health
+// checker its new settings and backends, and retires removed backends:
+// they get no new requests, their requests in flight finish, and their
+// idle pooled connections are closed.
+//
+// Backends that stay (same host:port) keep their runtime state: requests
+// in flight, latency estimate, breaker, health and outlier state. Added
+// backends ramp up over loadBalancing.slowStart.
+//
+// server.host and server.port move the listener when they change (see
+// Relisten); server.eventLoops needs a restart and is logged as such.
+// Reload is safe for concurrent use; reloads are serialised.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.draining.Load() {
+		return errors.New("server: shutting down")
+	}
+	old := s.snap.Load()
+	sn, err := s.build(cfg)
+	if err != nil {
+		return err
+	}
+	s.snap.Store(sn)
+	s.checker.Update(checkConfig(cfg), sn.healthBackends())
+	s.retire(sn)
+	if cfg.Server.EventLoops != old.cfg.Server.EventLoops {
+		s.log.Warn("server.eventLoops changed; it applies after a restart or upgrade (SIGUSR2)",
+			"running", old.cfg.Server.EventLoops, "configured", cfg.Server.EventLoops)
+	}
+	if cfg.ListenAddr() != old.cfg.ListenAddr() {
+		s.log.Warn("server.host/server.port changed; the listener moves on restart or upgrade (SIGUSR2)",
+			"running", old.cfg.ListenAddr(), "configured", cfg.ListenAddr())
+	}
+	return nil
+}
+
+// retire forgets backends that are not in sn: they get no new requests
+// (the new snapshot does not list them), requests in flight finish, and
+// every loop closes their idle pooled connections.
+func (s *Server) retire(sn *snapshot) {
+	keep := make(map[*backend]bool, len(sn.members))
+	for _, m := range sn.members {
+		keep[m.backend] = true
+	}
+	s.mu.Lock()
+	var gone []*backend
+	for addr, be := range s.backends {
+		if !keep[be] {
+			be.retired.Store(true)
+			delete(s.backends, addr)
+			gone = append(gone, be)
+		}
+	}
+	loops := s.loops
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	for _, lp := range loops {
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for _, be := range gone {
+				lp.dropPool(be)
+			}
+			return nil
+		}))
+	}
+}
+
+// dropPool closes the idle pooled connections to be, on the loop.
+func (lp *loop) dropPool(be *backend) {
+	if be.id >= len(lp.pools) {
+		return
+	}
+	for {
+		up := lp.idle(be)
+		if up == nil {
+			return
+		}
+		up.state = usIdle
+		lp.closeConn(&up.peer)
+	}
+}
+
+// Shutdown drains the server gracefully and stops it. At once the
+// listening sockets close, so new connections are refused; idle keep-alive
+// connections are closed; requests in progress finish, and every response
+// from then on carries "Connection: close" and ends its connection
+// (requests already received are answered). Shutdown returns when the
+// last client connection is gone and the engine has stopped, or when ctx
+// ends, whichever is first; then whatever is left is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	<-s.ready
+	if s.draining.Swap(true) {
+		return errors.New("server: already shutting down")
+	}
+	s.reloadMu.Lock() // no reload from now on
+	defer s.reloadMu.Unlock()
+	if err := closeListeners(s.addr); err != nil {
+		s.log.Warn("closing the listeners", "err", err)
+	}
+	close(s.unbound)
+	s.drainLoops()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for s.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("server: %d connections left at the shutdown deadline: %w", s.active.Load(), ctx.Err())
+			break wait
+		case <-tick.C:
+			s.drainLoops() // connections that were mid-head become idle
+		}
+	}
+	// gnet's Stop closes whatever is left. It polls for the engine's end
+	// every 500 ms; Serve returns as soon as the engine is down.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := s.eng.Stop(stopCtx); serr != nil && err == nil && !errors.Is(serr, context.DeadlineExceeded) {
+		err = serr
+	}
+	return err
+}
+
+// Unbound is closed once Shutdown has closed the listening sockets: from
+// then on new connections are refused.
+func (s *Server) Unbound() <-chan struct{} { return s.unbound }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// drainLoops posts the drain step to every loop.
+func (s *Server) drainLoops() {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	for _, lp := range loops {
+		_ = lp.el.Execute(context.Background(), lp.drainTask)
+	}
+}
+
+// drain runs on the loop while the server shuts down: idle clients close,
+// busy ones close after their current response.
+func (lp *loop) drain() {
+	for cl := lp.clients.head; cl != nil; {
+		next := cl.lk.next
+		cl.drain()
+		cl = next
+	}
+}
+
+// drain closes an idle client. A busy one finishes its exchange; its
+// response says "Connection: close" unless a pipelined request already
+// waits, which is answered (with "Connection: close") before the close.
+// Requests read from now on are answered likewise (see readHead), and
+// exchangeDone closes a client that has nothing more to answer.
+func (cl *client) drain() {
+	if cl.closed || cl.state == csClosing || !cl.attached() || cl.isDetached() {
+		return
+	}
+	switch {
+	case cl.buffered() > 0:
+	case cl.state == csIdle:
+		cl.abort()
+	case !cl.respStarted:
+		cl.keepAlive = false
+	}
+}
