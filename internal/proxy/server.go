@@ -49,10 +49,10 @@ type Server struct {
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
 
-	reloadMu sync.Mutex  // serialises Reload and Shutdown
-	draining atomic.Bool // Shutdown has begun
+	reloadMu sync.Mutex    // serialises Reload and Shutdown
+	draining atomic.Bool   // Shutdown has begun
 	unbound  chan struct{} // closed once Shutdown has closed the listeners
-	join     bool        // share the port with a running ConnX (upgrade)
+	join     bool          // share the port with a running ConnX (upgrade)
 }
 
 // JoinListeners makes Serve bind its listening sockets next to those of
