@@ -61,11 +61,12 @@ type client struct {
 	linger      bool // on close, read and drop input for a while first
 
 	// The current request's record, for metrics and the access log.
-	inReq   bool     // a request is in progress and not yet counted
-	method  uint8    // index in stats.Methods
-	status  int      // final status sent to the client (0: none yet)
-	startNs int64    // unix ns the head was read
-	be      *backend // the backend of the latest attempt, nil if none
+	inReq   bool       // a request is in progress and not yet counted
+	method  uint8      // index in stats.Methods
+	status  int        // final status sent to the client (0: none yet)
+	startNs int64      // unix ns the head was read
+	be      *backend   // the backend of the latest attempt, nil if none
+	log     *logRecord // access log fields, when this request is logged
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -776,6 +777,10 @@ func (cl *client) begin(r *http1.Request) {
 	cl.status = 0
 	cl.be = nil
 	cl.startNs = time.Now().UnixNano()
+	cl.log = nil
+	if lg := cl.lp.srv.accessLog.Load(); lg != nil && lg.Sampled() {
+		cl.log = newLogRecord(lg, cl, r)
+	}
 }
 
 // end records the current request once: the status sent (or 499), the
@@ -787,9 +792,14 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 	cl.inReq = false
 	cl.status = code
 	st := &cl.lp.st
-	st.count(be, cl.method, code, time.Now().UnixNano()-cl.startNs)
+	dur := time.Now().UnixNano() - cl.startNs
+	st.count(be, cl.method, code, dur)
 	if kind != errNone {
 		st.errors[kind-1].Add(1)
+	}
+	if cl.log != nil {
+		cl.log.write(cl, code, be, kind, dur)
+		cl.log = nil
 	}
 }
 

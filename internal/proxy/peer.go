@@ -37,6 +37,8 @@ type peer struct {
 	closed    bool // gone for good; cleanup has run
 	lingering bool // write side shut; reads are discarded until EOF
 	isClient  bool // count bytes in the client byte counters
+
+	sent int64 // bytes written, ever
 }
 
 // data returns the unconsumed input: the stash first, then gnet's buffer.
@@ -104,6 +106,7 @@ func (p *peer) write(b []byte) bool {
 	if _, err := p.c.Write(b); err != nil {
 		return false
 	}
+	p.sent += int64(len(b))
 	if p.isClient {
 		p.lp.st.bytesOut.Add(uint64(len(b)))
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/accesslog"
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
@@ -49,10 +50,28 @@ type Server struct {
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
 
+	accessLog  atomic.Pointer[accesslog.Logger] // nil: off
+	logRetired [2]atomic.Uint64                 // lines written, dropped by replaced loggers
+
 	reloadMu sync.Mutex    // serialises Reload and Shutdown
 	draining atomic.Bool   // Shutdown has begun
 	unbound  chan struct{} // closed once Shutdown has closed the listeners
 	join     bool          // share the port with a running ConnX (upgrade)
+}
+
+// SetAccessLog makes l (nil: none) the access log and closes the one it
+// replaces, after which it no longer counts in Stats but its totals do.
+// Requests that end while the old one closes may go unlogged (counted as
+// dropped).
+func (s *Server) SetAccessLog(l *accesslog.Logger) {
+	old := s.accessLog.Swap(l)
+	if old == nil {
+		return
+	}
+	_ = old.Close()
+	w, d := old.Stats()
+	s.logRetired[0].Add(w)
+	s.logRetired[1].Add(d)
 }
 
 // JoinListeners makes Serve bind its listening sockets next to those of

@@ -166,6 +166,12 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 			Exempt: ls.Exempt, Keys: ls.Keys, Evicted: ls.Evicted,
 		}
 	}
+	if lg := s.accessLog.Load(); lg != nil {
+		snap.AccessLog.Enabled = true
+		snap.AccessLog.Written, snap.AccessLog.Dropped = lg.Stats()
+	}
+	snap.AccessLog.Written += s.logRetired[0].Load()
+	snap.AccessLog.Dropped += s.logRetired[1].Load()
 }
 
 // collectSlot adds the request counts and durations of slot i, summed over

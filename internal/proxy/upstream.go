@@ -225,6 +225,9 @@ func (up *upstream) readHead(buf []byte) bool {
 	cl.respStarted = true
 	cl.status = r.Status
 	up.headAt, up.status = time.Now().UnixNano(), r.Status
+	if cl.log != nil {
+		cl.log.upstream = time.Duration(up.headAt - up.sentAt)
+	}
 	lp.putBuf(cl.head)
 	cl.head = nil
 	up.kind = r.BodyKind(cl.isHead)

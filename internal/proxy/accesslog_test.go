@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/connx/connx/internal/accesslog"
+	"github.com/connx/connx/internal/stats"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the log writer and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// TestAccessLog checks one JSON line per request with the fields of what
+// happened, written off the loop.
+func TestAccessLog(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/missing" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		w.Write(append([]byte("got "), body...))
+	}))
+	srv, addr := proxyFor(t, []string{be}, nil)
+	var out lockedBuffer
+	lg, err := accesslog.New(accesslog.Config{Writer: &out, QueueSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetAccessLog(lg)
+
+	rc := dialProxy(t, addr)
+	rc.send("POST /upload?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+	if resp, body := rc.response(http.MethodPost); resp.StatusCode != 200 || body != "got hello" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := rc.get("/missing"); resp.StatusCode != 404 {
+		t.Fatalf("GET /missing: %d", resp.StatusCode)
+	}
+	bad := dialProxy(t, addr)
+	bad.send("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+	bad.expectStatusAndClose(http.MethodGet, http.StatusBadRequest)
+
+	settledStats(t, srv, 3)
+	srv.SetAccessLog(nil) // closes: every queued line is written
+	lines := strings.Split(strings.TrimSpace(out.b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines:\n%s\nstats %+v", len(lines), out.b.String(), func() stats.AccessLog { var s stats.Snapshot; srv.Stats(&s); return s.AccessLog }())
+	}
+	type line struct {
+		Client   string   `json:"client"`
+		Method   string   `json:"method"`
+		Path     string   `json:"path"`
+		Proto    string   `json:"proto"`
+		Status   int      `json:"status"`
+		BytesIn  int64    `json:"bytes_in"`
+		BytesOut int64    `json:"bytes_out"`
+		Duration float64  `json:"duration_ms"`
+		Backend  string   `json:"backend"`
+		Upstream *float64 `json:"upstream_ms"`
+		Error    string   `json:"error"`
+	}
+	var got []line
+	for _, l := range lines {
+		var e line
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		got = append(got, e)
+	}
+	p := got[0]
+	if p.Method != "POST" || p.Path != "/upload?x=1" || p.Status != 200 || p.BytesIn != 5 ||
+		p.Backend != "http://"+be || p.Upstream == nil || p.Client != "127.0.0.1" || p.Proto != "HTTP/1.1" || p.BytesOut < 9 {
+		t.Errorf("POST line: %+v", p)
+	}
+	if g := got[1]; g.Status != 404 || g.Path != "/missing" || g.Error != "" {
+		t.Errorf("GET line: %+v", g)
+	}
+	if b := got[2]; b.Status != 400 || b.Backend != "" || b.Error != "bad_request" || b.Upstream != nil {
+		t.Errorf("bad request line: %+v", b)
+	}
+	var snap stats.Snapshot
+	srv.Stats(&snap)
+	if snap.AccessLog.Written != 3 || snap.AccessLog.Enabled {
+		t.Errorf("access log stats after close: %+v", snap.AccessLog)
+	}
+}
