@@ -20,7 +20,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/stats"
@@ -62,6 +65,10 @@ type Options struct {
 	// Refresh is the status page's poll interval. Zero means
 	// DefaultRefresh; values below 10ms are raised to 10ms.
 	Refresh time.Duration
+	// Join binds the address next to a running ConnX's admin listener
+	// (SO_REUSEPORT) instead of failing when it is busy: for the
+	// successor of a zero-downtime upgrade.
+	Join bool
 }
 
 // Server is the admin listener. Build it with [New]; its zero value is not
@@ -109,7 +116,7 @@ func (s *Server) Start() error {
 	if s.srv != nil {
 		return errors.New("admin: already started")
 	}
-	ln, err := net.Listen("tcp", s.opt.Addr)
+	ln, err := listen(s.opt.Addr, s.opt.Join)
 	if err != nil {
 		return fmt.Errorf("admin: listen on %q: %w", s.opt.Addr, err)
 	}
@@ -201,4 +208,30 @@ func (s *Server) snapshot() *stats.Snapshot {
 		snap.Time = time.Now()
 	}
 	return snap
+}
+
+// listen binds addr with SO_REUSEPORT, so that the successor of a
+// zero-downtime upgrade can bind it while this process still serves. Unless
+// join is set, it first makes sure no one else holds the port (which
+// SO_REUSEPORT would otherwise share silently).
+func listen(addr string, join bool) (net.Listener, error) {
+	if !join {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		addr = ln.Addr().String() // port 0 stays the port just found
+		_ = ln.Close()
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
