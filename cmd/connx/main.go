@@ -4,10 +4,15 @@
 //	connx -demo                         run on 127.0.0.1:8080 with three demo backends
 //	connx -check -config FILE           validate a config and exit 0 or 1
 //	connx -version                      print the version
+//
+// Signals: SIGHUP reloads the config (it also reloads when the file
+// changes), SIGTERM and SIGINT drain and exit (a second one exits at once),
+// SIGUSR2 starts an upgraded binary that takes over the listening port.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -21,9 +26,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/connx/connx/internal/accesslog"
+	"github.com/connx/connx/internal/admin"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/demo"
+	"github.com/connx/connx/internal/metrics"
 	"github.com/connx/connx/internal/proxy"
+	"github.com/connx/connx/internal/stats"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -41,6 +50,7 @@ func run(args []string) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); for debugging")
 	listen := fs.String("listen", "", "override server.host and server.port with HOST:PORT (port 0: any free port)")
+	logLevel := fs.String("log-level", "info", "process log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,9 +58,17 @@ func run(args []string) int {
 		fmt.Printf("connx %s (%s)\n", version, runtime.Version())
 		return 0
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "connx: -log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	var cfg *config.Config
+	var (
+		cfg     *config.Config
+		watcher *config.Watcher
+	)
 	if *demoMode {
 		backends, err := demo.Start(3)
 		if err != nil {
@@ -67,6 +85,13 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "connx demo: try  curl http://127.0.0.1:8080/  (repeat it to see round-robin)")
 	} else {
 		var err error
+		if !*check {
+			// Watch before loading, so a save in between is not missed.
+			if watcher, err = config.NewWatcher(*cfgPath, config.DefaultDebounce, log); err != nil {
+				fmt.Fprintln(os.Stderr, "connx:", err)
+				return 1
+			}
+		}
 		cfg, err = config.Load(*cfgPath)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -87,34 +112,203 @@ func run(args []string) int {
 			return 2
 		}
 	}
-	srv, err := proxy.New(cfg, log)
+	a, err := newApp(cfg, log, *cfgPath, *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "connx:", err)
 		return 1
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
+	return a.serve(watcher)
+}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "connx:", err)
-			return 1
-		}
-		return 0
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
+// app is a running ConnX: the data plane and what is wired around it.
+type app struct {
+	log      *slog.Logger
+	path     string // the config file
+	listen   string // the -listen override, re-applied on every reload
+	srv      *proxy.Server
+	exporter *metrics.Exporter
+	admin    *admin.Server
+	cfg      *config.Config // the active config; guarded by reloads' serialisation
+	reloads  reloadStats
+	upgrade  *upgrader
+}
+
+func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, error) {
+	srv, err := proxy.New(cfg, log)
+	if err != nil {
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout+time.Second)
-	defer cancel()
-	if err := srv.Stop(ctx); err != nil {
-		log.Error("shutdown", "err", err)
+	a := &app{log: log, path: path, listen: listen, srv: srv, cfg: cfg}
+	a.reloads.setConfig(cfg)
+	a.upgrade = newUpgrader(log)
+	if a.upgrade.child() {
+		srv.JoinListeners()
+	}
+	a.exporter = metrics.New(metrics.Options{Version: version, Source: a.stats})
+	srv.SetMetrics(a.exporter.AppendText)
+	if err := a.setAccessLog(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Admin.Listen != "" {
+		a.admin = admin.New(admin.Options{
+			Addr:    cfg.Admin.Listen,
+			Stats:   a.stats,
+			Config:  a.reloads.config,
+			Metrics: a.exporter.Handler(),
+			Log:     log,
+			Join:    a.upgrade.child(),
+		})
+	}
+	return a, nil
+}
+
+// stats is the stats.Source of metrics and the admin API.
+func (a *app) stats(s *stats.Snapshot) {
+	a.srv.Stats(s)
+	a.reloads.fill(s)
+}
+
+// setAccessLog starts the access log cfg asks for (or stops it).
+func (a *app) setAccessLog(cfg *config.Config) error {
+	al := &cfg.AccessLog
+	if !al.Enabled {
+		a.srv.SetAccessLog(nil)
+		return nil
+	}
+	lg, err := accesslog.New(accesslog.Config{Output: al.Output, Format: al.Format, Sample: al.Sample, QueueSize: al.QueueSize})
+	if err != nil {
+		return fmt.Errorf("accessLog: %w", err)
+	}
+	a.srv.SetAccessLog(lg)
+	return nil
+}
+
+// serve runs until a signal or a fatal error and returns the exit code.
+func (a *app) serve(watcher *config.Watcher) int {
+	done := make(chan error, 1)
+	go func() { done <- a.srv.Serve() }()
+	select {
+	case <-a.srv.Ready():
+	case err := <-done:
+		fmt.Fprintln(os.Stderr, "connx:", err)
+		a.upgrade.failed(err)
 		return 1
 	}
-	<-done
+	if a.admin != nil {
+		if err := a.admin.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "connx:", err)
+			a.upgrade.failed(err)
+			return 1
+		}
+	}
+	a.upgrade.ready()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if watcher != nil {
+		go func() {
+			if err := watcher.Run(ctx, a.reload); err != nil {
+				a.log.Error("config watcher stopped", "err", err)
+			}
+		}()
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "connx:", err)
+				return 1
+			}
+			return 0
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if watcher == nil {
+					a.log.Warn("SIGHUP: no config file to reload (demo mode)")
+					continue
+				}
+				a.log.Info("SIGHUP: reloading the config")
+				watcher.Reread()
+				continue
+			case syscall.SIGUSR2:
+				if !a.upgrade.start() {
+					continue // logged; this process keeps serving
+				}
+				a.log.Info("upgrade: the successor is serving; draining")
+			default:
+				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.cfg.Server.ShutdownTimeout)
+			}
+			return a.drain(sigs, done)
+		}
+	}
+}
+
+// drain shuts down gracefully within server.shutdownTimeout; a second
+// SIGINT or SIGTERM exits at once.
+func (a *app) drain(sigs <-chan os.Signal, done <-chan error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+				a.log.Warn("second signal: exiting now", "signal", sig.String())
+				os.Exit(1)
+			}
+		}
+	}()
+	if a.admin != nil {
+		_ = a.admin.Shutdown(ctx)
+	}
+	start := time.Now()
+	err := a.srv.Shutdown(ctx)
+	a.srv.SetAccessLog(nil) // flushes it
+	if err != nil {
+		a.log.Error("shutdown", "err", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	a.log.Info("stopped", "drained_in", time.Since(start).Round(time.Millisecond))
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return 1
+	}
 	return 0
+}
+
+// reload applies a new version of the config file; an invalid one changes
+// nothing. It runs on the watcher's goroutine, one call at a time.
+func (a *app) reload(data []byte, err error) {
+	if err != nil {
+		a.reloads.failed(err)
+		a.log.Error("config reload: cannot read the file; keeping the running config", "err", err)
+		return
+	}
+	cfg, err := config.Parse(data, a.path)
+	if err == nil && a.listen != "" {
+		err = overrideListen(cfg, a.listen)
+	}
+	if err == nil {
+		err = a.srv.Reload(cfg)
+	}
+	if err == nil && cfg.AccessLog != a.cfg.AccessLog {
+		err = a.setAccessLog(cfg)
+	}
+	if err != nil {
+		a.reloads.failed(err)
+		a.log.Error("config reload failed; keeping the running config", "err", err)
+		return
+	}
+	if cfg.Admin.Listen != a.cfg.Admin.Listen {
+		a.log.Warn("admin.listen changed; it applies after a restart or upgrade (SIGUSR2)",
+			"running", a.cfg.Admin.Listen, "configured", cfg.Admin.Listen)
+	}
+	a.cfg = cfg
+	a.reloads.succeeded(cfg)
+	a.log.Info("config reloaded", "backends", len(cfg.Backends), "algorithm", cfg.LoadBalancing.Algorithm)
 }
 
 // overrideListen sets the listen address from a HOST:PORT flag value.
