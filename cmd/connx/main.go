@@ -201,7 +201,7 @@ func (a *app) serve(watcher *config.Watcher) int {
 			return 1
 		}
 	}
-	a.upgrade.ready()
+	a.upgrade.ready(a.srv.ListenerCount())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -234,21 +234,24 @@ func (a *app) serve(watcher *config.Watcher) int {
 				watcher.Reread()
 				continue
 			case syscall.SIGUSR2:
-				if !a.upgrade.start() {
+				m := a.upgrade.start()
+				if m == 0 {
 					continue // logged; this process keeps serving
 				}
-				a.log.Info("upgrade: the successor is serving; draining")
+				a.log.Info("upgrade: the successor is serving; draining", "successor_listeners", m)
+				return a.drain(sigs, done, m)
 			default:
 				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.cfg.Server.ShutdownTimeout)
 			}
-			return a.drain(sigs, done)
+			return a.drain(sigs, done, 0)
 		}
 	}
 }
 
 // drain shuts down gracefully within server.shutdownTimeout; a second
-// SIGINT or SIGTERM exits at once.
-func (a *app) drain(sigs <-chan os.Signal, done <-chan error) int {
+// SIGINT or SIGTERM exits at once. successor is the number of listening
+// sockets of an upgrade's successor to hand the port over to, or 0.
+func (a *app) drain(sigs <-chan os.Signal, done <-chan error, successor int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	go func() {
@@ -263,7 +266,12 @@ func (a *app) drain(sigs <-chan os.Signal, done <-chan error) int {
 		_ = a.admin.Shutdown(ctx)
 	}
 	start := time.Now()
-	err := a.srv.Shutdown(ctx)
+	var err error
+	if successor > 0 {
+		err = a.srv.HandOver(ctx, successor)
+	} else {
+		err = a.srv.Shutdown(ctx)
+	}
 	a.srv.SetAccessLog(nil) // flushes it
 	if err != nil {
 		a.log.Error("shutdown", "err", err)

@@ -64,10 +64,11 @@ func selfPath() string {
 // child reports whether this process is an upgrade's successor.
 func (u *upgrader) child() bool { return u.notify != nil }
 
-// ready tells the predecessor that this process serves.
-func (u *upgrader) ready() {
+// ready tells the predecessor that this process serves, on listeners
+// sockets.
+func (u *upgrader) ready(listeners int) {
 	if u.notify != nil {
-		fmt.Fprintf(u.notify, "ready %d\n", os.Getpid())
+		fmt.Fprintf(u.notify, "ready %d %d\n", os.Getpid(), listeners)
 		_ = u.notify.Close()
 		u.notify = nil
 	}
@@ -82,18 +83,19 @@ func (u *upgrader) failed(err error) {
 	}
 }
 
-// start runs the successor and waits until it serves. It reports whether
-// it does; if not, the reason is logged and this process goes on serving.
-func (u *upgrader) start() bool {
+// start runs the successor and waits until it serves. It returns the
+// number of listening sockets the successor serves on, or 0 if it does not
+// serve; then the reason is logged and this process goes on serving.
+func (u *upgrader) start() int {
 	if !u.running.CompareAndSwap(false, true) {
 		u.log.Warn("upgrade: already in progress")
-		return false
+		return 0
 	}
 	defer u.running.Store(false)
 	r, w, err := os.Pipe()
 	if err != nil {
 		u.log.Error("upgrade: pipe", "err", err)
-		return false
+		return 0
 	}
 	defer r.Close()
 	cmd := exec.Command(u.exe, os.Args[1:]...)
@@ -104,7 +106,7 @@ func (u *upgrader) start() bool {
 	_ = w.Close()
 	if err != nil {
 		u.log.Error("upgrade: cannot start the successor; still serving", "binary", u.exe, "err", err)
-		return false
+		return 0
 	}
 	u.log.Info("upgrade: successor started", "binary", u.exe, "pid", cmd.Process.Pid)
 	exited := make(chan error, 1)
@@ -112,8 +114,9 @@ func (u *upgrader) start() bool {
 
 	_ = r.SetReadDeadline(time.Now().Add(upgradeTimeout))
 	line, err := bufio.NewReader(r).ReadString('\n')
-	if strings.HasPrefix(line, "ready ") {
-		return true
+	var pid, listeners int
+	if _, err := fmt.Sscanf(line, "ready %d %d", &pid, &listeners); err == nil {
+		return max(listeners, 1)
 	}
 	switch {
 	case strings.HasPrefix(line, "failed "):
@@ -124,5 +127,5 @@ func (u *upgrader) start() bool {
 	default:
 		u.log.Error("upgrade: the successor exited before serving; still serving", "exit", <-exited)
 	}
-	return false
+	return 0
 }

@@ -105,20 +105,39 @@ func (lp *loop) dropPool(be *backend) {
 // last client connection is gone and the engine has stopped, or when ctx
 // ends, whichever is first; then whatever is left is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
+	return s.shutdown(ctx, 0)
+}
+
+// HandOver is Shutdown for a zero-downtime upgrade: a successor has bound
+// m listening sockets next to this server's (see JoinListeners). New
+// connections are steered to the successor's sockets, and this server's
+// listeners close once their accept queues are empty, so no connection
+// is reset; then the server drains as with Shutdown.
+func (s *Server) HandOver(ctx context.Context, m int) error {
+	return s.shutdown(ctx, m)
+}
+
+func (s *Server) shutdown(ctx context.Context, successor int) error {
 	<-s.ready
 	if s.draining.Swap(true) {
 		return errors.New("server: already shutting down")
 	}
 	s.reloadMu.Lock() // no reload from now on
 	defer s.reloadMu.Unlock()
-	if err := closeListeners(s.addr); err != nil {
+	var err error
+	if successor > 0 {
+		err = handOverListeners(ctx, s.addr, successor)
+	} else {
+		err = closeListeners(s.addr)
+	}
+	if err != nil {
 		s.log.Warn("closing the listeners", "err", err)
 	}
 	close(s.unbound)
 	s.drainLoops()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var err error
+	err = nil
 wait:
 	for s.active.Load() > 0 {
 		select {

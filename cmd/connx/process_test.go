@@ -1,0 +1,593 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is a connx process under test, with its log lines fanned out to
+// waiters.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{}
+	err    error // after exited
+
+	mu    sync.Mutex
+	lines []string
+	subs  []chan string
+}
+
+var listenRE = regexp.MustCompile(`msg="connx listening" addr=(\S+)`)
+
+// startConnx runs connx with args and waits until it listens.
+func startConnx(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: exec.Command(connxBin, args...), exited: make(chan struct{})}
+	// A pipe of our own rather than StderrPipe: an upgrade's successor
+	// inherits it and keeps logging after this process exits.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	listening := p.watch("connx listening")
+	err = p.cmd.Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.line(sc.Text())
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.exited
+		if t.Failed() {
+			t.Logf("connx log:\n%s", strings.Join(p.log(), "\n"))
+		}
+	})
+	select {
+	case l := <-listening:
+		p.addr = listenRE.FindStringSubmatch(l)[1]
+	case <-p.exited:
+		t.Fatalf("connx exited: %v\n%s", p.err, strings.Join(p.log(), "\n"))
+	case <-time.After(20 * time.Second):
+		t.Fatal("connx did not start listening")
+	}
+	return p
+}
+
+func (p *proc) line(l string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lines = append(p.lines, l)
+	for _, c := range p.subs {
+		select {
+		case c <- l:
+		default:
+		}
+	}
+}
+
+func (p *proc) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// watch returns a channel that receives every later log line containing
+// s.
+func (p *proc) watch(s string) <-chan string {
+	all := make(chan string, 1024)
+	out := make(chan string, 1024)
+	p.mu.Lock()
+	p.subs = append(p.subs, all)
+	p.mu.Unlock()
+	go func() {
+		for l := range all {
+			if strings.Contains(l, s) {
+				out <- l
+			}
+		}
+	}()
+	return out
+}
+
+// next waits for the next line on c.
+func (p *proc) next(c <-chan string, what string) string {
+	p.t.Helper()
+	select {
+	case l := <-c:
+		return l
+	case <-p.exited:
+		p.t.Fatalf("connx exited waiting for %s: %v", what, p.err)
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("no %s in the log", what)
+	}
+	return ""
+}
+
+// namedBackend is an HTTP backend that answers with its name.
+func namedBackend(t *testing.T, name string, h http.HandlerFunc) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", name)
+		if h != nil {
+			h(w, r)
+			return
+		}
+		io.WriteString(w, name)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// writeConfig writes a config for backends (name -> URL) by rename, as
+// editors do.
+func writeConfig(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func configFor(algorithm string, extra string, urls ...string) string {
+	var b strings.Builder
+	b.WriteString("server:\n  host: 127.0.0.1\n  port: 0\n  shutdownTimeout: 5s\n")
+	b.WriteString("healthCheck:\n  enabled: false\n")
+	fmt.Fprintf(&b, "loadBalancing:\n  algorithm: %s\nbackends:\n", algorithm)
+	for _, u := range urls {
+		fmt.Fprintf(&b, "  - url: %q\n", u)
+	}
+	b.WriteString(extra)
+	return b.String()
+}
+
+// loadGen sends requests from several clients until stopped, and records
+// failures and which backend answered when.
+type loadGen struct {
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	ok, fail atomic.Int64
+
+	mu     sync.Mutex
+	errs   []string
+	served []served
+}
+
+type served struct {
+	at      time.Time // response received
+	backend string
+}
+
+// startLoad runs clients keep-alive clients and fresh clients that open
+// a new connection per request, each with pause between requests.
+func startLoad(t *testing.T, addr string, keepAlive, fresh int, pause time.Duration) *loadGen {
+	g := &loadGen{stop: make(chan struct{})}
+	run := func(tr *http.Transport) {
+		defer g.wg.Done()
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		for {
+			select {
+			case <-g.stop:
+				return
+			default:
+			}
+			resp, err := c.Get("http://" + addr + "/")
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			if err != nil {
+				g.fail.Add(1)
+				g.mu.Lock()
+				g.errs = append(g.errs, err.Error())
+				g.mu.Unlock()
+			} else {
+				g.ok.Add(1)
+				g.mu.Lock()
+				g.served = append(g.served, served{time.Now(), resp.Header.Get("X-Backend")})
+				g.mu.Unlock()
+			}
+			time.Sleep(pause) // the load's pacing, not synchronisation
+		}
+	}
+	for range keepAlive {
+		g.wg.Add(1)
+		go run(&http.Transport{MaxIdleConnsPerHost: 1})
+	}
+	for range fresh {
+		g.wg.Add(1)
+		go run(&http.Transport{DisableKeepAlives: true})
+	}
+	t.Cleanup(g.halt)
+	return g
+}
+
+func (g *loadGen) halt() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	g.wg.Wait()
+}
+
+// firstAfter returns when a backend of set first answered after t.
+func (g *loadGen) firstAfter(t time.Time, set map[string]bool) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.served {
+		if s.at.After(t) && set[s.backend] {
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (g *loadGen) report(t *testing.T) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t.Logf("load: %d ok, %d failed", g.ok.Load(), g.fail.Load())
+	for i, e := range g.errs {
+		if i == 10 {
+			t.Logf("... %d more", len(g.errs)-10)
+			break
+		}
+		t.Logf("failure: %s", e)
+	}
+}
+
+// TestReloadUnderLoad saves the config 100 times, alternating two backend
+// sets and algorithms, while clients send a steady load: no request
+// fails, and traffic reaches the new set within a second of each save.
+func TestReloadUnderLoad(t *testing.T) {
+	sets := [2]map[string]bool{{"a": true, "b": true}, {"c": true, "d": true, "e": true}}
+	urls := map[string]string{}
+	for _, set := range sets {
+		for name := range set {
+			urls[name] = namedBackend(t, name, nil)
+		}
+	}
+	cfgs := [2]string{
+		configFor("round-robin", "", urls["a"], urls["b"]),
+		configFor("least-connections", "", urls["c"], urls["d"], urls["e"]),
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	writeConfig(t, path, cfgs[0])
+	p := startConnx(t, "-config", path)
+	reloaded := p.watch("config reloaded")
+	load := startLoad(t, p.addr, 4, 1, 2*time.Millisecond)
+
+	const saves = 100
+	var worst time.Duration
+	for i := 1; i <= saves; i++ {
+		set := i % 2
+		saved := time.Now()
+		writeConfig(t, path, cfgs[set])
+		p.next(reloaded, fmt.Sprintf("reload %d", i))
+		var at time.Time
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var ok bool
+			if at, ok = load.firstAfter(saved, sets[set]); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("save %d: no response from the new backends", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		worst = max(worst, at.Sub(saved))
+	}
+	load.halt()
+	load.report(t)
+	t.Logf("%d reloads; slowest move of traffic to the new backends: %v", saves, worst)
+	if n := load.fail.Load(); n != 0 {
+		t.Errorf("%d requests failed during reloads", n)
+	}
+	if worst > time.Second {
+		t.Errorf("traffic took %v to move after a save, want under 1s", worst)
+	}
+}
+
+// TestReloadInvalidThenValid: an invalid save changes nothing (the old
+// backends keep serving and the error names file, line and key); the next
+// valid save is picked up.
+func TestReloadInvalidThenValid(t *testing.T) {
+	a := namedBackend(t, "a", nil)
+	b := namedBackend(t, "b", nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	writeConfig(t, path, configFor("round-robin", "", a))
+	p := startConnx(t, "-config", path)
+	failed := p.watch("config reload failed")
+	reloaded := p.watch("config reloaded")
+
+	writeConfig(t, path, configFor("round-robin", "timeouts:\n  clientIdle: -5s\n", b))
+	l := p.next(failed, "reload failure")
+	if !strings.Contains(l, "connx.yaml:") || !strings.Contains(l, "timeouts.clientIdle") {
+		t.Errorf("failure does not name the file and key: %s", l)
+	}
+	for range 5 {
+		if got := getBackend(t, p.addr); got != "a" {
+			t.Fatalf("after an invalid save, served by %q, want the old backend a", got)
+		}
+	}
+	writeConfig(t, path, configFor("round-robin", "", b))
+	p.next(reloaded, "reload")
+	if got := getBackend(t, p.addr); got != "b" {
+		t.Fatalf("after a valid save, served by %q, want b", got)
+	}
+}
+
+// TestReloadSaveMethods: saving by rename, by writing in place and by
+// swapping a Kubernetes-style ..data symlink each reload exactly once.
+func TestReloadSaveMethods(t *testing.T) {
+	var urls []string
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		urls = append(urls, namedBackend(t, n, nil))
+	}
+	dir := t.TempDir()
+	// config.yaml -> ..data/config.yaml, ..data -> v0
+	for _, v := range []string{"v0", "v1"} {
+		if err := os.Mkdir(filepath.Join(dir, v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(filepath.Join(dir, "v0", "config.yaml"), []byte(configFor("round-robin", "", urls[:1]...)), 0o644))
+	must(t, os.Symlink("v0", filepath.Join(dir, "..data")))
+	must(t, os.Symlink(filepath.Join("..data", "config.yaml"), path))
+	p := startConnx(t, "-config", path)
+	reloaded := p.watch("config reloaded")
+
+	// 1. Symlink swap: a new ..data link renamed over the old one.
+	must(t, os.WriteFile(filepath.Join(dir, "v1", "config.yaml"), []byte(configFor("round-robin", "", urls[:2]...)), 0o644))
+	must(t, os.Symlink("v1", filepath.Join(dir, "..data_tmp")))
+	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	// 2. Rename over the resolved file.
+	target := filepath.Join(dir, "v1", "config.yaml")
+	waitReload(t, p, reloaded, 2)
+	writeConfig(t, target, configFor("round-robin", "", urls[:3]...))
+	waitReload(t, p, reloaded, 3)
+	// 3. In place.
+	must(t, os.WriteFile(target, []byte(configFor("round-robin", "", urls[:4]...)), 0o644))
+	waitReload(t, p, reloaded, 4)
+	// Sentinel: the next reload is this one, so none was doubled.
+	writeConfig(t, target, configFor("round-robin", "", urls[:5]...))
+	waitReload(t, p, reloaded, 5)
+}
+
+func waitReload(t *testing.T, p *proc, c <-chan string, backends int) {
+	t.Helper()
+	l := p.next(c, "reload")
+	if want := fmt.Sprintf("backends=%d ", backends); !strings.Contains(l, want) {
+		t.Fatalf("reload %q, want one with %s", l, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getBackend(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("X-Backend")
+}
+
+// TestSIGTERMDrain: under steady load with slow requests in flight,
+// SIGTERM lets every accepted request complete, refuses new connections,
+// and the process exits within server.shutdownTimeout.
+func TestSIGTERMDrain(t *testing.T) {
+	release := make(chan struct{})
+	var slowStarted sync.WaitGroup
+	be := namedBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowStarted.Done()
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	writeConfig(t, path, configFor("round-robin", "", be))
+	p := startConnx(t, "-config", path)
+	load := startLoad(t, p.addr, 4, 0, time.Millisecond)
+	waitServed(t, load, 100)
+
+	const slow = 5
+	slowStarted.Add(slow)
+	slowErrs := make(chan error, slow)
+	for range slow {
+		go func() {
+			resp, err := http.Get("http://" + p.addr + "/slow")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "ok" {
+					err = fmt.Errorf("body %q", b)
+				}
+			}
+			slowErrs <- err
+		}()
+	}
+	slowStarted.Wait()
+	draining := p.watch("shutting down")
+	sent := time.Now()
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.next(draining, "drain start")
+	// New connections are refused once the listeners are closed.
+	waitRefused(t, p.addr)
+	load.halt()
+	close(release)
+	for range slow {
+		if err := <-slowErrs; err != nil {
+			t.Errorf("slow request in flight at SIGTERM: %v", err)
+		}
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connx did not exit")
+	}
+	took := time.Since(sent)
+	if p.err != nil {
+		t.Errorf("exit: %v", p.err)
+	}
+	load.report(t)
+	// Keep-alive clients whose next request raced the close of an idle
+	// connection see "connection refused" when they redial: refused, not
+	// accepted and lost.
+	load.mu.Lock()
+	for _, e := range load.errs {
+		if !strings.Contains(e, "connection refused") {
+			t.Errorf("request failed during the drain: %s", e)
+		}
+	}
+	load.mu.Unlock()
+	t.Logf("exited %v after SIGTERM (shutdownTimeout 5s)", took.Round(time.Millisecond))
+	if took > 5*time.Second+2*time.Second {
+		t.Errorf("took %v to exit, shutdownTimeout is 5s", took)
+	}
+}
+
+// waitRefused waits until a dial to addr is refused.
+func waitRefused(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("dial: %v", err)
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return
+			}
+		} else {
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("connections still accepted during the drain")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestUpgradeUnderLoad: SIGUSR2 starts a successor that takes over the
+// port while clients send a steady load, with keep-alive and with a new
+// connection per request; the old process drains and exits; no request
+// fails.
+func TestUpgradeUnderLoad(t *testing.T) {
+	be := namedBackend(t, "a", nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	port := freePort(t)
+	writeConfig(t, path, strings.Replace(configFor("round-robin", "", be), "port: 0", "port: "+port, 1))
+	p := startConnx(t, "-config", path)
+	load := startLoad(t, p.addr, 4, 2, time.Millisecond)
+	waitServed(t, load, 200)
+
+	successor := p.watch("upgrade: the successor is serving")
+	must(t, p.cmd.Process.Signal(syscall.SIGUSR2))
+	l := p.next(successor, "successor")
+	_ = l
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+	if p.err != nil {
+		t.Errorf("old process exit: %v", p.err)
+	}
+	// The successor serves on its own.
+	before := load.ok.Load()
+	waitServed(t, load, before+200)
+	load.halt()
+	load.report(t)
+	if n := load.fail.Load(); n != 0 {
+		t.Errorf("%d requests failed during the upgrade", n)
+	}
+	// Stop the successor: it is this test's to clean up.
+	stopSuccessor(t, p)
+}
+
+func waitServed(t *testing.T, g *loadGen, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for g.ok.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests served, want %d", g.ok.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
+
+func stopSuccessor(t *testing.T, p *proc) {
+	for _, l := range p.log() {
+		if m := successorRE.FindStringSubmatch(l); m != nil {
+			var pid int
+			fmt.Sscan(m[1], &pid)
+			if pr, err := os.FindProcess(pid); err == nil {
+				_ = pr.Signal(syscall.SIGTERM)
+			}
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
