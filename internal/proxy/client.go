@@ -22,6 +22,7 @@ const (
 	csBody                  // forwarding the request body
 	csWait                  // request forwarded; response in progress
 	csClosing               // last response written; flushing, then closing
+	csTunnel                // upgraded: bytes pass both ways (tunnel.go)
 )
 
 // lingerTime is how long a closing client may keep sending before ConnX
@@ -68,6 +69,9 @@ type client struct {
 	be      *backend   // the backend of the latest attempt, nil if none
 	log     *logRecord // access log fields, when this request is logged
 
+	upgrade  []byte // the Upgrade value to forward, nil if not an upgrade
+	tunnelAt int64  // last time bytes moved through the tunnel
+
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
 	lastOut  int   // outbound bytes at the last sweep (send-stall check)
@@ -102,6 +106,9 @@ func (cl *client) process() {
 			}
 		case csWait:
 			cl.parkPipelined()
+			return
+		case csTunnel:
+			cl.pump()
 			return
 		default:
 			return
@@ -186,6 +193,10 @@ func (cl *client) readHead() bool {
 	cl.bodyKind = r.BodyKind()
 	cl.bodyLeft = r.ContentLength
 	cl.chunks.Reset()
+	cl.upgrade = nil
+	if r.Upgrade {
+		cl.upgrade = upgradeValue(r, sn.upgrades)
+	}
 
 	switch {
 	case string(r.Method) == http.MethodConnect:
@@ -574,6 +585,9 @@ func (cl *client) cleanup() {
 		}
 		cl.end(code, cl.be, errClientAbort)
 	}
+	if cl.state == csTunnel {
+		lp.st.tunnels.Add(-1)
+	}
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
@@ -611,6 +625,10 @@ func (cl *client) tick(now int64, full bool) {
 			cl.resume(cl)
 		case cl.state == csBody && up != nil && up.state == usConnecting:
 			// still connecting; stay parked
+		case cl.state == csTunnel:
+			if up == nil || !up.attached() || up.outbound() < cl.sn.lowWater {
+				cl.resume(cl)
+			}
 		case cl.state != csWait:
 			cl.resume(cl)
 		}
@@ -624,6 +642,10 @@ func (cl *client) tick(now int64, full bool) {
 			return
 		}
 		cl.flushCheck()
+		return
+	}
+	if cl.state == csTunnel {
+		cl.tunnelTick(now, full)
 		return
 	}
 	if !full || !cl.attached() {

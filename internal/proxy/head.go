@@ -54,6 +54,11 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	if r.Minor == 0 {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
+	if cl.upgrade != nil {
+		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
+		b = append(b, cl.upgrade...)
+		b = append(b, "\r\n"...)
+	}
 	b = append(b, "X-Forwarded-For: "...)
 	for i := range r.Headers {
 		if h := &r.Headers[i]; h.Flags&http1.FlagXForwardedFor != 0 && len(h.Value) > 0 {

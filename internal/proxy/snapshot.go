@@ -72,6 +72,7 @@ type snapshot struct {
 	upstreamHeader int64
 	upstreamRead   int64
 	upstreamIdle   int64
+	tunnelIdle     time.Duration
 	connectTimeout time.Duration
 	shutdown       time.Duration
 
@@ -82,6 +83,7 @@ type snapshot struct {
 	maxBody     int64
 	preserve    bool
 	metricsPath string
+	upgrades    []string // protocols clients may upgrade to
 }
 
 // newSnapshot builds the snapshot for cfg over backends (in cfg's order);
@@ -102,6 +104,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		upstreamHeader: int64(cfg.Timeouts.UpstreamResponseHeader),
 		upstreamRead:   int64(cfg.Timeouts.UpstreamRead),
 		upstreamIdle:   int64(cfg.Timeouts.UpstreamIdle),
+		tunnelIdle:     cfg.Timeouts.TunnelIdle,
 		connectTimeout: cfg.Timeouts.UpstreamConnect,
 		shutdown:       cfg.Server.ShutdownTimeout,
 		maxConns:       int64(cfg.Limits.MaxConnections),
@@ -111,6 +114,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		maxBody:        cfg.Limits.MaxRequestBody,
 		preserve:       cfg.Server.PreserveHost,
 		metricsPath:    cfg.Metrics.Path,
+		upgrades:       cfg.Server.Upgrades,
 	}
 	sn.lowWater = sn.highWater / 4
 	sn.hashKey = parseHashKey(cfg.LoadBalancing.HashKey)

@@ -18,6 +18,7 @@ const (
 	usHead                     // request going out; waiting for the response head
 	usBody                     // streaming the response body to the client
 	usIdle                     // pooled, waiting for the next request
+	usTunnel                   // upgraded: bytes pass both ways (tunnel.go)
 )
 
 // upstream is one connection to a backend, registered on the same event
@@ -138,6 +139,10 @@ func (up *upstream) onTraffic() {
 			return
 		}
 		cl := up.cl
+		if up.state == usTunnel && cl != nil {
+			up.pump()
+			return
+		}
 		if cl == nil || up.state == usIdle || up.state == usConnecting {
 			// Bytes nobody asked for: the connection's state is unknown.
 			up.broken = true
@@ -211,7 +216,10 @@ func (up *upstream) readHead(buf []byte) bool {
 	defer up.releaseResp()
 	if r.Status < 200 {
 		if r.Status == 101 {
-			// ConnX never forwards Upgrade, so a switch is a broken backend.
+			if cl.upgrade != nil && cl.state == csWait {
+				return up.startTunnel(r, n)
+			}
+			// A switch nobody asked for: a broken backend.
 			up.fail(failBadResponse)
 			return false
 		}
@@ -239,8 +247,10 @@ func (up *upstream) readHead(buf []byte) bool {
 	if up.kind == http1.BodyUntilClose || cl.state == csBody {
 		cl.closeAfter = true
 	}
-	if cl.state == csBody {
-		up.broken = true // the rest of the request body will not be sent
+	if cl.state == csBody || cl.upgrade != nil {
+		// The rest of the request body will not be sent, or the backend
+		// declined an upgrade and may be in any state.
+		up.broken = true
 	}
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
 	up.consume(n)
@@ -419,6 +429,10 @@ func (up *upstream) cleanup() {
 	}
 	up.cl = nil
 	cl.up = nil
+	if up.state == usTunnel {
+		cl.endTunnel(up)
+		return
+	}
 	switch {
 	case up.state == usBody && up.kind == http1.BodyUntilClose && up.why == 0:
 		up.release(statusOutcome(up.status)) // the close ends the body
@@ -461,6 +475,9 @@ func (up *upstream) tick(now int64, full bool) {
 			up.resume(up)
 		}
 		return
+	}
+	if up.state == usTunnel {
+		return // the client's tick moves the tunnel on
 	}
 	if up.state == usBody && up.attached() && up.cl != nil && up.cl.outbound() > up.cl.sn.highWater {
 		up.park() // it could not be parked when the client filled up
