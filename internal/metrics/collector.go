@@ -1,0 +1,297 @@
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/connx/connx/internal/stats"
+)
+
+// breakerStates are the values of connx_backend_breaker_state's state
+// label, as health.BackendState.Breaker spells them.
+var breakerStates = [...]string{"closed", "open", "half-open", "disabled"}
+
+// descs are the descriptions of ConnX's own metrics.
+type descs struct {
+	requests, errors, duration *prometheus.Desc
+
+	backendUp, backendInFlight, backendWeight, backendLatency *prometheus.Desc
+	backendHealthy, backendEjected, backendBreaker            *prometheus.Desc
+	healthChecks, upstreamIdle, upstreamOpen                  *prometheus.Desc
+
+	active, parked, closing, tunnels *prometheus.Desc
+	uptime, startTime                *prometheus.Desc
+	bytesIn, bytesOut                *prometheus.Desc
+
+	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
+
+	rlEnabled, rlRequests, rlClients, rlEvictions *prometheus.Desc
+
+	accessLog *prometheus.Desc
+	buildInfo *prometheus.Desc
+}
+
+func newDescs() descs {
+	be := []string{"backend"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return descs{
+		requests: d("connx_requests_total",
+			"Finished requests by method, status code sent (499: the client left before any status) and backend (\"none\": answered by ConnX itself).",
+			"method", "code", "backend"),
+		errors: d("connx_errors_total",
+			"Failed requests by kind of failure.",
+			"kind"),
+		duration: d("connx_request_duration_seconds",
+			"Time from the request head being read to the last response byte being handed to the kernel, by backend.",
+			be...),
+
+		backendUp: d("connx_backend_up",
+			"Whether the backend may be picked now: healthy, not ejected, and its circuit breaker admits requests (1) or not (0).",
+			be...),
+		backendInFlight: d("connx_backend_in_flight_requests",
+			"Requests (and tunnels) in progress on the backend.",
+			be...),
+		backendWeight: d("connx_backend_weight",
+			"The backend's configured balancing weight.",
+			be...),
+		backendLatency: d("connx_backend_latency_seconds",
+			"The balancer's moving average of the backend's response-head latency; 0 before the first response.",
+			be...),
+		backendHealthy: d("connx_backend_healthy",
+			"Active health check verdict: 1 healthy (also before the first check and when checks are off), 0 unhealthy.",
+			be...),
+		backendEjected: d("connx_backend_ejected",
+			"Whether passive outlier detection has ejected the backend now (1) or not (0).",
+			be...),
+		backendBreaker: d("connx_backend_breaker_state",
+			"Circuit breaker state of the backend: 1 for the current state, 0 for the others.",
+			"backend", "state"),
+		healthChecks: d("connx_health_checks_total",
+			"Finished active health checks of the backend by result, since the backend was added.",
+			"backend", "result"),
+		upstreamIdle: d("connx_upstream_idle_connections",
+			"Idle pooled connections to the backend, all event loops.",
+			be...),
+		upstreamOpen: d("connx_upstream_open_connections",
+			"Open connections to the backend (idle and busy), all event loops.",
+			be...),
+
+		active: d("connx_active_connections",
+			"Open client connections."),
+		parked: d("connx_parked_connections",
+			"Client connections parked in the kernel for backpressure."),
+		closing: d("connx_closing_connections",
+			"Client connections flushing their last response before closing."),
+		tunnels: d("connx_tunnels_active",
+			"Upgraded connections (WebSocket tunnels) open now."),
+		uptime: d("connx_uptime_seconds",
+			"Seconds since ConnX started."),
+		startTime: d("connx_start_time_seconds",
+			"Time ConnX started, in seconds since the Unix epoch."),
+		bytesIn: d("connx_bytes_received_total",
+			"Bytes read from clients."),
+		bytesOut: d("connx_bytes_sent_total",
+			"Bytes written to clients."),
+
+		reloads: d("connx_config_reloads_total",
+			"Configuration reload attempts by result.",
+			"result"),
+		reloadSuccessTime: d("connx_config_last_reload_success_timestamp_seconds",
+			"Time the configuration in use was loaded (the last successful reload, or the start), in seconds since the Unix epoch."),
+		reloadSuccessful: d("connx_config_last_reload_successful",
+			"Whether the last configuration reload attempt succeeded (1) or failed (0); 1 before any reload."),
+
+		rlEnabled: d("connx_ratelimit_enabled",
+			"Whether rate limiting is enabled (1) or not (0)."),
+		rlRequests: d("connx_ratelimit_requests_total",
+			"Requests seen by the rate limiter by decision.",
+			"decision"),
+		rlClients: d("connx_ratelimit_clients",
+			"Client token buckets the rate limiter holds."),
+		rlEvictions: d("connx_ratelimit_evictions_total",
+			"Client token buckets evicted to keep the rate limiter's table bounded."),
+
+		accessLog: d("connx_access_log_lines_total",
+			"Access log lines by result: written, or dropped because the write queue was full.",
+			"result"),
+		buildInfo: d("connx_build_info",
+			"Always 1; the labels give the ConnX version and the Go version it was built with.",
+			"version", "goversion"),
+	}
+}
+
+// collector is the prometheus.Collector of ConnX's own metrics. It is
+// immutable after newCollector, so Collect may run concurrently.
+type collector struct {
+	d         descs
+	source    stats.Source
+	buildInfo prometheus.Metric
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func newCollector(o Options) *collector {
+	c := &collector{d: newDescs(), source: o.Source}
+	version := o.Version
+	if version == "" {
+		version = "unknown"
+	}
+	c.buildInfo = prometheus.MustNewConstMetric(c.d.buildInfo, prometheus.GaugeValue, 1,
+		validUTF8(version), runtime.Version())
+	return c
+}
+
+// Describe sends every metric's description, so the registry checks each
+// scrape for consistency.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	d := &c.d
+	for _, x := range [...]*prometheus.Desc{
+		d.requests, d.errors, d.duration,
+		d.backendUp, d.backendInFlight, d.backendWeight, d.backendLatency,
+		d.backendHealthy, d.backendEjected, d.backendBreaker,
+		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
+		d.active, d.parked, d.closing, d.tunnels,
+		d.uptime, d.startTime, d.bytesIn, d.bytesOut,
+		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
+		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
+		d.accessLog, d.buildInfo,
+	} {
+		ch <- x
+	}
+}
+
+// Collect takes one snapshot and sends it as constant metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	var s stats.Snapshot
+	if c.source != nil {
+		c.source(&s)
+	}
+	if s.Time.IsZero() {
+		s.Time = time.Now()
+	}
+	d := &c.d
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+
+	for _, r := range s.Requests {
+		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend))
+	}
+	for k, n := range s.Errors {
+		counter(d.errors, n, stats.ErrorKind(k).String())
+	}
+	for i := range s.Durations {
+		h := &s.Durations[i]
+		count, buckets := cumulative(h.Counts)
+		ch <- prometheus.MustNewConstHistogram(d.duration, count, h.Sum, buckets, validUTF8(h.Backend))
+	}
+
+	for i := range s.Backends {
+		b := &s.Backends[i]
+		name := validUTF8(b.Name)
+		gauge(d.backendUp, bool01(b.Up), name)
+		gauge(d.backendInFlight, float64(b.InFlight), name)
+		gauge(d.backendWeight, float64(b.Weight), name)
+		gauge(d.backendLatency, b.Latency.Seconds(), name)
+		gauge(d.backendHealthy, bool01(b.Health.Healthy), name)
+		gauge(d.backendEjected, bool01(b.Health.Ejected), name)
+		for _, st := range breakerStates {
+			gauge(d.backendBreaker, bool01(b.Health.Breaker == st), name, st)
+		}
+		counter(d.healthChecks, b.Health.ChecksOK, name, "success")
+		counter(d.healthChecks, b.Health.ChecksFailed, name, "failure")
+		gauge(d.upstreamIdle, float64(b.IdleConns), name)
+		gauge(d.upstreamOpen, float64(b.OpenConns), name)
+	}
+
+	gauge(d.active, float64(s.Active))
+	gauge(d.parked, float64(s.Parked))
+	gauge(d.closing, float64(s.Closing))
+	gauge(d.tunnels, float64(s.Tunnels))
+	if !s.Started.IsZero() {
+		gauge(d.uptime, s.Time.Sub(s.Started).Seconds())
+		gauge(d.startTime, unixSeconds(s.Started))
+	}
+	counter(d.bytesIn, s.BytesIn)
+	counter(d.bytesOut, s.BytesOut)
+
+	rl := &s.Reloads
+	counter(d.reloads, rl.Success, "success")
+	counter(d.reloads, rl.Failure, "failure")
+	// Before the first reload, the configuration in use is the one loaded
+	// at start (as Prometheus reports its own).
+	if last := rl.LastSuccess; !last.IsZero() {
+		gauge(d.reloadSuccessTime, unixSeconds(last))
+	} else if !s.Started.IsZero() {
+		gauge(d.reloadSuccessTime, unixSeconds(s.Started))
+	}
+	failed := rl.LastError != "" || (!rl.LastFailure.IsZero() && rl.LastFailure.After(rl.LastSuccess))
+	gauge(d.reloadSuccessful, bool01(!failed))
+
+	// The rate limiter's series exist also while it is disabled (at 0, or
+	// at the counts of its last enabled period if the data plane keeps
+	// them), so dashboards and alerts need no absent() handling.
+	lim := &s.RateLimit
+	gauge(d.rlEnabled, bool01(lim.Enabled))
+	counter(d.rlRequests, lim.Allowed, "allowed")
+	counter(d.rlRequests, lim.Rejected, "rejected")
+	counter(d.rlRequests, lim.Exempt, "exempt")
+	gauge(d.rlClients, float64(lim.Keys))
+	counter(d.rlEvictions, lim.Evicted)
+
+	counter(d.accessLog, s.AccessLog.Written, "written")
+	counter(d.accessLog, s.AccessLog.Dropped, "dropped")
+
+	ch <- c.buildInfo
+}
+
+// cumulative converts a stats.Histogram's per-bucket counts into the
+// cumulative counts of a Prometheus histogram, keyed by upper bound, and
+// their total. The total is computed from the counts rather than taken
+// from Histogram.Count, so the +Inf bucket and _count always agree even if
+// the source read its counters at slightly different moments. Missing
+// counts (a short slice) count as 0.
+func cumulative(counts []uint64) (total uint64, buckets map[float64]uint64) {
+	buckets = make(map[float64]uint64, len(stats.DurationBuckets))
+	for i, le := range stats.DurationBuckets {
+		if i < len(counts) {
+			total += counts[i]
+		}
+		buckets[le] = total
+	}
+	for _, n := range counts[min(len(counts), len(stats.DurationBuckets)):] {
+		total += n // the +Inf bucket
+	}
+	return total, buckets
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / float64(time.Second)
+}
+
+// validUTF8 makes s a valid label value: Prometheus requires UTF-8, and a
+// constant metric with an invalid label value would fail the whole
+// scrape. Invalid bytes become U+FFFD. Valid strings are returned as is.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

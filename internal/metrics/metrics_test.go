@@ -1,0 +1,575 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/connx/connx/internal/health"
+	"github.com/connx/connx/internal/stats"
+)
+
+var (
+	t0      = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	started = t0.Add(-90 * time.Second)
+)
+
+const (
+	backendA = "http://10.0.0.1:8080"
+	backendB = "http://10.0.0.2:8080"
+)
+
+// fixed is a Source that always reports s.
+func fixed(s stats.Snapshot) stats.Source {
+	return func(dst *stats.Snapshot) { *dst = s }
+}
+
+// hist builds a stats.Histogram from non-cumulative counts given by
+// bucket index.
+func hist(backend string, sum float64, counts map[int]uint64) stats.Histogram {
+	h := stats.Histogram{Backend: backend, Counts: make([]uint64, len(stats.DurationBuckets)+1), Sum: sum}
+	for i, n := range counts {
+		h.Counts[i] = n
+		h.Count += n
+	}
+	return h
+}
+
+func backend(name string, breakerState string) stats.Backend {
+	return stats.Backend{
+		Name: name, Addr: strings.TrimPrefix(name, "http://"), Weight: 1, Up: true,
+		Health: health.BackendState{URL: name, Available: true, Healthy: true, Breaker: breakerState},
+	}
+}
+
+// sampleSnapshot is a small, fully known snapshot.
+func sampleSnapshot() stats.Snapshot {
+	a := backend(backendA, "closed")
+	a.Weight, a.InFlight, a.Latency = 3, 4, 2500*time.Microsecond
+	a.IdleConns, a.OpenConns = 5, 9
+	a.Health.ChecksOK, a.Health.ChecksFailed = 12, 1
+	b := backend(backendB, "open")
+	b.Up, b.Health.Available, b.Health.Healthy, b.Health.Ejected = false, false, false, true
+
+	s := stats.Snapshot{
+		Time: t0, Started: started,
+		Active: 7, Parked: 1, Closing: 2, Tunnels: 3,
+		Requests: []stats.RequestCount{
+			{Method: "GET", Code: 200, Backend: backendA, Count: 10},
+			{Method: "GET", Code: 502, Backend: backendA, Count: 2},
+			{Method: "POST", Code: 200, Backend: backendB, Count: 4},
+			{Method: "OTHER", Code: 499, Backend: backendB, Count: 1},
+			{Method: "GET", Code: 429, Backend: stats.NoBackend, Count: 6},
+		},
+		Durations: []stats.Histogram{
+			hist(backendA, 12.5, map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}),
+			hist(backendB, 0.25, map[int]uint64{1: 5}),
+			hist(stats.NoBackend, 0.003, map[int]uint64{0: 6}),
+		},
+		BytesIn: 1000, BytesOut: 20000,
+		Backends: []stats.Backend{a, b},
+		RateLimit: stats.RateLimit{
+			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
+		},
+		AccessLog: stats.AccessLog{Enabled: true, Written: 23, Dropped: 1},
+		Reloads: stats.Reloads{
+			Success: 2, Failure: 1,
+			LastSuccess: t0.Add(-10 * time.Second), LastFailure: t0.Add(-20 * time.Second),
+		},
+	}
+	s.Errors[stats.ErrConnect] = 2
+	s.Errors[stats.ErrClientAbort] = 1
+	s.Errors[stats.ErrRateLimited] = 6
+	return s
+}
+
+// scrape renders e with AppendText and parses the result.
+func scrape(t testing.TB, e *Exporter) (text []byte, series map[string]map[string]float64) {
+	t.Helper()
+	text, err := e.AppendText(nil)
+	if err != nil {
+		t.Fatalf("AppendText: %v", err)
+	}
+	return text, flatten(parse(t, text))
+}
+
+func parse(t testing.TB, text []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		t.Fatalf("parsing the exposition: %v\n%s", err, text)
+	}
+	return mfs
+}
+
+// flatten turns families into family name -> series -> value, where a
+// series is written name{label="value",...} with labels in name order,
+// values quoted with %q, and histograms expanded into _bucket, _count
+// and _sum series.
+func flatten(mfs map[string]*dto.MetricFamily) map[string]map[string]float64 {
+	out := make(map[string]map[string]float64, len(mfs))
+	for name, mf := range mfs {
+		ss := make(map[string]float64)
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, lp := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
+			}
+			key := func(suffix string, extra ...string) string {
+				l := append(append([]string(nil), labels...), extra...)
+				sort.Strings(l)
+				if len(l) == 0 {
+					return name + suffix
+				}
+				return name + suffix + "{" + strings.Join(l, ",") + "}"
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				ss[key("")] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				ss[key("")] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					ss[key("_bucket", fmt.Sprintf("le=%q", leString(b.GetUpperBound())))] = float64(b.GetCumulativeCount())
+				}
+				ss[key("_count")] = float64(h.GetSampleCount())
+				ss[key("_sum")] = h.GetSampleSum()
+			default:
+				ss[key("")] = m.GetUntyped().GetValue()
+			}
+		}
+		out[name] = ss
+	}
+	return out
+}
+
+func leString(f float64) string {
+	if f > 1e308 {
+		return "+Inf"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// wantFamily checks that family name has exactly the series in want.
+func wantFamily(t *testing.T, got map[string]map[string]float64, name string, want map[string]float64) {
+	t.Helper()
+	if !maps.Equal(got[name], want) {
+		t.Errorf("%s:\n got %s\nwant %s", name, dump(got[name]), dump(want))
+	}
+}
+
+func dump(m map[string]float64) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "\n\t%s %v", k, m[k])
+	}
+	return b.String()
+}
+
+func TestRequestCounts(t *testing.T) {
+	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
+	wantFamily(t, got, "connx_requests_total", map[string]float64{
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET"}`:   10,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="502",method="GET"}`:   2,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="200",method="POST"}`:  4,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="499",method="OTHER"}`: 1,
+		`connx_requests_total{backend="none",code="429",method="GET"}`:                   6,
+	})
+	wantFamily(t, got, "connx_errors_total", map[string]float64{
+		`connx_errors_total{kind="no_backend"}`:     0,
+		`connx_errors_total{kind="connect"}`:        2,
+		`connx_errors_total{kind="timeout"}`:        0,
+		`connx_errors_total{kind="bad_response"}`:   0,
+		`connx_errors_total{kind="upstream_reset"}`: 0,
+		`connx_errors_total{kind="client_abort"}`:   1,
+		`connx_errors_total{kind="rate_limited"}`:   6,
+		`connx_errors_total{kind="bad_request"}`:    0,
+		`connx_errors_total{kind="client_timeout"}`: 0,
+	})
+}
+
+func TestDurationHistogram(t *testing.T) {
+	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
+	want := map[string]float64{}
+	// Non-cumulative counts by bucket index, from sampleSnapshot.
+	perBackend := map[string]struct {
+		counts map[int]uint64
+		sum    float64
+	}{
+		backendA:        {map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}, 12.5},
+		backendB:        {map[int]uint64{1: 5}, 0.25},
+		stats.NoBackend: {map[int]uint64{0: 6}, 0.003},
+	}
+	for be, p := range perBackend {
+		var cum uint64
+		for i := 0; i <= len(stats.DurationBuckets); i++ {
+			cum += p.counts[i]
+			le := "+Inf"
+			if i < len(stats.DurationBuckets) {
+				le = leString(stats.DurationBuckets[i])
+			}
+			want[fmt.Sprintf(`connx_request_duration_seconds_bucket{backend=%q,le=%q}`, be, le)] = float64(cum)
+		}
+		want[fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q}`, be)] = float64(cum)
+		want[fmt.Sprintf(`connx_request_duration_seconds_sum{backend=%q}`, be)] = p.sum
+	}
+	wantFamily(t, got, "connx_request_duration_seconds", want)
+
+	// Spot-check the conversion by hand, so the test does not only
+	// mirror the code.
+	for series, v := range map[string]float64{
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0005"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0025"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005"}`:  7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.25"}`:   7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.5"}`:    8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="10"}`:     8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="+Inf"}`:   11,
+		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080"}`:              11,
+		`connx_request_duration_seconds_sum{backend="http://10.0.0.1:8080"}`:                12.5,
+	} {
+		if g := got["connx_request_duration_seconds"][series]; g != v {
+			t.Errorf("%s = %v, want %v", series, g, v)
+		}
+	}
+}
+
+func TestCumulative(t *testing.T) {
+	n := len(stats.DurationBuckets)
+	for _, tc := range []struct {
+		name      string
+		counts    []uint64
+		total     uint64
+		first     uint64 // cumulative count of the first bucket
+		lastFinit uint64 // cumulative count of the last finite bucket
+	}{
+		{"empty", nil, 0, 0, 0},
+		{"all in +Inf", append(make([]uint64, n), 4), 4, 0, 0},
+		{"spread", append([]uint64{1, 2}, append(make([]uint64, n-2), 3)...), 6, 1, 3},
+		{"short slice", []uint64{5}, 5, 5, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			total, b := cumulative(tc.counts)
+			if total != tc.total || b[stats.DurationBuckets[0]] != tc.first || b[stats.DurationBuckets[n-1]] != tc.lastFinit || len(b) != n {
+				t.Errorf("cumulative(%v) = %d, %v; want total %d, first %d, last finite %d, %d buckets",
+					tc.counts, total, b, tc.total, tc.first, tc.lastFinit, n)
+			}
+		})
+	}
+}
+
+func TestBackendGauges(t *testing.T) {
+	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
+	per := func(name string, a, b float64) map[string]float64 {
+		return map[string]float64{
+			name + `{backend="http://10.0.0.1:8080"}`: a,
+			name + `{backend="http://10.0.0.2:8080"}`: b,
+		}
+	}
+	wantFamily(t, got, "connx_backend_up", per("connx_backend_up", 1, 0))
+	wantFamily(t, got, "connx_backend_in_flight_requests", per("connx_backend_in_flight_requests", 4, 0))
+	wantFamily(t, got, "connx_backend_weight", per("connx_backend_weight", 3, 1))
+	wantFamily(t, got, "connx_backend_latency_seconds", per("connx_backend_latency_seconds", 0.0025, 0))
+	wantFamily(t, got, "connx_backend_healthy", per("connx_backend_healthy", 1, 0))
+	wantFamily(t, got, "connx_backend_ejected", per("connx_backend_ejected", 0, 1))
+	wantFamily(t, got, "connx_upstream_idle_connections", per("connx_upstream_idle_connections", 5, 0))
+	wantFamily(t, got, "connx_upstream_open_connections", per("connx_upstream_open_connections", 9, 0))
+	wantFamily(t, got, "connx_health_checks_total", map[string]float64{
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",result="success"}`: 12,
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",result="failure"}`: 1,
+		`connx_health_checks_total{backend="http://10.0.0.2:8080",result="success"}`: 0,
+		`connx_health_checks_total{backend="http://10.0.0.2:8080",result="failure"}`: 0,
+	})
+}
+
+func TestBreakerStateSet(t *testing.T) {
+	for _, st := range []string{"closed", "open", "half-open", "disabled", "bogus"} {
+		t.Run(st, func(t *testing.T) {
+			s := stats.Snapshot{Time: t0, Backends: []stats.Backend{backend(backendA, st)}}
+			_, got := scrape(t, New(Options{Source: fixed(s)}))
+			want := map[string]float64{}
+			for _, x := range []string{"closed", "open", "half-open", "disabled"} {
+				v := 0.0
+				if x == st {
+					v = 1
+				}
+				want[fmt.Sprintf(`connx_backend_breaker_state{backend=%q,state=%q}`, backendA, x)] = v
+			}
+			wantFamily(t, got, "connx_backend_breaker_state", want)
+		})
+	}
+}
+
+func TestServerGauges(t *testing.T) {
+	_, got := scrape(t, New(Options{Version: "v1.2.3", Source: fixed(sampleSnapshot())}))
+	for name, v := range map[string]float64{
+		"connx_active_connections":        7,
+		"connx_parked_connections":        1,
+		"connx_closing_connections":       2,
+		"connx_tunnels_active":            3,
+		"connx_uptime_seconds":            90,
+		"connx_start_time_seconds":        float64(started.Unix()),
+		"connx_bytes_received_total":      1000,
+		"connx_bytes_sent_total":          20000,
+		"connx_ratelimit_enabled":         1,
+		"connx_ratelimit_clients":         17,
+		"connx_ratelimit_evictions_total": 4,
+	} {
+		wantFamily(t, got, name, map[string]float64{name: v})
+	}
+	wantFamily(t, got, "connx_ratelimit_requests_total", map[string]float64{
+		`connx_ratelimit_requests_total{decision="allowed"}`:  100,
+		`connx_ratelimit_requests_total{decision="rejected"}`: 6,
+		`connx_ratelimit_requests_total{decision="exempt"}`:   2,
+	})
+	wantFamily(t, got, "connx_access_log_lines_total", map[string]float64{
+		`connx_access_log_lines_total{result="written"}`: 23,
+		`connx_access_log_lines_total{result="dropped"}`: 1,
+	})
+	wantFamily(t, got, "connx_config_reloads_total", map[string]float64{
+		`connx_config_reloads_total{result="success"}`: 2,
+		`connx_config_reloads_total{result="failure"}`: 1,
+	})
+	var info string
+	for k := range got["connx_build_info"] {
+		info = k
+	}
+	if !strings.Contains(info, `version="v1.2.3"`) || !strings.Contains(info, `goversion="go1.`) || got["connx_build_info"][info] != 1 {
+		t.Errorf("connx_build_info: %v", got["connx_build_info"])
+	}
+}
+
+func TestReloadGauges(t *testing.T) {
+	t1, t2 := t0.Add(-time.Minute), t0.Add(-time.Second)
+	for _, tc := range []struct {
+		name       string
+		r          stats.Reloads
+		successful float64
+		at         time.Time
+	}{
+		{"no reload yet", stats.Reloads{}, 1, started},
+		{"succeeded", stats.Reloads{Success: 1, LastSuccess: t1}, 1, t1},
+		{"failed after success", stats.Reloads{Success: 1, Failure: 1, LastSuccess: t1, LastFailure: t2, LastError: "bad"}, 0, t1},
+		{"failed, none succeeded", stats.Reloads{Failure: 1, LastFailure: t2, LastError: "bad"}, 0, started},
+		{"succeeded after failure", stats.Reloads{Success: 1, Failure: 1, LastFailure: t1, LastSuccess: t2}, 1, t2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := stats.Snapshot{Time: t0, Started: started, Reloads: tc.r}
+			_, got := scrape(t, New(Options{Source: fixed(s)}))
+			wantFamily(t, got, "connx_config_last_reload_successful",
+				map[string]float64{"connx_config_last_reload_successful": tc.successful})
+			wantFamily(t, got, "connx_config_last_reload_success_timestamp_seconds",
+				map[string]float64{"connx_config_last_reload_success_timestamp_seconds": float64(tc.at.Unix())})
+		})
+	}
+}
+
+// TestRemovedBackend checks that a backend the Source no longer reports
+// leaves no series behind.
+func TestRemovedBackend(t *testing.T) {
+	var removed atomic.Bool
+	src := func(s *stats.Snapshot) {
+		*s = sampleSnapshot()
+		if !removed.Load() {
+			return
+		}
+		s.Backends = s.Backends[:1]
+		s.Durations = s.Durations[:1]
+		s.Requests = s.Requests[:2]
+	}
+	e := New(Options{Source: src})
+
+	text, _ := scrape(t, e)
+	if !bytes.Contains(text, []byte(backendB)) {
+		t.Fatalf("before removal, no series for %s:\n%s", backendB, text)
+	}
+	removed.Store(true)
+	text, got := scrape(t, e)
+	if bytes.Contains(text, []byte(backendB)) {
+		t.Errorf("after removal, series remain for %s:\n%s", backendB, grep(text, backendB))
+	}
+	if len(got["connx_backend_up"]) != 1 || len(got["connx_backend_breaker_state"]) != 4 {
+		t.Errorf("after removal: backend_up %v, breaker_state %v", got["connx_backend_up"], got["connx_backend_breaker_state"])
+	}
+}
+
+func grep(text []byte, s string) string {
+	var out []string
+	for line := range strings.Lines(string(text)) {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+func TestLabelEscaping(t *testing.T) {
+	names := []string{
+		`http://h:1/a"b`,
+		`http://h:1/back\slash`,
+		"http://h:1/new\nline",
+		"http://h:1/ünïcode",
+		"http://h:1/bad\xffutf8",
+	}
+	var s stats.Snapshot
+	s.Time = t0
+	for _, n := range names {
+		s.Backends = append(s.Backends, backend(n, "closed"))
+		s.Requests = append(s.Requests, stats.RequestCount{Method: "GET", Code: 200, Backend: n, Count: 1})
+		s.Durations = append(s.Durations, hist(n, 1, map[int]uint64{2: 1}))
+	}
+	text, got := scrape(t, New(Options{Source: fixed(s)}))
+	for _, line := range []string{
+		`connx_backend_up{backend="http://h:1/a\"b"} 1`,
+		`connx_backend_up{backend="http://h:1/back\\slash"} 1`,
+		`connx_backend_up{backend="http://h:1/new\nline"} 1`,
+		`connx_backend_up{backend="http://h:1/ünïcode"} 1`,
+		"connx_backend_up{backend=\"http://h:1/bad\uFFFDutf8\"} 1",
+	} {
+		if !bytes.Contains(text, []byte(line+"\n")) {
+			t.Errorf("exposition lacks %s", line)
+		}
+	}
+	// Parsed back, every label value is the configured name (invalid
+	// UTF-8 replaced).
+	for _, n := range names {
+		n = strings.ToValidUTF8(n, "\uFFFD")
+		for fam, series := range map[string]string{
+			"connx_backend_up":               fmt.Sprintf("connx_backend_up{backend=%q}", n),
+			"connx_requests_total":           fmt.Sprintf("connx_requests_total{backend=%q,code=\"200\",method=\"GET\"}", n),
+			"connx_request_duration_seconds": fmt.Sprintf("connx_request_duration_seconds_count{backend=%q}", n),
+		} {
+			if v, ok := got[fam][series]; !ok || v != 1 {
+				t.Errorf("%s: %s = %v, %v", fam, series, v, ok)
+			}
+		}
+	}
+}
+
+// TestZeroOptions checks that an exporter without a Source still scrapes
+// cleanly, with every error kind present.
+func TestZeroOptions(t *testing.T) {
+	_, got := scrape(t, New(Options{}))
+	if n := len(got["connx_errors_total"]); n != int(stats.NumErrorKinds) {
+		t.Errorf("connx_errors_total has %d series, want %d", n, stats.NumErrorKinds)
+	}
+	for k, v := range got["connx_errors_total"] {
+		if v != 0 {
+			t.Errorf("%s = %v", k, v)
+		}
+	}
+	if _, ok := got["connx_build_info"][`connx_build_info{goversion="`+runtime.Version()+`",version="unknown"}`]; !ok {
+		t.Errorf("connx_build_info: %v", got["connx_build_info"])
+	}
+	if _, ok := got["connx_uptime_seconds"]; ok {
+		t.Errorf("connx_uptime_seconds exported without a start time")
+	}
+}
+
+// TestAppendTextMatchesHandler checks that the main-port rendering and
+// the promhttp handler serve the same exposition: ConnX's families
+// identical, and the same set of runtime and process families (whose
+// values move between scrapes).
+func TestAppendTextMatchesHandler(t *testing.T) {
+	e := New(Options{Version: "test", Source: fixed(sampleSnapshot())})
+	prefix := []byte("kept\n")
+	out, err := e.AppendText(append([]byte(nil), prefix...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(out, prefix) {
+		t.Fatalf("AppendText did not keep dst: %q", out[:min(len(out), 20)])
+	}
+	fromAppend := parse(t, out[len(prefix):])
+
+	rec := httptest.NewRecorder()
+	e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("Handler: status %d: %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, ContentType) {
+		t.Errorf("Handler Content-Type %q, want %q", ct, ContentType)
+	}
+	if f := expfmt.Format(ContentType); f.FormatType() != expfmt.TypeTextPlain || f.Version() != expfmt.TextVersion {
+		t.Errorf("ContentType %q is not text %s", ContentType, expfmt.TextVersion)
+	}
+	fromHandler := parse(t, rec.Body.Bytes())
+
+	if a, h := slices.Sorted(maps.Keys(fromAppend)), slices.Sorted(maps.Keys(fromHandler)); !slices.Equal(a, h) {
+		t.Fatalf("families differ:\nAppendText %v\nHandler    %v", a, h)
+	}
+	connx := 0
+	for name, mf := range fromAppend {
+		if !strings.HasPrefix(name, "connx_") {
+			continue
+		}
+		connx++
+		var a, h bytes.Buffer
+		if _, err := expfmt.MetricFamilyToText(&a, mf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := expfmt.MetricFamilyToText(&h, fromHandler[name]); err != nil {
+			t.Fatal(err)
+		}
+		if a.String() != h.String() {
+			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
+		}
+	}
+	if connx != 30 {
+		t.Errorf("%d connx_ families, want 30", connx)
+	}
+	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
+		if _, ok := fromAppend[p]; !ok {
+			t.Errorf("no %s: runtime and process collectors missing", p)
+		}
+	}
+}
+
+// TestConcurrentScrapes runs scrapes in parallel, for the race detector.
+func TestConcurrentScrapes(t *testing.T) {
+	var calls atomic.Int64
+	src := func(s *stats.Snapshot) {
+		calls.Add(1)
+		*s = sampleSnapshot()
+	}
+	e := New(Options{Source: src})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			if _, err := e.AppendText(nil); err != nil {
+				errs <- err
+			}
+			rec := httptest.NewRecorder()
+			e.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			if rec.Code != http.StatusOK {
+				errs <- fmt.Errorf("handler status %d", rec.Code)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := calls.Load(); n != 16 {
+		t.Errorf("Source called %d times for 16 scrapes, want one call per scrape", n)
+	}
+}
