@@ -42,7 +42,7 @@ func (lr *logRecord) write(cl *client, code int, be *backend, kind errKind, dur 
 		Proto:    "HTTP/1.1",
 		Status:   code,
 		BytesIn:  cl.bodySent,
-		BytesOut: cl.sent - lr.sent0,
+		BytesOut: cl.sent + cl.pendingOut - lr.sent0,
 		Duration: time.Duration(dur),
 		Upstream: lr.upstream,
 	}

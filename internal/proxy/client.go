@@ -72,6 +72,8 @@ type client struct {
 	upgrade  []byte // the Upgrade value to forward, nil if not an upgrade
 	tunnelAt int64  // last time bytes moved through the tunnel
 
+	pendingOut int64 // bytes about to be written when end runs early
+
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
 	lastOut  int   // outbound bytes at the last sweep (send-stall check)

@@ -255,6 +255,7 @@ func (up *upstream) readHead(buf []byte) bool {
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
 	up.consume(n)
 	if up.kind == http1.BodyNone {
+		up.endBefore(len(lp.scratch))
 		if !cl.write(lp.scratch) {
 			up.broken = true
 			up.lp.closeConn(&up.peer)
@@ -306,6 +307,9 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 		}
 	default: // until close
 		k = len(buf)
+	}
+	if done {
+		up.endBefore(len(head) + k)
 	}
 	if head != nil {
 		if k <= coalesceMax {
@@ -375,6 +379,16 @@ func (up *upstream) finish() {
 		lp.closeConn(&up.peer)
 	}
 	cl.exchangeDone()
+}
+
+// endBefore records the exchange as complete just before its last n
+// bytes are handed to the client, so that whoever has the response can
+// see it counted.
+func (up *upstream) endBefore(n int) {
+	cl := up.cl
+	cl.pendingOut = int64(n)
+	cl.end(up.status, up.be, errNone)
+	cl.pendingOut = 0
 }
 
 // fail closes the upstream for reason f; cleanup tells the client.
