@@ -27,6 +27,7 @@ type descs struct {
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
 	bytesIn, bytesOut                *prometheus.Desc
+	refused                          *prometheus.Desc
 
 	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
 
@@ -99,6 +100,8 @@ func newDescs() descs {
 			"Bytes read from clients."),
 		bytesOut: d("connx_bytes_sent_total",
 			"Bytes written to clients."),
+		refused: d("connx_connections_refused_total",
+			"Client connections refused with 503 at accept because limits.maxConnections or the file descriptor limit was reached."),
 
 		reloads: d("connx_config_reloads_total",
 			"Configuration reload attempts by result.",
@@ -158,7 +161,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.backendHealthy, d.backendEjected, d.backendBreaker,
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
 		d.active, d.parked, d.closing, d.tunnels,
-		d.uptime, d.startTime, d.bytesIn, d.bytesOut,
+		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
 		d.accessLog, d.buildInfo,
@@ -224,6 +227,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(d.bytesIn, s.BytesIn)
 	counter(d.bytesOut, s.BytesOut)
+	counter(d.refused, s.Refused)
 
 	rl := &s.Reloads
 	counter(d.reloads, rl.Success, "success")

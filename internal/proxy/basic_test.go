@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/stats"
 )
 
 // TestGetRoundRobin proxies GETs over several client connections to three
@@ -327,5 +328,31 @@ func TestUpstreamPoolLifecycle(t *testing.T) {
 		if resp, body := rc.get("/"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request %d after backend close: status %d body %q", i, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestFDLimitRefuses: near the descriptor limit a new connection gets 503
+// and is closed, and the connections already open keep working.
+func TestFDLimitRefuses(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv, addr := proxyFor(t, []string{be}, nil)
+	first := dialProxy(t, addr)
+	if resp, body := first.get("/"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first: %d %q", resp.StatusCode, body)
+	}
+	// One client and one upstream connection are open: pretend the limit
+	// leaves no room for more.
+	srv.fdLimit.Store(fdReserve + 2)
+	second := dialProxy(t, addr)
+	second.expectStatusAndClose(http.MethodGet, http.StatusServiceUnavailable)
+	if resp, body := first.get("/again"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("existing connection after a refusal: %d %q", resp.StatusCode, body)
+	}
+	var s stats.Snapshot
+	srv.Stats(&s)
+	if s.Refused != 1 {
+		t.Errorf("refused = %d, want 1", s.Refused)
 	}
 }

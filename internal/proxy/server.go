@@ -47,6 +47,8 @@ type Server struct {
 	detached atomic.Int64 // peers parked for backpressure, all loops
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
+	upOpen   atomic.Int64 // open upstream connections, all loops
+	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
 
@@ -108,6 +110,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		started:  time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
+	s.fdLimit.Store(fdLimit())
+	if need := 2*int64(cfg.Limits.MaxConnections) + fdReserve; need > s.fdLimit.Load() {
+		log.Warn("the file descriptor limit is below what limits.maxConnections may need (a client and an upstream connection each); "+
+			"new connections will be refused with 503 near the limit. Raise it (ulimit -n, LimitNOFILE=) to at least the value shown",
+			"fd_limit", s.fdLimit.Load(), "limits.maxConnections", cfg.Limits.MaxConnections, "needed", need)
+	}
 	s.pool = health.NewPool(outlierConfig(cfg), log)
 	sn, err := s.build(cfg)
 	if err != nil {
@@ -279,7 +287,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	lp := s.loopFor(c.EventLoop())
 	sn := s.snap.Load()
-	if s.active.Load() >= sn.maxConns {
+	if s.active.Load() >= sn.maxConns || s.nearFDLimit() {
+		lp.st.refused.Add(1)
 		return errorResponse(503), gnet.Close
 	}
 	cl := &client{state: csIdle, sn: sn}
@@ -375,6 +384,29 @@ func (s *Server) renderMetrics() []byte {
 	b = append(b, "\n# HELP connx_uptime_seconds Seconds since start.\n# TYPE connx_uptime_seconds gauge\nconnx_uptime_seconds "...)
 	b = strconv.AppendFloat(b, time.Since(s.started).Seconds(), 'f', 3, 64)
 	return append(b, '\n')
+}
+
+// fdReserve is the number of descriptors kept free below RLIMIT_NOFILE:
+// gnet stops an event loop when accept(2) fails (EMFILE would take the
+// whole engine down), so clients are refused well before that, leaving
+// room for accepts in flight on every loop, dials, parked connections'
+// duplicates, health checks and the admin listener.
+const fdReserve = 64
+
+// fdLimit is the process's descriptor limit (Go raises the soft limit to
+// the hard one at start).
+func fdLimit() int64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<40 {
+		return 1 << 40
+	}
+	return int64(rl.Cur)
+}
+
+// nearFDLimit reports whether the descriptors in use (clients, upstream
+// connections, parked duplicates) come within fdReserve of the limit.
+func (s *Server) nearFDLimit() bool {
+	return s.active.Load()+s.upOpen.Load()+s.detached.Load()+fdReserve >= s.fdLimit.Load()
 }
 
 func sockaddrTCP(sa unix.Sockaddr) net.Addr {

@@ -19,6 +19,7 @@ type loopStats struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	tunnels  atomic.Int64
+	refused  atomic.Uint64 // connections refused at limits.maxConnections or the fd limit
 
 	// slots holds the per-backend counters by slot (backend id + 1; slot
 	// 0 is for requests ConnX answered itself). It grows copy-on-write,
@@ -141,6 +142,7 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 		snap.BytesIn += st.bytesIn.Load()
 		snap.BytesOut += st.bytesOut.Load()
 		snap.Tunnels += st.tunnels.Load()
+		snap.Refused += st.refused.Load()
 	}
 
 	s.collectSlot(snap, loops, 0, stats.NoBackend)

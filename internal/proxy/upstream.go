@@ -56,6 +56,7 @@ func newUpstream(lp *loop, be *backend) *upstream {
 	up.peer = peer{lp: lp, fd: -1, self: up}
 	lp.upstreams.push(up)
 	be.openConns.Add(1)
+	lp.srv.upOpen.Add(1)
 	return up
 }
 
@@ -431,6 +432,7 @@ func (up *upstream) cleanup() {
 	lp := up.lp
 	lp.upstreams.remove(up)
 	up.be.openConns.Add(-1)
+	lp.srv.upOpen.Add(-1)
 	if up.state == usIdle {
 		lp.unpark(up)
 	}

@@ -23,6 +23,9 @@ type Snapshot struct {
 	Parked  int64 // connections parked in the kernel for backpressure
 	Closing int64 // clients flushing their last response before closing
 	Tunnels int64 // upgraded connections (WebSocket tunnels) now open
+	// Refused counts connections refused with 503 at accept because
+	// limits.maxConnections or the descriptor limit was reached.
+	Refused uint64
 
 	// Requests counts finished requests by method, status and backend, in
 	// no particular order. Each (Method, Code, Backend) appears once.
