@@ -131,6 +131,7 @@ type app struct {
 	cfg      *config.Config // the active config; guarded by reloads' serialisation
 	reloads  reloadStats
 	upgrade  *upgrader
+	relisten chan struct{} // a reload changed the listen address
 }
 
 func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, error) {
@@ -138,7 +139,7 @@ func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	a := &app{log: log, path: path, listen: listen, srv: srv, cfg: cfg}
+	a := &app{log: log, path: path, listen: listen, srv: srv, cfg: cfg, relisten: make(chan struct{}, 1)}
 	a.reloads.setConfig(cfg)
 	a.upgrade = newUpgrader(log)
 	if a.upgrade.child() {
@@ -223,6 +224,14 @@ func (a *app) serve(watcher *config.Watcher) int {
 				return 1
 			}
 			return 0
+		case <-a.relisten:
+			// The successor binds the new address; this process closes the
+			// old one and drains.
+			if a.upgrade.start() == 0 {
+				continue // logged; this process keeps serving the old address
+			}
+			a.log.Info("listen address moved to the successor; draining the old one")
+			return a.drain(sigs, done, 0)
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
@@ -309,6 +318,14 @@ func (a *app) reload(data []byte, err error) {
 		a.reloads.failed(err)
 		a.log.Error("config reload failed; keeping the running config", "err", err)
 		return
+	}
+	if cfg.ListenAddr() != a.cfg.ListenAddr() {
+		a.log.Info("server.host/server.port changed: starting a successor that listens on the new address",
+			"from", a.cfg.ListenAddr(), "to", cfg.ListenAddr())
+		select {
+		case a.relisten <- struct{}{}:
+		default:
+		}
 	}
 	if cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed; it applies after a restart or upgrade (SIGUSR2)",

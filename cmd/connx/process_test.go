@@ -591,3 +591,34 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
 }
+
+// TestReloadMovesListener: a save that changes server.port starts a
+// successor on the new port before the old port closes; the old process
+// drains and exits.
+func TestReloadMovesListener(t *testing.T) {
+	be := namedBackend(t, "a", nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	oldPort, newPort := freePort(t), freePort(t)
+	cfg := func(port string) string {
+		return strings.Replace(configFor("round-robin", "", be), "port: 0", "port: "+port, 1)
+	}
+	writeConfig(t, path, cfg(oldPort))
+	p := startConnx(t, "-config", path)
+	moved := p.watch("listen address moved")
+	writeConfig(t, path, cfg(newPort))
+	p.next(moved, "listener move")
+	// By the time the old process gives up its port, the new one serves.
+	if got := getBackend(t, "127.0.0.1:"+newPort); got != "a" {
+		t.Fatalf("new port served by %q", got)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+	if _, err := net.Dial("tcp", "127.0.0.1:"+oldPort); err == nil {
+		t.Error("the old port still accepts connections")
+	}
+	stopSuccessor(t, p)
+}

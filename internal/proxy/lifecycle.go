@@ -22,8 +22,9 @@ import (
 // in flight, latency estimate, breaker, health and outlier state. Added
 // backends ramp up over loadBalancing.slowStart.
 //
-// server.host and server.port move the listener when they change (see
-// Relisten); server.eventLoops needs a restart and is logged as such.
+// server.host and server.port are ignored (the listener stays where it
+// is; connx moves it by starting a successor); server.eventLoops needs a
+// restart and is logged as such.
 // Reload is safe for concurrent use; reloads are serialised.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
@@ -43,10 +44,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.log.Warn("server.eventLoops changed; it applies after a restart or upgrade (SIGUSR2)",
 			"running", old.cfg.Server.EventLoops, "configured", cfg.Server.EventLoops)
 	}
-	if cfg.ListenAddr() != old.cfg.ListenAddr() {
-		s.log.Warn("server.host/server.port changed; the listener moves on restart or upgrade (SIGUSR2)",
-			"running", old.cfg.ListenAddr(), "configured", cfg.ListenAddr())
-	}
+	// server.host and server.port are the caller's business: a Server
+	// listens where it started (connx moves the listener by starting a
+	// successor process).
 	return nil
 }
 
