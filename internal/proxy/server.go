@@ -265,6 +265,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 				return nil, lp.leave(&x.peer)
 			}
 			x.onTraffic()
+			if x.state == usTunnel && x.cl != nil && x.cl.attached() {
+				x.cl.pump() // the client's input waited for this side
+			}
 		} else {
 			x.opened(c)
 		}

@@ -147,7 +147,14 @@ func tunnelPump(src, dst *peer, highWater int, cl *client) {
 	if !src.attached() || src.buffered() == 0 || dst.attached() && dst.outbound() <= highWater {
 		return
 	}
-	// dst is backed up (or parked): park src. The client side parks
+	if !dst.attached() && src.buffered() <= highWater {
+		// dst is parked because src was slow to read; it comes back once
+		// src's output drains (the sweep checks). Waiting here, rather
+		// than parking src as well, keeps both sides from taking turns
+		// parking and resuming each other.
+		return
+	}
+	// dst is backed up (or src's input passed the bound): park src. The client side parks
 	// like a body upload (cut off if it cannot be parked and keeps
 	// sending); an upstream that cannot be parked because its own output
 	// is queued, and keeps sending past the bound, ends the tunnel.
