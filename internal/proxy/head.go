@@ -85,6 +85,22 @@ func appendHost(b, host []byte, sn *snapshot, be *backend) []byte {
 
 // appendResponseHead appends the head ConnX sends the client for r.
 func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *client) []byte {
+	b = appendStatusAndFields(b, r)
+	if kind == http1.BodyChunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	switch {
+	case cl.closeAfter || !cl.keepAlive:
+		b = append(b, "Connection: close\r\n"...)
+	case cl.minor == 0:
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendStatusAndFields appends r's status line and its end-to-end fields
+// (hop-by-hop ones dropped); the caller adds its own and the blank line.
+func appendStatusAndFields(b []byte, r *http1.Response) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, ' ')
@@ -100,16 +116,7 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 		b = append(b, h.Value...)
 		b = append(b, "\r\n"...)
 	}
-	if kind == http1.BodyChunked {
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-	}
-	switch {
-	case cl.closeAfter || !cl.keepAlive:
-		b = append(b, "Connection: close\r\n"...)
-	case cl.minor == 0:
-		b = append(b, "Connection: keep-alive\r\n"...)
-	}
-	return append(b, "\r\n"...)
+	return b
 }
 
 func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }

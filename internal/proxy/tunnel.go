@@ -72,19 +72,7 @@ func (up *upstream) startTunnel(r *http1.Response, n int) bool {
 	cl.status = r.Status
 	lp.putBuf(cl.head)
 	cl.head = nil
-	b := append(lp.scratch[:0], "HTTP/1.1 101 "...)
-	b = append(b, r.Reason...)
-	b = append(b, "\r\n"...)
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		if h.Flags&http1.FlagHopByHop != 0 {
-			continue
-		}
-		b = append(b, h.Name...)
-		b = append(b, ": "...)
-		b = append(b, h.Value...)
-		b = append(b, "\r\n"...)
-	}
+	b := appendStatusAndFields(lp.scratch[:0], r)
 	b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 	b = append(b, responseUpgrade(r)...)
 	b = append(b, "\r\n\r\n"...)
