@@ -3,8 +3,9 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 2m
+SOAK    ?= 1h
 
-.PHONY: help build demo test check bench fuzz peers clean
+.PHONY: help build demo test check bench fuzz reliability soak peers clean
 
 help: ## list targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -31,6 +32,13 @@ fuzz: ## run each fuzzer for FUZZTIME (default 2m)
 	$(GO) test -run '^$$' -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
 	$(GO) test -run '^$$' -fuzz '^FuzzChunked$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
 	$(GO) test -run '^$$' -fuzz '^FuzzIPv6$$' -fuzztime $(FUZZTIME) -parallel 1 ./internal/http1/
+
+reliability: ## the hostile-world suite against the real binary, and 30s of differential fuzzing (docs/reliability.md)
+	$(GO) test -tags reliability -count=1 -v -timeout 15m ./test/reliability/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestDifferential$$' -fuzztime 30s ./internal/http1/
+
+soak: ## mixed traffic for SOAK (default 1h), RSS and goroutines flat within 10%
+	SOAK=$(SOAK) $(GO) test -tags reliability -count=1 -v -timeout 0 -run '^TestSoak$$' ./test/reliability/
 
 peers: ## ConnX vs nginx vs HAProxy, one core each (installs nginx, haproxy, wrk)
 	../shared/bench/peers.sh
