@@ -23,6 +23,7 @@ type recorder struct {
 	addr  string
 	mu    sync.Mutex
 	heads []string
+	conns []string // the connection (peer address) each head came on
 }
 
 func newRecorder(t *testing.T) *recorder {
@@ -83,6 +84,7 @@ func (rec *recorder) serve(c net.Conn) {
 		}
 		rec.mu.Lock()
 		rec.heads = append(rec.heads, strings.Join(head, "\n"))
+		rec.conns = append(rec.conns, c.RemoteAddr().String())
 		rec.mu.Unlock()
 		var body io.Reader = strings.NewReader("")
 		for _, h := range head[1:] {
@@ -182,6 +184,14 @@ func TestSmuggling(t *testing.T) {
 		{"oversized request line", "GET /c%[1]d" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414, false, false},
 		{"oversized headers", "GET /c%[1]d HTTP/1.1\r\nHost: a\r\n" + bigHeaders + "\r\n", 431, false, false},
 		{"too many headers", "GET /c%[1]d HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-H: v\r\n", 101) + "\r\n", 431, false, false},
+		{"CL with plus sign", "POST /c%[1]d HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello", 400, false, false},
+		{"negative CL", "POST /c%[1]d HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, false, false},
+		{"CL hex-overflow", "POST /c%[1]d HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551621\r\n\r\n", 400, false, false},
+		{"TE with vertical tab", "POST /c%[1]d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\vchunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nX", 400, false, false},
+		{"NUL in request target", "GET /c%[1]d\x00x HTTP/1.1\r\nHost: a\r\n\r\n", 400, false, false},
+		{"HTTP/1.1 with no version digits", "GET /c%[1]d HTTP/1.\r\nHost: a\r\n\r\n", 400, false, false},
+		// Valid framing: forwarded once; the tail is a second, pipelined request.
+		{"TE Chunked in upper case", "POST /c%[1]d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200, true, true},
 		{"absolute-form target", "GET http://a/c%[1]d?q=1 HTTP/1.1\r\nHost: a\r\n\r\n", 200, true, true},
 	}
 	for i, tc := range cases {
@@ -219,7 +229,7 @@ func TestSmuggling(t *testing.T) {
 				if len(main) != 1 || len(smuggled) != 1 {
 					t.Errorf("backend saw %d heads for /c%d and %d for the pipelined one, want 1 and 1", len(main), i, len(smuggled))
 				}
-				if len(main) == 1 && !strings.HasPrefix(main[0], fmt.Sprintf("GET /c%d?q=1 HTTP/1.1", i)) {
+				if len(main) == 1 && strings.HasPrefix(tc.req, "GET http://") && !strings.HasPrefix(main[0], fmt.Sprintf("GET /c%d?q=1 HTTP/1.1", i)) {
 					t.Errorf("absolute-form forwarded as %q, want origin-form", strings.SplitN(main[0], "\n", 2)[0])
 				}
 			case tc.forwarded:
@@ -234,9 +244,35 @@ func TestSmuggling(t *testing.T) {
 			t.Logf("%-32s -> %d, closed=%v, backend heads: %d main + %d smuggled%s", tc.name, resp.StatusCode, !tc.keepAlive, len(main), len(smuggled), trail(second))
 		})
 	}
+	// A request whose head was forwarded before its body turned out to be
+	// malformed leaves its upstream connection mid-message: nothing may
+	// follow it on that connection.
 	rec.mu.Lock()
-	t.Logf("backend received %d request heads in all for %d payloads", len(rec.heads), len(cases))
-	rec.mu.Unlock()
+	defer rec.mu.Unlock()
+	t.Logf("backend received %d request heads in all for %d payloads, on %d connections", len(rec.heads), len(cases), distinct(rec.conns))
+	for i, tc := range cases {
+		if !tc.forwarded || tc.keepAlive {
+			continue
+		}
+		for j, h := range rec.heads {
+			if !strings.HasPrefix(h, fmt.Sprintf("POST /c%d ", i)) {
+				continue
+			}
+			for k := j + 1; k < len(rec.heads); k++ {
+				if rec.conns[k] == rec.conns[j] {
+					t.Errorf("%s: the upstream connection left mid-body was reused for %q", tc.name, strings.SplitN(rec.heads[k], "\n", 2)[0])
+				}
+			}
+		}
+	}
+}
+
+func distinct(s []string) int {
+	m := map[string]bool{}
+	for _, v := range s {
+		m[v] = true
+	}
+	return len(m)
 }
 
 func trail(s string) string {
