@@ -120,6 +120,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("admin: listen on %q: %w", s.opt.Addr, err)
 	}
+	ln = &limitListener{Listener: ln, sem: make(chan struct{}, maxConns)}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -234,4 +235,39 @@ func listen(addr string, join bool) (net.Listener, error) {
 		return serr
 	}}
 	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// maxConns bounds the admin listener's open connections, so that it
+// cannot use up the file descriptors the data plane counts on (the proxy
+// keeps a small reserve for it). Connections beyond it wait in the
+// kernel's accept queue.
+const maxConns = 32
+
+// limitListener accepts a connection only while fewer than cap(sem) are
+// open.
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

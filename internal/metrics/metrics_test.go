@@ -193,15 +193,16 @@ func TestRequestCounts(t *testing.T) {
 		`connx_requests_total{backend="none",code="429",method="GET"}`:                   6,
 	})
 	wantFamily(t, got, "connx_errors_total", map[string]float64{
-		`connx_errors_total{kind="no_backend"}`:     0,
-		`connx_errors_total{kind="connect"}`:        2,
-		`connx_errors_total{kind="timeout"}`:        0,
-		`connx_errors_total{kind="bad_response"}`:   0,
-		`connx_errors_total{kind="upstream_reset"}`: 0,
-		`connx_errors_total{kind="client_abort"}`:   1,
-		`connx_errors_total{kind="rate_limited"}`:   6,
-		`connx_errors_total{kind="bad_request"}`:    0,
-		`connx_errors_total{kind="client_timeout"}`: 0,
+		`connx_errors_total{kind="no_backend"}`:      0,
+		`connx_errors_total{kind="connect"}`:         2,
+		`connx_errors_total{kind="timeout"}`:         0,
+		`connx_errors_total{kind="bad_response"}`:    0,
+		`connx_errors_total{kind="upstream_reset"}`:  0,
+		`connx_errors_total{kind="client_abort"}`:    1,
+		`connx_errors_total{kind="rate_limited"}`:    6,
+		`connx_errors_total{kind="bad_request"}`:     0,
+		`connx_errors_total{kind="client_timeout"}`:  0,
+		`connx_errors_total{kind="local_resources"}`: 0,
 	})
 }
 

@@ -73,6 +73,7 @@ type client struct {
 	tunnelAt int64  // last time bytes moved through the tunnel
 
 	pendingOut int64 // bytes about to be written when end runs early
+	served     bool  // a request head has been read on this connection
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -168,11 +169,17 @@ func (cl *client) readHead() bool {
 	if err == http1.ErrNeedMore {
 		if cl.state == csIdle {
 			cl.state = csHead
-			cl.deadline = lp.now + sn.clientHeader
+			if cl.served {
+				// A keep-alive connection's next request: its head has
+				// clientHeader from its first byte. The first request's
+				// deadline runs from the connection's open (OnOpen).
+				cl.deadline = lp.now + sn.clientHeader
+			}
 		}
 		return false
 	}
 	cl.sn = sn
+	cl.served = true
 	cl.begin(cl.req)
 	if err != nil {
 		cl.method = methodOther
@@ -407,6 +414,12 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 		return
 	}
 	sn := cl.sn
+	if f == failLocal {
+		// This host ran out of descriptors or ports: not the backend's
+		// fault, and another backend would fail the same way.
+		cl.rejectFor(statusFor(f), errLocal, nil)
+		return
+	}
 	if f == failConnect {
 		up.be.downUntil.Store(cl.lp.now + int64(2*time.Second))
 	}
@@ -776,6 +789,7 @@ const (
 	errRateLimited
 	errBadRequest
 	errClientTimeout
+	errLocal
 )
 
 // kindOf is the error kind a failure counts as.

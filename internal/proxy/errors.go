@@ -19,6 +19,7 @@ const (
 	failTimeout                          // response head did not arrive in time
 	failBadResponse                      // backend sent a malformed response
 	failUpstreamIdle                     // response body stalled
+	failLocal                            // dial failed for lack of local resources (descriptors, ports)
 )
 
 func (f failure) String() string {
@@ -35,6 +36,8 @@ func (f failure) String() string {
 		return "bad_response"
 	case failUpstreamIdle:
 		return "upstream_read_timeout"
+	case failLocal:
+		return "local_resources"
 	}
 	return "unknown"
 }
@@ -42,7 +45,7 @@ func (f failure) String() string {
 // statusFor is the only place that decides which status a failure becomes.
 func statusFor(f failure) int {
 	switch f {
-	case failNoBackend:
+	case failNoBackend, failLocal:
 		return http.StatusServiceUnavailable
 	case failTimeout:
 		return http.StatusGatewayTimeout

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,5 +342,27 @@ func TestClientGoesAway(t *testing.T) {
 	}
 	if be.conns.Load() != conns+1 {
 		t.Errorf("a request went over an upstream connection left by an aborted exchange")
+	}
+}
+
+// TestLocalDialError: dials that fail for lack of local resources are told
+// apart from the backend's failures (they must not open its breaker).
+func TestLocalDialError(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		local bool
+	}{
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.ENFILE)}, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ETIMEDOUT)}, false},
+	} {
+		if got := localDialError(tc.err); got != tc.local {
+			t.Errorf("localDialError(%v) = %v, want %v", tc.err, got, tc.local)
+		}
+	}
+	if o := outcomeOf(failLocal); o.Failure(true) {
+		t.Errorf("a local failure counts against the backend: %v", o)
 	}
 }

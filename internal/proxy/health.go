@@ -63,6 +63,8 @@ func outcomeOf(f failure) breaker.Outcome {
 		return breaker.Timeout
 	case 0:
 		return breaker.Success
+	case failLocal:
+		return breaker.Canceled // not the backend's doing
 	}
 	return breaker.ConnectError
 }

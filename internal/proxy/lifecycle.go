@@ -124,6 +124,7 @@ func (s *Server) shutdown(ctx context.Context, successor int) error {
 	}
 	s.reloadMu.Lock() // no reload from now on
 	defer s.reloadMu.Unlock()
+	s.stopping.Store(true)
 	var err error
 	if successor > 0 {
 		err = handOverListeners(ctx, s.addr, successor)

@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -57,6 +58,7 @@ type Server struct {
 
 	reloadMu sync.Mutex    // serialises Reload and Shutdown
 	draining atomic.Bool   // Shutdown has begun
+	stopping atomic.Bool   // Stop or Shutdown was called
 	unbound  chan struct{} // closed once Shutdown has closed the listeners
 	join     bool          // share the port with a running ConnX (upgrade)
 }
@@ -205,7 +207,13 @@ func (s *Server) Serve() error {
 		cancel()
 		s.checker.Stop()
 	}()
-	return gnet.Run(s, "tcp://"+addr, opts...)
+	err := gnet.Run(s, "tcp://"+addr, opts...)
+	if err == nil && !s.stopping.Load() {
+		// gnet stops every loop when one fails (accept(2) failing with
+		// EMFILE, for one); the reason is in the log.
+		err = errors.New("server: the event loops stopped unexpectedly (see the log above)")
+	}
+	return err
 }
 
 // Ready is closed once the listener is bound.
@@ -217,6 +225,7 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Stop shuts the engine down, closing every connection.
 func (s *Server) Stop(ctx context.Context) error {
 	<-s.ready
+	s.stopping.Store(true)
 	return s.eng.Stop(ctx)
 }
 
@@ -409,7 +418,9 @@ func fdLimit() int64 {
 // nearFDLimit reports whether the descriptors in use (clients, upstream
 // connections, parked duplicates) come within fdReserve of the limit.
 func (s *Server) nearFDLimit() bool {
-	return s.active.Load()+s.upOpen.Load()+s.detached.Load()+fdReserve >= s.fdLimit.Load()
+	// Each backend also has a health-check connection open.
+	extra := int64(fdReserve + len(s.snap.Load().members))
+	return s.active.Load()+s.upOpen.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 
 func sockaddrTCP(sa unix.Sockaddr) net.Addr {

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
@@ -92,6 +94,9 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 		if err != nil {
 			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				up.why = failConnect
+				if localDialError(err) {
+					up.why = failLocal
+				}
 				up.lp.gone(&up.peer)
 				return nil
 			}))
@@ -563,3 +568,12 @@ func (up *upstream) releaseResp() {
 const coalesceMax = 16 << 10
 
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// localDialError reports whether a dial failed for lack of resources on
+// this host (descriptors, memory, local ports) rather than because of the
+// backend.
+func localDialError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.EADDRNOTAVAIL)
+}

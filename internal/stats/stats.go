@@ -84,12 +84,14 @@ const (
 	ErrRateLimited                    // refused by the rate limiter (429)
 	ErrBadRequest                     // malformed or oversized request (400, 405, 413, 414, 431, 501, ...)
 	ErrClientTimeout                  // the client was too slow sending its request (408)
+	ErrLocal                          // this host ran out of descriptors or ports dialling a backend (503)
 	NumErrorKinds
 )
 
 var errorNames = [NumErrorKinds]string{
 	"no_backend", "connect", "timeout", "bad_response", "upstream_reset",
 	"client_abort", "rate_limited", "bad_request", "client_timeout",
+	"local_resources",
 }
 
 // String is the kind's label value, e.g. "no_backend".
