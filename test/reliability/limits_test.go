@@ -233,6 +233,7 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "connx.yaml")
 	writeConfig(t, path, config("", "admin:\n  listen: "+admin+"\n", be.URL))
 	p := startConnx(t, path, "ulimit -n 256")
+	p.waitLog("admin listening")
 	var held []*rawConn
 	for range 260 {
 		rc := dial(t, admin)

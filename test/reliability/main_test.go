@@ -177,6 +177,19 @@ func (p *proc) next(c <-chan string, what string) string {
 	return ""
 }
 
+// waitLog waits until a log line containing s has been written (before
+// or after the call) and returns it.
+func (p *proc) waitLog(s string) string {
+	p.t.Helper()
+	c := p.watch(s)
+	for _, l := range p.log() {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return p.next(c, s)
+}
+
 // alive reports whether the process is still running.
 func (p *proc) alive() bool {
 	select {

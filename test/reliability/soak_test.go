@@ -41,6 +41,7 @@ func TestSoak(t *testing.T) {
 	})
 	admin := "127.0.0.1:" + freePort(t)
 	p, _ := run(t, config("", "admin:\n  listen: "+admin+"\ntimeouts:\n  clientHeader: 2s\n", be.URL))
+	p.waitLog("admin listening")
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
