@@ -168,7 +168,7 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 	}
 	t.Logf("%d of %d accepted keep-alive connections served again at the limit", len(served)-bad, len(served))
 	if len(served) == 0 || bad > 0 {
-		skipKnownFDBreaker(t, p)
+		diagnoseFDBreaker(t, p)
 		t.Errorf("accepted connections not served at the limit: %d of %d failed", bad, len(served))
 	}
 	for _, rc := range conns {
@@ -196,7 +196,7 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 			break
 		}
 		if time.Since(start) > 15*time.Second {
-			skipKnownFDBreaker(t, p)
+			diagnoseFDBreaker(t, p)
 			t.Fatalf("connx did not recover 15s after the clients went away: %d of 20 fresh connections served, last %s; fds %d", ok, lastErr, fdCount(p.pid))
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -204,18 +204,18 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 	t.Logf("recovered: 20 of 20 fresh connections served %v after the clients went away; fds %d", time.Since(start).Round(time.Millisecond), fdCount(p.pid))
 }
 
-// skipKnownFDBreaker skips the test when the failure is the known defect:
-// at the fd limit, upstream dials fail (EMFILE), each is counted as the
-// backend's connect error, the circuit breaker opens, and every request
+// diagnoseFDBreaker fails the test with a diagnosis when the failure is
+// the defect fixed in 6a3996a: at the fd limit, upstream dials fail
+// (EMFILE), each is counted as the backend's connect error, the circuit breaker opens, and every request
 // gets 503 for circuitBreaker.timeout (60s) after the fd pressure is
 // gone. The admission check (nearFDLimit) counts open upstream
 // connections but not the one each admitted client will need, so a burst
 // of clients is admitted and their dials then run out of descriptors.
-func skipKnownFDBreaker(t *testing.T, p *proc) {
+func diagnoseFDBreaker(t *testing.T, p *proc) {
 	t.Helper()
 	for _, l := range p.log() {
 		if strings.Contains(l, "circuit breaker open") && strings.Contains(l, "connect error") {
-			t.Skipf("known defect: upstream dials failing at the local fd limit open the backend's circuit breaker (%s); all requests then get 503 until circuitBreaker.timeout", l)
+			t.Fatalf("regression (fixed in 6a3996a): upstream dials failing at the local fd limit opened the backend's circuit breaker (%s); all requests then get 503 until circuitBreaker.timeout", l)
 		}
 	}
 }
@@ -275,7 +275,7 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
 	cpu := cpuTime(p.pid) - c0
 	if !p.alive() {
-		skipKnownAcceptDefect(t, p)
+		diagnoseAcceptStop(t, p)
 		t.Fatalf("connx exited with its fds used up: %v", p.err)
 	}
 	t.Logf("connx CPU time over 3s with its fds used up: %v", cpu)
@@ -288,11 +288,12 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the admin connections closed", recovered(t, p))
 }
 
-// skipKnownAcceptDefect skips the test when the failure is the known gnet
-// defect: accept(2) failing with EMFILE stops the event loop and shuts
-// the whole engine down ("event-loop(0) is exiting due to error: gnet:
+// diagnoseAcceptStop fails the test with a diagnosis when the failure is
+// the gnet defect that the admin listener's cap (6a3996a) keeps away:
+// accept(2) failing with EMFILE stops the event loop and shuts the whole
+// engine down ("event-loop(0) is exiting due to error: gnet:
 // accept a new connection error"), so the proxy port stops serving.
-func skipKnownAcceptDefect(t *testing.T, p *proc) {
+func diagnoseAcceptStop(t *testing.T, p *proc) {
 	t.Helper()
 	for _, l := range p.log() {
 		if strings.Contains(l, "accept a new connection error") {
@@ -306,7 +307,7 @@ func skipKnownAcceptDefect(t *testing.T, p *proc) {
 				}
 			}
 			t.Logf("connx log without the admin listener's accept retries (last lines):\n%s", strings.Join(tail[max(0, len(tail)-8):], "\n"))
-			t.Skipf("known defect: EMFILE on accept shut gnet's engine down (%s); connx alive: %v", l, p.alive())
+			t.Fatalf("EMFILE on accept shut gnet's engine down (%s); connx alive: %v, exit %v", l, p.alive(), p.err)
 		}
 	}
 }
@@ -319,7 +320,7 @@ func recovered(t *testing.T, p *proc) time.Duration {
 	var last string
 	for {
 		if !p.alive() {
-			skipKnownAcceptDefect(t, p)
+			diagnoseAcceptStop(t, p)
 			t.Fatalf("connx died after its fds were used up: %v", p.err)
 		}
 		ok := 0
@@ -343,7 +344,7 @@ func recovered(t *testing.T, p *proc) time.Duration {
 			break
 		}
 		if time.Since(start) > 15*time.Second {
-			skipKnownAcceptDefect(t, p)
+			diagnoseAcceptStop(t, p)
 			t.Fatalf("connx did not recover 15s after the admin connections closed: %d of 20 fresh connections served (last: %s); fds %d", ok, last, fdCount(p.pid))
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -407,7 +408,7 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
 	cpu := cpuTime(p.pid) - c0
 	if !p.alive() {
-		skipKnownAcceptDefect(t, p)
+		diagnoseAcceptStop(t, p)
 		t.Fatalf("connx exited: %v", p.err)
 	}
 	t.Logf("connx CPU time over 3s at the limit: %v", cpu)
