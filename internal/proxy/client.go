@@ -600,9 +600,11 @@ func (cl *client) cleanup() {
 		}
 		cl.end(code, cl.be, errClientAbort)
 	}
-	if cl.state == csTunnel {
+	tunnel := cl.state == csTunnel
+	if tunnel {
 		lp.st.tunnels.Add(-1)
 	}
+	cl.dropOwed()
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
@@ -611,7 +613,11 @@ func (cl *client) cleanup() {
 	}
 	if up := cl.up; up != nil {
 		cl.up = nil
-		up.abandon()
+		if tunnel {
+			up.clientLeftTunnel(lp.now, cl.sn)
+		} else {
+			up.abandon()
+		}
 	}
 	lp.putBuf(cl.head)
 	cl.head = nil
@@ -630,6 +636,10 @@ func (cl *client) releaseReq() {
 
 // tick runs from the loop's sweep.
 func (cl *client) tick(now int64, full bool) {
+	if cl.state == csTunnel {
+		cl.tunnelTick(now, full) // parked or not
+		return
+	}
 	if cl.isDetached() {
 		if cl.resuming {
 			return
@@ -640,10 +650,6 @@ func (cl *client) tick(now int64, full bool) {
 			cl.resume(cl)
 		case cl.state == csBody && up != nil && up.state == usConnecting:
 			// still connecting; stay parked
-		case cl.state == csTunnel:
-			if up == nil || !up.attached() || up.outbound() < cl.sn.lowWater {
-				cl.resume(cl)
-			}
 		case cl.state != csWait:
 			cl.resume(cl)
 		}
@@ -657,10 +663,6 @@ func (cl *client) tick(now int64, full bool) {
 			return
 		}
 		cl.flushCheck()
-		return
-	}
-	if cl.state == csTunnel {
-		cl.tunnelTick(now, full)
 		return
 	}
 	if !full || !cl.attached() {

@@ -43,6 +43,7 @@ func testConfig(t testing.TB, backends []string, tweak func(*config.Config)) *co
 	cfg.Server.Port = 0 // the kernel picks
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Server.EventLoops = 2
+	cfg.Limits.MaxConnections = 5000 // within this machine's descriptor limit
 	for _, a := range backends {
 		cfg.Backends = append(cfg.Backends, config.Backend{URL: "http://" + a, Weight: 1})
 	}

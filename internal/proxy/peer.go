@@ -38,7 +38,8 @@ type peer struct {
 	lingering bool // write side shut; reads are discarded until EOF
 	isClient  bool // count bytes in the client byte counters
 
-	sent int64 // bytes written, ever
+	sent int64  // bytes written, ever
+	owed []byte // tunnel output the socket has not taken yet (tunnel.go)
 }
 
 // data returns the unconsumed input: the stash first, then gnet's buffer.

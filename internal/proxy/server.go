@@ -49,6 +49,7 @@ type Server struct {
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 	upOpen   atomic.Int64 // open upstream connections, all loops
+	owing    atomic.Int64 // tunnel sides with owed bytes, all loops
 	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
@@ -378,7 +379,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 			m.node.SetDown()
 		}
 	}
-	if s.detached.Load() > 0 || s.flushing.Load() > 0 {
+	if s.detached.Load() > 0 || s.flushing.Load() > 0 || s.owing.Load() > 0 {
 		return 2 * time.Millisecond, gnet.None
 	}
 	return 100 * time.Millisecond, gnet.None

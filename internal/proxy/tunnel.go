@@ -7,6 +7,7 @@ import (
 
 	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
+	"golang.org/x/sys/unix"
 )
 
 // Upgrade tunnels. A request with "Connection: Upgrade" and an Upgrade
@@ -95,81 +96,207 @@ func (up *upstream) startTunnel(r *http1.Response, n int) bool {
 	return false
 }
 
+// In a tunnel each side's output does not go through gnet's outbound
+// buffer: ConnX writes it to the socket itself, and what the socket does
+// not take waits in the peer's owed bytes. gnet drops the outbound buffer
+// of a connection it closes, so a side with output queued in gnet cannot be
+// parked; with its output held by ConnX, any side can be parked at any
+// time, and owed bytes are written to the parked descriptor directly.
+// Both directions of a busy tunnel can then be flow-controlled at once:
+// a side stops being read (it is parked) while the other side owes
+// highWater bytes, and is resumed when that falls below lowWater. Owed
+// bytes are flushed on every event of the tunnel and every sweep (2 ms
+// while any are owed).
+
 // pump passes the client's buffered bytes into the tunnel.
 func (cl *client) pump() {
 	if up := cl.up; up != nil {
-		tunnelPump(&cl.peer, &up.peer, cl.sn.highWater, cl)
+		cl.tunnelPump(&cl.peer, &up.peer)
 	}
 }
 
 // pump passes the backend's buffered bytes into the tunnel.
 func (up *upstream) pump() {
 	if cl := up.cl; cl != nil {
-		tunnelPump(&up.peer, &cl.peer, cl.sn.highWater, cl)
+		cl.tunnelPump(&up.peer, &cl.peer)
 	}
 }
 
-// tunnelPump moves src's input to dst's output while dst has less than
-// highWater queued, then parks src if input remains (its kernel buffer
-// and TCP flow control hold the rest).
-func tunnelPump(src, dst *peer, highWater int, cl *client) {
+// tunnelPump moves src's input into dst's socket (or owed bytes) while dst
+// owes less than highWater, and parks src when dst owes more.
+func (cl *client) tunnelPump(src, dst *peer) {
+	hw := cl.sn.highWater
+	if !dst.flushOwed() {
+		cl.tunnelBroken(dst)
+		return
+	}
 	moved := false
-	for src.attached() && !src.closeMe && !src.detaching && dst.attached() && !dst.closeMe {
-		if dst.outbound() > highWater {
-			break
-		}
+	for src.attached() && !src.closeMe && !src.detaching && len(dst.owed) < hw {
 		buf := src.data()
 		if len(buf) == 0 {
 			break
 		}
-		k := min(len(buf), highWater)
-		if !dst.write(buf[:k]) {
-			return
-		}
+		k := min(len(buf), hw)
+		ok := dst.sendOwed(buf[:k])
 		src.consume(k)
 		moved = true
+		if !ok {
+			cl.tunnelBroken(dst)
+			return
+		}
 	}
 	if moved {
 		cl.tunnelAt = cl.lp.now
 	}
-	if !src.attached() || src.buffered() == 0 || dst.attached() && dst.outbound() <= highWater {
+	if len(dst.owed) >= hw && src.attached() && !src.detaching && !src.closeMe {
+		src.detach() // fails only while gnet flushes the 101 head; the sweep retries
+	}
+}
+
+// tunnelBroken ends a tunnel whose side p could not be written.
+func (cl *client) tunnelBroken(p *peer) {
+	if p == &cl.peer {
+		cl.abort()
 		return
 	}
-	if !dst.attached() && src.buffered() <= highWater {
-		// dst is parked because src was slow to read; it comes back once
-		// src's output drains (the sweep checks). Waiting here, rather
-		// than parking src as well, keeps both sides from taking turns
-		// parking and resuming each other.
-		return
-	}
-	// dst is backed up (or src's input passed the bound): park src. The client side parks
-	// like a body upload (cut off if it cannot be parked and keeps
-	// sending); an upstream that cannot be parked because its own output
-	// is queued, and keeps sending past the bound, ends the tunnel.
-	if src == &cl.peer {
-		cl.park()
-		return
-	}
-	if up := cl.up; !up.detach() && up.buffered() > highWater+readBurst {
+	if up := cl.up; up != nil {
 		up.fail(failUpstreamReset)
 	}
 }
 
+// sock is the descriptor to write owed bytes to, or -1 (a resume holds
+// the parked descriptor).
+func (p *peer) sock() int {
+	switch {
+	case p.closed || p.resuming:
+		return -1
+	case p.c != nil:
+		return p.c.Fd()
+	}
+	return p.fd
+}
+
+// sendOwed writes b to p's socket without blocking; what the socket does
+// not take is owed. It reports false when the socket failed.
+func (p *peer) sendOwed(b []byte) bool {
+	if len(p.owed) == 0 && (p.c == nil || p.c.OutboundBuffered() == 0) {
+		if fd := p.sock(); fd >= 0 {
+			n, err := unix.Write(fd, b)
+			if n > 0 {
+				p.wrote(n)
+				b = b[n:]
+			}
+			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+				return false
+			}
+		}
+	}
+	if len(b) > 0 {
+		if len(p.owed) == 0 {
+			p.lp.srv.owing.Add(1)
+		}
+		p.owed = append(p.owed, b...)
+	}
+	return true
+}
+
+// flushOwed writes owed bytes without blocking, after anything gnet still
+// holds for the socket. It reports false when the socket failed.
+func (p *peer) flushOwed() bool {
+	if len(p.owed) == 0 || p.c != nil && p.c.OutboundBuffered() > 0 {
+		return true
+	}
+	fd := p.sock()
+	if fd < 0 {
+		return true
+	}
+	n, err := unix.Write(fd, p.owed)
+	if n > 0 {
+		p.wrote(n)
+		p.owed = p.owed[n:]
+		if len(p.owed) == 0 {
+			p.owed = nil // an idle tunnel holds no buffer
+			p.lp.srv.owing.Add(-1)
+		}
+	}
+	return err == nil || err == unix.EAGAIN || err == unix.EINTR
+}
+
+// dropOwed forgets owed bytes (the connection is gone).
+func (p *peer) dropOwed() {
+	if len(p.owed) > 0 {
+		p.owed = nil
+		p.lp.srv.owing.Add(-1)
+	}
+}
+
+// wrote counts n bytes written to p's socket directly.
+func (p *peer) wrote(n int) {
+	p.sent += int64(n)
+	if p.isClient {
+		p.lp.st.bytesOut.Add(uint64(n))
+	}
+}
+
 // endTunnel ends the exchange of a tunnel whose upstream side is gone and
-// closes the client once what was passed on is flushed.
+// closes the client once what it is owed is written.
 func (cl *client) endTunnel(up *upstream) {
 	cl.lp.st.tunnels.Add(-1)
 	cl.state = csWait // the tunnel is over; closeGracefully takes it on
 	up.release(breaker.Success)
+	up.dropOwed()
 	cl.closeAfter = true
+	if len(cl.owed) > 0 {
+		if cl.isDetached() {
+			cl.flushOwed() // best effort: the client is not reading
+		} else {
+			cl.write(cl.owed) // gnet flushes it before the close
+		}
+		cl.dropOwed()
+	}
 	cl.closeGracefully()
 }
 
-// tunnelTick runs from the sweep for a client in a tunnel.
+// clientLeftTunnel runs when the client of a tunnel is gone: the upstream
+// gets what it is owed (the client's last bytes, a WebSocket close frame)
+// before it is closed, within server.shutdownTimeout.
+func (up *upstream) clientLeftTunnel(now int64, sn *snapshot) {
+	up.cl = nil
+	up.release(breaker.Success)
+	if len(up.owed) == 0 || up.closed {
+		up.dropOwed()
+		up.abandon()
+		return
+	}
+	up.deadline = now + int64(sn.shutdown)
+}
+
+// tunnelTick runs from the sweep for a client in a tunnel: it writes owed
+// bytes, resumes a parked side once the other owes little, moves input
+// that waited, and ends a tunnel idle for timeouts.tunnelIdle.
 func (cl *client) tunnelTick(now int64, full bool) {
 	up := cl.up
 	if up == nil {
 		return
+	}
+	before := len(cl.owed) + len(up.owed)
+	if !cl.flushOwed() {
+		cl.abort()
+		return
+	}
+	if !up.flushOwed() {
+		up.fail(failUpstreamReset)
+		return
+	}
+	if len(cl.owed)+len(up.owed) < before {
+		cl.tunnelAt = now
+	}
+	lw := cl.sn.lowWater
+	if cl.isDetached() && !cl.resuming && len(up.owed) < lw {
+		cl.resume(cl)
+	}
+	if up.isDetached() && !up.resuming && len(cl.owed) < lw {
+		up.resume(up)
 	}
 	if cl.attached() && cl.buffered() > 0 {
 		cl.pump()
@@ -177,7 +304,16 @@ func (cl *client) tunnelTick(now int64, full bool) {
 	if up.attached() && up.buffered() > 0 {
 		up.pump()
 	}
-	if full && now-cl.tunnelAt > int64(cl.sn.tunnelIdle) && cl.outbound() == 0 {
+	if full && now-cl.tunnelAt > int64(cl.sn.tunnelIdle) {
 		cl.abort()
+	}
+}
+
+// orphanTick runs from the sweep for a tunnel upstream whose client left:
+// close it once its owed bytes are written, or at its deadline.
+func (up *upstream) orphanTick(now int64) {
+	if !up.flushOwed() || len(up.owed) == 0 || now > up.deadline {
+		up.dropOwed()
+		up.abandon()
 	}
 }

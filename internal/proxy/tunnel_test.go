@@ -293,3 +293,51 @@ func TestUpgradeNotAllowed(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
+
+// TestWebSocketDuplex: clients that write and read at the same time push
+// both directions of their tunnels past the connection buffer at once;
+// every byte arrives, and the tunnels end cleanly.
+func TestWebSocketDuplex(t *testing.T) {
+	const clients, total, msg = 2, 32 << 20, 64 << 10
+	srv, addr := proxyFor(t, []string{wsBackend(t, echo)}, bpConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, 2*clients)
+	for i := range clients {
+		c := wsDial(t, addr)
+		go func() {
+			for sent := 0; sent < total; sent += msg {
+				b := bytes.Repeat([]byte{byte(i), byte(sent >> 16)}, msg/2)
+				if err := c.Write(ctx, websocket.MessageBinary, b); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		go func() {
+			for got := 0; got < total; got += msg {
+				_, b, err := c.Read(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if want := bytes.Repeat([]byte{byte(i), byte(got >> 16)}, msg/2); !bytes.Equal(b, want) {
+					errs <- errors.New("echo differs")
+					return
+				}
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+			errs <- nil
+		}()
+	}
+	for range 2 * clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "tunnels closed", func() bool { tun, inf := tunnelStats(srv); return tun == 0 && inf == 0 })
+	if n := srv.owing.Load(); n != 0 {
+		t.Errorf("%d tunnel sides still owe bytes", n)
+	}
+}

@@ -443,6 +443,7 @@ func (up *upstream) cleanup() {
 	}
 	up.c = nil
 	up.stash = nil
+	up.dropOwed()
 	up.releaseResp()
 	cl := up.cl
 	if cl == nil {
@@ -486,6 +487,12 @@ func (up *upstream) cleanup() {
 
 // tick runs from the loop's sweep.
 func (up *upstream) tick(now int64, full bool) {
+	if up.state == usTunnel {
+		if up.cl == nil && !up.closed {
+			up.orphanTick(now)
+		}
+		return // otherwise the client's tick moves the tunnel on
+	}
 	if up.isDetached() {
 		cl := up.cl
 		switch {
@@ -496,9 +503,6 @@ func (up *upstream) tick(now int64, full bool) {
 			up.resume(up)
 		}
 		return
-	}
-	if up.state == usTunnel {
-		return // the client's tick moves the tunnel on
 	}
 	if up.state == usBody && up.attached() && up.cl != nil && up.cl.outbound() > up.cl.sn.highWater {
 		up.park() // it could not be parked when the client filled up
