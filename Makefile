@@ -8,7 +8,7 @@ SOAK    ?= 1h
 .PHONY: help build demo test check bench fuzz reliability soak peers clean
 
 help: ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/connx
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/connx ./cmd/connx

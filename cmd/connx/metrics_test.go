@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
 // TestMetricsAfterTraffic runs connx with the admin listener, sends a
@@ -28,13 +30,13 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	b := namedBackend(t, "b", nil)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	admin := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + testproc.FreePort(t)
 	extra := "admin:\n  listen: " + admin + "\n"
-	writeConfig(t, path, configFor("round-robin", extra, a, b))
+	testproc.WriteConfig(t, path, configFor("round-robin", extra, a, b))
 	p := startConnx(t, "-config", path)
 
 	get := func(path string) {
-		resp, err := http.Get("http://" + p.addr + path)
+		resp, err := http.Get("http://" + p.Addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,13 +72,13 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	wantSample(t, text, fmt.Sprintf(`connx_backend_up{backend=%q}`, b), 1)
 	wantSample(t, text, `connx_active_connections`, 1) // the test client's keep-alive connection
 	// The main-port route serves the same exposition (and counts itself).
-	main := scrape("http://" + p.addr + "/metrics")
+	main := scrape("http://" + p.Addr + "/metrics")
 	promtoolCheck(t, main)
 	wantSample(t, main, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET"}`, b), 7)
 
-	reloaded := p.watch("config reloaded")
-	writeConfig(t, path, configFor("round-robin", extra, b))
-	p.next(reloaded, "reload")
+	reloaded := p.Watch("config reloaded")
+	testproc.WriteConfig(t, path, configFor("round-robin", extra, b))
+	p.Next(reloaded, "reload")
 	text = scrape("http://" + admin + "/metrics")
 	if strings.Contains(text, `backend="`+a+`"`) {
 		t.Errorf("removed backend %s still has series:\n%s", a, grepLines(text, a))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,118 +16,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
-// proc is a connx process under test, with its log lines fanned out to
-// waiters.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
-	exited chan struct{}
-	err    error // after exited
-
-	mu    sync.Mutex
-	lines []string
-	subs  []chan string
-}
-
-var listenRE = regexp.MustCompile(`msg="connx listening" addr=(\S+)`)
+// proc is a connx process under test.
+type proc = testproc.Proc
 
 // startConnx runs connx with args and waits until it listens.
 func startConnx(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(connxBin, args...), exited: make(chan struct{})}
-	// A pipe of our own rather than StderrPipe: an upgrade's successor
-	// inherits it and keeps logging after this process exits.
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = w, w
-	listening := p.watch("connx listening")
-	err = p.cmd.Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			p.line(sc.Text())
-		}
-	}()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("connx log:\n%s", strings.Join(p.log(), "\n"))
-		}
-	})
-	select {
-	case l := <-listening:
-		p.addr = listenRE.FindStringSubmatch(l)[1]
-	case <-p.exited:
-		t.Fatalf("connx exited: %v\n%s", p.err, strings.Join(p.log(), "\n"))
-	case <-time.After(20 * time.Second):
-		t.Fatal("connx did not start listening")
-	}
-	return p
-}
-
-func (p *proc) line(l string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lines = append(p.lines, l)
-	for _, c := range p.subs {
-		select {
-		case c <- l:
-		default:
-		}
-	}
-}
-
-func (p *proc) log() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.lines...)
-}
-
-// watch returns a channel that receives every later log line containing
-// s.
-func (p *proc) watch(s string) <-chan string {
-	all := make(chan string, 1024)
-	out := make(chan string, 1024)
-	p.mu.Lock()
-	p.subs = append(p.subs, all)
-	p.mu.Unlock()
-	go func() {
-		for l := range all {
-			if strings.Contains(l, s) {
-				out <- l
-			}
-		}
-	}()
-	return out
-}
-
-// next waits for the next line on c.
-func (p *proc) next(c <-chan string, what string) string {
-	p.t.Helper()
-	select {
-	case l := <-c:
-		return l
-	case <-p.exited:
-		p.t.Fatalf("connx exited waiting for %s: %v", what, p.err)
-	case <-time.After(20 * time.Second):
-		p.t.Fatalf("no %s in the log", what)
-	}
-	return ""
+	return testproc.Start(t, connxBin, "", args...)
 }
 
 // namedBackend is an HTTP backend that answers with its name.
@@ -145,19 +42,6 @@ func namedBackend(t *testing.T, name string, h http.HandlerFunc) string {
 	}))
 	t.Cleanup(s.Close)
 	return s.URL
-}
-
-// writeConfig writes a config for backends (name -> URL) by rename, as
-// editors do.
-func writeConfig(t *testing.T, path, body string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func configFor(algorithm string, extra string, urls ...string) string {
@@ -289,18 +173,18 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	writeConfig(t, path, cfgs[0])
+	testproc.WriteConfig(t, path, cfgs[0])
 	p := startConnx(t, "-config", path)
-	reloaded := p.watch("config reloaded")
-	load := startLoad(t, p.addr, 4, 1, 2*time.Millisecond)
+	reloaded := p.Watch("config reloaded")
+	load := startLoad(t, p.Addr, 4, 1, 2*time.Millisecond)
 
 	const saves = 100
 	var worst time.Duration
 	for i := 1; i <= saves; i++ {
 		set := i % 2
 		saved := time.Now()
-		writeConfig(t, path, cfgs[set])
-		p.next(reloaded, fmt.Sprintf("reload %d", i))
+		testproc.WriteConfig(t, path, cfgs[set])
+		p.Next(reloaded, fmt.Sprintf("reload %d", i))
 		var at time.Time
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -334,24 +218,24 @@ func TestReloadInvalidThenValid(t *testing.T) {
 	b := namedBackend(t, "b", nil)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	writeConfig(t, path, configFor("round-robin", "", a))
+	testproc.WriteConfig(t, path, configFor("round-robin", "", a))
 	p := startConnx(t, "-config", path)
-	failed := p.watch("config reload failed")
-	reloaded := p.watch("config reloaded")
+	failed := p.Watch("config reload failed")
+	reloaded := p.Watch("config reloaded")
 
-	writeConfig(t, path, configFor("round-robin", "timeouts:\n  clientIdle: -5s\n", b))
-	l := p.next(failed, "reload failure")
+	testproc.WriteConfig(t, path, configFor("round-robin", "timeouts:\n  clientIdle: -5s\n", b))
+	l := p.Next(failed, "reload failure")
 	if !strings.Contains(l, "connx.yaml:") || !strings.Contains(l, "timeouts.clientIdle") {
 		t.Errorf("failure does not name the file and key: %s", l)
 	}
 	for range 5 {
-		if got := getBackend(t, p.addr); got != "a" {
+		if got := getBackend(t, p.Addr); got != "a" {
 			t.Fatalf("after an invalid save, served by %q, want the old backend a", got)
 		}
 	}
-	writeConfig(t, path, configFor("round-robin", "", b))
-	p.next(reloaded, "reload")
-	if got := getBackend(t, p.addr); got != "b" {
+	testproc.WriteConfig(t, path, configFor("round-robin", "", b))
+	p.Next(reloaded, "reload")
+	if got := getBackend(t, p.Addr); got != "b" {
 		t.Fatalf("after a valid save, served by %q, want b", got)
 	}
 }
@@ -375,7 +259,7 @@ func TestReloadSaveMethods(t *testing.T) {
 	must(t, os.Symlink("v0", filepath.Join(dir, "..data")))
 	must(t, os.Symlink(filepath.Join("..data", "config.yaml"), path))
 	p := startConnx(t, "-config", path)
-	reloaded := p.watch("config reloaded")
+	reloaded := p.Watch("config reloaded")
 
 	// 1. Symlink swap: a new ..data link renamed over the old one.
 	must(t, os.WriteFile(filepath.Join(dir, "v1", "config.yaml"), []byte(configFor("round-robin", "", urls[:2]...)), 0o644))
@@ -384,19 +268,19 @@ func TestReloadSaveMethods(t *testing.T) {
 	// 2. Rename over the resolved file.
 	target := filepath.Join(dir, "v1", "config.yaml")
 	waitReload(t, p, reloaded, 2)
-	writeConfig(t, target, configFor("round-robin", "", urls[:3]...))
+	testproc.WriteConfig(t, target, configFor("round-robin", "", urls[:3]...))
 	waitReload(t, p, reloaded, 3)
 	// 3. In place.
 	must(t, os.WriteFile(target, []byte(configFor("round-robin", "", urls[:4]...)), 0o644))
 	waitReload(t, p, reloaded, 4)
 	// Sentinel: the next reload is this one, so none was doubled.
-	writeConfig(t, target, configFor("round-robin", "", urls[:5]...))
+	testproc.WriteConfig(t, target, configFor("round-robin", "", urls[:5]...))
 	waitReload(t, p, reloaded, 5)
 }
 
 func waitReload(t *testing.T, p *proc, c <-chan string, backends int) {
 	t.Helper()
-	l := p.next(c, "reload")
+	l := p.Next(c, "reload")
 	if want := fmt.Sprintf("backends=%d ", backends); !strings.Contains(l, want) {
 		t.Fatalf("reload %q, want one with %s", l, want)
 	}
@@ -435,9 +319,9 @@ func TestSIGTERMDrain(t *testing.T) {
 	})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	writeConfig(t, path, configFor("round-robin", "", be))
+	testproc.WriteConfig(t, path, configFor("round-robin", "", be))
 	p := startConnx(t, "-config", path)
-	load := startLoad(t, p.addr, 4, 0, time.Millisecond)
+	load := startLoad(t, p.Addr, 4, 0, time.Millisecond)
 	waitServed(t, load, 100)
 
 	const slow = 5
@@ -445,7 +329,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	slowErrs := make(chan error, slow)
 	for range slow {
 		go func() {
-			resp, err := http.Get("http://" + p.addr + "/slow")
+			resp, err := http.Get("http://" + p.Addr + "/slow")
 			if err == nil {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
@@ -457,12 +341,12 @@ func TestSIGTERMDrain(t *testing.T) {
 		}()
 	}
 	slowStarted.Wait()
-	draining := p.watch("shutting down")
+	draining := p.Watch("shutting down")
 	sent := time.Now()
-	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	p.next(draining, "drain start")
+	must(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	p.Next(draining, "drain start")
 	// New connections are refused once the listeners are closed.
-	waitRefused(t, p.addr)
+	waitRefused(t, p.Addr)
 	load.halt()
 	close(release)
 	for range slow {
@@ -471,13 +355,13 @@ func TestSIGTERMDrain(t *testing.T) {
 		}
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(10 * time.Second):
 		t.Fatal("connx did not exit")
 	}
 	took := time.Since(sent)
-	if p.err != nil {
-		t.Errorf("exit: %v", p.err)
+	if p.Err != nil {
+		t.Errorf("exit: %v", p.Err)
 	}
 	load.report(t)
 	// Keep-alive clients whose next request raced the close of an idle
@@ -527,23 +411,23 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	be := namedBackend(t, "a", nil)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	port := freePort(t)
-	writeConfig(t, path, strings.Replace(configFor("round-robin", "", be), "port: 0", "port: "+port, 1))
+	port := testproc.FreePort(t)
+	testproc.WriteConfig(t, path, strings.Replace(configFor("round-robin", "", be), "port: 0", "port: "+port, 1))
 	p := startConnx(t, "-config", path)
-	load := startLoad(t, p.addr, 4, 2, time.Millisecond)
+	load := startLoad(t, p.Addr, 4, 2, time.Millisecond)
 	waitServed(t, load, 200)
 
-	successor := p.watch("upgrade: the successor is serving")
-	must(t, p.cmd.Process.Signal(syscall.SIGUSR2))
-	l := p.next(successor, "successor")
+	successor := p.Watch("upgrade: the successor is serving")
+	must(t, p.Cmd.Process.Signal(syscall.SIGUSR2))
+	l := p.Next(successor, "successor")
 	_ = l
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the old process did not exit")
 	}
-	if p.err != nil {
-		t.Errorf("old process exit: %v", p.err)
+	if p.Err != nil {
+		t.Errorf("old process exit: %v", p.Err)
 	}
 	// The successor serves on its own.
 	before := load.ok.Load()
@@ -571,7 +455,7 @@ func waitServed(t *testing.T, g *loadGen, n int64) {
 var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
 
 func stopSuccessor(t *testing.T, p *proc) {
-	for _, l := range p.log() {
+	for _, l := range p.Log() {
 		if m := successorRE.FindStringSubmatch(l); m != nil {
 			var pid int
 			fmt.Sscan(m[1], &pid)
@@ -582,16 +466,6 @@ func stopSuccessor(t *testing.T, p *proc) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
 // TestReloadMovesListener: a save that changes server.port starts a
 // successor on the new port before the old port closes; the old process
 // drains and exits.
@@ -599,21 +473,21 @@ func TestReloadMovesListener(t *testing.T) {
 	be := namedBackend(t, "a", nil)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "connx.yaml")
-	oldPort, newPort := freePort(t), freePort(t)
+	oldPort, newPort := testproc.FreePort(t), testproc.FreePort(t)
 	cfg := func(port string) string {
 		return strings.Replace(configFor("round-robin", "", be), "port: 0", "port: "+port, 1)
 	}
-	writeConfig(t, path, cfg(oldPort))
+	testproc.WriteConfig(t, path, cfg(oldPort))
 	p := startConnx(t, "-config", path)
-	moved := p.watch("listen address moved")
-	writeConfig(t, path, cfg(newPort))
-	p.next(moved, "listener move")
+	moved := p.Watch("listen address moved")
+	testproc.WriteConfig(t, path, cfg(newPort))
+	p.Next(moved, "listener move")
 	// By the time the old process gives up its port, the new one serves.
 	if got := getBackend(t, "127.0.0.1:"+newPort); got != "a" {
 		t.Fatalf("new port served by %q", got)
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(15 * time.Second):
 		t.Fatal("the old process did not exit")
 	}

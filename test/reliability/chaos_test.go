@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
 // killable is an HTTP backend on a fixed address that can be killed
@@ -153,7 +155,7 @@ var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
 // times and connx is upgraded with SIGUSR2. Goal: no failed request.
 func TestChaosUnderLoad(t *testing.T) {
 	bes := []*killable{newKillable(t, "a"), newKillable(t, "b"), newKillable(t, "c")}
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	hc := "healthCheck:\n  interval: 500ms\n  timeout: 200ms\n  healthyThreshold: 1\n  unhealthyThreshold: 1\n  jitter: 10ms\n"
 	cfg := func(alg string, weight int) string {
 		return config(port, hc+fmt.Sprintf("loadBalancing:\n  algorithm: %s\nupstream:\n  retries: 2\n", alg),
@@ -169,9 +171,9 @@ func TestChaosUnderLoad(t *testing.T) {
 			}
 		}
 	})
-	unhealthy := p.watch("backend unhealthy")
-	reloaded := p.watch("config reloaded")
-	load := startPhasedLoad(t, p.addr, 4, 2, 25*time.Millisecond)
+	unhealthy := p.Watch("backend unhealthy")
+	reloaded := p.Watch("config reloaded")
+	load := startPhasedLoad(t, p.Addr, 4, 2, 25*time.Millisecond)
 	steady := func() { time.Sleep(2 * time.Second) } // load runs through the phase
 
 	load.enter("baseline")
@@ -179,38 +181,38 @@ func TestChaosUnderLoad(t *testing.T) {
 
 	load.enter("kill b")
 	bes[1].kill()
-	l := nextFor(p, unhealthy, bes[1].addr, "backend b unhealthy")
+	l := nextFor(t, p, unhealthy, bes[1].addr, "backend b unhealthy")
 	t.Logf("killed b: %s", l)
 	steady()
 	load.enter("restart b")
-	healthy := p.watch("backend healthy")
+	healthy := p.Watch("backend healthy")
 	bes[1].restart()
-	l = nextFor(p, healthy, bes[1].addr, "backend b healthy again")
+	l = nextFor(t, p, healthy, bes[1].addr, "backend b healthy again")
 	t.Logf("restarted b: %s", l)
 	steady()
 
 	load.enter("reloads")
 	for i := 1; i <= 5; i++ {
 		alg := []string{"round-robin", "least-connections"}[i%2]
-		writeConfig(t, path, cfg(alg, i))
-		p.next(reloaded, fmt.Sprintf("reload %d", i))
+		testproc.WriteConfig(t, path, cfg(alg, i))
+		p.Next(reloaded, fmt.Sprintf("reload %d", i))
 		time.Sleep(300 * time.Millisecond) // traffic between reloads
 	}
 	steady()
 
 	load.enter("upgrade")
-	serving := p.watch("upgrade: the successor is serving")
-	started := p.watch("upgrade: successor started")
-	if err := p.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+	serving := p.Watch("upgrade: the successor is serving")
+	started := p.Watch("upgrade: successor started")
+	if err := p.Cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	if m := successorRE.FindStringSubmatch(p.next(started, "successor start")); m != nil {
+	if m := successorRE.FindStringSubmatch(p.Next(started, "successor start")); m != nil {
 		pid, _ := strconv.Atoi(m[1])
 		successor.Store(int64(pid))
 	}
-	p.next(serving, "successor serving")
+	p.Next(serving, "successor serving")
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(15 * time.Second):
 		t.Error("the old process did not exit after the upgrade")
 	}
@@ -243,21 +245,11 @@ func TestChaosUnderLoad(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
 // nextFor waits for the next line on c that mentions addr.
-func nextFor(p *proc, c <-chan string, addr, what string) string {
-	p.t.Helper()
+func nextFor(t *testing.T, p *proc, c <-chan string, addr, what string) string {
+	t.Helper()
 	for {
-		if l := p.next(c, what); strings.Contains(l, addr) {
+		if l := p.Next(c, what); strings.Contains(l, addr) {
 			return l
 		}
 	}

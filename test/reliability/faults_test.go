@@ -105,17 +105,17 @@ func TestFaults(t *testing.T) {
 		be := newTracked(t, nil)
 		tp := toxi(t, be.Listener.Addr().String())
 		p, _ := run(t, config("", faultCfg+"upstream:\n  retries: 0\n", "http://"+tp.Listen))
-		if code, _, _, err := req(t, p.addr, "GET", "warm"); code != 200 {
+		if code, _, _, err := req(t, p.Addr, "GET", "warm"); code != 200 {
 			t.Fatalf("warm-up: %d %v", code, err)
 		}
 		remove := toxic(t, tp, "latency", "downstream", map[string]any{"latency": 3000})
-		code, _, took, err := req(t, p.addr, "GET", "fault")
+		code, _, took, err := req(t, p.Addr, "GET", "fault")
 		remove()
 		t.Logf("latency 3s, upstreamResponseHeader 1s: status %d after %v (err %v)", code, took.Round(time.Millisecond), err)
 		if code != 504 || took > 5*time.Second {
 			t.Errorf("status %d after %v, want 504 at the 1s response-header timeout", code, took)
 		}
-		checkNotReused(t, p.addr, be, "fault")
+		checkNotReused(t, p.Addr, be, "fault")
 	})
 	t.Run("bandwidth", func(t *testing.T) {
 		const size = 1 << 20
@@ -125,7 +125,7 @@ func TestFaults(t *testing.T) {
 		tp := toxi(t, be.Listener.Addr().String())
 		p, _ := run(t, config("", faultCfg, "http://"+tp.Listen))
 		toxic(t, tp, "bandwidth", "downstream", map[string]any{"rate": 256}) // KB/s
-		code, n, took, err := req(t, p.addr, "GET", "bw")
+		code, n, took, err := req(t, p.Addr, "GET", "bw")
 		t.Logf("bandwidth 256 KB/s, 1 MiB body: status %d, %d bytes in %v (%.0f KB/s), err %v", code, n, took.Round(time.Millisecond), float64(n)/1000/took.Seconds(), err)
 		if code != 200 || n != size {
 			t.Errorf("status %d, %d bytes, want 200 and %d", code, n, size)
@@ -141,7 +141,7 @@ func TestFaults(t *testing.T) {
 		toxic(t, tp, "slow_close", "downstream", map[string]any{"delay": 3000})
 		var lat []time.Duration
 		for i := range 5 {
-			code, n, took, err := req(t, p.addr, "GET", fmt.Sprint("sc", i))
+			code, n, took, err := req(t, p.Addr, "GET", fmt.Sprint("sc", i))
 			if code != 200 || n != 2 {
 				t.Errorf("request %d: status %d, %d bytes, err %v", i, code, n, err)
 			}
@@ -161,9 +161,9 @@ func TestFaults(t *testing.T) {
 		remove := toxic(t, tp, "reset_peer", "upstream", map[string]any{"timeout": 0})
 		out := map[string]int{}
 		for i := range 20 {
-			code, _, _, err := req(t, p.addr, "GET", fmt.Sprint("rp", i))
+			code, _, _, err := req(t, p.Addr, "GET", fmt.Sprint("rp", i))
 			out[fmt.Sprintf("GET %d %v", code, err)]++
-			code, _, _, err = req(t, p.addr, "POST", fmt.Sprint("rpp", i))
+			code, _, _, err = req(t, p.Addr, "POST", fmt.Sprint("rpp", i))
 			out[fmt.Sprintf("POST %d %v", code, err)]++
 		}
 		remove()
@@ -181,17 +181,17 @@ func TestFaults(t *testing.T) {
 		be := newTracked(t, nil)
 		tp := toxi(t, be.Listener.Addr().String())
 		p, _ := run(t, config("", faultCfg+"upstream:\n  retries: 0\n", "http://"+tp.Listen))
-		if code, _, _, err := req(t, p.addr, "GET", "warm"); code != 200 {
+		if code, _, _, err := req(t, p.Addr, "GET", "warm"); code != 200 {
 			t.Fatalf("warm-up: %d %v", code, err)
 		}
 		remove := toxic(t, tp, "timeout", "downstream", map[string]any{"timeout": 0})
-		code, _, took, err := req(t, p.addr, "GET", "fault")
+		code, _, took, err := req(t, p.Addr, "GET", "fault")
 		remove()
 		t.Logf("timeout toxic (black hole): status %d after %v (err %v)", code, took.Round(time.Millisecond), err)
 		if (code != 504 && code != 502) || took > 5*time.Second {
 			t.Errorf("status %d after %v, want 504 or 502 within the 1s timeout", code, took)
 		}
-		checkNotReused(t, p.addr, be, "fault")
+		checkNotReused(t, p.Addr, be, "fault")
 	})
 	t.Run("slicer", func(t *testing.T) {
 		body := strings.Repeat("0123456789abcdef", 256)
@@ -207,7 +207,7 @@ func TestFaults(t *testing.T) {
 		c := &http.Client{Timeout: 20 * time.Second}
 		bad := 0
 		for i := range 20 {
-			r, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
+			r, _ := http.NewRequest("GET", "http://"+p.Addr+"/", nil)
 			if i%2 == 1 {
 				r.Header.Set("X-Chunked", "1")
 			}

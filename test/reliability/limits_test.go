@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
 // TestMaxConnections: with limits.maxConnections 50 reached, new
@@ -24,7 +26,7 @@ func TestMaxConnections(t *testing.T) {
 	p, _ := run(t, config("", "limits:\n  maxConnections: 50\n", be.URL))
 	held := make([]*rawConn, 50)
 	for i := range held {
-		held[i] = dial(t, p.addr)
+		held[i] = dial(t, p.Addr)
 		held[i].send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 		if resp, _, err := held[i].response(http.MethodGet, 5*time.Second); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("connection %d under the limit: %v %v", i, resp, err)
@@ -32,7 +34,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 	outcomes := map[string]int{}
 	for range 20 {
-		rc := dial(t, p.addr)
+		rc := dial(t, p.Addr)
 		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 		resp, _, err := rc.response(http.MethodGet, 5*time.Second)
 		switch {
@@ -67,7 +69,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 	start := time.Now()
 	for {
-		rc := dial(t, p.addr)
+		rc := dial(t, p.Addr)
 		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 		resp, _, err := rc.response(http.MethodGet, 5*time.Second)
 		rc.c.Close()
@@ -105,21 +107,21 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 	})
 	t.Cleanup(free) // before the backend's Close, which waits for handlers
 	path := filepath.Join(t.TempDir(), "connx.yaml")
-	writeConfig(t, path, config("", "", be.URL))
+	testproc.WriteConfig(t, path, config("", "", be.URL))
 	p := startConnx(t, path, "ulimit -n 256")
 	const n = 400
 	conns := make([]*rawConn, n)
 	outcomes := map[string]int{}
 	var served []*rawConn
 	for i := range conns {
-		rc := dial(t, p.addr) // the kernel completes the handshake whether or not connx accepts
+		rc := dial(t, p.Addr) // the kernel completes the handshake whether or not connx accepts
 		conns[i] = rc
 		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	}
 	if inFlight {
-		c0 := cpuTime(p.pid)
+		c0 := cpuTime(p.PID())
 		time.Sleep(3 * time.Second) // requests held at the limit; measuring CPU
-		t.Logf("connx CPU time over 3s with requests held at the fd limit: %v; fds %d; alive %v", cpuTime(p.pid)-c0, fdCount(p.pid), p.alive())
+		t.Logf("connx CPU time over 3s with requests held at the fd limit: %v; fds %d; alive %v", cpuTime(p.PID())-c0, fdCount(p.PID()), p.Alive())
 		free()
 	}
 	for _, rc := range conns {
@@ -138,13 +140,13 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 			}
 		}
 	}
-	t.Logf("%d connections under ulimit -n 256: %v; connx holds %d fds", n, outcomes, fdCount(p.pid))
-	if !p.alive() {
-		t.Fatalf("connx died at the fd limit: %v", p.err)
+	t.Logf("%d connections under ulimit -n 256: %v; connx holds %d fds", n, outcomes, fdCount(p.PID()))
+	if !p.Alive() {
+		t.Fatalf("connx died at the fd limit: %v", p.Err)
 	}
-	c0 := cpuTime(p.pid)
+	c0 := cpuTime(p.PID())
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
-	cpu := cpuTime(p.pid) - c0
+	cpu := cpuTime(p.PID()) - c0
 	t.Logf("connx CPU time over 3s at the fd limit: %v", cpu)
 	if cpu > 1500*time.Millisecond {
 		t.Errorf("connx used %v CPU in 3s at the fd limit: spinning", cpu)
@@ -177,12 +179,12 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 	start := time.Now()
 	var lastErr string
 	for {
-		if !p.alive() {
-			t.Fatalf("connx died after the clients went away: %v", p.err)
+		if !p.Alive() {
+			t.Fatalf("connx died after the clients went away: %v", p.Err)
 		}
 		ok := 0
 		for range 20 {
-			rc := dial(t, p.addr)
+			rc := dial(t, p.Addr)
 			rc.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 			resp, _, err := rc.response(http.MethodGet, 2*time.Second)
 			rc.c.Close()
@@ -197,11 +199,11 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 		}
 		if time.Since(start) > 15*time.Second {
 			diagnoseFDBreaker(t, p)
-			t.Fatalf("connx did not recover 15s after the clients went away: %d of 20 fresh connections served, last %s; fds %d", ok, lastErr, fdCount(p.pid))
+			t.Fatalf("connx did not recover 15s after the clients went away: %d of 20 fresh connections served, last %s; fds %d", ok, lastErr, fdCount(p.PID()))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("recovered: 20 of 20 fresh connections served %v after the clients went away; fds %d", time.Since(start).Round(time.Millisecond), fdCount(p.pid))
+	t.Logf("recovered: 20 of 20 fresh connections served %v after the clients went away; fds %d", time.Since(start).Round(time.Millisecond), fdCount(p.PID()))
 }
 
 // diagnoseFDBreaker fails the test with a diagnosis when the failure is
@@ -213,7 +215,7 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 // of clients is admitted and their dials then run out of descriptors.
 func diagnoseFDBreaker(t *testing.T, p *proc) {
 	t.Helper()
-	for _, l := range p.log() {
+	for _, l := range p.Log() {
 		if strings.Contains(l, "circuit breaker open") && strings.Contains(l, "connect error") {
 			t.Fatalf("regression (fixed in 6a3996a): upstream dials failing at the local fd limit opened the backend's circuit breaker (%s); all requests then get 503 until circuitBreaker.timeout", l)
 		}
@@ -229,11 +231,11 @@ func diagnoseFDBreaker(t *testing.T, p *proc) {
 // or spin, and must serve new clients once the admin connections close.
 func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	be := newBackend(t, nil)
-	admin := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + testproc.FreePort(t)
 	path := filepath.Join(t.TempDir(), "connx.yaml")
-	writeConfig(t, path, config("", "admin:\n  listen: "+admin+"\n", be.URL))
+	testproc.WriteConfig(t, path, config("", "admin:\n  listen: "+admin+"\n", be.URL))
 	p := startConnx(t, path, "ulimit -n 256")
-	p.waitLog("admin listening")
+	p.WaitLog("admin listening")
 	var held []*rawConn
 	for range 260 {
 		rc := dial(t, admin)
@@ -244,11 +246,11 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 		}
 		held = append(held, rc)
 	}
-	t.Logf("%d keep-alive admin connections held; connx holds %d fds of 256", len(held), fdCount(p.pid))
+	t.Logf("%d keep-alive admin connections held; connx holds %d fds of 256", len(held), fdCount(p.PID()))
 	outcomes := map[string]int{}
 	var clients []*rawConn
 	for range 20 {
-		c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+		c, err := net.DialTimeout("tcp", p.Addr, 2*time.Second)
 		if err != nil {
 			outcomes["dial: "+err.Error()]++
 			continue
@@ -271,12 +273,12 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 		}
 	}
 	t.Logf("20 proxy clients with the fds used up: %v", outcomes)
-	c0 := cpuTime(p.pid)
+	c0 := cpuTime(p.PID())
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
-	cpu := cpuTime(p.pid) - c0
-	if !p.alive() {
+	cpu := cpuTime(p.PID()) - c0
+	if !p.Alive() {
 		diagnoseAcceptStop(t, p)
-		t.Fatalf("connx exited with its fds used up: %v", p.err)
+		t.Fatalf("connx exited with its fds used up: %v", p.Err)
 	}
 	t.Logf("connx CPU time over 3s with its fds used up: %v", cpu)
 	if cpu > 1500*time.Millisecond {
@@ -295,19 +297,19 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 // accept a new connection error"), so the proxy port stops serving.
 func diagnoseAcceptStop(t *testing.T, p *proc) {
 	t.Helper()
-	for _, l := range p.log() {
+	for _, l := range p.Log() {
 		if strings.Contains(l, "accept a new connection error") {
-			if !p.alive() {
-				t.Logf("connx exited: %v", p.err)
+			if !p.Alive() {
+				t.Logf("connx exited: %v", p.Err)
 			}
 			var tail []string
-			for _, l := range p.log() {
+			for _, l := range p.Log() {
 				if !strings.Contains(l, "http: Accept error") {
 					tail = append(tail, l)
 				}
 			}
 			t.Logf("connx log without the admin listener's accept retries (last lines):\n%s", strings.Join(tail[max(0, len(tail)-8):], "\n"))
-			t.Fatalf("EMFILE on accept shut gnet's engine down (%s); connx alive: %v, exit %v", l, p.alive(), p.err)
+			t.Fatalf("EMFILE on accept shut gnet's engine down (%s); connx alive: %v, exit %v", l, p.Alive(), p.Err)
 		}
 	}
 }
@@ -319,13 +321,13 @@ func recovered(t *testing.T, p *proc) time.Duration {
 	start := time.Now()
 	var last string
 	for {
-		if !p.alive() {
+		if !p.Alive() {
 			diagnoseAcceptStop(t, p)
-			t.Fatalf("connx died after its fds were used up: %v", p.err)
+			t.Fatalf("connx died after its fds were used up: %v", p.Err)
 		}
 		ok := 0
 		for range 20 {
-			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			c, err := net.DialTimeout("tcp", p.Addr, time.Second)
 			if err != nil {
 				last = err.Error()
 				continue
@@ -345,7 +347,7 @@ func recovered(t *testing.T, p *proc) time.Duration {
 		}
 		if time.Since(start) > 15*time.Second {
 			diagnoseAcceptStop(t, p)
-			t.Fatalf("connx did not recover 15s after the admin connections closed: %d of 20 fresh connections served (last: %s); fds %d", ok, last, fdCount(p.pid))
+			t.Fatalf("connx did not recover 15s after the admin connections closed: %d of 20 fresh connections served (last: %s); fds %d", ok, last, fdCount(p.PID()))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -375,13 +377,13 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 		urls = append(urls, "http://"+ln.Addr().String())
 	}
 	path := filepath.Join(t.TempDir(), "connx.yaml")
-	writeConfig(t, path, config("", "healthCheck:\n  path: /health\n  interval: 500ms\n  timeout: 450ms\n  jitter: 10ms\n", urls...))
+	testproc.WriteConfig(t, path, config("", "healthCheck:\n  path: /health\n  interval: 500ms\n  timeout: 450ms\n  jitter: 10ms\n", urls...))
 	p := startConnx(t, path, "ulimit -n 256")
 	time.Sleep(time.Second) // let the checks run a few rounds
 	outcomes := map[string]int{}
 	var clients []*rawConn
 	for range 400 {
-		c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+		c, err := net.DialTimeout("tcp", p.Addr, 2*time.Second)
 		if err != nil {
 			outcomes["dial error"]++
 			continue
@@ -403,13 +405,13 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 			outcomes[fmt.Sprintf("status %d", resp.StatusCode)]++
 		}
 	}
-	t.Logf("400 clients, 100 slow health checks every 500ms, ulimit -n 256: %v; connx fds %d", outcomes, fdCount(p.pid))
-	c0 := cpuTime(p.pid)
+	t.Logf("400 clients, 100 slow health checks every 500ms, ulimit -n 256: %v; connx fds %d", outcomes, fdCount(p.PID()))
+	c0 := cpuTime(p.PID())
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
-	cpu := cpuTime(p.pid) - c0
-	if !p.alive() {
+	cpu := cpuTime(p.PID()) - c0
+	if !p.Alive() {
 		diagnoseAcceptStop(t, p)
-		t.Fatalf("connx exited: %v", p.err)
+		t.Fatalf("connx exited: %v", p.Err)
 	}
 	t.Logf("connx CPU time over 3s at the limit: %v", cpu)
 	if cpu > 1500*time.Millisecond {

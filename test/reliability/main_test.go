@@ -18,17 +18,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
 // connxBin is the binary under test, built once by TestMain.
@@ -40,10 +39,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	connxBin = filepath.Join(dir, "connx")
-	out, err := exec.Command("go", "build", "-o", connxBin, "github.com/connx/connx/cmd/connx").CombinedOutput()
+	connxBin, err = testproc.Build(dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building connx: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -52,152 +50,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a connx process under test, with its log lines fanned out to
-// watchers.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
-	pid    int // connx's own pid (the shell's, which execs it)
-	exited chan struct{}
-	err    error // after exited
+// proc is a connx process under test.
+type proc = testproc.Proc
 
-	mu    sync.Mutex
-	lines []string
-	subs  []chan string
-}
-
-var listenRE = regexp.MustCompile(`msg="connx listening" addr=(\S+)`)
-
-// startConnx runs connx -config path and waits until it listens. A
+// startConnx runs connx -config path and waits until it listens; a
 // non-empty shellPrefix runs it as `sh -c 'PREFIX; exec connx ...'`
 // (e.g. "ulimit -n 256").
 func startConnx(t *testing.T, path, shellPrefix string) *proc {
 	t.Helper()
-	p := &proc{t: t, exited: make(chan struct{})}
-	if shellPrefix != "" {
-		p.cmd = exec.Command("sh", "-c", shellPrefix+`; exec "$0" -config "$1"`, connxBin, path)
-	} else {
-		p.cmd = exec.Command(connxBin, "-config", path)
-	}
-	// A pipe of our own: an upgrade's successor inherits it and keeps
-	// logging after this process exits.
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = w, w
-	listening := p.watch("connx listening")
-	err = p.cmd.Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.pid = p.cmd.Process.Pid
-	go func() {
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			p.line(sc.Text())
-		}
-	}()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			l := p.log()
-			if len(l) > 200 {
-				l = l[len(l)-200:]
-			}
-			t.Logf("connx log (last %d lines):\n%s", len(l), strings.Join(l, "\n"))
-		}
-	})
-	select {
-	case l := <-listening:
-		p.addr = listenRE.FindStringSubmatch(l)[1]
-	case <-p.exited:
-		t.Fatalf("connx exited: %v\n%s", p.err, strings.Join(p.log(), "\n"))
-	case <-time.After(20 * time.Second):
-		t.Fatal("connx did not start listening")
-	}
-	return p
-}
-
-func (p *proc) line(l string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lines = append(p.lines, l)
-	for _, c := range p.subs {
-		select {
-		case c <- l:
-		default:
-		}
-	}
-}
-
-func (p *proc) log() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.lines...)
-}
-
-// watch returns a channel that receives every later log line containing s.
-func (p *proc) watch(s string) <-chan string {
-	all := make(chan string, 4096)
-	out := make(chan string, 1024)
-	p.mu.Lock()
-	p.subs = append(p.subs, all)
-	p.mu.Unlock()
-	go func() {
-		for l := range all {
-			if strings.Contains(l, s) {
-				out <- l
-			}
-		}
-	}()
-	return out
-}
-
-// next waits for the next line on c.
-func (p *proc) next(c <-chan string, what string) string {
-	p.t.Helper()
-	select {
-	case l := <-c:
-		return l
-	case <-p.exited:
-		p.t.Fatalf("connx exited waiting for %s: %v", what, p.err)
-	case <-time.After(20 * time.Second):
-		p.t.Fatalf("no %s in the log", what)
-	}
-	return ""
-}
-
-// waitLog waits until a log line containing s has been written (before
-// or after the call) and returns it.
-func (p *proc) waitLog(s string) string {
-	p.t.Helper()
-	c := p.watch(s)
-	for _, l := range p.log() {
-		if strings.Contains(l, s) {
-			return l
-		}
-	}
-	return p.next(c, s)
-}
-
-// alive reports whether the process is still running.
-func (p *proc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
+	return testproc.Start(t, connxBin, shellPrefix, "-config", path)
 }
 
 // rssKiB reads VmRSS of pid from /proc.
@@ -253,23 +114,11 @@ func config(port string, extra string, urls ...string) string {
 	return b.String()
 }
 
-// writeConfig writes a config file by rename, as editors do.
-func writeConfig(t *testing.T, path, body string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // run writes cfg to a temporary directory and starts connx on it.
 func run(t *testing.T, cfg string) (*proc, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "connx.yaml")
-	writeConfig(t, path, cfg)
+	testproc.WriteConfig(t, path, cfg)
 	return startConnx(t, path, ""), path
 }
 

@@ -32,7 +32,7 @@ func TestSlowloris(t *testing.T) {
 	res := make(chan result, n)
 	for range n {
 		go func() {
-			c, err := net.Dial("tcp", p.addr)
+			c, err := net.Dial("tcp", p.Addr)
 			if err != nil {
 				res <- result{err: err}
 				return
@@ -103,7 +103,7 @@ func TestSlowloris(t *testing.T) {
 func TestSlowlorisLateFirstByte(t *testing.T) {
 	be := newBackend(t, nil)
 	p, _ := run(t, config("", slowTimeouts, be.URL))
-	rc := dial(t, p.addr)
+	rc := dial(t, p.Addr)
 	start := time.Now()
 	got := make(chan time.Duration, 1)
 	go func() {
@@ -146,7 +146,7 @@ func TestSlowBody(t *testing.T) {
 	be := newBackend(t, nil)
 	p, _ := run(t, config("", slowTimeouts, be.URL))
 
-	rc := dial(t, p.addr)
+	rc := dial(t, p.Addr)
 	start := time.Now()
 	rc.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
 	resp, _, err := rc.response(http.MethodPost, 10*time.Second)
@@ -164,7 +164,7 @@ func TestSlowBody(t *testing.T) {
 	}
 
 	// Trickle: a byte a second for 6 s.
-	rc = dial(t, p.addr)
+	rc = dial(t, p.Addr)
 	rc.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\n")
 	for range 6 {
 		time.Sleep(time.Second) // the attacker's pace
@@ -202,11 +202,11 @@ func TestSlowReader(t *testing.T) {
 		}
 	})
 	p, _ := run(t, config("", "", be.URL))
-	base := rssKiB(p.pid)
+	base := rssKiB(p.PID())
 	const n = 20
 	conns := make([]*rawConn, n)
 	for i := range conns {
-		conns[i] = dial(t, p.addr)
+		conns[i] = dial(t, p.Addr)
 		conns[i].send(fmt.Sprintf("GET /?id=%d HTTP/1.1\r\nHost: a\r\n\r\n", i))
 	}
 	// Wait until the backends' writes have stalled: no progress for 1 s.
@@ -223,7 +223,7 @@ func TestSlowReader(t *testing.T) {
 		last = cur
 		time.Sleep(time.Second) // polling for quiescence
 	}
-	rss := rssKiB(p.pid)
+	rss := rssKiB(p.PID())
 	perConn := last / n
 	t.Logf("%d clients not reading a %d MiB response: backends wrote %.1f MiB per connection before backpressure stopped them; connx RSS %d MiB (was %d MiB)",
 		n, size>>20, float64(perConn)/(1<<20), rss>>10, base>>10)
@@ -271,7 +271,7 @@ func TestSlowlorisFlood(t *testing.T) {
 					return
 				default:
 				}
-				c, err := net.Dial("tcp", p.addr)
+				c, err := net.Dial("tcp", p.Addr)
 				if err != nil {
 					time.Sleep(100 * time.Millisecond)
 					continue
@@ -332,7 +332,7 @@ func TestSlowlorisFlood(t *testing.T) {
 			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			for time.Now().Before(end) {
 				s := time.Now()
-				code, err := get(c, "http://"+p.addr+"/")
+				code, err := get(c, "http://"+p.Addr+"/")
 				d := time.Since(s)
 				mu.Lock()
 				if err != nil || code != 200 {
@@ -346,12 +346,12 @@ func TestSlowlorisFlood(t *testing.T) {
 		}()
 	}
 	for time.Now().Before(end) {
-		peakRSS = max(peakRSS, rssKiB(p.pid))
+		peakRSS = max(peakRSS, rssKiB(p.PID()))
 		time.Sleep(500 * time.Millisecond) // sampling
 	}
 	cwg.Wait()
-	peakRSS = max(peakRSS, rssKiB(p.pid))
-	fds := fdCount(p.pid)
+	peakRSS = max(peakRSS, rssKiB(p.PID()))
+	fds := fdCount(p.PID())
 	close(stop)
 	wg.Wait()
 	p50, p90, p99, mx := percentiles(lat)
@@ -371,7 +371,7 @@ func TestSlowlorisFlood(t *testing.T) {
 	if peakRSS > 200<<10 {
 		t.Errorf("peak RSS %d MiB, want < 200 MiB", peakRSS>>10)
 	}
-	if !p.alive() {
-		t.Errorf("connx exited: %v", p.err)
+	if !p.Alive() {
+		t.Errorf("connx exited: %v", p.Err)
 	}
 }

@@ -197,7 +197,7 @@ func TestSmuggling(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			payload := fmt.Sprintf(tc.req, i) + fmt.Sprintf(smuggle, i)
-			rc := dial(t, p.addr)
+			rc := dial(t, p.Addr)
 			rc.send(payload)
 			resp, body, err := rc.response(http.MethodGet, 5*time.Second)
 			if err != nil {
@@ -335,7 +335,7 @@ func TestBadBackendResponses(t *testing.T) {
 				}
 			}()
 			p, _ := run(t, config("", "upstream:\n  retries: 0\n", "http://"+ln.Addr().String()))
-			rc := dial(t, p.addr)
+			rc := dial(t, p.Addr)
 			rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			all, err := io.ReadAll(rc.br)

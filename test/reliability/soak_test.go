@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
 
 // TestSoak runs only when SOAK is set to a duration (`make soak`, 1h):
@@ -39,9 +41,9 @@ func TestSoak(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	admin := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + testproc.FreePort(t)
 	p, _ := run(t, config("", "admin:\n  listen: "+admin+"\ntimeouts:\n  clientHeader: 2s\n", be.URL))
-	p.waitLog("admin listening")
+	p.WaitLog("admin listening")
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -70,7 +72,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	status := func(c *http.Client, method, path string, body io.Reader) error {
-		r, _ := http.NewRequest(method, "http://"+p.addr+path, body)
+		r, _ := http.NewRequest(method, "http://"+p.Addr+path, body)
 		resp, err := c.Do(r)
 		if err != nil {
 			return err
@@ -91,7 +93,7 @@ func TestSoak(t *testing.T) {
 		func() error { return status(keep, "POST", "/post", strings.NewReader(strings.Repeat("p", 4096))) },
 		func() error { return status(keep, "GET", "/big", nil) },
 		func() error { // malformed: 400 and a close are the expected outcome
-			c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
 			if err != nil {
 				return err
 			}
@@ -105,7 +107,7 @@ func TestSoak(t *testing.T) {
 			return nil
 		},
 		func() error { // slowloris: 408 at clientHeader
-			c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
 			if err != nil {
 				return err
 			}
@@ -138,11 +140,11 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	for elapsed := time.Duration(0); elapsed < d; elapsed = time.Since(start) {
 		time.Sleep(every) // the sampling period
-		s := sample{at: time.Since(start).Round(time.Second), rss: rssKiB(p.pid), goroutines: goroutines(t, admin)}
+		s := sample{at: time.Since(start).Round(time.Second), rss: rssKiB(p.PID()), goroutines: goroutines(t, admin)}
 		samples = append(samples, s)
 		t.Logf("soak %v: RSS %d KiB, goroutines %d, requests ok %d failed %d", s.at, s.rss, s.goroutines, ok.Load(), fail.Load())
-		if !p.alive() {
-			t.Fatalf("connx exited: %v", p.err)
+		if !p.Alive() {
+			t.Fatalf("connx exited: %v", p.Err)
 		}
 	}
 	errMu.Lock()
