@@ -247,31 +247,7 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 		held = append(held, rc)
 	}
 	t.Logf("%d keep-alive admin connections held; connx holds %d fds of 256", len(held), fdCount(p.PID()))
-	outcomes := map[string]int{}
-	var clients []*rawConn
-	for range 20 {
-		c, err := net.DialTimeout("tcp", p.Addr, 2*time.Second)
-		if err != nil {
-			outcomes["dial: "+err.Error()]++
-			continue
-		}
-		t.Cleanup(func() { c.Close() })
-		rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
-		clients = append(clients, rc)
-		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	}
-	for _, rc := range clients {
-		resp, body, err := rc.response(http.MethodGet, 2*time.Second)
-		switch {
-		case err != nil && strings.Contains(err.Error(), "timeout"):
-			outcomes["no answer in 2s"]++
-		case err != nil:
-			e := err.Error()
-			outcomes["closed: "+e[strings.LastIndex(e, ": ")+2:]]++
-		default:
-			outcomes[fmt.Sprintf("status %d %q", resp.StatusCode, strings.TrimSpace(body))]++
-		}
-	}
+	outcomes, clients := burst(t, p.Addr, 20, 2*time.Second, true)
 	t.Logf("20 proxy clients with the fds used up: %v", outcomes)
 	c0 := cpuTime(p.PID())
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
@@ -380,31 +356,7 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 	testproc.WriteConfig(t, path, config("", "healthCheck:\n  path: /health\n  interval: 500ms\n  timeout: 450ms\n  jitter: 10ms\n", urls...))
 	p := startConnx(t, path, "ulimit -n 256")
 	time.Sleep(time.Second) // let the checks run a few rounds
-	outcomes := map[string]int{}
-	var clients []*rawConn
-	for range 400 {
-		c, err := net.DialTimeout("tcp", p.Addr, 2*time.Second)
-		if err != nil {
-			outcomes["dial error"]++
-			continue
-		}
-		t.Cleanup(func() { c.Close() })
-		rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
-		clients = append(clients, rc)
-		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	}
-	for _, rc := range clients {
-		resp, _, err := rc.response(http.MethodGet, 3*time.Second)
-		switch {
-		case err != nil && strings.Contains(err.Error(), "timeout"):
-			outcomes["no answer in 3s"]++
-		case err != nil:
-			e := err.Error()
-			outcomes["closed: "+e[strings.LastIndex(e, ": ")+2:]]++
-		default:
-			outcomes[fmt.Sprintf("status %d", resp.StatusCode)]++
-		}
-	}
+	outcomes, clients := burst(t, p.Addr, 400, 3*time.Second, false)
 	t.Logf("400 clients, 100 slow health checks every 500ms, ulimit -n 256: %v; connx fds %d", outcomes, fdCount(p.PID()))
 	c0 := cpuTime(p.PID())
 	time.Sleep(3 * time.Second) // measuring CPU use at the limit
@@ -421,4 +373,39 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 		rc.c.Close()
 	}
 	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the clients went away", recovered(t, p))
+}
+
+// burst opens n connections to addr, sends a GET on each, and counts the
+// outcomes: dial errors, statuses (with the body when withBody), closes,
+// and requests not answered within wait.
+// It returns the connections too (closed when the test ends).
+func burst(t *testing.T, addr string, n int, wait time.Duration, withBody bool) (map[string]int, []*rawConn) {
+	outcomes := map[string]int{}
+	var clients []*rawConn
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			outcomes["dial: "+err.Error()]++
+			continue
+		}
+		t.Cleanup(func() { c.Close() })
+		rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+		clients = append(clients, rc)
+		rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	}
+	for _, rc := range clients {
+		resp, body, err := rc.response(http.MethodGet, wait)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "timeout"):
+			outcomes[fmt.Sprintf("no answer in %v", wait)]++
+		case err != nil:
+			e := err.Error()
+			outcomes["closed: "+e[strings.LastIndex(e, ": ")+2:]]++
+		case withBody:
+			outcomes[fmt.Sprintf("status %d %q", resp.StatusCode, strings.TrimSpace(body))]++
+		default:
+			outcomes[fmt.Sprintf("status %d", resp.StatusCode)]++
+		}
+	}
+	return outcomes, clients
 }
