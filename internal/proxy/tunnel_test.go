@@ -341,3 +341,29 @@ func TestWebSocketDuplex(t *testing.T) {
 		t.Errorf("%d tunnel sides still owe bytes", n)
 	}
 }
+
+// TestUpgradeRateLimited: the rate limiter applies to upgrade requests,
+// and an open tunnel counts toward least-connections' in-flight view.
+func TestUpgradeRateLimited(t *testing.T) {
+	srv, addr := proxyFor(t, []string{wsBackend(t, echo)}, func(c *config.Config) {
+		c.RateLimit.Enabled = true
+		c.RateLimit.RequestsPerSec = 0.001
+		c.RateLimit.Burst = 1
+	})
+	wsDial(t, addr) // the one token
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections() // the 429 leaves the connection open
+	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.Fatalf("second upgrade: %v, status %d; want 429", err, code)
+	}
+	if tun, inf := tunnelStats(srv); tun != 1 || inf != 1 {
+		t.Errorf("tunnels %d, in flight %d; want 1, 1", tun, inf)
+	}
+}
