@@ -59,8 +59,7 @@ func configFor(algorithm string, extra string, urls ...string) string {
 // loadGen sends requests from several clients until stopped, and records
 // failures and which backend answered when.
 type loadGen struct {
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	*testproc.Load
 	ok, fail atomic.Int64
 
 	mu     sync.Mutex
@@ -73,61 +72,26 @@ type served struct {
 	backend string
 }
 
-// startLoad runs clients keep-alive clients and fresh clients that open
-// a new connection per request, each with pause between requests.
+// startLoad runs keepAlive keep-alive clients and fresh clients that open
+// a new connection per request, each with pause between requests; it
+// records failures and which backend answered when.
 func startLoad(t *testing.T, addr string, keepAlive, fresh int, pause time.Duration) *loadGen {
-	g := &loadGen{stop: make(chan struct{})}
-	run := func(tr *http.Transport) {
-		defer g.wg.Done()
-		defer tr.CloseIdleConnections()
-		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-g.stop:
-				return
-			default:
-			}
-			resp, err := c.Get("http://" + addr + "/")
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err == nil && resp.StatusCode != 200 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			if err != nil {
-				g.fail.Add(1)
-				g.mu.Lock()
-				g.errs = append(g.errs, err.Error())
-				g.mu.Unlock()
-			} else {
-				g.ok.Add(1)
-				g.mu.Lock()
-				g.served = append(g.served, served{time.Now(), resp.Header.Get("X-Backend")})
-				g.mu.Unlock()
-			}
-			time.Sleep(pause) // the load's pacing, not synchronisation
+	g := &loadGen{}
+	g.Load = testproc.StartLoad(t, "http://"+addr+"/", keepAlive, fresh, pause, func(resp *http.Response, err error) {
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
-	}
-	for range keepAlive {
-		g.wg.Add(1)
-		go run(&http.Transport{MaxIdleConnsPerHost: 1})
-	}
-	for range fresh {
-		g.wg.Add(1)
-		go run(&http.Transport{DisableKeepAlives: true})
-	}
-	t.Cleanup(g.halt)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err != nil {
+			g.fail.Add(1)
+			g.errs = append(g.errs, err.Error())
+			return
+		}
+		g.ok.Add(1)
+		g.served = append(g.served, served{time.Now(), resp.Header.Get("X-Backend")})
+	})
 	return g
-}
-
-func (g *loadGen) halt() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	g.wg.Wait()
 }
 
 // firstAfter returns when a backend of set first answered after t.
@@ -199,7 +163,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		worst = max(worst, at.Sub(saved))
 	}
-	load.halt()
+	load.Halt()
 	load.report(t)
 	t.Logf("%d reloads; slowest move of traffic to the new backends: %v", saves, worst)
 	if n := load.fail.Load(); n != 0 {
@@ -347,7 +311,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	p.Next(draining, "drain start")
 	// New connections are refused once the listeners are closed.
 	waitRefused(t, p.Addr)
-	load.halt()
+	load.Halt()
 	close(release)
 	for range slow {
 		if err := <-slowErrs; err != nil {
@@ -432,7 +396,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	// The successor serves on its own.
 	before := load.ok.Load()
 	waitServed(t, load, before+200)
-	load.halt()
+	load.Halt()
 	load.report(t)
 	if n := load.fail.Load(); n != 0 {
 		t.Errorf("%d requests failed during the upgrade", n)

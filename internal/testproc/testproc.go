@@ -7,7 +7,9 @@ package testproc
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -206,4 +208,59 @@ func FreePort(t *testing.T) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// Load is a steady GET load on one URL, for tests that change the proxy
+// under traffic.
+type Load struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// StartLoad runs keepAlive clients that reuse one connection each and
+// fresh clients that open a new connection per request, each pausing
+// pause between requests, until Halt (or the end of the test). Every
+// result goes to record, called from the clients' goroutines: the
+// response (body read and closed; headers and status valid) or the error.
+func StartLoad(t *testing.T, url string, keepAlive, fresh int, pause time.Duration, record func(*http.Response, error)) *Load {
+	l := &Load{stop: make(chan struct{})}
+	run := func(tr *http.Transport) {
+		defer l.wg.Done()
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			resp, err := c.Get(url)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			record(resp, err)
+			time.Sleep(pause) // the load's pace, not synchronisation
+		}
+	}
+	for range keepAlive {
+		l.wg.Add(1)
+		go run(&http.Transport{MaxIdleConnsPerHost: 1})
+	}
+	for range fresh {
+		l.wg.Add(1)
+		go run(&http.Transport{DisableKeepAlives: true})
+	}
+	t.Cleanup(l.Halt)
+	return l
+}
+
+// Halt stops the clients and waits for them.
+func (l *Load) Halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
 }

@@ -81,8 +81,7 @@ func (k *killable) restart() {
 
 // phasedLoad is a steady GET load that counts outcomes per phase.
 type phasedLoad struct {
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	*testproc.Load
 	phase atomic.Int32
 
 	mu    sync.Mutex
@@ -93,39 +92,22 @@ type phasedLoad struct {
 }
 
 func startPhasedLoad(t *testing.T, addr string, keepAlive, fresh int, pause time.Duration) *phasedLoad {
-	g := &phasedLoad{stop: make(chan struct{}), names: []string{"start"}, ok: []int{0}, fail: []int{0}}
-	client := func(tr *http.Transport) {
-		defer g.wg.Done()
-		defer tr.CloseIdleConnections()
-		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-g.stop:
-				return
-			default:
-			}
-			code, err := get(c, "http://"+addr+"/")
-			ph := int(g.phase.Load())
-			g.mu.Lock()
-			if err == nil && code == 200 {
-				g.ok[ph]++
-			} else {
-				g.fail[ph]++
-				g.errs = append(g.errs, fmt.Sprintf("%s [%s] status %d err %v", time.Now().Format("15:04:05.000"), g.names[ph], code, err))
-			}
-			g.mu.Unlock()
-			time.Sleep(pause) // the load's pace
+	g := &phasedLoad{names: []string{"start"}, ok: []int{0}, fail: []int{0}}
+	g.Load = testproc.StartLoad(t, "http://"+addr+"/", keepAlive, fresh, pause, func(resp *http.Response, err error) {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
 		}
-	}
-	for range keepAlive {
-		g.wg.Add(1)
-		go client(&http.Transport{MaxIdleConnsPerHost: 1})
-	}
-	for range fresh {
-		g.wg.Add(1)
-		go client(&http.Transport{DisableKeepAlives: true})
-	}
-	t.Cleanup(g.halt)
+		ph := int(g.phase.Load())
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err == nil && code == 200 {
+			g.ok[ph]++
+			return
+		}
+		g.fail[ph]++
+		g.errs = append(g.errs, fmt.Sprintf("%s [%s] status %d err %v", time.Now().Format("15:04:05.000"), g.names[ph], code, err))
+	})
 	return g
 }
 
@@ -136,15 +118,6 @@ func (g *phasedLoad) enter(name string) {
 	g.fail = append(g.fail, 0)
 	g.phase.Store(int32(len(g.names) - 1))
 	g.mu.Unlock()
-}
-
-func (g *phasedLoad) halt() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	g.wg.Wait()
 }
 
 var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
@@ -218,7 +191,7 @@ func TestChaosUnderLoad(t *testing.T) {
 	}
 	load.enter("after upgrade")
 	steady()
-	load.halt()
+	load.Halt()
 
 	load.mu.Lock()
 	defer load.mu.Unlock()
