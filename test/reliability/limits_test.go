@@ -176,34 +176,8 @@ func lowFDLimit(t *testing.T, inFlight bool) {
 	for _, rc := range conns {
 		rc.c.Close()
 	}
-	start := time.Now()
-	var lastErr string
-	for {
-		if !p.Alive() {
-			t.Fatalf("connx died after the clients went away: %v", p.Err)
-		}
-		ok := 0
-		for range 20 {
-			rc := dial(t, p.Addr)
-			rc.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-			resp, _, err := rc.response(http.MethodGet, 2*time.Second)
-			rc.c.Close()
-			if err == nil && resp.StatusCode == 200 {
-				ok++
-			} else {
-				lastErr = fmt.Sprint(resp, err)
-			}
-		}
-		if ok == 20 {
-			break
-		}
-		if time.Since(start) > 15*time.Second {
-			diagnoseFDBreaker(t, p)
-			t.Fatalf("connx did not recover 15s after the clients went away: %d of 20 fresh connections served, last %s; fds %d", ok, lastErr, fdCount(p.PID()))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("recovered: 20 of 20 fresh connections served %v after the clients went away; fds %d", time.Since(start).Round(time.Millisecond), fdCount(p.PID()))
+	took := recovered(t, p, diagnoseFDBreaker)
+	t.Logf("recovered: 20 of 20 fresh connections served %v after the clients went away; fds %d", took, fdCount(p.PID()))
 }
 
 // diagnoseFDBreaker fails the test with a diagnosis when the failure is
@@ -263,7 +237,7 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	for _, rc := range append(held, clients...) {
 		rc.c.Close()
 	}
-	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the admin connections closed", recovered(t, p))
+	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the admin connections closed", recovered(t, p, diagnoseAcceptStop))
 }
 
 // diagnoseAcceptStop fails the test with a diagnosis when the failure is
@@ -292,13 +266,14 @@ func diagnoseAcceptStop(t *testing.T, p *proc) {
 
 // recovered waits until 20 fresh connections in a row are served and
 // returns how long that took.
-func recovered(t *testing.T, p *proc) time.Duration {
+// diagnose explains a failure before the test gives up.
+func recovered(t *testing.T, p *proc, diagnose func(*testing.T, *proc)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
 	for {
 		if !p.Alive() {
-			diagnoseAcceptStop(t, p)
+			diagnose(t, p)
 			t.Fatalf("connx died after its fds were used up: %v", p.Err)
 		}
 		ok := 0
@@ -322,8 +297,8 @@ func recovered(t *testing.T, p *proc) time.Duration {
 			break
 		}
 		if time.Since(start) > 15*time.Second {
-			diagnoseAcceptStop(t, p)
-			t.Fatalf("connx did not recover 15s after the admin connections closed: %d of 20 fresh connections served (last: %s); fds %d", ok, last, fdCount(p.PID()))
+			diagnose(t, p)
+			t.Fatalf("connx did not recover 15s after the connections closed: %d of 20 fresh connections served (last: %s); fds %d", ok, last, fdCount(p.PID()))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -372,7 +347,7 @@ func TestFDExhaustionByHealthChecks(t *testing.T) {
 	for _, rc := range clients {
 		rc.c.Close()
 	}
-	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the clients went away", recovered(t, p))
+	t.Logf("recovered: 20 of 20 fresh proxy connections served %v after the clients went away", recovered(t, p, diagnoseAcceptStop))
 }
 
 // burst opens n connections to addr, sends a GET on each, and counts the
