@@ -7,7 +7,8 @@
 //
 // Signals: SIGHUP reloads the config (it also reloads when the file
 // changes), SIGTERM and SIGINT drain and exit (a second one exits at once),
-// SIGUSR2 starts an upgraded binary that takes over the listening port.
+// SIGUSR1 reopens the access log file, SIGUSR2 starts an upgraded binary
+// that takes over the listening port.
 package main
 
 import (
@@ -128,7 +129,7 @@ type app struct {
 	srv      *proxy.Server
 	exporter *metrics.Exporter
 	admin    *admin.Server
-	cfg      *config.Config // the active config; guarded by reloads' serialisation
+	cfg      *config.Config // the active config, for reload's goroutine only (others: reloads.config())
 	reloads  reloadStats
 	upgrade  *upgrader
 	relisten chan struct{} // a reload changed the listen address
@@ -215,7 +216,7 @@ func (a *app) serve(watcher *config.Watcher) int {
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	for {
 		select {
 		case err := <-done:
@@ -242,6 +243,15 @@ func (a *app) serve(watcher *config.Watcher) int {
 				a.log.Info("SIGHUP: reloading the config")
 				watcher.Reread()
 				continue
+			case syscall.SIGUSR1:
+				// Reopen the access log file (after logrotate moved it).
+				cur := a.reloads.config()
+				if err := a.setAccessLog(cur); err != nil {
+					a.log.Error("SIGUSR1: reopening the access log", "err", err)
+				} else if cur.AccessLog.Enabled {
+					a.log.Info("SIGUSR1: access log reopened", "output", cur.AccessLog.Output)
+				}
+				continue
 			case syscall.SIGUSR2:
 				m := a.upgrade.start()
 				if m == 0 {
@@ -250,7 +260,7 @@ func (a *app) serve(watcher *config.Watcher) int {
 				a.log.Info("upgrade: the successor is serving; draining", "successor_listeners", m)
 				return a.drain(sigs, done, m)
 			default:
-				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.cfg.Server.ShutdownTimeout)
+				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.reloads.config().Server.ShutdownTimeout)
 			}
 			return a.drain(sigs, done, 0)
 		}
@@ -261,7 +271,7 @@ func (a *app) serve(watcher *config.Watcher) int {
 // SIGINT or SIGTERM exits at once. successor is the number of listening
 // sockets of an upgrade's successor to hand the port over to, or 0.
 func (a *app) drain(sigs <-chan os.Signal, done <-chan error, successor int) int {
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.reloads.config().Server.ShutdownTimeout)
 	defer cancel()
 	go func() {
 		for sig := range sigs {

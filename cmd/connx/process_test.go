@@ -460,3 +460,31 @@ func TestReloadMovesListener(t *testing.T) {
 	}
 	stopSuccessor(t, p)
 }
+
+// TestAccessLogReopen: after the access log file is moved away (as
+// logrotate does), SIGUSR1 makes connx write to a new file at the
+// configured path.
+func TestAccessLogReopen(t *testing.T) {
+	be := namedBackend(t, "a", nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connx.yaml")
+	logPath := filepath.Join(dir, "access.log")
+	testproc.WriteConfig(t, path, configFor("round-robin", "accessLog:\n  enabled: true\n  output: "+logPath+"\n", be))
+	p := startConnx(t, "-config", path)
+	getBackend(t, p.Addr)
+	must(t, os.Rename(logPath, logPath+".1"))
+	reopened := p.Watch("access log reopened")
+	must(t, p.Cmd.Process.Signal(syscall.SIGUSR1))
+	p.Next(reopened, "reopen")
+	getBackend(t, p.Addr)
+	var fresh []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fresh) == 0 && time.Now().Before(deadline) {
+		fresh, _ = os.ReadFile(logPath) // the writer flushes when its queue is empty
+		time.Sleep(10 * time.Millisecond)
+	}
+	old, _ := os.ReadFile(logPath + ".1")
+	if strings.Count(string(old), "\n") != 1 || strings.Count(string(fresh), "\n") != 1 {
+		t.Fatalf("rotated file has %q, new file %q; want one line each", old, fresh)
+	}
+}
