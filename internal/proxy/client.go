@@ -74,11 +74,12 @@ type client struct {
 
 	pendingOut int64 // bytes about to be written when end runs early
 	served     bool  // a request head has been read on this connection
+	dropBody   bool  // the backend closes after its response: the rest of the body is dropped
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
-	lastOut  int   // outbound bytes at the last sweep (send-stall check)
-	stallAt  int64 // when outbound last made progress
+	lastOut  int64 // bytes the socket had taken at the last sweep (send-stall check)
+	stallAt  int64 // when output last made progress
 }
 
 //lint:ignore U1000 called through list's type constraint
@@ -86,6 +87,10 @@ func (cl *client) links() *links[*client] { return &cl.lk }
 
 // onTraffic handles input from the client socket.
 func (cl *client) onTraffic() {
+	if !cl.flushOwed() {
+		cl.abort()
+		return
+	}
 	if cl.lingering || cl.state == csClosing {
 		if n := cl.buffered(); n > 0 {
 			cl.consume(n)
@@ -100,6 +105,12 @@ func (cl *client) process() {
 	for cl.attached() && !cl.closeMe && !cl.detaching {
 		switch cl.state {
 		case csIdle, csHead:
+			if len(cl.owed) > cl.sn.highWater {
+				// The client is not reading what it asked for: its next
+				// request waits in the kernel until it has.
+				cl.park()
+				return
+			}
 			if !cl.readHead() {
 				return
 			}
@@ -124,26 +135,17 @@ func (cl *client) process() {
 const readBurst = 64 << 10
 
 // parkPipelined bounds the pipelined input that waits behind the current
-// exchange. Over one head's worth, the socket is parked, but only while
-// nothing is queued for the client (gnet drops the unsent output of a
-// connection it closes) and no response waits upstream to be passed on.
-// A client that cannot be parked because its own responses back up, yet
-// keeps sending past the connection buffer, is cut off.
+// exchange: over one head's worth, the client is parked until the
+// exchange ends.
 func (cl *client) parkPipelined() {
-	n := cl.buffered()
-	if !cl.attached() || n <= cl.sn.lim.MaxHeaderBytes {
-		return
+	if cl.attached() && cl.buffered() > cl.sn.lim.MaxHeaderBytes {
+		cl.park()
 	}
-	if up := cl.up; up != nil && (up.attached() || up.eof) && up.buffered() > 0 {
-		return // the response must reach the client first
-	}
-	cl.park()
 }
 
-// park stops gnet reading the client by detaching it. A client with output
-// still queued cannot be detached (gnet would drop that output); it stays
-// attached, the sweep tries again, and if its input grows past the
-// connection buffer plus one read meanwhile it is cut off.
+// park stops gnet reading the client by detaching it. Should the
+// descriptor not be duplicated, a client whose input grows past the
+// connection buffer plus one read meanwhile is cut off.
 func (cl *client) park() {
 	if !cl.attached() || cl.detaching || cl.closeMe || cl.detach() {
 		return
@@ -197,6 +199,7 @@ func (cl *client) readHead() bool {
 	cl.expect100 = r.Expect100
 	cl.closeAfter = false
 	cl.respStarted = false
+	cl.dropBody = false
 	cl.bodySent = 0
 	cl.tries = 0
 	cl.bodyKind = r.BodyKind()
@@ -336,15 +339,18 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 // whether processing may continue.
 func (cl *client) forwardBody() bool {
 	up := cl.up
-	if cl.respStarted {
-		// The backend answered before the body was complete: drop the rest;
-		// the connection closes after the response.
+	if cl.dropBody {
+		// The backend answered and closes without reading the rest of the
+		// body: drop it; the connection closes after the response.
 		if n := cl.buffered(); n > 0 {
 			cl.consume(n)
 		}
 		return false
 	}
-	if up == nil || !up.attached() || up.state != usHead {
+	// The body flows while the response does (full duplex): a backend
+	// may answer at once and keep reading, as a streaming echo or an
+	// early 202 does.
+	if up == nil || up.state == usConnecting || up.eof {
 		if cl.buffered() > cl.sn.highWater {
 			cl.park()
 		}
@@ -388,14 +394,19 @@ func (cl *client) forwardBody() bool {
 		cl.consume(k)
 	}
 	now := cl.lp.now
+	up.deadline = now + cl.sn.upstreamHeader
+	if up.state != usHead {
+		up.deadline = now + cl.sn.upstreamRead
+	}
 	if done {
 		cl.state = csWait
 		cl.deadline = 0
-		up.deadline = now + cl.sn.upstreamHeader
+		if up.state == usSending {
+			up.finish() // the response was complete already
+		}
 		return true
 	}
 	cl.deadline = now + cl.sn.clientBody
-	up.deadline = now + cl.sn.upstreamHeader
 	if up.outbound() > cl.sn.highWater {
 		cl.park()
 		return false
@@ -474,7 +485,9 @@ func (cl *client) exchangeDone() {
 	cl.respStarted = false
 	switch {
 	case cl.isDetached():
-		cl.resume(cl)
+		if len(cl.owed) <= cl.sn.highWater {
+			cl.resume(cl) // else the sweep does, once the client reads
+		}
 	case cl.buffered() > 0 && cl.attached():
 		if lp.inCallback(&cl.peer) {
 			return // process() is on the stack and continues
@@ -516,13 +529,9 @@ func (cl *client) rejectWith(resp []byte) {
 	}
 	cl.respStarted = true
 	cl.linger = true // the client may still be sending
-	if cl.isDetached() {
-		cl.writeDetached(resp)
-		cl.abort()
-		return
+	if cl.write(resp) {
+		cl.closeGracefully()
 	}
-	cl.write(resp)
-	cl.closeGracefully()
 }
 
 // closeGracefully flushes what was written, shuts the write side, and
@@ -532,22 +541,28 @@ func (cl *client) closeGracefully() {
 		return
 	}
 	cl.state = csClosing
-	if !cl.attached() {
-		cl.abort()
-		return
-	}
 	cl.closeAt = cl.lp.now + int64(cl.sn.shutdown)
 	cl.lp.flushing++
 	cl.lp.srv.flushing.Add(1)
 	cl.flushCheck()
 }
 
-// flushCheck moves a closing client on once gnet's buffer is empty.
+// flushCheck moves a closing client on once its output is written.
 func (cl *client) flushCheck() {
 	if cl.lingering || cl.closed {
 		return
 	}
-	if cl.outbound() > 0 {
+	if !cl.flushOwed() {
+		cl.abort()
+		return
+	}
+	if len(cl.owed) > 0 || !cl.attached() {
+		if cl.isDetached() && !cl.resuming {
+			// Unread input may wait in the kernel, and closing over it
+			// would reset the connection and destroy the response:
+			// take the client back to read and drop it while lingering.
+			cl.resume(cl)
+		}
 		if cl.lp.now > cl.closeAt {
 			cl.abort()
 		}
@@ -555,14 +570,13 @@ func (cl *client) flushCheck() {
 	}
 	cl.lp.flushing--
 	cl.lp.srv.flushing.Add(-1)
+	cl.lingering = true // the flush is accounted for
 	if !cl.linger && cl.buffered() == 0 {
 		// The exchange ended cleanly and the client sent nothing more:
 		// nothing can turn into a reset, so close without lingering.
-		cl.lingering = true // the flush is accounted for
 		cl.abort()
 		return
 	}
-	cl.lingering = true
 	cl.closeAt = cl.lp.now + lingerTime
 	if unix.Shutdown(cl.c.Fd(), unix.SHUT_WR) != nil {
 		cl.abort()
@@ -640,19 +654,8 @@ func (cl *client) tick(now int64, full bool) {
 		cl.tunnelTick(now, full) // parked or not
 		return
 	}
-	if cl.isDetached() {
-		if cl.resuming {
-			return
-		}
-		up := cl.up
-		switch {
-		case cl.state == csBody && up != nil && up.attached() && up.state == usHead && up.outbound() < cl.sn.lowWater:
-			cl.resume(cl)
-		case cl.state == csBody && up != nil && up.state == usConnecting:
-			// still connecting; stay parked
-		case cl.state != csWait:
-			cl.resume(cl)
-		}
+	if !cl.flushOwed() {
+		cl.abort()
 		return
 	}
 	if cl.state == csClosing {
@@ -663,6 +666,18 @@ func (cl *client) tick(now int64, full bool) {
 			return
 		}
 		cl.flushCheck()
+		return
+	}
+	if cl.isDetached() {
+		switch {
+		case cl.resuming:
+		case cl.mayResume():
+			cl.resume(cl)
+		case full && (cl.stalled(now) || cl.hungUp()):
+			// It stopped reading, or it is gone: nothing else would
+			// ever free the parked descriptor.
+			cl.abort()
+		}
 		return
 	}
 	if !full || !cl.attached() {
@@ -685,8 +700,8 @@ func (cl *client) tick(now int64, full bool) {
 			return
 		}
 	}
-	// Input that could not be parked while output was queued: park it
-	// now, or move the body on if the upstream drained.
+	// Input that waited: park it now, or move the body on if the
+	// upstream drained.
 	switch {
 	case cl.state == csWait:
 		cl.parkPipelined()
@@ -698,14 +713,33 @@ func (cl *client) tick(now int64, full bool) {
 	}
 	// A client that stops reading its response is dropped after the idle
 	// timeout without progress.
-	out := cl.outbound()
-	if out == 0 || out < cl.lastOut {
-		cl.stallAt = now
-	} else if now-cl.stallAt > cl.sn.clientIdle {
+	if cl.stalled(now) {
 		cl.abort()
-		return
 	}
-	cl.lastOut = out
+}
+
+// mayResume reports whether what made a parked client wait is over.
+func (cl *client) mayResume() bool {
+	lw := cl.sn.lowWater
+	switch cl.state {
+	case csIdle, csHead:
+		return len(cl.owed) < lw // it read enough of its responses
+	case csBody:
+		up := cl.up
+		return up == nil || up.state != usConnecting && !up.eof && len(up.owed) < lw
+	}
+	return false // csWait: exchangeDone resumes it
+}
+
+// stalled reports whether output has waited for the client, without the
+// client taking any of it, for longer than clientIdle.
+func (cl *client) stalled(now int64) bool {
+	taken := cl.sent - int64(len(cl.owed))
+	if len(cl.owed) == 0 || taken != cl.lastOut {
+		cl.lastOut, cl.stallAt = taken, now
+		return false
+	}
+	return now-cl.stallAt > cl.sn.clientIdle
 }
 
 // serveMetrics answers the main-port metrics route. The exposition is
@@ -731,6 +765,9 @@ func (cl *client) metricsReady(body []byte, err error) {
 	if cl.closed || cl.state != csWait || cl.up != nil {
 		return
 	}
+	// The client may be parked meanwhile (it pipelined more than a
+	// head): the answer goes to the parked descriptor, and exchangeDone
+	// takes the client back.
 	if err != nil {
 		cl.lp.srv.log.Error("metrics", "err", err)
 		cl.rejectFor(http.StatusInternalServerError, errNone, nil)

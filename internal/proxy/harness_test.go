@@ -84,8 +84,8 @@ func startProxy(t testing.TB, cfg *config.Config) *Server {
 		deadline := time.Now().Add(5 * time.Second)
 		for srv.Active() != 0 || srv.detached.Load() != 0 || srv.flushing.Load() != 0 {
 			if time.Now().After(deadline) {
-				t.Errorf("proxy holds connections after the clients left: active %d, parked %d, flushing %d",
-					srv.Active(), srv.detached.Load(), srv.flushing.Load())
+				t.Errorf("proxy holds connections after the clients left: active %d, parked %d, flushing %d\n%s",
+					srv.Active(), srv.detached.Load(), srv.flushing.Load(), dumpConns(srv))
 				break
 			}
 			time.Sleep(5 * time.Millisecond)

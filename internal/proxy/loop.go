@@ -41,7 +41,8 @@ type loop struct {
 	limReq ratelimit.Request // reused for every rate-limit decision
 
 	detached int // peers parked in the kernel
-	flushing int // closing clients waiting for gnet to flush
+	flushing int // closing clients waiting for their output to be written
+	owing    int // peers with output the socket has not taken
 	lastFull int64
 	scratch  []byte // response heads are built here
 
@@ -216,7 +217,7 @@ func (lp *loop) sweep() {
 		lp.lastFull = lp.now
 		lp.budget.decay(lp.now)
 	}
-	if !full && lp.detached == 0 && lp.flushing == 0 {
+	if !full && lp.detached == 0 && lp.flushing == 0 && lp.owing == 0 {
 		return
 	}
 	for cl := lp.clients.head; cl != nil; {

@@ -38,8 +38,8 @@ type peer struct {
 	lingering bool // write side shut; reads are discarded until EOF
 	isClient  bool // count bytes in the client byte counters
 
-	sent int64  // bytes written, ever
-	owed []byte // tunnel output the socket has not taken yet (tunnel.go)
+	sent int64  // bytes queued for writing, ever
+	owed []byte // output the socket has not taken yet (see write)
 }
 
 // data returns the unconsumed input: the stash first, then gnet's buffer.
@@ -88,48 +88,129 @@ func (p *peer) consume(n int) {
 }
 
 // outbound is how many bytes wait to be written to this peer.
-func (p *peer) outbound() int {
-	if p.c == nil {
-		return 0
-	}
-	return p.c.OutboundBuffered()
-}
+func (p *peer) outbound() int { return len(p.owed) }
 
 // attached reports whether gnet currently serves this connection.
 func (p *peer) attached() bool { return p.c != nil && !p.closed }
 
-// write sends b. It reports false when the connection is gone (the write
-// may have closed it, in which case cleanup has already run).
+// Output. ConnX writes to sockets itself instead of through gnet's
+// outbound buffer: gnet drops the unsent output of a connection it closes,
+// so a connection with output queued there could not be parked, and its
+// input could not be left in the kernel. A write goes straight to the
+// socket when nothing is owed; what the socket does not take is owed, and
+// owed bytes go first on every later write, every event of the connection
+// pair and every sweep (every 2 ms while any are owed). Any connection can
+// therefore be parked at any time; owed bytes are written to the parked
+// descriptor directly. Producers stop (the other side is parked, or the
+// next pipelined request waits) while a peer owes more than
+// limits.connectionBuffer, which bounds what ConnX holds per direction.
+
+// write queues b for the socket. It reports false when the connection is
+// gone or closing; a socket error closes it (at once, or when the running
+// callback of this connection returns).
 func (p *peer) write(b []byte) bool {
-	if !p.attached() || p.closeMe {
-		return false
-	}
-	if _, err := p.c.Write(b); err != nil {
+	if p.closed || p.closeMe && !p.detaching {
 		return false
 	}
 	p.sent += int64(len(b))
 	if p.isClient {
 		p.lp.st.bytesOut.Add(uint64(len(b)))
 	}
-	return !p.closed
+	if !p.flushOwed() {
+		p.broke()
+		return false
+	}
+	if len(p.owed) == 0 {
+		if fd := p.sock(); fd >= 0 {
+			n, err := unix.Write(fd, b)
+			if n > 0 {
+				b = b[n:]
+			}
+			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+				p.broke()
+				return false
+			}
+		}
+	}
+	if len(b) > 0 {
+		if len(p.owed) == 0 {
+			p.lp.owing++
+			p.lp.srv.owing.Add(1)
+		}
+		p.owed = append(p.owed, b...)
+	}
+	return true
+}
+
+// flushOwed writes owed bytes without blocking. It reports false when the
+// socket failed.
+func (p *peer) flushOwed() bool {
+	if len(p.owed) == 0 {
+		return true
+	}
+	fd := p.sock()
+	if fd < 0 {
+		return true
+	}
+	n, err := unix.Write(fd, p.owed)
+	if n > 0 {
+		p.owed = p.owed[n:]
+		if len(p.owed) == 0 {
+			p.owed = nil // an idle connection holds no buffer
+			p.lp.owing--
+			p.lp.srv.owing.Add(-1)
+		}
+	}
+	return err == nil || err == unix.EAGAIN || err == unix.EINTR
+}
+
+// dropOwed forgets owed bytes (the connection is gone).
+func (p *peer) dropOwed() {
+	if len(p.owed) > 0 {
+		p.owed = nil
+		p.lp.owing--
+		p.lp.srv.owing.Add(-1)
+	}
+}
+
+// sock is the descriptor to write to, or -1 (a dial or a resume is in
+// flight, or the connection is gone).
+func (p *peer) sock() int {
+	switch {
+	case p.closed || p.resuming:
+		return -1
+	case p.c != nil:
+		return p.c.Fd()
+	}
+	return p.fd
+}
+
+// broke closes a connection whose socket failed; its cleanup tells the
+// other side.
+func (p *peer) broke() {
+	if p.closed {
+		return
+	}
+	p.dropOwed()
+	switch {
+	case p.detaching:
+		// Detached inside its own callback: make gnet's close a real one.
+		p.closeDetached()
+		p.detaching = false
+		p.closeMe = true
+	case p.c != nil:
+		p.lp.closeConn(p)
+	case p.isDetached() && !p.resuming:
+		p.closeDetached()
+		p.lp.gone(p)
+	default:
+		p.closeMe = true // OnOpen closes it when the resume completes
+	}
 }
 
 // detach hands the connection back to the kernel as described on peer.
 // It reports false when the descriptor could not be duplicated.
-//
-// A connection with output still queued in gnet is not detached (gnet drops
-// the unsent output of a connection it closes); the caller tries again on
-// a later event.
 func (p *peer) detach() bool {
-	if !p.attached() || p.detaching || p.c.OutboundBuffered() > 0 {
-		return false
-	}
-	return p.detachDropping()
-}
-
-// detachDropping detaches even with output queued, which gnet drops: only
-// for a connection whose remaining output no longer matters.
-func (p *peer) detachDropping() bool {
 	if !p.attached() || p.detaching {
 		return false
 	}
@@ -224,14 +305,6 @@ func (p *peer) resumeFailed() {
 // isDetached reports whether the connection is parked in the kernel.
 func (p *peer) isDetached() bool { return p.fd >= 0 }
 
-// writeDetached writes b straight to a detached descriptor, best effort and
-// without blocking; used only for final error responses.
-func (p *peer) writeDetached(b []byte) {
-	if p.fd >= 0 && !p.resuming {
-		_, _ = unix.Write(p.fd, b)
-	}
-}
-
 // closeDetached closes a detached descriptor that will not be resumed.
 func (p *peer) closeDetached() {
 	if p.fd >= 0 && !p.resuming {
@@ -240,4 +313,16 @@ func (p *peer) closeDetached() {
 		p.lp.detached--
 		p.lp.srv.detached.Add(-1)
 	}
+}
+
+// hungUp reports whether the other end of a parked descriptor has closed
+// or reset the connection (gnet would close it on that, had it been
+// reading).
+func (p *peer) hungUp() bool {
+	if p.fd < 0 || p.resuming {
+		return false
+	}
+	fds := [1]unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(fds[:], 0)
+	return err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }

@@ -49,7 +49,7 @@ type Server struct {
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 	upOpen   atomic.Int64 // open upstream connections, all loops
-	owing    atomic.Int64 // tunnel sides with owed bytes, all loops
+	owing    atomic.Int64 // peers with owed output bytes, all loops
 	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route

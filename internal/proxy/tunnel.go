@@ -7,7 +7,6 @@ import (
 
 	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
-	"golang.org/x/sys/unix"
 )
 
 // Upgrade tunnels. A request with "Connection: Upgrade" and an Upgrade
@@ -96,17 +95,10 @@ func (up *upstream) startTunnel(r *http1.Response, n int) bool {
 	return false
 }
 
-// In a tunnel each side's output does not go through gnet's outbound
-// buffer: ConnX writes it to the socket itself, and what the socket does
-// not take waits in the peer's owed bytes. gnet drops the outbound buffer
-// of a connection it closes, so a side with output queued in gnet cannot be
-// parked; with its output held by ConnX, any side can be parked at any
-// time, and owed bytes are written to the parked descriptor directly.
-// Both directions of a busy tunnel can then be flow-controlled at once:
-// a side stops being read (it is parked) while the other side owes
-// highWater bytes, and is resumed when that falls below lowWater. Owed
-// bytes are flushed on every event of the tunnel and every sweep (2 ms
-// while any are owed).
+// Flow control in a tunnel is the general one (see peer.write): a side
+// stops being read (it is parked) while the other side owes highWater
+// bytes, and is resumed when that falls below lowWater, so both
+// directions of a busy tunnel can be flow-controlled at once.
 
 // pump passes the client's buffered bytes into the tunnel.
 func (cl *client) pump() {
@@ -137,7 +129,7 @@ func (cl *client) tunnelPump(src, dst *peer) {
 			break
 		}
 		k := min(len(buf), hw)
-		ok := dst.sendOwed(buf[:k])
+		ok := dst.write(buf[:k])
 		src.consume(k)
 		moved = true
 		if !ok {
@@ -149,7 +141,7 @@ func (cl *client) tunnelPump(src, dst *peer) {
 		cl.tunnelAt = cl.lp.now
 	}
 	if len(dst.owed) >= hw && src.attached() && !src.detaching && !src.closeMe {
-		src.detach() // fails only while gnet flushes the 101 head; the sweep retries
+		src.detach()
 	}
 }
 
@@ -164,80 +156,6 @@ func (cl *client) tunnelBroken(p *peer) {
 	}
 }
 
-// sock is the descriptor to write owed bytes to, or -1 (a resume holds
-// the parked descriptor).
-func (p *peer) sock() int {
-	switch {
-	case p.closed || p.resuming:
-		return -1
-	case p.c != nil:
-		return p.c.Fd()
-	}
-	return p.fd
-}
-
-// sendOwed writes b to p's socket without blocking; what the socket does
-// not take is owed. It reports false when the socket failed.
-func (p *peer) sendOwed(b []byte) bool {
-	if len(p.owed) == 0 && (p.c == nil || p.c.OutboundBuffered() == 0) {
-		if fd := p.sock(); fd >= 0 {
-			n, err := unix.Write(fd, b)
-			if n > 0 {
-				p.wrote(n)
-				b = b[n:]
-			}
-			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-				return false
-			}
-		}
-	}
-	if len(b) > 0 {
-		if len(p.owed) == 0 {
-			p.lp.srv.owing.Add(1)
-		}
-		p.owed = append(p.owed, b...)
-	}
-	return true
-}
-
-// flushOwed writes owed bytes without blocking, after anything gnet still
-// holds for the socket. It reports false when the socket failed.
-func (p *peer) flushOwed() bool {
-	if len(p.owed) == 0 || p.c != nil && p.c.OutboundBuffered() > 0 {
-		return true
-	}
-	fd := p.sock()
-	if fd < 0 {
-		return true
-	}
-	n, err := unix.Write(fd, p.owed)
-	if n > 0 {
-		p.wrote(n)
-		p.owed = p.owed[n:]
-		if len(p.owed) == 0 {
-			p.owed = nil // an idle tunnel holds no buffer
-			p.lp.srv.owing.Add(-1)
-		}
-	}
-	return err == nil || err == unix.EAGAIN || err == unix.EINTR
-}
-
-// dropOwed forgets owed bytes (the connection is gone).
-func (p *peer) dropOwed() {
-	if len(p.owed) > 0 {
-		p.owed = nil
-		p.lp.srv.owing.Add(-1)
-	}
-}
-
-// wrote counts n bytes written to p's socket directly.
-func (p *peer) wrote(n int) {
-	p.sent += int64(n)
-	if p.isClient {
-		p.lp.st.bytesOut.Add(uint64(n))
-	}
-}
-
 // endTunnel ends the exchange of a tunnel whose upstream side is gone and
 // closes the client once what it is owed is written.
 func (cl *client) endTunnel(up *upstream) {
@@ -246,15 +164,7 @@ func (cl *client) endTunnel(up *upstream) {
 	up.release(breaker.Success)
 	up.dropOwed()
 	cl.closeAfter = true
-	if len(cl.owed) > 0 {
-		if cl.isDetached() {
-			cl.flushOwed() // best effort: the client is not reading
-		} else {
-			cl.write(cl.owed) // gnet flushes it before the close
-		}
-		cl.dropOwed()
-	}
-	cl.closeGracefully()
+	cl.closeGracefully() // what the client is owed goes first
 }
 
 // clientLeftTunnel runs when the client of a tunnel is gone: the upstream

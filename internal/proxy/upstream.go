@@ -21,6 +21,7 @@ const (
 	usBody                     // streaming the response body to the client
 	usIdle                     // pooled, waiting for the next request
 	usTunnel                   // upgraded: bytes pass both ways (tunnel.go)
+	usSending                  // response complete; the request body is still going out
 )
 
 // upstream is one connection to a backend, registered on the same event
@@ -149,16 +150,14 @@ func (up *upstream) onTraffic() {
 			up.pump()
 			return
 		}
-		if cl == nil || up.state == usIdle || up.state == usConnecting {
+		if cl == nil || up.state == usIdle || up.state == usConnecting || up.state == usSending {
 			// Bytes nobody asked for: the connection's state is unknown.
 			up.broken = true
 			up.lp.closeConn(&up.peer)
 			return
 		}
-		if cl.isDetached() {
-			// The client must be back before it can be answered; the bytes
-			// wait (bounded: the backend sent them unasked or early).
-			cl.resume(cl)
+		if up.state == usBody && len(cl.owed) > cl.sn.highWater {
+			up.park() // the client must read first
 			return
 		}
 		if up.state == usHead {
@@ -174,14 +173,14 @@ func (up *upstream) onTraffic() {
 }
 
 // keepTail runs when gnet closes the connection because the backend closed
-// or reset it. Bytes gnet read just before that could not be passed on
-// because the client is parked (a response followed at once by a close)
-// must not be lost with the connection: they stay in the stash, and are
-// passed on, followed by the close, once the client is back. It reports
+// or reset it. Bytes gnet read just before that which could not be passed
+// on yet (the client owes too much, a response followed at once by a
+// close) must not be lost with the connection: they stay in the stash and
+// are passed on, followed by the close, as the client drains. It reports
 // whether it kept the upstream.
 func (up *upstream) keepTail(c gnet.Conn) bool {
 	cl := up.cl
-	if cl == nil || !cl.isDetached() || c.InboundBuffered() == 0 {
+	if cl == nil || cl.closed || c.InboundBuffered() == 0 || (up.state != usHead && up.state != usBody) {
 		return false
 	}
 	b, _ := c.Next(-1)
@@ -189,14 +188,14 @@ func (up *upstream) keepTail(c gnet.Conn) bool {
 	up.c = nil
 	up.eof = true
 	up.broken = true
-	cl.resume(cl)
+	up.onTraffic()
 	return true
 }
 
 // finishEOF ends an upstream kept by keepTail once its stash has been
-// passed on.
+// passed on, or nobody wants it any more.
 func (up *upstream) finishEOF() {
-	if !up.closed && (up.cl == nil || !up.cl.isDetached()) {
+	if !up.closed && (len(up.stash) == 0 || up.cl == nil || up.cl.closed) {
 		up.lp.gone(&up.peer)
 	}
 }
@@ -250,13 +249,19 @@ func (up *upstream) readHead(buf []byte) bool {
 	if !r.KeepAlive || up.kind == http1.BodyUntilClose {
 		up.broken = true
 	}
-	if up.kind == http1.BodyUntilClose || cl.state == csBody {
+	if up.kind == http1.BodyUntilClose {
 		cl.closeAfter = true
 	}
-	if cl.state == csBody || cl.upgrade != nil {
-		// The rest of the request body will not be sent, or the backend
-		// declined an upgrade and may be in any state.
-		up.broken = true
+	if cl.state == csBody && !r.KeepAlive {
+		// An answer before the end of the body that closes the
+		// connection: the backend will not read the rest, which is
+		// dropped, and the client's connection cannot be kept. Any other
+		// answer leaves the body flowing (full duplex).
+		cl.dropBody = true
+		cl.closeAfter = true
+	}
+	if cl.upgrade != nil {
+		up.broken = true // the backend declined an upgrade and may be in any state
 	}
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
 	up.consume(n)
@@ -345,30 +350,27 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 		up.finish()
 		return true
 	}
-	if cl.outbound() > cl.sn.highWater {
+	if len(cl.owed) > cl.sn.highWater {
 		up.park()
 		return false
 	}
 	return k > 0
 }
 
-// park stops gnet reading the backend while the client drains. An
-// upstream with request bytes still queued stays attached (the sweep tries
-// again), unless the backend answered before the request body was complete:
-// the rest of that body is dropped anyway.
-func (up *upstream) park() {
-	if up.broken && up.cl != nil && up.cl.state == csBody {
-		up.detachDropping()
-		return
-	}
-	up.detach()
-}
+// park stops gnet reading the backend while the client drains.
+func (up *upstream) park() { up.detach() }
 
 // finish ends a complete exchange: pool or close the connection, and let
 // the client go on.
 func (up *upstream) finish() {
 	cl := up.cl
 	lp := up.lp
+	if cl.state == csBody && !cl.dropBody {
+		// The response is complete but the request body is not: the
+		// exchange ends when the body does (forwardBody finishes it).
+		up.state = usSending
+		return
+	}
 	up.cl = nil
 	cl.up = nil
 	cl.end(up.status, up.be, errNone)
@@ -455,6 +457,18 @@ func (up *upstream) cleanup() {
 		cl.endTunnel(up)
 		return
 	}
+	if up.state == usSending {
+		// The client has its whole response; the backend stopped taking
+		// the rest of the body, which can no longer be delivered.
+		if up.why != 0 {
+			up.release(outcomeOf(up.why))
+		} else {
+			up.release(statusOutcome(up.status))
+		}
+		cl.closeAfter = true
+		cl.exchangeDone()
+		return
+	}
 	switch {
 	case up.state == usBody && up.kind == http1.BodyUntilClose && up.why == 0:
 		up.release(statusOutcome(up.status)) // the close ends the body
@@ -493,18 +507,30 @@ func (up *upstream) tick(now int64, full bool) {
 		}
 		return // otherwise the client's tick moves the tunnel on
 	}
+	cl := up.cl
+	if up.eof {
+		// Closed by the backend with bytes left for a client that owed
+		// too much: pass them on as it drains.
+		if cl == nil || cl.closed || len(cl.owed) < cl.sn.lowWater {
+			up.onTraffic()
+		}
+		return
+	}
+	if !up.flushOwed() {
+		up.fail(failUpstreamReset)
+		return
+	}
 	if up.isDetached() {
-		cl := up.cl
 		switch {
 		case up.resuming:
 		case cl == nil || cl.closed:
 			up.fail(failUpstreamReset)
-		case cl.outbound() < cl.sn.lowWater:
+		case len(cl.owed) < cl.sn.lowWater:
 			up.resume(up)
 		}
 		return
 	}
-	if up.state == usBody && up.attached() && up.cl != nil && up.cl.outbound() > up.cl.sn.highWater {
+	if up.state == usBody && up.attached() && cl != nil && len(cl.owed) > cl.sn.highWater {
 		up.park() // it could not be parked when the client filled up
 		if !up.attached() {
 			return
@@ -516,13 +542,13 @@ func (up *upstream) tick(now int64, full bool) {
 	switch up.state {
 	case usIdle:
 		up.lp.closeConn(&up.peer)
-	case usHead:
+	case usHead, usSending:
 		up.fail(failTimeout)
 	case usBody:
-		if up.cl != nil && up.cl.outbound() == 0 {
+		if cl != nil && len(cl.owed) == 0 {
 			up.fail(failUpstreamIdle)
 		} else {
-			up.deadline = now + up.cl.sn.upstreamRead // the client is the slow one
+			up.deadline = now + cl.sn.upstreamRead // the client is the slow one
 		}
 	}
 }

@@ -1,0 +1,34 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// dumpConns describes every connection the proxy holds, for test failures.
+func dumpConns(s *Server) string {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	var sb strings.Builder
+	for _, lp := range loops {
+		done := make(chan struct{})
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer close(done)
+			for cl := lp.clients.head; cl != nil; cl = cl.lk.next {
+				fmt.Fprintf(&sb, "client state=%d attached=%v parked=%v resuming=%v owed=%d buffered=%d up=%v\n",
+					cl.state, cl.attached(), cl.isDetached(), cl.resuming, len(cl.owed), cl.buffered(), cl.up != nil)
+			}
+			for up := lp.upstreams.head; up != nil; up = up.lk.next {
+				fmt.Fprintf(&sb, "upstream state=%d attached=%v parked=%v eof=%v owed=%d client=%v deadline=%d now=%d\n",
+					up.state, up.attached(), up.isDetached(), up.eof, len(up.owed), up.cl != nil, up.deadline, lp.now)
+			}
+			return nil
+		}))
+		<-done
+	}
+	return sb.String()
+}
