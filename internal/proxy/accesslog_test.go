@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/connx/connx/internal/accesslog"
+	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/stats"
 )
 
@@ -90,12 +91,67 @@ func TestAccessLog(t *testing.T) {
 	if g := got[1]; g.Status != 404 || g.Path != "/missing" || g.Error != "" {
 		t.Errorf("GET line: %+v", g)
 	}
-	if b := got[2]; b.Status != 400 || b.Backend != "" || b.Error != "bad_request" || b.Upstream != nil {
-		t.Errorf("bad request line: %+v", b)
+	if b := got[2]; b.Status != 400 || b.Backend != "" || b.Error != "bad_request" || b.Upstream != nil ||
+		b.BytesOut != int64(len(errorResponse(400))) {
+		t.Errorf("bad request line: %+v (want bytes_out %d)", b, len(errorResponse(400)))
 	}
 	var snap stats.Snapshot
 	srv.Stats(&snap)
 	if snap.AccessLog.Written != 3 || snap.AccessLog.Enabled {
 		t.Errorf("access log stats after close: %+v", snap.AccessLog)
+	}
+}
+
+// TestAccessLogLocalAnswers: answers ConnX makes itself (503 with no
+// backend, metrics) log the bytes they sent, not 0.
+func TestAccessLogLocalAnswers(t *testing.T) {
+	srv, addr := proxyFor(t, []string{deadPort(t)}, func(c *config.Config) { c.Upstream.Retries = 0 })
+	var out lockedBuffer
+	lg, err := accesslog.New(accesslog.Config{Writer: &out, QueueSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetAccessLog(lg)
+	rc := dialProxy(t, addr)
+	rc.send("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, body := rc.response(http.MethodGet)
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d", resp.StatusCode)
+	}
+	metricsBytes := int64(len(body))
+	rc2 := dialProxy(t, addr)
+	rc2.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	rc2.expectStatusAndClose(http.MethodGet, http.StatusServiceUnavailable)
+	settledStats(t, srv, 2)
+	srv.SetAccessLog(nil)
+	var lines []struct {
+		Status   int   `json:"status"`
+		BytesOut int64 `json:"bytes_out"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.b.String()), "\n") {
+		lines = append(lines, struct {
+			Status   int   `json:"status"`
+			BytesOut int64 `json:"bytes_out"`
+		}{})
+		if err := json.Unmarshal([]byte(l), &lines[len(lines)-1]); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines: %s", len(lines), out.b.String())
+	}
+	for _, l := range lines {
+		switch l.Status {
+		case 200:
+			if l.BytesOut <= metricsBytes {
+				t.Errorf("metrics answer logged %d bytes out, body alone is %d", l.BytesOut, metricsBytes)
+			}
+		case 503:
+			if l.BytesOut < 100 {
+				t.Errorf("503 logged %d bytes out", l.BytesOut)
+			}
+		default:
+			t.Errorf("unexpected line %+v", l)
+		}
 	}
 }

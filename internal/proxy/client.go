@@ -268,7 +268,7 @@ func (cl *client) admitRate(r *http1.Request, n int) bool {
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
 	cl.consume(n)
 	cl.respStarted = true
-	cl.end(http.StatusTooManyRequests, nil, errRateLimited)
+	cl.endOut(http.StatusTooManyRequests, nil, errRateLimited, len(lp.scratch))
 	cl.state = csWait
 	if !keep {
 		cl.closeAfter = true
@@ -456,10 +456,10 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 // a Retry-After until the first may be back.
 func (cl *client) rejectUnavailable() {
 	lp := cl.lp
-	if !cl.respStarted {
-		cl.end(http.StatusServiceUnavailable, nil, errNoBackend)
-	}
 	lp.scratch = appendUnavailable(lp.scratch[:0], cl.sn.retryAfter(lp.now))
+	if !cl.respStarted {
+		cl.endOut(http.StatusServiceUnavailable, nil, errNoBackend, len(lp.scratch))
+	}
 	cl.rejectWith(lp.scratch)
 }
 
@@ -508,10 +508,11 @@ func (cl *client) reject(code int) {
 // rejectFor answers with the error status code, counted as an error of
 // kind (attributed to backend be, if any), and closes.
 func (cl *client) rejectFor(code int, kind errKind, be *backend) {
+	resp := errorResponse(code)
 	if !cl.respStarted {
-		cl.end(code, be, kind)
+		cl.endOut(code, be, kind, len(resp))
 	}
-	cl.rejectWith(errorResponse(code))
+	cl.rejectWith(resp)
 }
 
 // rejectWith answers with the complete response resp and closes.
@@ -787,7 +788,7 @@ func (cl *client) metricsReady(body []byte, err error) {
 		b = append(b, body...)
 	}
 	cl.lp.scratch = b
-	cl.end(http.StatusOK, nil, errNone)
+	cl.endOut(http.StatusOK, nil, errNone, len(b))
 	if !cl.write(b) {
 		return
 	}
@@ -878,6 +879,14 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 		cl.log.write(cl, code, be, kind, dur)
 		cl.log = nil
 	}
+}
+
+// endOut is end for a request whose answer of n bytes is about to be
+// written: the access log counts them as sent.
+func (cl *client) endOut(code int, be *backend, kind errKind, n int) {
+	cl.pendingOut = int64(n)
+	cl.end(code, be, kind)
+	cl.pendingOut = 0
 }
 
 // count records an error that did not end the request (a failed attempt

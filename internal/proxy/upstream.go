@@ -393,10 +393,7 @@ func (up *upstream) finish() {
 // bytes are handed to the client, so that whoever has the response can
 // see it counted.
 func (up *upstream) endBefore(n int) {
-	cl := up.cl
-	cl.pendingOut = int64(n)
-	cl.end(up.status, up.be, errNone)
-	cl.pendingOut = 0
+	up.cl.endOut(up.status, up.be, errNone, n)
 }
 
 // fail closes the upstream for reason f; cleanup tells the client.
