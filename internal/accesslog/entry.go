@@ -30,6 +30,7 @@ type Entry struct {
 	Backend  string        // backend URL, "" if none
 	Upstream time.Duration // request sent -> response head received; negative (-1) if no upstream response
 	Error    string        // error kind, "" if none (e.g. "connect", "timeout", "client_abort")
+	ID       string        // request ID (requestId.header), "" if none
 }
 
 // Field names, in the order they are written.
@@ -46,7 +47,8 @@ const (
 	keyBackend  = "backend"
 	keyUpstream = "upstream_ms"
 	keyError    = "error"
-	numKeys     = 12
+	keyID       = "request_id"
+	numKeys     = 13
 )
 
 // timeLayout is RFC 3339 with exactly three fractional digits.
@@ -112,6 +114,9 @@ func (f *formatter) write(e *Entry) error {
 	}
 	if e.Error != "" {
 		a = append(a, slog.String(keyError, e.Error))
+	}
+	if e.ID != "" {
+		a = append(a, slog.String(keyID, e.ID))
 	}
 	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
 	r.AddAttrs(a...)

@@ -49,6 +49,7 @@ type Config struct {
 	Metrics        Metrics        `yaml:"metrics"`
 	Admin          Admin          `yaml:"admin"`
 	AccessLog      AccessLog      `yaml:"accessLog"`
+	RequestID      RequestID      `yaml:"requestId"`
 }
 
 // Server is the listening side of the proxy.
@@ -436,6 +437,10 @@ func Default() *Config {
 			Sample:    1,
 			QueueSize: 8192,
 		},
+		RequestID: RequestID{
+			Enabled: true,
+			Header:  "X-Request-Id",
+		},
 	}
 }
 
@@ -465,4 +470,18 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// RequestID tags every proxied request with an ID that the backend, the
+// client and the access log all see, so one request can be followed
+// across proxies and services.
+type RequestID struct {
+	// Enabled turns request IDs on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Header is the field that carries the ID: a client's value (1 to 64
+	// letters, digits or "-_.:+/=") is kept, anything else is replaced by
+	// a new random ID (32 hex digits). It is sent to the backend and
+	// returned to the client unless the backend's response has it
+	// already. Default "X-Request-Id".
+	Header string `yaml:"header"`
 }

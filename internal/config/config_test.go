@@ -73,6 +73,7 @@ func TestDefault(t *testing.T) {
 		Upstream:  Upstream{MaxIdlePerBackend: 256, Retries: 1},
 		Metrics:   Metrics{Path: "/metrics"},
 		AccessLog: AccessLog{Output: "stderr", Format: "json", Sample: 1, QueueSize: 8192},
+		RequestID: RequestID{Enabled: true, Header: "X-Request-Id"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -501,6 +502,8 @@ func TestValidateInCode(t *testing.T) {
 		{"valid", func(c *Config) {}, nil},
 		{"zero weight drains", func(c *Config) { c.Backends[1].Weight = 0 }, nil},
 		{"no backends", func(c *Config) { c.Backends = nil }, []string{"backends: at least one backend is required"}},
+		{"request ID header", func(c *Config) { c.RequestID.Header = "X Id" }, []string{`requestId.header: must be a header field name such as "X-Request-Id", got "X Id"`}},
+		{"request ID off", func(c *Config) { c.RequestID = RequestID{} }, nil},
 		{"several problems in field order", func(c *Config) {
 			c.Server.Port = -1
 			c.Backends[1].URL = "http://a:9001"

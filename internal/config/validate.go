@@ -252,6 +252,9 @@ func (c *Config) validate(v *validator) {
 		v.failf("accessLog.sample", "must be more than 0 and at most 1, got %v", al.Sample)
 	}
 	v.intRange("accessLog.queueSize", al.QueueSize, 1, 1<<20)
+	if c.RequestID.Enabled && !validToken(c.RequestID.Header) {
+		v.failf("requestId.header", "must be a header field name such as \"X-Request-Id\", got %q", c.RequestID.Header)
+	}
 }
 
 // validateBackends checks each backend, fills in Addr and rejects two

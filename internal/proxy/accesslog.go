@@ -19,6 +19,7 @@ type logRecord struct {
 	start    time.Time
 	sent0    int64         // the client's bytes written before this response
 	upstream time.Duration // request sent -> response head; -1 none
+	id       string        // request ID, "" if none
 }
 
 func newLogRecord(lg *accesslog.Logger, cl *client, r *http1.Request) *logRecord {
@@ -45,6 +46,7 @@ func (lr *logRecord) write(cl *client, code int, be *backend, kind errKind, dur 
 		BytesOut: cl.sent + cl.pendingOut - lr.sent0,
 		Duration: time.Duration(dur),
 		Upstream: lr.upstream,
+		ID:       lr.id,
 	}
 	if lr.minor == 0 {
 		e.Proto = "HTTP/1.0"

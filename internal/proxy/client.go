@@ -75,6 +75,8 @@ type client struct {
 	pendingOut int64 // bytes about to be written when end runs early
 	served     bool  // a request head has been read on this connection
 	dropBody   bool  // the backend closes after its response: the rest of the body is dropped
+	ridOff     int32 // the request ID's place in head (ridEnd 0: none)
+	ridEnd     int32
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -235,7 +237,11 @@ func (cl *client) readHead() bool {
 	}
 	// With preserveHost off the Host names the first backend picked; a
 	// retry elsewhere keeps that head.
+	cl.ridEnd = 0
 	cl.head = appendRequestHead(lp.getBuf(), cl, sn, be)
+	if cl.log != nil {
+		cl.log.id = string(cl.requestID())
+	}
 	cl.consume(n)
 	if cl.bodyKind == http1.BodyNone {
 		cl.state = csWait

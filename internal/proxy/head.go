@@ -29,9 +29,17 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	if r.Authority != nil {
 		host = r.Authority
 	}
+	var id []byte // the client's request ID
+	idName := sn.ridHeader
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		if h.Flags&forwardedFlags != 0 {
+			continue
+		}
+		if idName != "" && len(h.Name) == len(idName) && http1.EqualFold(h.Name, idName) {
+			if id == nil {
+				id = h.Value
+			}
 			continue
 		}
 		b = append(b, h.Name...)
@@ -58,6 +66,9 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 		b = append(b, cl.upgrade...)
 		b = append(b, "\r\n"...)
+	}
+	if idName != "" {
+		b = appendRequestID(b, cl, sn, id)
 	}
 	b = append(b, "X-Forwarded-For: "...)
 	for i := range r.Headers {
@@ -86,6 +97,7 @@ func appendHost(b, host []byte, sn *snapshot, be *backend) []byte {
 // appendResponseHead appends the head ConnX sends the client for r.
 func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *client) []byte {
 	b = appendStatusAndFields(b, r)
+	b = appendResponseID(b, r, cl)
 	if kind == http1.BodyChunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}

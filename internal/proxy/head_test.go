@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/connx/connx/internal/accesslog"
 	"github.com/connx/connx/internal/config"
 )
 
@@ -72,7 +74,7 @@ func TestHopByHop(t *testing.T) {
 		switch name {
 		case "Connection", "X-Foo", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Transfer-Encoding":
 			t.Errorf("backend received hop-by-hop field %q", l)
-		case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host":
+		case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id":
 		default:
 			kept = append(kept, l)
 		}
@@ -178,4 +180,68 @@ func TestHTTP10Client(t *testing.T) {
 		t.Fatalf("1.0 until close: status %d body %q te %v close %v", resp.StatusCode, body, resp.TransferEncoding, resp.Close)
 	}
 	rc.expectClosed()
+}
+
+// TestRequestID: a client's plausible request ID is passed to the backend
+// and returned; a missing or implausible one is replaced by a new random
+// ID; a backend's own field is not duplicated; the access log records it.
+func TestRequestID(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids := r.Header.Values("X-Request-Id")
+		if r.URL.Path == "/own" {
+			w.Header().Set("X-Request-Id", "backend-"+strings.Join(ids, ","))
+		}
+		io.WriteString(w, strings.Join(ids, ","))
+	}))
+	srv, addr := proxyFor(t, []string{be}, nil)
+	var out lockedBuffer
+	lg, err := accesslog.New(accesslog.Config{Writer: &out, QueueSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetAccessLog(lg)
+	rc := dialProxy(t, addr)
+	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\nx-request-id: abc-123:Z\r\n\r\n")
+	resp, body := rc.response(http.MethodGet)
+	if body != "abc-123:Z" || resp.Header.Values("X-Request-Id")[0] != "abc-123:Z" || len(resp.Header.Values("X-Request-Id")) != 1 {
+		t.Errorf("client's ID: backend saw %q, client got %q", body, resp.Header.Values("X-Request-Id"))
+	}
+	seen := map[string]bool{}
+	for _, in := range []string{"", "X-Request-Id: \r\n", "X-Request-Id: a b\r\n", "X-Request-Id: " + strings.Repeat("x", 65) + "\r\n", "X-Request-Id: \"q\"\r\n"} {
+		rc.send("GET / HTTP/1.1\r\nHost: a\r\n" + in + "\r\n")
+		resp, body := rc.response(http.MethodGet)
+		if !hex32.MatchString(body) || resp.Header.Get("X-Request-Id") != body || seen[body] {
+			t.Errorf("with %q: backend saw %q, client got %q (want one new 32-hex ID)", in, body, resp.Header.Values("X-Request-Id"))
+		}
+		seen[body] = true
+	}
+	rc.send("GET /own HTTP/1.1\r\nHost: a\r\nX-Request-Id: r1\r\n\r\n")
+	if resp, _ := rc.response(http.MethodGet); strings.Join(resp.Header.Values("X-Request-Id"), ",") != "backend-r1" {
+		t.Errorf("backend's own field: client got %q", resp.Header.Values("X-Request-Id"))
+	}
+	settledStats(t, srv, 7)
+	srv.SetAccessLog(nil)
+	if !strings.Contains(out.b.String(), `"request_id":"abc-123:Z"`) {
+		t.Errorf("access log has no request_id:\n%s", out.b.String())
+	}
+}
+
+// TestRequestIDOff: requestId.enabled false passes the client's field
+// through untouched and adds none.
+func TestRequestIDOff(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Join(r.Header.Values("X-Request-Id"), ","))
+	}))
+	_, addr := proxyFor(t, []string{be}, func(c *config.Config) { c.RequestID.Enabled = false })
+	rc := dialProxy(t, addr)
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: a b\r\n\r\n")
+	if resp, body := rc.response(http.MethodGet); body != "a b" || resp.Header.Get("X-Request-Id") != "" {
+		t.Errorf("backend saw %q, client got %q", body, resp.Header.Values("X-Request-Id"))
+	}
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := rc.response(http.MethodGet); body != "" || resp.Header.Get("X-Request-Id") != "" {
+		t.Errorf("backend saw %q, client got %q", body, resp.Header.Values("X-Request-Id"))
+	}
 }

@@ -39,6 +39,7 @@ type loop struct {
 	st     loopStats // counters read by Server.Stats
 	budget retryBudget
 	limReq ratelimit.Request // reused for every rate-limit decision
+	rid    ridSource         // new request IDs
 
 	detached int // peers parked in the kernel
 	flushing int // closing clients waiting for their output to be written
@@ -54,7 +55,7 @@ type loop struct {
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
-	lp := &loop{srv: s, el: el, now: time.Now().UnixNano()}
+	lp := &loop{srv: s, el: el, now: time.Now().UnixNano(), rid: newRIDSource()}
 	lp.eligible = lp.eligibleMember
 	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
 		lp.sweep()

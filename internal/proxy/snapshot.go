@@ -84,6 +84,7 @@ type snapshot struct {
 	preserve    bool
 	metricsPath string
 	upgrades    []string // protocols clients may upgrade to
+	ridHeader   string   // the request-ID field, "" when off
 }
 
 // newSnapshot builds the snapshot for cfg over backends (in cfg's order);
@@ -115,6 +116,9 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		preserve:       cfg.Server.PreserveHost,
 		metricsPath:    cfg.Metrics.Path,
 		upgrades:       cfg.Server.Upgrades,
+	}
+	if cfg.RequestID.Enabled {
+		sn.ridHeader = cfg.RequestID.Header
 	}
 	sn.lowWater = sn.highWater / 4
 	sn.hashKey = parseHashKey(cfg.LoadBalancing.HashKey)

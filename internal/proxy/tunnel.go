@@ -70,9 +70,10 @@ func (up *upstream) startTunnel(r *http1.Response, n int) bool {
 	lp := up.lp
 	cl.respStarted = true
 	cl.status = r.Status
+	b := appendStatusAndFields(lp.scratch[:0], r)
+	b = appendResponseID(b, r, cl)
 	lp.putBuf(cl.head)
 	cl.head = nil
-	b := appendStatusAndFields(lp.scratch[:0], r)
 	b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 	b = append(b, responseUpgrade(r)...)
 	b = append(b, "\r\n\r\n"...)

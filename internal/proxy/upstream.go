@@ -241,8 +241,6 @@ func (up *upstream) readHead(buf []byte) bool {
 	if cl.log != nil {
 		cl.log.upstream = time.Duration(up.headAt - up.sentAt)
 	}
-	lp.putBuf(cl.head)
-	cl.head = nil
 	up.kind = r.BodyKind(cl.isHead)
 	up.left = r.ContentLength
 	up.chunks.Reset()
@@ -264,6 +262,8 @@ func (up *upstream) readHead(buf []byte) bool {
 		up.broken = true // the backend declined an upgrade and may be in any state
 	}
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, up.kind, cl)
+	lp.putBuf(cl.head) // kept for a retry, and for the request ID, until now
+	cl.head = nil
 	up.consume(n)
 	if up.kind == http1.BodyNone {
 		up.endBefore(len(lp.scratch))
