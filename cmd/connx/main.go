@@ -4,6 +4,7 @@
 //	connx -demo                         run on 127.0.0.1:8080 with three demo backends
 //	connx -check -config FILE           validate a config and exit 0 or 1
 //	connx -version                      print the version
+//	connx -h                            print what ConnX is, the flags and the signals
 //
 // Signals: SIGHUP reloads the config (it also reloads when the file
 // changes), SIGTERM and SIGINT drain and exit (a second one exits at once),
@@ -16,14 +17,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,17 +47,65 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// defaultConfig is the config file read when -config is not given,
+// relative to the working directory.
+const defaultConfig = "configs/config.yaml"
+
+// usageLine is printed with every command-line error.
+const usageLine = "usage: connx [-config FILE | -demo] [-check] [-listen HOST:PORT] [-log-level LEVEL] [-pprof ADDR] | -version | -h"
+
+// helpIntro and helpSignals frame the flag list of -h.
+const (
+	helpIntro = `ConnX is an HTTP/1.1 reverse proxy and load balancer: it listens on one
+address and spreads the requests it receives over the backends of a YAML
+config file, with active health checks, circuit breakers, outlier
+ejection, rate limiting, Prometheus metrics at /metrics, hot reload and
+zero-downtime upgrades.
+
+Usage:
+  connx [-config FILE] [flags]   run with a config file (default ` + defaultConfig + `)
+  connx -demo                    run on 127.0.0.1:8080 with three demo backends
+  connx -check [-config FILE]    validate a config: exit 0 if valid, 1 if not
+  connx -version                 print the version
+
+Flags:
+`
+	helpSignals = `
+Signals:
+  SIGHUP            reload the config file now (saves to it are picked up by themselves)
+  SIGTERM, SIGINT   drain and exit within server.shutdownTimeout; a second one exits at once
+  SIGUSR1           reopen the access log file (after logrotate moved it)
+  SIGUSR2           zero-downtime upgrade: start the binary at the same path and hand the port over
+
+Every config key, its default and its range: docs/configuration.md.
+`
+)
+
 func run(args []string) int {
 	fs := flag.NewFlagSet("connx", flag.ContinueOnError)
-	cfgPath := fs.String("config", "configs/config.yaml", "path to the YAML config file")
+	fs.SetOutput(io.Discard) // errors and help are printed below
+	fs.Usage = func() {}
+	cfgPath := fs.String("config", defaultConfig, "path to the YAML config `FILE`")
 	demoMode := fs.Bool("demo", false, "run on 127.0.0.1:8080 with three in-process demo backends (no config needed)")
 	check := fs.Bool("check", false, "validate the config file and exit (0 valid, 1 invalid)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); for debugging")
-	listen := fs.String("listen", "", "override server.host and server.port with HOST:PORT (port 0: any free port)")
-	logLevel := fs.String("log-level", "info", "process log level: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on `ADDR` (e.g. 127.0.0.1:6060); for debugging")
+	listen := fs.String("listen", "", "override server.host and server.port with `HOST:PORT` (port 0: any free port)")
+	logLevel := fs.String("log-level", "info", "process log `LEVEL`: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			var b strings.Builder
+			b.WriteString(helpIntro)
+			fs.SetOutput(&b)
+			fs.PrintDefaults()
+			b.WriteString(helpSignals)
+			fmt.Print(b.String())
+			return 0
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *showVersion {
 		fmt.Printf("connx %s (%s)\n", version, runtime.Version())
@@ -64,9 +116,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "connx: -log-level:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	var (
+		log     *slog.Logger
 		cfg     *config.Config
 		watcher *config.Watcher
 	)
@@ -82,25 +134,34 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "connx: demo config:", err)
 			return 1
 		}
+		log = newLogger(cfg.Log.Format, level)
 		log.Info("demo mode: three backends started", "backends", backends.URLs)
 		fmt.Fprintln(os.Stderr, "connx demo: try  curl http://127.0.0.1:8080/  (repeat it to see round-robin)")
 	} else {
-		var err error
-		if !*check {
-			// Watch before loading, so a save in between is not missed.
-			if watcher, err = config.NewWatcher(*cfgPath, config.DefaultDebounce, log); err != nil {
-				fmt.Fprintln(os.Stderr, "connx:", err)
-				return 1
-			}
+		if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprint(os.Stderr, missingConfig(*cfgPath, !flagSet(fs, "config")))
+			return 1
 		}
-		cfg, err = config.Load(*cfgPath)
-		if err != nil {
+		// The first load decides the process log's format; the watcher
+		// starts before the load that counts, so a save in between is not
+		// missed.
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		if *check {
 			fmt.Printf("%s: ok (%d backends, %s)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm)
 			return 0
+		}
+		log = newLogger(cfg.Log.Format, level)
+		if watcher, err = config.NewWatcher(*cfgPath, config.DefaultDebounce, log); err != nil {
+			fmt.Fprintln(os.Stderr, "connx:", err)
+			return 1
+		}
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
 	}
 
@@ -119,6 +180,57 @@ func run(args []string) int {
 		return 1
 	}
 	return a.serve(watcher)
+}
+
+// usageError reports a command-line error with the usage line; the exit
+// code is 2.
+func usageError(msg string) int {
+	fmt.Fprintf(os.Stderr, "connx: %s\n%s\nRun connx -h for the flags and signals.\n", msg, usageLine)
+	return 2
+}
+
+// flagSet reports whether flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// missingConfig says which config file was looked for and how to give
+// one.
+func missingConfig(path string, isDefault bool) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "connx: config file not found: %s\n", abs)
+	if isDefault {
+		fmt.Fprintf(&b, "(without -config, connx reads %s in the working directory)\n", defaultConfig)
+	}
+	b.WriteString("Give a config file with -config FILE, or try ConnX without one: connx -demo\n")
+	return b.String()
+}
+
+// newLogger returns the process log: text or JSON lines on stderr, each
+// carrying the process ID (during an upgrade, the old and the new process
+// write to the same log).
+func newLogger(format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if format == "json" {
+		// Durations as "30s", as in the text format, not as nanoseconds.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	} else {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	return slog.New(h).With("pid", os.Getpid())
 }
 
 // app is a running ConnX: the data plane and what is wired around it.
@@ -336,6 +448,10 @@ func (a *app) reload(data []byte, err error) {
 		case a.relisten <- struct{}{}:
 		default:
 		}
+	}
+	if cfg.Log.Format != a.cfg.Log.Format {
+		a.log.Warn("log.format changed; it applies after a restart or upgrade (SIGUSR2)",
+			"running", a.cfg.Log.Format, "configured", cfg.Log.Format)
 	}
 	if cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed; it applies after a restart or upgrade (SIGUSR2)",

@@ -416,7 +416,7 @@ func waitServed(t *testing.T, g *loadGen, n int64) {
 	}
 }
 
-var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
+var successorRE = regexp.MustCompile(`upgrade: successor started.* successor_pid=(\d+)`)
 
 func stopSuccessor(t *testing.T, p *proc) {
 	for _, l := range p.Log() {

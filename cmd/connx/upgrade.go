@@ -108,7 +108,7 @@ func (u *upgrader) start() int {
 		u.log.Error("upgrade: cannot start the successor; still serving", "binary", u.exe, "err", err)
 		return 0
 	}
-	u.log.Info("upgrade: successor started", "binary", u.exe, "pid", cmd.Process.Pid)
+	u.log.Info("upgrade: successor started", "binary", u.exe, "successor_pid", cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 

@@ -16,6 +16,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -50,6 +51,7 @@ type Config struct {
 	Admin          Admin          `yaml:"admin"`
 	AccessLog      AccessLog      `yaml:"accessLog"`
 	RequestID      RequestID      `yaml:"requestId"`
+	Log            Log            `yaml:"log"`
 }
 
 // Server is the listening side of the proxy.
@@ -127,7 +129,9 @@ type LoadBalancing struct {
 type HealthCheck struct {
 	// Interval between two checks of one backend. Default 30s.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout of one check; must be less than Interval. Default 5s.
+	// Timeout of one check, > 0; it may equal or exceed Interval (the
+	// next check starts Interval after one ends). Default 5s, or Interval
+	// when a file sets a shorter interval and no timeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// Enabled turns active checks on. Default true.
 	Enabled bool `yaml:"enabled"`
@@ -269,8 +273,11 @@ type Timeouts struct {
 
 // Limits bound what one client may make the proxy hold. Sizes are in bytes.
 type Limits struct {
-	// MaxConnections is the number of concurrent client connections, >= 1;
-	// beyond it a new connection gets 503 and is closed. Default 10000.
+	// MaxConnections is the number of concurrent client connections, >= 0;
+	// beyond it a new connection gets 503 and is closed. 0 (the default)
+	// sizes it from the file descriptor limit: DefaultMaxConnections, or
+	// fewer when the limit cannot hold that many (a client and an upstream
+	// connection each).
 	MaxConnections int `yaml:"maxConnections"`
 	// MaxRequestLine is the longest request line, 1..MaxHeaderBytes;
 	// exceeded -> 414. Default 8192.
@@ -300,11 +307,37 @@ type Upstream struct {
 	Retries int `yaml:"retries"`
 }
 
-// Metrics configures the metrics endpoint.
+// Metrics configures the metrics endpoint on the main port.
 type Metrics struct {
 	// Path is the route on the main port that serves metrics; "" turns the
-	// endpoint off. Requests for it are not proxied. Default "/metrics".
+	// endpoint off. Default "/metrics".
 	Path string `yaml:"path"`
+	// Allow lists the CIDRs (or single addresses) of the clients that get
+	// metrics at Path; a request for Path from any other client is proxied
+	// like every other request. The TCP peer's address is checked
+	// (X-Forwarded-For is not). Default: loopback, the private ranges of
+	// RFC 1918, IPv6 unique local addresses and link-local addresses
+	// ([DefaultMetricsAllow]).
+	Allow []string `yaml:"allow"`
+}
+
+// DefaultMetricsAllow is the default metrics.allow: the clients on this
+// host (loopback) and on private networks.
+var DefaultMetricsAllow = []string{
+	"127.0.0.0/8", "::1/128", // loopback
+	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
+	"fc00::/7",                    // IPv6 unique local (RFC 4193)
+	"169.254.0.0/16", "fe80::/10", // link-local
+}
+
+// Log configures the process log: start-up, reloads, health changes and
+// errors (the per-request log is AccessLog).
+type Log struct {
+	// Format is "text" (slog's key=value lines) or "json" (one JSON object
+	// per line). Every line carries the process ID as "pid". Default
+	// "text". It is read at start; a change applies after a restart or an
+	// upgrade.
+	Format string `yaml:"format"`
 }
 
 // Admin configures the admin listener: health and readiness probes, the
@@ -348,6 +381,11 @@ const (
 	minConnectionBuffer  = 16 * kib
 	maxConnectionBuffer  = 64 * mib
 )
+
+// DefaultMaxConnections is the most client connections an unset (0)
+// limits.maxConnections allows; the proxy allows fewer when the file
+// descriptor limit cannot hold that many.
+const DefaultMaxConnections = 10000
 
 // Default returns a new Config holding every default value and no
 // backends. The caller owns the result.
@@ -419,7 +457,7 @@ func Default() *Config {
 			TunnelIdle:             time.Hour,
 		},
 		Limits: Limits{
-			MaxConnections:   10000,
+			MaxConnections:   0, // sized from the descriptor limit
 			MaxRequestLine:   8192,
 			MaxHeaderBytes:   16384,
 			MaxHeaders:       100,
@@ -430,7 +468,7 @@ func Default() *Config {
 			MaxIdlePerBackend: 256,
 			Retries:           1,
 		},
-		Metrics: Metrics{Path: "/metrics"},
+		Metrics: Metrics{Path: "/metrics", Allow: slices.Clone(DefaultMetricsAllow)},
 		AccessLog: AccessLog{
 			Output:    "stderr",
 			Format:    "json",
@@ -441,6 +479,7 @@ func Default() *Config {
 			Enabled: true,
 			Header:  "X-Request-Id",
 		},
+		Log: Log{Format: "text"},
 	}
 }
 
@@ -452,8 +491,19 @@ func (c *Config) ListenAddr() string {
 // TrustedPrefixes parses rateLimit.trustedProxies (validated: a bare
 // address becomes a /32 or /128).
 func (r *RateLimit) TrustedPrefixes() []netip.Prefix {
+	return prefixes(r.TrustedProxies)
+}
+
+// AllowPrefixes parses metrics.allow (validated: a bare address becomes a
+// /32 or /128).
+func (m *Metrics) AllowPrefixes() []netip.Prefix {
+	return prefixes(m.Allow)
+}
+
+// prefixes parses a validated list of CIDRs and addresses.
+func prefixes(list []string) []netip.Prefix {
 	var ps []netip.Prefix
-	for _, s := range r.TrustedProxies {
+	for _, s := range list {
 		if p, err := parsePrefix(s); err == nil {
 			ps = append(ps, p)
 		}

@@ -3,12 +3,18 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/connx/connx/internal/balancer"
 )
 
 // mustParse parses src as "test.yaml" and fails the test on error.
@@ -67,13 +73,15 @@ func TestDefault(t *testing.T) {
 			TunnelIdle: time.Hour,
 		},
 		Limits: Limits{
-			MaxConnections: 10000, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
+			MaxConnections: 0, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
 			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
 		},
-		Upstream:  Upstream{MaxIdlePerBackend: 256, Retries: 1},
-		Metrics:   Metrics{Path: "/metrics"},
+		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1},
+		Metrics: Metrics{Path: "/metrics", Allow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+			"fc00::/7", "169.254.0.0/16", "fe80::/10"}},
 		AccessLog: AccessLog{Output: "stderr", Format: "json", Sample: 1, QueueSize: 8192},
 		RequestID: RequestID{Enabled: true, Header: "X-Request-Id"},
+		Log:       Log{Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -152,6 +160,26 @@ func TestParseKeepsDefaults(t *testing.T) {
 					{URL: "http://localhost:8083", Weight: 4, Addr: "localhost:8083"},
 				})
 			}},
+		{"health timeout equal to interval", "healthCheck: {interval: 1, timeout: 1}\n", func(c *Config) bool {
+			return c.HealthCheck.Interval == time.Second && c.HealthCheck.Timeout == time.Second
+		}},
+		{"health timeout above interval", "healthCheck: {interval: 1, timeout: 3s}\n", func(c *Config) bool {
+			return c.HealthCheck.Timeout == 3*time.Second
+		}},
+		{"health timeout defaults to a short interval", "healthCheck: {interval: 2}\n", func(c *Config) bool {
+			return c.HealthCheck.Timeout == 2*time.Second
+		}},
+		{"health timeout default 5s below a long interval", "healthCheck: {interval: 1m}\n", func(c *Config) bool {
+			return c.HealthCheck.Timeout == 5*time.Second
+		}},
+		{"metrics allow replaced", "metrics: {allow: [192.0.2.7, \"2001:db8::/32\"]}\n", func(c *Config) bool {
+			return reflect.DeepEqual(c.Metrics.AllowPrefixes(), []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")})
+		}},
+		{"metrics allow empty", "metrics: {allow: []}\n", func(c *Config) bool { return len(c.Metrics.AllowPrefixes()) == 0 }},
+		{"metrics allow null keeps the default", "metrics: {allow: ~}\n", func(c *Config) bool {
+			return reflect.DeepEqual(c.Metrics.Allow, DefaultMetricsAllow)
+		}},
+		{"log format json", "log: {format: json}\n", func(c *Config) bool { return c.Log.Format == "json" }},
 		{"burst follows rate when unset", "rateLimit: {requestsPerSec: 50}\n", func(c *Config) bool { return c.RateLimit.Burst == 100 }},
 		{"burst rounds up", "rateLimit: {requestsPerSec: 0.2, burst: ~}\n", func(c *Config) bool { return c.RateLimit.Burst == 1 }},
 		{"explicit burst wins", "rateLimit: {requestsPerSec: 50, burst: 60}\n", func(c *Config) bool { return c.RateLimit.Burst == 60 }},
@@ -311,10 +339,6 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:2:3: circuitBreaker.resetTimeout: must be greater than 0, got -5s`}},
 		{"negative seed duration", "server:\n  shutdownTimeout: -1\n" + oneBackend,
 			[]string{`test.yaml:2:3: server.shutdownTimeout: must be greater than 0, got -1s`}},
-		{"health timeout equals interval", "healthCheck:\n  interval: 5\n  timeout: 5s\n" + oneBackend,
-			[]string{`test.yaml:3:3: healthCheck.timeout: must be less than healthCheck.interval (5s), got 5s`}},
-		{"health timeout default vs interval", "healthCheck:\n  interval: 2\n" + oneBackend,
-			[]string{`test.yaml:1:1: healthCheck.timeout: must be less than healthCheck.interval (2s), got 5s`}},
 		{"bad size unit", "limits:\n  connectionBuffer: 256XB\n" + oneBackend,
 			[]string{`test.yaml:2:3: limits.connectionBuffer: expected a size: an integer number of bytes, optionally followed by a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. "256KiB"), got "256XB"`}},
 		{"fractional size", "limits:\n  maxRequestBody: 1.5MiB\n" + oneBackend,
@@ -331,9 +355,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:2:3: limits.maxHeaderBytes: must not exceed limits.connectionBuffer (16KiB), got 32768`}},
 		{"request line larger than head", "limits:\n  maxRequestLine: 20000\n" + oneBackend,
 			[]string{`test.yaml:2:3: limits.maxRequestLine: must not exceed limits.maxHeaderBytes (16384), got 20000`}},
-		{"zero limits", "limits:\n  maxConnections: 0\n  maxHeaders: 0\n" + oneBackend,
+		{"zero limits", "limits:\n  maxConnections: -1\n  maxHeaders: 0\n" + oneBackend,
 			[]string{
-				`test.yaml:2:3: limits.maxConnections: must be at least 1, got 0`,
+				`test.yaml:2:3: limits.maxConnections: must be 0 (sized from the file descriptor limit) or more, got -1`,
 				`test.yaml:3:3: limits.maxHeaders: must be at least 1, got 0`,
 			}},
 		{"port out of range", "server:\n  port: 70000\n" + oneBackend,
@@ -357,7 +381,15 @@ func TestParseErrors(t *testing.T) {
 		{"https backend", "backends:\n  - url: https://a\n",
 			[]string{`test.yaml:2:5: backends[0].url: https backends are not supported yet`}},
 		{"missing scheme", "backends:\n  - url: backend1:8080\n",
-			[]string{`test.yaml:2:5: backends[0].url: must be an http URL with a host, e.g. "http://backend1:8080", got "backend1:8080"`}},
+			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write "http://backend1:8080", got "backend1:8080"`}},
+		{"missing scheme, IP and port", "backends:\n  - url: 127.0.0.1:23001\n",
+			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write "http://127.0.0.1:23001", got "127.0.0.1:23001"`}},
+		{"missing scheme, host only", "backends:\n  - localhost\n",
+			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write "http://localhost", got "localhost"`}},
+		{"missing scheme, not fixable", "backends:\n  - url: 10.0.0.1:8080/api\n",
+			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write it as "http://host:port", e.g. "http://backend1:8080", got "10.0.0.1:8080/api"`}},
+		{"other scheme", "backends:\n  - url: ftp://a:21\n",
+			[]string{`test.yaml:2:5: backends[0].url: must be an http URL with a host, e.g. "http://backend1:8080", got "ftp://a:21"`}},
 		{"missing url", "backends:\n  - weight: 3\n",
 			[]string{`test.yaml:2:5: backends[0].url: is required; must be an http URL with a host, e.g. "http://backend1:8080"`}},
 		{"no host", "backends:\n  - url: http:///x\n",
@@ -410,7 +442,17 @@ func TestParseErrors(t *testing.T) {
 		{"invalid yaml", "server:\n  port: 80\nbackends 2\n",
 			[]string{`test.yaml:3: invalid YAML: could not find expected ':'`}},
 		{"invalid yaml tab", "server:\n\tport: 80\n",
+			[]string{`test.yaml:2:1: invalid YAML: a tab in the indentation (YAML does not allow tabs for indentation; indent with spaces)`}},
+		{"invalid yaml tab in list", "server:\n  port: 80\nbackends:\n\t- url: http://a\n",
+			[]string{`test.yaml:4:1: invalid YAML: a tab in the indentation (YAML does not allow tabs for indentation; indent with spaces)`}},
+		{"invalid yaml tab after spaces", "backends:\n  - url: http://a\n  \tweight: 2\n",
+			[]string{`test.yaml:3:3: invalid YAML: a tab in the indentation (YAML does not allow tabs for indentation; indent with spaces)`}},
+		{"invalid yaml bad token, no tab", "server:\n  port: @80\n",
 			[]string{`test.yaml:2: invalid YAML: found character that cannot start any token`}},
+		{"metrics allow", "metrics:\n  allow: [10.0.0.0/8, nope]\n" + oneBackend,
+			[]string{`test.yaml:2:23: metrics.allow[1]: must be a CIDR or an IP address, got "nope"`}},
+		{"log format", "log:\n  format: xml\n" + oneBackend,
+			[]string{`test.yaml:2:3: log.format: must be "text" or "json", got "xml"`}},
 		{"unknown anchor", "server: *x\n",
 			[]string{`test.yaml: invalid YAML: unknown anchor 'x' referenced`}},
 		{"empty file", "",
@@ -466,7 +508,7 @@ backends:
     weight: lots
   - 7
 healthCheck:
-  timeout: 1m
+  timeout: 0
 `
 	_, err := Parse([]byte(src), "order.yaml")
 	errs := configErrors(t, err)
@@ -478,7 +520,7 @@ healthCheck:
 		`order.yaml:8:5: backends[0].weight: must be between 0 and 1000, got -1`,
 		`order.yaml:10:5: backends[1].weight: expected an integer, got "lots"`,
 		`order.yaml:11:5: backends[2]: expected a URL string or a mapping with a url key, got 7`,
-		`order.yaml:13:3: healthCheck.timeout: must be less than healthCheck.interval (30s), got 1m0s`,
+		`order.yaml:13:3: healthCheck.timeout: must be greater than 0, got 0s`,
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
@@ -693,6 +735,19 @@ func TestDefaultConfigFile(t *testing.T) {
 	if !reflect.DeepEqual(addrs, want) {
 		t.Fatalf("backends = %v, want %v", addrs, want)
 	}
+	// Its header says every value it shows is the default.
+	def := Default()
+	def.Backends = c.Backends
+	if !reflect.DeepEqual(c, def) {
+		t.Errorf("configs/config.yaml shows values other than the defaults:\n%+v\nDefault():\n%+v", c, def)
+	}
+	text, err := os.ReadFile(filepath.Join("..", "..", "configs", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := strings.Join(balancer.Names(), " | "); !strings.Contains(string(text), names) {
+		t.Errorf("configs/config.yaml does not list the algorithms as %q", names)
+	}
 }
 
 // TestDocumentedDefaults checks that the "complete example with every
@@ -715,8 +770,62 @@ func TestDocumentedDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Backends = []Backend{{URL: "http://backend1:8080", Weight: 1, Addr: "backend1:8080"}}
+	// [] in the example is an empty list; Default has nil.
+	for _, l := range []*[]string{&got.RateLimit.TrustedProxies, &got.RateLimit.Exempt} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("documented example =\n%+v\nDefault() =\n%+v", got, want)
+	}
+	// Every key of the schema is in the example.
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(example), &node); err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]bool{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := joinKey(prefix, n.Content[i].Value)
+				written[k] = true
+				walk(n.Content[i+1], k)
+			}
+		}
+	}
+	walk(&node, "")
+	var schema func(t reflect.Type, prefix string) []string
+	schema = func(t reflect.Type, prefix string) []string {
+		var keys []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := yamlName(f)
+			if name == "" {
+				continue
+			}
+			k := joinKey(prefix, name)
+			keys = append(keys, k)
+			ft := f.Type
+			if ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != durationType {
+				keys = append(keys, schema(ft, k)...)
+			}
+		}
+		return keys
+	}
+	for _, k := range schema(reflect.TypeFor[Config](), "") {
+		if !written[k] {
+			t.Errorf("docs/configuration.md: the complete example lacks %s", k)
+		}
 	}
 }
 
@@ -745,5 +854,114 @@ rateLimit:
 	_, err = Parse([]byte(oneBackend+"rateLimit:\n  exempt: [{a: 1}]\n"), "bad.yaml")
 	if errs := configErrors(t, err); errs[0].Key != "rateLimit.exempt[0]" {
 		t.Errorf("error key = %q, want rateLimit.exempt[0]", errs[0].Key)
+	}
+}
+
+// TestUnknownAlgorithmListsAll checks that the error for an unknown
+// algorithm lists every registered policy, and that docs/configuration.md
+// quotes it as the binary writes it.
+func TestUnknownAlgorithmListsAll(t *testing.T) {
+	_, err := Parse([]byte("loadBalancing:\n  algorithm: fastest\n"+oneBackend), "test.yaml")
+	errs := configErrors(t, err)
+	msg := errs[0].Key + ": " + errs[0].Msg
+	want := `loadBalancing.algorithm: unknown algorithm "fastest" (valid: ` + strings.Join(balancer.Names(), ", ") + ")"
+	if msg != want {
+		t.Fatalf("error %q, want %q", msg, want)
+	}
+	for _, name := range balancer.Names() {
+		if _, err := Parse([]byte("loadBalancing:\n  algorithm: "+name+"\n"+oneBackend), "test.yaml"); err != nil {
+			t.Errorf("algorithm %s: %v", name, err)
+		}
+	}
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(doc), "unknown algorithm"); n == 0 || strings.Count(string(doc), want) != n {
+		t.Errorf("docs/configuration.md quotes the unknown-algorithm error other than as %q", want)
+	}
+}
+
+// TestDocumentedErrors checks every error message the documentation
+// quotes (`key.path: message` in docs/*.md and README.md) against what
+// Parse says for a file that has that problem, so a quote cannot go
+// stale. List indexes are compared as [N].
+func TestDocumentedErrors(t *testing.T) {
+	files := []string{`
+server:
+  prot: 1
+  port: 70000
+  host: "my host"
+  shutdownTimeout: 0
+  upgrades: ["web socket"]
+backends:
+  - url: "http://a:80"
+    weight: -2
+  - url: "https://b"
+  - url: "http://A/"
+  - url: "http://c/api"
+  - url: "127.0.0.1:23001"
+  - url: "ftp://backend1:21"
+loadBalancing:
+  algorithm: fastest
+healthCheck:
+  timeout: 0
+circuitBreaker:
+  maxFailures: 0
+rateLimit:
+  requestsPerSec: 0
+  key: cookie
+  exempt: ["/a", "/a*b"]
+timeouts:
+  upstreamConnect: 0
+limits:
+  connectionBuffer: 1KiB
+  maxConnections: -1
+upstream:
+  retries: 6
+metrics:
+  path: "metrics"
+  allow: [10.0.0.0/8, nope]
+admin:
+  listen: "9090"
+accessLog:
+  sample: 0
+log:
+  format: xml
+requestId:
+  header: "X Id"
+`, `
+limits:
+  maxHeaderBytes: 32768
+  connectionBuffer: 16KiB
+` + oneBackend}
+	index := regexp.MustCompile(`\[\d+\]`)
+	said := map[string]bool{}
+	for _, src := range files {
+		_, err := Parse([]byte(src), "test.yaml")
+		for _, e := range configErrors(t, err) {
+			said[index.ReplaceAllString(e.Key+": "+e.Msg, "[N]")] = true
+		}
+	}
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quote := regexp.MustCompile(`\b([a-zA-Z]+(?:\.[a-zA-Z]+|\[\d+\])+: (?:must|unknown|https|has|duplicate|path|is|"\*")[^` + "`" + `\n]*)`)
+	checked := 0
+	for _, path := range append(docs, "../../README.md") {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range quote.FindAllStringSubmatch(string(text), -1) {
+			checked++
+			if q := index.ReplaceAllString(m[1], "[N]"); !said[q] {
+				t.Errorf("%s quotes an error ConnX does not write:\n  %s", filepath.Base(path), m[1])
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("found only %d quoted errors in the documentation", checked)
 	}
 }

@@ -29,8 +29,9 @@ func Load(path string) (*Config, error) {
 // Parse decodes a YAML document over [Default] and validates the result.
 // Keys that are present override defaults; absent keys, and keys whose
 // value is null, keep them, except that an unset rateLimit.burst is twice
-// rateLimit.requestsPerSec, as in the seed. filename is used only in error
-// messages.
+// rateLimit.requestsPerSec, as in the seed, and an unset
+// healthCheck.timeout is at most healthCheck.interval. filename is used
+// only in error messages.
 //
 // On failure Parse returns a nil *Config and an errors.Join of one *Error
 // per problem, in file order: YAML syntax, unknown or duplicate keys,
@@ -46,6 +47,9 @@ func Parse(data []byte, filename string) (*Config, error) {
 	d.walk(root, "", position{root.Line, root.Column}, reflect.ValueOf(c).Elem())
 	if !d.set["rateLimit.burst"] {
 		c.RateLimit.Burst = defaultBurst(c.RateLimit.RequestsPerSec)
+	}
+	if h := &c.HealthCheck; !d.set["healthCheck.timeout"] && h.Interval > 0 {
+		h.Timeout = min(h.Timeout, h.Interval) // interval: 2 alone means a 2s timeout
 	}
 
 	v := &validator{file: filename, pos: d.pos, bad: d.bad}
@@ -78,12 +82,12 @@ func parseDocument(data []byte, filename string) (*yaml.Node, *Error) {
 		if err == io.EOF {
 			return nil, &Error{File: filename, Msg: "empty configuration: at least a backends list is required"}
 		}
-		return nil, syntaxError(filename, err)
+		return nil, syntaxError(filename, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
 		if err != nil {
-			return nil, syntaxError(filename, err)
+			return nil, syntaxError(filename, data, err)
 		}
 		return nil, &Error{File: filename, Line: extra.Line, Column: extra.Column,
 			Msg: "more than one YAML document; a configuration file holds exactly one"}
@@ -106,8 +110,11 @@ func parseDocument(data []byte, filename string) (*yaml.Node, *Error) {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // syntaxError converts an error from the yaml package to an *Error,
-// keeping its line number.
-func syntaxError(filename string, err error) *Error {
+// keeping its line number. An error caused by a tab in a line's
+// indentation says so and points at the tab: the yaml package's own
+// message for it ("found character that cannot start any token") does
+// not.
+func syntaxError(filename string, data []byte, err error) *Error {
 	msg := err.Error()
 	e := &Error{File: filename}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -116,8 +123,33 @@ func syntaxError(filename string, err error) *Error {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	if e.Line > 0 && (strings.Contains(msg, "tab") || strings.Contains(msg, "cannot start any token")) {
+		if at, ok := indentTab(data, e.Line); ok {
+			e.Line, e.Column = at.line, at.column
+			e.Msg = "invalid YAML: a tab in the indentation (YAML does not allow tabs for indentation; indent with spaces)"
+			return e
+		}
+	}
 	e.Msg = "invalid YAML: " + msg
 	return e
+}
+
+// indentTab finds a tab in the indentation of line, or of the line after
+// or before it (the yaml package's line for a tab error can be one off),
+// and returns its position.
+func indentTab(data []byte, line int) (position, bool) {
+	lines := bytes.Split(data, []byte("\n"))
+	for _, l := range []int{line, line + 1, line - 1} {
+		if l < 1 || l > len(lines) {
+			continue
+		}
+		text := lines[l-1]
+		indent := text[:len(text)-len(bytes.TrimLeft(text, " \t"))]
+		if i := bytes.IndexByte(indent, '\t'); i >= 0 {
+			return position{l, i + 1}, true
+		}
+	}
+	return position{}, false
 }
 
 // position is a 1-based line and column in the file.

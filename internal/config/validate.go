@@ -126,10 +126,7 @@ func (c *Config) validate(v *validator) {
 
 	h := &c.HealthCheck
 	v.positive("healthCheck.interval", h.Interval)
-	v.positive("healthCheck.timeout", h.Timeout)
-	if h.Interval > 0 && h.Timeout > 0 && h.Timeout >= h.Interval {
-		v.failf("healthCheck.timeout", "must be less than healthCheck.interval (%v), got %v", h.Interval, h.Timeout)
-	}
+	v.positive("healthCheck.timeout", h.Timeout) // may be >= interval: checks do not overlap
 
 	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " #\t\r\n") {
 		v.failf("healthCheck.path", "must start with / and contain no spaces or #, got %q", h.Path)
@@ -175,11 +172,7 @@ func (c *Config) validate(v *validator) {
 	if err := ratelimit.CheckKey(rl.Key); err != nil {
 		v.failf("rateLimit.key", "%v", trimKey(err, "rateLimit.key"))
 	}
-	for i, p := range rl.TrustedProxies {
-		if _, err := parsePrefix(p); err != nil {
-			v.failf(fmt.Sprintf("rateLimit.trustedProxies[%d]", i), "must be a CIDR or an IP address, got %q", p)
-		}
-	}
+	v.prefixes("rateLimit.trustedProxies", rl.TrustedProxies)
 	v.intRange("rateLimit.ipv6Prefix", rl.IPv6Prefix, 1, 128)
 	v.atLeast("rateLimit.maxClients", rl.MaxClients, 1)
 	v.positive("rateLimit.idleTTL", rl.IdleTTL)
@@ -200,7 +193,9 @@ func (c *Config) validate(v *validator) {
 	v.positive("timeouts.upstreamIdle", t.UpstreamIdle)
 
 	l := &c.Limits
-	v.atLeast("limits.maxConnections", l.MaxConnections, 1)
+	if l.MaxConnections < 0 {
+		v.failf("limits.maxConnections", "must be 0 (sized from the file descriptor limit) or more, got %d", l.MaxConnections)
+	}
 	if l.MaxRequestLine < 1 {
 		v.failf("limits.maxRequestLine", "must be at least 1 byte, got %d", l.MaxRequestLine)
 	} else if l.MaxHeaderBytes >= 1 && l.MaxRequestLine > l.MaxHeaderBytes {
@@ -226,6 +221,7 @@ func (c *Config) validate(v *validator) {
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
 	}
+	v.prefixes("metrics.allow", c.Metrics.Allow)
 	v.positive("timeouts.tunnelIdle", c.Timeouts.TunnelIdle)
 	for i, u := range c.Server.Upgrades {
 		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
@@ -254,6 +250,19 @@ func (c *Config) validate(v *validator) {
 	v.intRange("accessLog.queueSize", al.QueueSize, 1, 1<<20)
 	if c.RequestID.Enabled && !validToken(c.RequestID.Header) {
 		v.failf("requestId.header", "must be a header field name such as \"X-Request-Id\", got %q", c.RequestID.Header)
+	}
+	if f := c.Log.Format; f != "text" && f != "json" {
+		v.failf("log.format", "must be \"text\" or \"json\", got %q", f)
+	}
+}
+
+// prefixes checks a list of CIDRs or single addresses, such as
+// rateLimit.trustedProxies.
+func (v *validator) prefixes(key string, list []string) {
+	for i, p := range list {
+		if _, err := parsePrefix(p); err != nil {
+			v.failf(fmt.Sprintf("%s[%d]", key, i), "must be a CIDR or an IP address, got %q", p)
+		}
 	}
 }
 
@@ -290,6 +299,9 @@ func backendAddr(raw string) (addr, msg string) {
 	if strings.TrimSpace(raw) == "" {
 		return "", "is required; " + want
 	}
+	if msg := missingScheme(raw); msg != "" {
+		return "", msg
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		var uerr *url.Error
@@ -321,6 +333,23 @@ func backendAddr(raw string) (addr, msg string) {
 		return "", fmt.Sprintf("port must be between 1 and 65535, got %q", port)
 	}
 	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), ""
+}
+
+// missingScheme returns a message for a backend URL written without a
+// scheme ("127.0.0.1:23001", "backend1:8080", "localhost"), saying what
+// to write instead, or "" when raw has a scheme.
+func missingScheme(raw string) string {
+	if strings.Contains(raw, "://") {
+		return ""
+	}
+	if scheme, _, ok := strings.Cut(raw, ":"); ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+		return "" // "http:/a" and the like: the checks below say what is wrong
+	}
+	fixed := "http://" + strings.TrimPrefix(strings.TrimSpace(raw), "//")
+	if _, msg := backendAddr(fixed); msg != "" {
+		return fmt.Sprintf(`has no scheme; write it as "http://host:port", e.g. "http://backend1:8080", got %q`, raw)
+	}
+	return fmt.Sprintf("has no scheme; write %q, got %q", fixed, raw)
 }
 
 // checkHost accepts "", an IP address or a host name.

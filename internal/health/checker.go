@@ -42,8 +42,9 @@ type CheckConfig struct {
 	// default 30s.
 	Interval time.Duration
 	// Timeout bounds one check (connect, request, response head and
-	// drained body), > 0 and < Interval. A check that times out fails.
-	// Key timeout, default 5s.
+	// drained body), > 0. It may equal or exceed Interval: checks of one
+	// backend never overlap, the next starting Interval after one ends. A
+	// check that times out fails. Key timeout, default 5s.
 	Timeout time.Duration
 	// Path is the request target checked on every backend; it must start
 	// with "/" and may have a query. Key path, default "/".
@@ -97,8 +98,6 @@ func (c CheckConfig) Validate() error {
 		return fmt.Errorf("healthCheck.interval: must be greater than 0, got %v", c.Interval)
 	case c.Timeout <= 0:
 		return fmt.Errorf("healthCheck.timeout: must be greater than 0, got %v", c.Timeout)
-	case c.Timeout >= c.Interval:
-		return fmt.Errorf("healthCheck.timeout: must be less than healthCheck.interval (%v), got %v", c.Interval, c.Timeout)
 	case c.Jitter < 0 || c.Jitter > c.Interval:
 		return fmt.Errorf("healthCheck.jitter: must be between 0 and healthCheck.interval (%v), got %v", c.Interval, c.Jitter)
 	case c.Method != http.MethodGet && c.Method != http.MethodHead:

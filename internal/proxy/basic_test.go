@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,57 @@ func TestMetricsRoute(t *testing.T) {
 	}
 }
 
+// TestMetricsAllow checks that metrics.allow decides who gets the metrics
+// route: a client outside it has its /metrics request proxied like any
+// other, and a reload that lets it in answers it at once.
+func TestMetricsAllow(t *testing.T) {
+	be := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "app metrics for "+r.URL.Path)
+	})
+	srv, addr := proxyFor(t, []string{be.addr}, func(c *config.Config) {
+		c.Metrics.Allow = []string{"10.0.0.0/8", "::1"} // not 127.0.0.1
+	})
+	rc := dialProxy(t, addr)
+	for _, path := range []string{"/metrics", "/metrics?x=1"} {
+		resp, body := rc.get(path)
+		if resp.StatusCode != 200 || body != "app metrics for /metrics" {
+			t.Fatalf("GET %s from 127.0.0.1 outside metrics.allow: status %d body %q, want the backend's answer", path, resp.StatusCode, body)
+		}
+	}
+	if n := be.requests.Load(); n != 2 {
+		t.Fatalf("backend saw %d requests, want 2", n)
+	}
+
+	cfg := testConfig(t, []string{be.addr}, func(c *config.Config) { c.Metrics.Allow = []string{"127.0.0.1"} })
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := rc.get("/metrics")
+	if resp.StatusCode != 200 || !strings.Contains(body, "connx_active_connections") {
+		t.Fatalf("after the reload: status %d body %q, want metrics", resp.StatusCode, body)
+	}
+	if n := be.requests.Load(); n != 2 {
+		t.Fatalf("backend saw %d requests, want 2", n)
+	}
+}
+
+// TestMetricsAllowDefault checks the default metrics.allow: loopback and
+// private ranges get metrics, public addresses do not.
+func TestMetricsAllowDefault(t *testing.T) {
+	sn := &snapshot{metricsFrom: config.Default().Metrics.AllowPrefixes()}
+	for addr, want := range map[string]bool{
+		"127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"10.1.2.3": true, "172.16.0.1": true, "172.31.255.255": true, "192.168.1.1": true,
+		"fd00::1": true, "fe80::1": true, "169.254.1.1": true,
+		"8.8.8.8": false, "172.32.0.1": false, "192.0.2.1": false, "100.64.0.1": false,
+		"2001:db8::1": false, "::ffff:8.8.8.8": false,
+	} {
+		if got := sn.metricsFor(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("metricsFor(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
 // TestMaxConnections checks a connection over limits.maxConnections gets
 // 503 and is closed while the others keep working.
 func TestMaxConnections(t *testing.T) {
@@ -354,5 +406,26 @@ func TestFDLimitRefuses(t *testing.T) {
 	srv.Stats(&s)
 	if s.Refused != 1 {
 		t.Errorf("refused = %d, want 1", s.Refused)
+	}
+}
+
+// TestAutoMaxConnections checks the limits.maxConnections an unset key
+// gets: the default, or what the descriptor limit can hold.
+func TestAutoMaxConnections(t *testing.T) {
+	for limit, want := range map[int64]int64{
+		1 << 40: config.DefaultMaxConnections,
+		20064:   config.DefaultMaxConnections,
+		20000:   9968,
+		1024:    480,
+		64:      1,
+	} {
+		if got := autoMaxConns(limit); got != want {
+			t.Errorf("autoMaxConns(%d) = %d, want %d", limit, got, want)
+		}
+	}
+	be := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {})
+	srv, _ := proxyFor(t, []string{be.addr}, func(c *config.Config) { c.Limits.MaxConnections = 0 })
+	if got, want := srv.snap.Load().maxConns, autoMaxConns(fdLimit()); got != want {
+		t.Errorf("maxConns = %d, want %d", got, want)
 	}
 }

@@ -219,7 +219,7 @@ func (cl *client) readHead() bool {
 	case sn.maxBody > 0 && r.ContentLength > sn.maxBody:
 		cl.reject(http.StatusRequestEntityTooLarge)
 		return false
-	case sn.metricsPath != "" && string(pathOnly(r.Path)) == sn.metricsPath && cl.bodyKind == http1.BodyNone:
+	case sn.metricsPath != "" && string(pathOnly(r.Path)) == sn.metricsPath && cl.bodyKind == http1.BodyNone && sn.metricsFor(cl.ip):
 		cl.consume(n)
 		cl.serveMetrics()
 		return true

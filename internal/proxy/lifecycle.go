@@ -40,6 +40,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.snap.Store(sn)
 	s.checker.Update(checkConfig(cfg), sn.healthBackends())
 	s.retire(sn)
+	if cfg.Limits.MaxConnections != old.cfg.Limits.MaxConnections {
+		s.checkFDLimit(cfg, s.log)
+	}
 	if cfg.Server.EventLoops != old.cfg.Server.EventLoops {
 		s.log.Warn("server.eventLoops changed; it applies after a restart or upgrade (SIGUSR2)",
 			"running", old.cfg.Server.EventLoops, "configured", cfg.Server.EventLoops)

@@ -114,11 +114,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.clock.Store(s.started.UnixNano())
 	s.fdLimit.Store(fdLimit())
-	if need := 2*int64(cfg.Limits.MaxConnections) + fdReserve; need > s.fdLimit.Load() {
-		log.Warn("the file descriptor limit is below what limits.maxConnections may need (a client and an upstream connection each); "+
-			"new connections will be refused with 503 near the limit. Raise it (ulimit -n, LimitNOFILE=) to at least the value shown",
-			"fd_limit", s.fdLimit.Load(), "limits.maxConnections", cfg.Limits.MaxConnections, "needed", need)
-	}
+	s.checkFDLimit(cfg, log)
 	s.pool = health.NewPool(outlierConfig(cfg), log)
 	sn, err := s.build(cfg)
 	if err != nil {
@@ -171,7 +167,11 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	}
 	s.pool.Configure(outlierConfig(cfg))
 	s.pool.SetMembers(outliers)
-	return newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load)
+	sn, err := newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load)
+	if err == nil && sn.maxConns == 0 {
+		sn.maxConns = autoMaxConns(s.fdLimit.Load())
+	}
+	return sn, err
 }
 
 // Serve listens on the configured address and runs the event loops until
@@ -405,6 +405,35 @@ func (s *Server) renderMetrics() []byte {
 // room for accepts in flight on every loop, dials, parked connections'
 // duplicates, health checks and the admin listener.
 const fdReserve = 64
+
+// autoMaxConns is limits.maxConnections when the config leaves it at 0:
+// config.DefaultMaxConnections, or fewer when the descriptor limit fdLimit
+// cannot hold a client and an upstream connection for each besides
+// fdReserve.
+func autoMaxConns(fdLimit int64) int64 {
+	return max(1, min(config.DefaultMaxConnections, (fdLimit-fdReserve)/2))
+}
+
+// checkFDLimit logs what the descriptor limit means for
+// limits.maxConnections: a warning when an explicit setting may need more
+// descriptors than the limit (a client and an upstream connection each),
+// a note when the automatic one had to be sized below its default.
+func (s *Server) checkFDLimit(cfg *config.Config, log *slog.Logger) {
+	limit := s.fdLimit.Load()
+	if n := cfg.Limits.MaxConnections; n > 0 {
+		if need := 2*int64(n) + fdReserve; need > limit {
+			log.Warn("the file descriptor limit is below what limits.maxConnections may need (a client and an upstream connection each); "+
+				"new connections will be refused with 503 near the limit. Raise it (ulimit -n, LimitNOFILE=) to at least the value shown, "+
+				"or leave limits.maxConnections unset to size it from the limit",
+				"fd_limit", limit, "limits.maxConnections", n, "needed", need)
+		}
+		return
+	}
+	if n := autoMaxConns(limit); n < config.DefaultMaxConnections {
+		log.Info("limits.maxConnections is not set: sized from the file descriptor limit",
+			"fd_limit", limit, "max_connections", n)
+	}
+}
 
 // fdLimit is the process's descriptor limit (Go raises the soft limit to
 // the hard one at start).

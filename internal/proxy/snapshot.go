@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -83,8 +84,9 @@ type snapshot struct {
 	maxBody     int64
 	preserve    bool
 	metricsPath string
-	upgrades    []string // protocols clients may upgrade to
-	ridHeader   string   // the request-ID field, "" when off
+	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
+	upgrades    []string       // protocols clients may upgrade to
+	ridHeader   string         // the request-ID field, "" when off
 }
 
 // newSnapshot builds the snapshot for cfg over backends (in cfg's order);
@@ -115,6 +117,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		maxBody:        cfg.Limits.MaxRequestBody,
 		preserve:       cfg.Server.PreserveHost,
 		metricsPath:    cfg.Metrics.Path,
+		metricsFrom:    cfg.Metrics.AllowPrefixes(),
 		upgrades:       cfg.Server.Upgrades,
 	}
 	if cfg.RequestID.Enabled {
@@ -185,6 +188,17 @@ func (lp *loop) eligibleMember(i int) bool {
 	m := &lp.pickSnap.members[i]
 	return m.backend != lp.pickSkip && m.available(lp.now) &&
 		(m.maxConns == 0 || m.node.InFlight() < m.maxConns)
+}
+
+// metricsFor reports whether a request for metricsPath from client ip is
+// answered with metrics (metrics.allow) rather than proxied.
+func (sn *snapshot) metricsFor(ip netip.Addr) bool {
+	for _, p := range sn.metricsFrom {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyAvailable reports whether some backend could take a request now.

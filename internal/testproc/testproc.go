@@ -47,7 +47,9 @@ type Proc struct {
 	subs  []chan string
 }
 
-var listenRE = regexp.MustCompile(`msg="connx listening" addr=(\S+)`)
+// listenRE finds the address in the "connx listening" line, in the text
+// or the JSON log format.
+var listenRE = regexp.MustCompile(`msg"?[=:]"connx listening".*?\baddr"?[=:]"?([^"\s,}]+)`)
 
 // Start runs bin with args and waits until it listens. A non-empty
 // shellPrefix runs it as `sh -c 'PREFIX; exec bin args...'` (e.g.

@@ -120,7 +120,7 @@ func (g *phasedLoad) enter(name string) {
 	g.mu.Unlock()
 }
 
-var successorRE = regexp.MustCompile(`upgrade: successor started.* pid=(\d+)`)
+var successorRE = regexp.MustCompile(`upgrade: successor started.* successor_pid=(\d+)`)
 
 // TestChaosUnderLoad: a steady GET load (four keep-alive clients, two
 // opening a connection per request, about 200 requests/s) while one of
