@@ -526,11 +526,20 @@ func (cl *client) rejectWith(resp []byte) {
 	if cl.closed {
 		return
 	}
+	complete := false // the client has its whole response
 	if up := cl.up; up != nil {
+		complete = up.state == usSending
 		cl.up = nil
 		up.abandon()
 	}
 	if cl.respStarted {
+		if complete {
+			// The body failed after a complete response: let the client
+			// read it, then close.
+			cl.linger = true
+			cl.closeGracefully()
+			return
+		}
 		cl.abort()
 		return
 	}
@@ -551,6 +560,7 @@ func (cl *client) closeGracefully() {
 	cl.closeAt = cl.lp.now + int64(cl.sn.shutdown)
 	cl.lp.flushing++
 	cl.lp.srv.flushing.Add(1)
+	cl.lp.markBusy(&cl.peer)
 	cl.flushCheck()
 }
 
@@ -692,6 +702,12 @@ func (cl *client) tick(now int64, full bool) {
 	}
 	switch cl.state {
 	case csIdle:
+		if now > cl.deadline && len(cl.owed) > 0 {
+			// Still reading its last response: the idle time starts when
+			// that is written (a client that stops reading is dropped by
+			// the stall check below).
+			cl.deadline = now + cl.sn.clientIdle
+		}
 		if now > cl.deadline {
 			cl.abort()
 			return
@@ -723,6 +739,15 @@ func (cl *client) tick(now int64, full bool) {
 	if cl.stalled(now) {
 		cl.abort()
 	}
+}
+
+// busy reports whether the client needs the 2 ms sweep.
+func (cl *client) busy() bool {
+	if len(cl.owed) > 0 || cl.isDetached() || cl.state == csClosing && !cl.lingering {
+		return true
+	}
+	up := cl.up
+	return cl.state == csTunnel && up != nil && (len(up.owed) > 0 || up.isDetached())
 }
 
 // mayResume reports whether what made a parked client wait is over.

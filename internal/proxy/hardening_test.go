@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/stats"
 )
 
 // floodNonReaders opens n connections to addr that pipeline req at about
@@ -388,4 +391,126 @@ func headerValue(head, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestPartialHeadThenClose: a backend that sends part of a response head
+// and closes must give the client a 502, not leave it waiting (a head
+// can no longer complete once the backend has closed).
+func TestPartialHeadThenClose(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn) {
+		if _, err := readHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+	})
+	_, addr := proxyFor(t, []string{be}, nil)
+	rc := dialProxy(t, addr)
+	rc.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+	rc.expectStatusAndClose(http.MethodPost, http.StatusBadGateway)
+}
+
+// TestShutdownFlushesOwedOutput: a graceful shutdown must let an idle
+// client that has not yet read its complete last response have it.
+func TestShutdownFlushesOwedOutput(t *testing.T) {
+	const size = 16 << 20
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.Copy(w, patternReader(size))
+	}))
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+		c.Limits.ConnectionBuffer = 64 << 20 // the whole response fits: the exchange completes
+		c.Server.EventLoops = 1
+	})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", addr)
+	mustf(t, err, "dial")
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	waitFor(t, "the response to be queued for the client", func() bool {
+		_, inflight := tunnelStats(srv)
+		return srv.owing.Load() > 0 && inflight == 0
+	})
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	mustf(t, err, "head")
+	pc := newPatternChecker()
+	_, err = io.Copy(pc, resp.Body)
+	mustf(t, err, "body after %d bytes", pc.n)
+	pc.check(t, size)
+	mustf(t, <-done, "shutdown")
+}
+
+// TestIdleTimerWhileReading: the keep-alive idle time starts when the
+// last response is written, not when it is queued: a client still reading
+// it is not cut off.
+func TestIdleTimerWhileReading(t *testing.T) {
+	const size = 16 << 20
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.Copy(w, patternReader(size))
+	}))
+	_, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+		c.Limits.ConnectionBuffer = 64 << 20
+		c.Timeouts.ClientIdle = 500 * time.Millisecond
+		c.Server.EventLoops = 1
+	})
+	rc := dialProxy(t, addr)
+	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	rc.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(rc.br, nil)
+	mustf(t, err, "head")
+	pc := newPatternChecker()
+	buf := make([]byte, 64<<10) // 64 KiB every 5 ms: well over clientIdle in all
+	for pc.n < size {
+		n, err := resp.Body.Read(buf)
+		pc.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		mustf(t, err, "body after %d bytes", pc.n)
+		time.Sleep(5 * time.Millisecond) // a reader slower than the backend, never stalled
+	}
+	pc.check(t, size)
+}
+
+// TestDuplexClientPauseNotBlamedOnBackend: after a complete early answer,
+// a client that pauses its body (within clientBody) is not cut off by
+// upstreamRead, and the backend that took every byte is not blamed.
+func TestDuplexClientPauseNotBlamedOnBackend(t *testing.T) {
+	got := make(chan int64, 1)
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+		n, _ := io.Copy(io.Discard, io.LimitReader(br, 10))
+		got <- n
+	})
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+		c.Timeouts.UpstreamRead = 300 * time.Millisecond
+		c.Timeouts.ClientBody = 10 * time.Second
+	})
+	rc := dialProxy(t, addr)
+	rc.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+	if resp, _ := rc.response(http.MethodPost); resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rc.send("hello")
+	time.Sleep(time.Second) // the client pauses longer than upstreamRead
+	rc.send("world")
+	if n := <-got; n != 10 {
+		t.Fatalf("the backend got %d body bytes, want 10", n)
+	}
+	var st stats.Snapshot
+	srv.Stats(&st)
+	for k, n := range st.Errors {
+		if n > 0 {
+			t.Errorf("%d errors of kind %v counted", n, stats.ErrorKind(k))
+		}
+	}
 }

@@ -200,6 +200,9 @@ func (cl *client) drain() {
 	}
 	switch {
 	case cl.buffered() > 0:
+	case cl.state == csIdle && len(cl.owed) > 0:
+		cl.keepAlive = false
+		cl.closeGracefully() // it is still reading its last response
 	case cl.state == csIdle:
 		cl.abort()
 	case !cl.respStarted:

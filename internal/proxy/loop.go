@@ -13,6 +13,12 @@ import (
 type owner interface {
 	// cleanup runs exactly once when the connection is gone for good.
 	cleanup()
+	// tick runs from the loop's sweep: every 100 ms (full) for every
+	// connection, and every 2 ms for those that are busy.
+	tick(now int64, full bool)
+	// busy reports whether the connection needs the 2 ms sweep: it owes
+	// output, is parked, or is flushing before a close.
+	busy() bool
 }
 
 // loop is the state one gnet event loop owns: its clients and upstreams,
@@ -40,6 +46,10 @@ type loop struct {
 	budget retryBudget
 	limReq ratelimit.Request // reused for every rate-limit decision
 	rid    ridSource         // new request IDs
+
+	// Peers that need the 2 ms sweep (see owner.busy), so that it does not
+	// visit every idle connection; busyNext is the spare list.
+	busy, busyNext []*peer
 
 	detached int // peers parked in the kernel
 	flushing int // closing clients waiting for their output to be written
@@ -72,6 +82,18 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 // is deferred to the callback's return (gnet requires that); otherwise it
 // happens now, and OnClose runs before closeConn returns.
 func (lp *loop) closeConn(p *peer) {
+	if p.detaching {
+		// A real close overrides a park still in progress (inside the
+		// peer's own callback): gnet's close must not be taken for it.
+		p.closeDetached()
+		p.detaching = false
+	}
+	lp.release(p)
+}
+
+// release lets gnet close p's connection: deferred to the return of p's
+// own callback, else now. detach uses it directly.
+func (lp *loop) release(p *peer) {
 	if p.c == nil {
 		return
 	}
@@ -218,18 +240,51 @@ func (lp *loop) sweep() {
 		lp.lastFull = lp.now
 		lp.budget.decay(lp.now)
 	}
-	if !full && lp.detached == 0 && lp.flushing == 0 && lp.owing == 0 {
+	if !full && len(lp.busy) == 0 {
 		return
 	}
-	for cl := lp.clients.head; cl != nil; {
-		next := cl.lk.next
-		cl.tick(lp.now, full)
-		cl = next
+	// Take the busy list; ticks mark what is still (or newly) busy.
+	list := lp.busy
+	lp.busy = lp.busyNext[:0]
+	for _, p := range list {
+		p.inBusy = false
 	}
-	for up := lp.upstreams.head; up != nil; {
-		next := up.lk.next
-		up.tick(lp.now, full)
-		up = next
+	if full {
+		for cl := lp.clients.head; cl != nil; {
+			next := cl.lk.next
+			lp.tick(&cl.peer, true)
+			cl = next
+		}
+		for up := lp.upstreams.head; up != nil; {
+			next := up.lk.next
+			lp.tick(&up.peer, true)
+			up = next
+		}
+	} else {
+		for _, p := range list {
+			lp.tick(p, false)
+		}
+	}
+	clear(list) // no stale references to closed peers
+	lp.busyNext = list[:0]
+}
+
+// tick runs p's tick and keeps p on the busy list while it is busy.
+func (lp *loop) tick(p *peer, full bool) {
+	if p.closed {
+		return
+	}
+	p.self.tick(lp.now, full)
+	if !p.closed && p.self.busy() {
+		lp.markBusy(p)
+	}
+}
+
+// markBusy puts p on the busy list, once.
+func (lp *loop) markBusy(p *peer) {
+	if !p.inBusy && !p.closed {
+		p.inBusy = true
+		lp.busy = append(lp.busy, p)
 	}
 }
 

@@ -37,6 +37,7 @@ type peer struct {
 	closed    bool // gone for good; cleanup has run
 	lingering bool // write side shut; reads are discarded until EOF
 	isClient  bool // count bytes in the client byte counters
+	inBusy    bool // on the loop's busy list
 
 	sent int64  // bytes queued for writing, ever
 	owed []byte // output the socket has not taken yet (see write)
@@ -136,6 +137,7 @@ func (p *peer) write(b []byte) bool {
 		if len(p.owed) == 0 {
 			p.lp.owing++
 			p.lp.srv.owing.Add(1)
+			p.lp.markBusy(p)
 		}
 		p.owed = append(p.owed, b...)
 	}
@@ -193,13 +195,8 @@ func (p *peer) broke() {
 	}
 	p.dropOwed()
 	switch {
-	case p.detaching:
-		// Detached inside its own callback: make gnet's close a real one.
-		p.closeDetached()
-		p.detaching = false
-		p.closeMe = true
 	case p.c != nil:
-		p.lp.closeConn(p)
+		p.lp.closeConn(p) // also when a park is in progress
 	case p.isDetached() && !p.resuming:
 		p.closeDetached()
 		p.lp.gone(p)
@@ -226,7 +223,8 @@ func (p *peer) detach() bool {
 	p.detaching = true
 	p.lp.detached++
 	p.lp.srv.detached.Add(1)
-	p.lp.closeConn(p)
+	p.lp.markBusy(p)
+	p.lp.release(p)
 	return true
 }
 
@@ -316,8 +314,9 @@ func (p *peer) closeDetached() {
 }
 
 // hungUp reports whether the other end of a parked descriptor has closed
-// or reset the connection (gnet would close it on that, had it been
-// reading).
+// or reset the connection. A half-close (FIN after the last request)
+// counts: gnet closes a connection when it reads EOF, so an attached
+// client that half-closed would be gone too.
 func (p *peer) hungUp() bool {
 	if p.fd < 0 || p.resuming {
 		return false

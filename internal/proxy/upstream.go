@@ -188,14 +188,16 @@ func (up *upstream) keepTail(c gnet.Conn) bool {
 	up.c = nil
 	up.eof = true
 	up.broken = true
+	up.lp.markBusy(&up.peer)
 	up.onTraffic()
 	return true
 }
 
 // finishEOF ends an upstream kept by keepTail once its stash has been
-// passed on, or nobody wants it any more.
+// passed on, or nobody wants it any more, or what is left is part of a
+// response head (which can no longer complete).
 func (up *upstream) finishEOF() {
-	if !up.closed && (len(up.stash) == 0 || up.cl == nil || up.cl.closed) {
+	if !up.closed && (len(up.stash) == 0 || up.cl == nil || up.cl.closed || up.state == usHead) {
 		up.lp.gone(&up.peer)
 	}
 }
@@ -369,13 +371,14 @@ func (up *upstream) finish() {
 		// The response is complete but the request body is not: the
 		// exchange ends when the body does (forwardBody finishes it).
 		up.state = usSending
+		up.deadline = lp.now + cl.sn.upstreamRead
 		return
 	}
 	up.cl = nil
 	cl.up = nil
 	cl.end(up.status, up.be, errNone)
 	up.release(statusOutcome(up.status))
-	keep := !up.broken && cl.state == csWait && up.buffered() == 0 && !up.be.retired.Load()
+	keep := !up.broken && cl.state == csWait && up.buffered() == 0 && len(up.owed) == 0 && !up.be.retired.Load()
 	if keep {
 		up.state = usIdle
 		up.reused = true
@@ -400,6 +403,10 @@ func (up *upstream) endBefore(n int) {
 func (up *upstream) fail(f failure) {
 	up.why = f
 	up.broken = true
+	if up.eof {
+		up.lp.gone(&up.peer)
+		return
+	}
 	if up.isDetached() && !up.resuming {
 		up.closeDetached()
 		up.lp.gone(&up.peer)
@@ -499,10 +506,13 @@ func (up *upstream) cleanup() {
 // tick runs from the loop's sweep.
 func (up *upstream) tick(now int64, full bool) {
 	if up.state == usTunnel {
-		if up.cl == nil && !up.closed {
+		switch {
+		case up.cl == nil:
 			up.orphanTick(now)
+		case !full:
+			up.cl.tunnelTick(now, false) // the client may not be busy itself
 		}
-		return // otherwise the client's tick moves the tunnel on
+		return // on full sweeps the client's tick moves the tunnel on
 	}
 	cl := up.cl
 	if up.eof {
@@ -539,8 +549,16 @@ func (up *upstream) tick(now int64, full bool) {
 	switch up.state {
 	case usIdle:
 		up.lp.closeConn(&up.peer)
-	case usHead, usSending:
+	case usHead:
 		up.fail(failTimeout)
+	case usSending:
+		// Only a backend that takes none of the body is late; a client
+		// that pauses is clientBody's business.
+		if len(up.owed) > 0 {
+			up.fail(failTimeout)
+		} else {
+			up.deadline = now + cl.sn.upstreamRead
+		}
 	case usBody:
 		if cl != nil && len(cl.owed) == 0 {
 			up.fail(failUpstreamIdle)
@@ -548,6 +566,11 @@ func (up *upstream) tick(now int64, full bool) {
 			up.deadline = now + cl.sn.upstreamRead // the client is the slow one
 		}
 	}
+}
+
+// busy reports whether the upstream needs the 2 ms sweep.
+func (up *upstream) busy() bool {
+	return len(up.owed) > 0 || up.isDetached() || up.eof
 }
 
 // release ends the backend's count of the current exchange and reports
