@@ -97,10 +97,11 @@ func TestReadyz(t *testing.T) {
 		{"no backends", nil, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 0}},
 		{"none up", []stats.Backend{down}, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 1}},
 		{"one of two up", []stats.Backend{backend("a"), down}, 200, Readiness{Ready: true, BackendsUp: 1, Backends: 2}},
+		{"panic mode", []stats.Backend{backend("a"), down}, 200, Readiness{Ready: true, BackendsUp: 1, Backends: 2, Panic: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(Options{Stats: fixed(stats.Snapshot{Backends: tt.backends})}).Handler()
+			h := New(Options{Stats: fixed(stats.Snapshot{Backends: tt.backends, Pool: stats.Pool{Panic: tt.want.Panic}})}).Handler()
 			var got Readiness
 			decode(t, get(t, h, "GET", "/readyz"), tt.code, &got)
 			if got != tt.want {
@@ -116,6 +117,7 @@ func TestReadyz(t *testing.T) {
 func TestBackends(t *testing.T) {
 	a, b := backend("a"), backend("b")
 	a.Weight, a.InFlight, a.Latency, a.IdleConns, a.OpenConns = 3, 7, 12345678*time.Nanosecond, 4, 9
+	a.LatencyPenalty = 2500 * time.Microsecond
 	a.Health.Checked, a.Health.ChecksOK, a.Health.ChecksFailed = true, 40, 2
 	a.Health.LastCheck = t0.Add(-time.Second)
 	a.Health.HealthSince = t0.Add(-time.Hour)
@@ -152,7 +154,7 @@ func TestBackends(t *testing.T) {
 	want := []string{
 		"addr", "breaker", "breaker_failures", "breaker_since", "checked", "checks_failed", "checks_ok",
 		"ejected", "ejected_until", "ejections", "errors", "health_since", "healthy", "idle_conns",
-		"in_flight", "last_check", "last_error", "last_error_at", "latency_ms", "name", "open_conns",
+		"in_flight", "last_check", "last_error", "last_error_at", "latency_ms", "latency_penalty_ms", "name", "open_conns",
 		"requests", "state", "up", "weight",
 	}
 	if !slices.Equal(keys, want) {
@@ -168,8 +170,8 @@ func TestBackends(t *testing.T) {
 	if ga.Name != a.Name || ga.Addr != "a:8080" || ga.Weight != 3 || ga.State != StateUp || !ga.Up || !ga.Healthy || !ga.Checked {
 		t.Errorf("a: %+v", ga)
 	}
-	if ga.InFlight != 7 || ga.LatencyMS != 12.345 || ga.IdleConns != 4 || ga.OpenConns != 9 {
-		t.Errorf("a: in flight %d, latency %v ms, conns %d/%d", ga.InFlight, ga.LatencyMS, ga.OpenConns, ga.IdleConns)
+	if ga.InFlight != 7 || ga.LatencyMS != 12.345 || ga.PenaltyMS != 2.5 || ga.IdleConns != 4 || ga.OpenConns != 9 {
+		t.Errorf("a: in flight %d, latency %v ms (penalty %v), conns %d/%d", ga.InFlight, ga.LatencyMS, ga.PenaltyMS, ga.OpenConns, ga.IdleConns)
 	}
 	if ga.Requests != 113 || ga.Errors != 3 {
 		t.Errorf("a: requests %d errors %d, want 113 and 3", ga.Requests, ga.Errors)
@@ -207,7 +209,8 @@ func TestState(t *testing.T) {
 		{"ejected", func(b *stats.Backend) { b.Up = false; b.Health.Ejected = true; b.Health.Breaker = "open" }, StateEjected},
 		{"unhealthy", func(b *stats.Backend) { b.Up = false; b.Health.Healthy = false; b.Health.Ejected = true }, StateDown},
 		{"not up, no reason", func(b *stats.Backend) { b.Up = false }, StateDown},
-		{"weight 0", func(b *stats.Backend) { b.Weight = 0 }, StateDraining},
+		{"weight 0", func(b *stats.Backend) { b.Weight = 0; b.Up = false }, StateDraining},
+		{"in panic mode, breaker open but up", func(b *stats.Backend) { b.Health.Breaker = "open" }, StateOpen},
 		{"breaker disabled", func(b *stats.Backend) { b.Health.Breaker = "disabled" }, StateUp},
 	}
 	for _, tt := range tests {
@@ -238,6 +241,7 @@ func TestStats(t *testing.T) {
 		RateLimit: stats.RateLimit{Enabled: true, Allowed: 100, Rejected: 7, Keys: 3},
 		AccessLog: stats.AccessLog{Enabled: true, Written: 116, Dropped: 1},
 		Reloads:   stats.Reloads{Success: 2, Failure: 1, LastSuccess: t0.Add(-time.Minute), LastFailure: t0.Add(-2 * time.Minute)},
+		Pool:      stats.Pool{Panic: true, Panics: 3},
 	}
 	snap.Errors[stats.ErrRateLimited] = 7
 	snap.Errors[stats.ErrNoBackend] = 4
@@ -270,7 +274,7 @@ func TestStats(t *testing.T) {
 	if s.Errors["rate_limited"] != 7 || s.Errors["no_backend"] != 4 || s.Errors["connect"] != 0 {
 		t.Errorf("errors %v", s.Errors)
 	}
-	if s.Backends != (BackendCount{Total: 2, Up: 1}) {
+	if s.Backends != (BackendCount{Total: 2, Up: 1, Panic: true, Panics: 3}) {
 		t.Errorf("backends %+v", s.Backends)
 	}
 	if !s.RateLimit.Enabled || s.RateLimit.Rejected != 7 || s.RateLimit.Keys != 3 || s.AccessLog.Dropped != 1 {

@@ -20,7 +20,7 @@ const (
 	StateEjected  = "ejected"   // ejected by outlier detection
 	StateOpen     = "open"      // circuit breaker open
 	StateHalfOpen = "half-open" // circuit breaker admitting probes
-	StateDraining = "draining"  // up, but weight 0: receives no new requests
+	StateDraining = "draining"  // weight 0: receives no new requests, so never up
 	StateUp       = "up"
 )
 
@@ -32,7 +32,8 @@ type Backend struct {
 	// State summarises the fields below in one word: one of the State*
 	// constants.
 	State string `json:"state"`
-	// Up is whether the balancer may pick the backend now.
+	// Up is whether the balancer may pick the backend now: weight above
+	// 0 and available, or healthy while the pool is in panic mode.
 	Up bool `json:"up"`
 
 	Healthy      bool       `json:"healthy"`       // active check verdict; true before the first check and when checks are off
@@ -52,6 +53,10 @@ type Backend struct {
 
 	InFlight  int64   `json:"in_flight"`  // requests and tunnels in progress
 	LatencyMS float64 `json:"latency_ms"` // the balancer's moving average of response-head latency; 0 if none yet
+	// PenaltyMS is what recent gateway failures add to latency_ms in the
+	// ewma policy's cost (at most latency_ms; it fades within a few
+	// loadBalancing.ewmaDecay); 0 if none.
+	PenaltyMS float64 `json:"latency_penalty_ms"`
 	IdleConns int64   `json:"idle_conns"` // pooled idle upstream connections
 	OpenConns int64   `json:"open_conns"` // open upstream connections
 
@@ -64,9 +69,10 @@ type Backend struct {
 
 // Readiness is the body of GET /readyz.
 type Readiness struct {
-	Ready      bool `json:"ready"`       // at least one backend is up
+	Ready      bool `json:"ready"`       // at least one backend is up: a request can be forwarded now
 	BackendsUp int  `json:"backends_up"` // backends that may be picked now
 	Backends   int  `json:"backends"`    // backends configured
+	Panic      bool `json:"panic"`       // the pool is in panic mode (loadBalancing.panicThreshold)
 }
 
 // Summary is the body of GET /api/stats: the process as a whole.
@@ -109,10 +115,13 @@ type StatusClasses struct {
 	C5xx uint64 `json:"5xx"`
 }
 
-// BackendCount counts configured backends and those up.
+// BackendCount counts configured backends and those up, and gives the
+// pool's panic mode.
 type BackendCount struct {
-	Total int `json:"total"`
-	Up    int `json:"up"`
+	Total  int    `json:"total"`
+	Up     int    `json:"up"`
+	Panic  bool   `json:"panic"`  // in panic mode now: breakers and ejection are ignored
+	Panics uint64 `json:"panics"` // times the pool entered panic mode since start
 }
 
 // RateLimit is the rate limiter's counters.
@@ -148,7 +157,7 @@ func serveHealthz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	snap := s.snapshot()
-	r := Readiness{Backends: len(snap.Backends), BackendsUp: countUp(snap.Backends)}
+	r := Readiness{Backends: len(snap.Backends), BackendsUp: countUp(snap.Backends), Panic: snap.Pool.Panic}
 	r.Ready = r.BackendsUp > 0
 	code := http.StatusOK
 	if !r.Ready {
@@ -234,6 +243,7 @@ func backends(snap *stats.Snapshot) []Backend {
 			BreakerFailures: h.Failures,
 			InFlight:        b.InFlight,
 			LatencyMS:       millis(b.Latency),
+			PenaltyMS:       millis(b.LatencyPenalty),
 			IdleConns:       b.IdleConns,
 			OpenConns:       b.OpenConns,
 			Requests:        c.requests,
@@ -261,10 +271,10 @@ func state(b *stats.Backend) string {
 		return StateOpen
 	case h.Breaker == "half-open":
 		return StateHalfOpen
-	case !b.Up:
-		return StateDown
 	case b.Weight == 0:
 		return StateDraining
+	case !b.Up:
+		return StateDown
 	}
 	return StateUp
 }
@@ -282,7 +292,8 @@ func summary(snap *stats.Snapshot) Summary {
 		Errors:   make(map[string]uint64, stats.NumErrorKinds),
 		BytesIn:  snap.BytesIn,
 		BytesOut: snap.BytesOut,
-		Backends: BackendCount{Total: len(snap.Backends), Up: countUp(snap.Backends)},
+		Backends: BackendCount{Total: len(snap.Backends), Up: countUp(snap.Backends),
+			Panic: snap.Pool.Panic, Panics: snap.Pool.Panics},
 		RateLimit: RateLimit{
 			Enabled:  snap.RateLimit.Enabled,
 			Allowed:  snap.RateLimit.Allowed,

@@ -115,6 +115,11 @@ type Options struct {
 	// a latency below the estimate moves it by 1-e^(-Δt/tau) of the gap.
 	// 0 means [DefaultEWMADecay].
 	EWMADecay time.Duration
+	// MaxPenalty bounds the failure penalty ewma adds to a node's latency
+	// estimate (see [Node.End]); the proxy sets the response-head
+	// timeout, the longest a successful request waits. 0 means no bound
+	// but the estimate itself.
+	MaxPenalty time.Duration
 	// Rand returns uniformly distributed 64-bit values. It is called at
 	// most once per Pick (a per-call generator is seeded from it) and
 	// must be safe for concurrent use. nil means math/rand/v2's Uint64,
@@ -165,8 +170,8 @@ func Names() []string {
 // weight outside 0..[MaxWeight], invalid options, or — for consistent-hash
 // only — two nodes with the same name.
 //
-// Building an ewma policy stores its EWMADecay on every member's Node (see
-// [Node.End]). Building a policy does not otherwise write to nodes.
+// Building an ewma policy stores its EWMADecay and MaxPenalty on every
+// member's Node (see [Node.End]). Building a policy does not otherwise write to nodes.
 func New(name string, members []Member, opts Options) (Policy, error) {
 	for _, r := range registry {
 		if r.name != name {
@@ -205,6 +210,9 @@ func (o *Options) validate() error {
 		o.EWMADecay = DefaultEWMADecay
 	case o.EWMADecay < 0:
 		return fmt.Errorf("balancer: EWMA decay must be positive, got %v", o.EWMADecay)
+	}
+	if o.MaxPenalty < 0 {
+		return fmt.Errorf("balancer: max penalty must not be negative, got %v", o.MaxPenalty)
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Uint64

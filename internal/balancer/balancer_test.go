@@ -49,6 +49,7 @@ func TestNewErrors(t *testing.T) {
 		{"negative slow start", NameRandom, nil, Options{SlowStart: -1}, "slow start must be between 0"},
 		{"long slow start", NameRandom, nil, Options{SlowStart: 25 * time.Hour}, "slow start must be between 0"},
 		{"negative decay", NameEWMA, nil, Options{EWMADecay: -time.Second}, "EWMA decay must be positive"},
+		{"negative max penalty", NameEWMA, nil, Options{MaxPenalty: -time.Second}, "max penalty must not be negative"},
 		{"same names hashed", NameConsistentHash, []Member{{n, 1}, {same, 1}}, Options{}, `same node name "a"`},
 	}
 	for _, tc := range tests {

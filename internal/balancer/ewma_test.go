@@ -7,45 +7,129 @@ import (
 	"time"
 )
 
-// TestNodeLatencyEstimate checks peak-EWMA arithmetic on one node.
+// TestNodeLatencyEstimate checks peak-EWMA arithmetic on one node, and the
+// failure penalty beside it.
 func TestNodeLatencyEstimate(t *testing.T) {
 	const tau = 10 * time.Second
 	ms := func(x float64) time.Duration { return time.Duration(x * float64(time.Millisecond)) }
 	t0 := int64(1000 * time.Second)
+	decayed := 10 + 40*math.Exp(-0.1)
 	steps := []struct {
 		at      time.Duration // after t0
 		latency time.Duration
 		failed  bool
-		want    time.Duration
+		want    time.Duration // estimate
+		penalty time.Duration // at the same time
 	}{
-		{0, ms(10), false, ms(10)},                                                   // first sample taken as is
-		{time.Second, ms(50), false, ms(50)},                                         // peak: at once
-		{2 * time.Second, ms(10), false, ms(10 + 40*math.Exp(-0.1))},                 // decays in: w = e^-0.1
-		{2 * time.Second, ms(1), false, ms(10 + 40*math.Exp(-0.1))},                  // no time passed: no move
-		{12 * time.Second, ms(1), true, 2 * ms((10+40*math.Exp(-0.1))*math.Exp(-1))}, // failure doubles the decayed estimate
-		{200 * time.Second, -1, false, 2 * ms((10+40*math.Exp(-0.1))*math.Exp(-1))},  // negative: no sample
+		{0, ms(10), false, ms(10), 0},                                          // first sample taken as is
+		{time.Second, ms(50), false, ms(50), 0},                                // peak: at once
+		{2 * time.Second, ms(10), false, ms(decayed), 0},                       // decays in: w = e^-0.1
+		{2 * time.Second, ms(1), false, ms(decayed), 0},                        // no time passed: no move
+		{12 * time.Second, ms(1), true, ms(decayed), ms(decayed)},              // a fast failure does not lower it; penalty = estimate
+		{12 * time.Second, -1, true, ms(decayed), ms(decayed)},                 // a second failure does not add to the penalty
+		{22 * time.Second, -1, false, ms(decayed), ms(decayed * math.Exp(-1))}, // no sample; the penalty decays
+		{22 * time.Second, ms(200), true, ms(200), ms(200)},                    // a slow failure (timeout) raises both
 	}
 	var n Node
 	n.decay.Store(int64(tau))
 	for k, s := range steps {
 		n.Begin()
 		n.End(t0+int64(s.at), s.latency, s.failed)
-		got := n.Latency()
+		got, pen := n.Latency(), n.Penalty(t0+int64(s.at))
 		if math.Abs(float64(got-s.want)) > float64(s.want)*1e-3 {
 			t.Errorf("step %d: estimate %v, want %v", k, got, s.want)
+		}
+		if math.Abs(float64(pen-s.penalty)) > float64(s.penalty)*1e-3 {
+			t.Errorf("step %d: penalty %v, want %v", k, pen, s.penalty)
 		}
 	}
 	if n.InFlight() != 0 {
 		t.Errorf("in flight %d", n.InFlight())
 	}
 	// Pick-time decay towards 0.
-	est, ok := n.rttAt(stampOf(t0+int64(22*time.Second)), stampUnit/float64(tau))
+	est, ok := n.rttAt(stampOf(t0+int64(32*time.Second)), stampUnit/float64(tau))
 	if want := float64(n.Latency()) * math.Exp(-1); !ok || math.Abs(est-want) > want*1e-3 {
 		t.Errorf("decayed estimate %v, want %v", est, want)
 	}
 	var fresh Node
-	if _, ok := fresh.rttAt(0, 1); ok || fresh.Latency() != 0 {
+	if _, ok := fresh.rttAt(0, 1); ok || fresh.Latency() != 0 || fresh.Penalty(t0) != 0 {
 		t.Error("fresh node has an estimate")
+	}
+	// A failure before any estimate has nothing to scale a penalty by.
+	fresh.Begin()
+	fresh.End(t0, -1, true)
+	if fresh.Latency() != 0 || fresh.Penalty(t0) != 0 || fresh.InFlight() != 0 {
+		t.Errorf("failure without latency on a fresh node: estimate %v penalty %v", fresh.Latency(), fresh.Penalty(t0))
+	}
+}
+
+// TestNodePenaltyBounded is issue 14's frozen estimate: a backend that
+// answers in 10 ms with 10% of its requests failing. The old penalty at
+// least doubled the estimate on every failure and reached its 1-hour cap
+// ("3588.69 s" on the status page), and nothing brought it down while the
+// backend was idle. The penalty must stay bounded by the real latency,
+// the estimate must stay the real latency, and both must come back to it
+// once failures stop, also with no traffic at all.
+func TestNodePenaltyBounded(t *testing.T) {
+	const tau = 10 * time.Second
+	clk := newClock()
+	var n Node
+	n.decay.Store(int64(tau))
+	const lat = 10 * time.Millisecond
+	for i := range 60_000 { // 10 minutes at 100 requests/s
+		clk.Add(10 * time.Millisecond)
+		n.Begin()
+		if i%10 == 9 {
+			n.End(clk.Now(), 2*time.Millisecond, true) // fails fast
+		} else {
+			n.End(clk.Now(), lat, false)
+		}
+		if cost := n.Latency() + n.Penalty(clk.Now()); cost > 2*lat+lat/100 {
+			t.Fatalf("request %d: estimate %v + penalty %v: more than twice the real latency %v",
+				i, n.Latency(), n.Penalty(clk.Now()), lat)
+		}
+	}
+	if got := n.Latency(); got < lat-lat/100 || got > lat+lat/100 {
+		t.Errorf("estimate %v after 10 minutes of a %v backend", got, lat)
+	}
+	// Idle: no request, the penalty fades on its own.
+	clk.Add(5 * tau)
+	if p := n.Penalty(clk.Now()); p > lat/100 {
+		t.Errorf("penalty %v after 5 tau idle, want < 1%% of %v", p, lat)
+	}
+	if got := n.Latency(); got < lat-lat/100 || got > lat+lat/100 {
+		t.Errorf("estimate %v after idling, want the real %v", got, lat)
+	}
+	// A failure (here a refused connection: no latency) sets the penalty
+	// to the estimate; at pick time it decays like the estimate does.
+	k := stampUnit / float64(tau)
+	n.Begin()
+	n.End(clk.Now(), -1, true)
+	unit := stampOf(clk.Now())
+	p0, _ := n.penAt(unit, k)
+	if r := float64(n.Latency()); math.Abs(p0-r) > r*1e-3 {
+		t.Errorf("penalty %v right after a failure, want the estimate %v", p0, r)
+	}
+	unit = stampOf(clk.Now() + int64(3*tau))
+	p3, _ := n.penAt(unit, k)
+	if want := p0 * math.Exp(-3); math.Abs(p3-want) > want*1e-2 {
+		t.Errorf("penalty %v after 3 tau, want %v", p3, want)
+	}
+}
+
+// TestNodePenaltyCap: Options.MaxPenalty bounds the penalty of a slow
+// backend's failure.
+func TestNodePenaltyCap(t *testing.T) {
+	clk := newClock()
+	nodes, members := nodesFor(1, 1)
+	mustNew(t, NameEWMA, members, clk.opts(Options{MaxPenalty: 2 * time.Second}))
+	n := nodes[0]
+	n.Begin()
+	n.End(clk.Now(), 5*time.Second, false) // a slow answer
+	n.Begin()
+	n.End(clk.Now(), -1, true)
+	if got, p := n.Latency(), n.Penalty(clk.Now()); got != 5*time.Second || p != 2*time.Second {
+		t.Errorf("estimate %v penalty %v, want 5s and the 2s cap", got, p)
 	}
 }
 
@@ -145,7 +229,7 @@ func TestEWMAUnmeasured(t *testing.T) {
 	}
 	nodes[0].End(clk.Now(), 5*time.Millisecond, false)
 	nodes[1].Begin()
-	nodes[1].End(clk.Now(), 5*time.Millisecond, true) // fails: estimate 5ms, then doubled on next failure
+	nodes[1].End(clk.Now(), 5*time.Millisecond, true) // fails: estimate 5ms, penalty 5ms
 	nodes[1].Begin()
 	nodes[1].End(clk.Now(), time.Millisecond, true)
 	if got := counts(p, 2, 1000, nil); got[0] != 1000 {

@@ -22,17 +22,19 @@ import (
 // decay time constant.
 type Node struct {
 	// Read on every pick, written rarely.
-	name  string
-	id    uint64       // HashString(name): consistent-hash ring positions
-	state atomic.Int64 // 0: up, steady; stateDown; otherwise the ramp start
-	decay atomic.Int64 // ewma time constant in ns; 0: DefaultEWMADecay
+	name   string
+	id     uint64       // HashString(name): consistent-hash ring positions
+	state  atomic.Int64 // 0: up, steady; stateDown; otherwise the ramp start
+	decay  atomic.Int64 // ewma time constant in ns; 0: DefaultEWMADecay
+	penCap atomic.Int64 // ewma's Options.MaxPenalty in ns; 0: none
 
 	// Written on every request; kept off the line above so that policies
 	// that only read state do not miss cache on every Begin/End elsewhere.
 	_        [64]byte
 	inflight atomic.Int64
 	rtt      atomic.Uint64 // packed latency estimate, see packRTT; 0: none
-	_        [48]byte
+	pen      atomic.Uint64 // packed failure penalty, same format; 0: none
+	_        [40]byte
 }
 
 // stateDown marks a node that is down (between SetDown and SetUp).
@@ -59,35 +61,76 @@ func (n *Node) Begin() { n.inflight.Add(1) }
 //
 // latency is the time from sending the request head to receiving the
 // response head (for a tunnel: to the 101 or 2xx answer, even though End is
-// called when the tunnel closes); a negative latency records nothing, for
-// requests that never got an answer for reasons not the backend's (client
-// gone). failed reports a request the backend failed (connect error, reset,
-// timeout, 5xx if the caller counts those): an existing estimate then at
-// least doubles, so a backend that fails fast does not attract traffic
-// under ewma.
+// called when the tunnel closes), or, for a failed request, to the
+// failure; a negative latency records no sample, for requests that never
+// got an answer (client gone, connection refused before sending).
 //
-// The estimate is a peak EWMA: a latency above the current estimate
-// replaces it at once; a lower one moves it by 1-e^(-Δt/tau) of the gap,
-// where Δt is the time since the previous update and tau is the
-// EWMADecay of the last ewma policy built over this node
-// ([DefaultEWMADecay] if none). Updates from several goroutines are
-// serialised with compare-and-swap on one word, so none is lost.
+// The estimate is a peak EWMA of the latencies the backend answered
+// with: a latency above the current estimate replaces it at once; a lower
+// one moves it by 1-e^(-Δt/tau) of the gap, where Δt is the time since
+// the previous update and tau is the EWMADecay of the last ewma policy
+// built over this node ([DefaultEWMADecay] if none).
+//
+// failed reports a request the backend failed (a gateway failure:
+// connect error, reset, timeout, 502/503/504). A failure's latency can
+// raise the estimate (a timeout is a real observation) but never lowers
+// it, so a backend that fails fast does not look fast; and it sets the
+// node's failure penalty, which ewma adds to the estimate, to the
+// estimate itself: the cost of a failing backend doubles. The penalty is
+// bounded: it never exceeds the estimate (itself never above the slowest
+// answer observed) nor the MaxPenalty of the last ewma policy built over
+// the node, and further failures renew it without adding to it. It
+// decays towards 0 with time constant tau, also while the node is idle,
+// so the cost returns to the real latency a few tau after the last
+// failure.
+//
+// Updates from several goroutines are serialised with compare-and-swap on
+// one word each, so none is lost.
 func (n *Node) End(now int64, latency time.Duration, failed bool) {
 	n.inflight.Add(-1)
-	if latency < 0 {
+	if latency < 0 && !failed {
 		return
 	}
-	tau := float64(n.decay.Load())
-	if tau <= 0 {
-		tau = float64(DefaultEWMADecay)
-	}
-	sample := float64(latency)
+	tau := n.tau()
 	unit := stampOf(now)
+	est := 0.0
+	if latency >= 0 {
+		est = n.observe(unit, float64(latency), failed, tau)
+	} else if v := n.rtt.Load(); v != 0 {
+		est, _ = unpackRTT(v)
+	}
+	if failed && est > 0 {
+		p := est * failurePenalty
+		if c := n.penCap.Load(); c > 0 {
+			p = min(p, float64(c))
+		}
+		n.penalize(unit, p, tau)
+	}
+}
+
+// failurePenalty is a failure's penalty as a multiple of the latency
+// estimate.
+const failurePenalty = 1.0
+
+// tau is the node's time constant in ns.
+func (n *Node) tau() float64 {
+	if tau := float64(n.decay.Load()); tau > 0 {
+		return tau
+	}
+	return float64(DefaultEWMADecay)
+}
+
+// observe feeds one latency sample to the estimate at time unit and
+// returns the new estimate. A failed request's sample only raises it.
+func (n *Node) observe(unit uint32, sample float64, failed bool, tau float64) float64 {
 	for {
 		old := n.rtt.Load()
 		next, stamp := sample, unit
 		if old != 0 {
 			est, last := unpackRTT(old)
+			if failed && sample <= est {
+				return est
+			}
 			w := 1.0
 			if dt := int32(unit - last); dt > 0 {
 				w = expNeg(float64(dt) * stampUnit / tau)
@@ -97,11 +140,29 @@ func (n *Node) End(now int64, latency time.Duration, failed bool) {
 			if sample < est {
 				next = est*w + sample*(1-w)
 			}
-			if failed {
-				next = max(next, 2*est*w)
+		}
+		v := packRTT(next, stamp)
+		if n.rtt.CompareAndSwap(old, v) {
+			est, _ := unpackRTT(v)
+			return est
+		}
+	}
+}
+
+// penalize raises the failure penalty, decayed to time unit, to at least p.
+func (n *Node) penalize(unit uint32, p float64, tau float64) {
+	for {
+		old := n.pen.Load()
+		if old != 0 {
+			cur, last := unpackRTT(old)
+			if dt := int32(unit - last); dt > 0 {
+				cur *= expNeg(float64(dt) * stampUnit / tau)
+			}
+			if cur >= p {
+				return
 			}
 		}
-		if n.rtt.CompareAndSwap(old, packRTT(next, stamp)) {
+		if n.pen.CompareAndSwap(old, packRTT(p, unit)) {
 			return
 		}
 	}
@@ -112,7 +173,8 @@ func (n *Node) End(now int64, latency time.Duration, failed bool) {
 func (n *Node) InFlight() int64 { return n.inflight.Load() }
 
 // Latency returns the latency estimate as of the last End, without the
-// decay ewma applies at pick time, or 0 when no latency was recorded yet.
+// decay ewma applies at pick time and without the failure penalty, or 0
+// when no latency was recorded yet.
 func (n *Node) Latency() time.Duration {
 	v := n.rtt.Load()
 	if v == 0 {
@@ -120,6 +182,15 @@ func (n *Node) Latency() time.Duration {
 	}
 	est, _ := unpackRTT(v)
 	return time.Duration(est)
+}
+
+// Penalty returns the failure penalty (see [Node.End]) at time now (unix
+// ns): what ewma adds to the latency estimate of a backend that failed
+// recently. It is 0 for a node that never failed and decays towards 0
+// with the node's time constant.
+func (n *Node) Penalty(now int64) time.Duration {
+	p, _ := n.penAt(stampOf(now), stampUnit/n.tau())
+	return time.Duration(p)
 }
 
 // SetDown records that the node went down (failed health checks, open
@@ -172,18 +243,28 @@ func unpackRTT(v uint64) (est float64, stamp uint32) {
 
 // rttAt returns the node's latency estimate decayed towards 0 for the time
 // since its last update (k is stampUnit/tau), and whether it has one. The
-// decay lets a backend that was penalised and then left idle be tried
-// again.
+// decay lets a backend that was slow and then left idle be tried again.
 func (n *Node) rttAt(unit uint32, k float64) (float64, bool) {
-	v := n.rtt.Load()
+	return decayedAt(n.rtt.Load(), unit, k)
+}
+
+// penAt returns the node's failure penalty decayed to time unit, and
+// whether it has one.
+func (n *Node) penAt(unit uint32, k float64) (float64, bool) {
+	return decayedAt(n.pen.Load(), unit, k)
+}
+
+// decayedAt unpacks v (0: none) and decays it towards 0 for the time from
+// its stamp to unit.
+func decayedAt(v uint64, unit uint32, k float64) (float64, bool) {
 	if v == 0 {
 		return 0, false
 	}
-	est, last := unpackRTT(v)
+	x, last := unpackRTT(v)
 	if dt := int32(unit - last); dt > 0 {
-		est *= expNeg(float64(dt) * k)
+		x *= expNeg(float64(dt) * k)
 	}
-	return est, true
+	return x, true
 }
 
 // load returns the in-flight count, never negative (an End racing ahead of

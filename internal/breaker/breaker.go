@@ -284,8 +284,8 @@ func (b *Breaker) Allow(now int64) (ok bool, p Probe) {
 // Done reports how a request admitted by [Breaker.Allow] ended, at time
 // now; p is the probe Allow returned (0 when it was not a probe).
 //
-// In the closed state a failure (see [Outcome.Failure] and
-// Config.FailureOn5xx) adds to the consecutive-failure count, which opens
+// In the closed state a failure (a gateway failure, or any 5xx with
+// Config.FailureOn5xx; see [Outcome.Failure]) adds to the consecutive-failure count, which opens
 // the breaker at MaxFailures; a success resets the count. A success when
 // the count is already 0 is one atomic load and no write. In the half-open
 // state only probes of the current round count: a success moves toward

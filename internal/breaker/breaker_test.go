@@ -91,12 +91,14 @@ func TestClosed(t *testing.T) {
 			[]step{{0, Timeout}, {1, Timeout}, {2, Timeout}}, Open, 0},
 		{"canceled is neutral", nil,
 			[]step{f(0), f(1), {2, Canceled}, f(3)}, Open, 0},
-		{"5xx counts by default", nil,
-			[]step{{0, ServerError}, {1, ServerError}, {2, ServerError}}, Open, 0},
-		{"5xx does not count when failureOn5xx is off", func(c *Config) { c.FailureOn5xx = false },
+		{"502/503/504 count by default", nil,
+			[]step{{0, GatewayError}, {1, GatewayError}, {2, GatewayError}}, Open, 0},
+		{"other 5xx do not count by default", nil,
 			[]step{{0, ServerError}, {1, ServerError}, {2, ServerError}}, Closed, 0},
-		{"5xx resets the count when failureOn5xx is off", func(c *Config) { c.FailureOn5xx = false },
+		{"other 5xx reset the count by default", nil,
 			[]step{f(0), f(1), {2, ServerError}, f(3)}, Closed, 1},
+		{"every 5xx counts with failureOn5xx", func(c *Config) { c.FailureOn5xx = true },
+			[]step{{0, ServerError}, {1, GatewayError}, {2, ServerError}}, Open, 0},
 		{"resetTimeout clears old failures", nil,
 			[]step{f(0), f(time.Second), f(6 * time.Second)}, Closed, 1},
 		{"resetTimeout counts from the previous failure", nil,
@@ -134,15 +136,15 @@ func TestOpenChange(t *testing.T) {
 	b, r := newTest(t, testConfig())
 	b.Done(at(0), ConnectError, 0)
 	b.Done(at(0), Timeout, 0)
-	b.Done(at(time.Second), ServerError, 0)
+	b.Done(at(time.Second), GatewayError, 0)
 	if len(r.changes) != 1 {
 		t.Fatalf("changes %v, want one", r.changes)
 	}
-	want := Change{From: Closed, To: Open, At: at(time.Second), Count: 3, Outcome: ServerError}
+	want := Change{From: Closed, To: Open, At: at(time.Second), Count: 3, Outcome: GatewayError}
 	if r.changes[0] != want {
 		t.Errorf("change %+v, want %+v", r.changes[0], want)
 	}
-	if got := want.Reason(); got != "3 consecutive failures (last: 5xx response)" {
+	if got := want.Reason(); got != "3 consecutive failures (last: 502/503/504 response)" {
 		t.Errorf("Reason() = %q", got)
 	}
 	if b.Since() != at(time.Second) {
@@ -274,12 +276,15 @@ func TestHalfOpen(t *testing.T) {
 		{"failure after a success reopens", nil,
 			[]Outcome{Success, Timeout}, Open,
 			"closed>open open>half-open half-open>open"},
-		{"5xx reopens", nil,
-			[]Outcome{ServerError}, Open,
+		{"502/503/504 reopens", nil,
+			[]Outcome{GatewayError}, Open,
 			"closed>open open>half-open half-open>open"},
-		{"5xx is a success when failureOn5xx is off", func(c *Config) { c.FailureOn5xx = false },
+		{"other 5xx is a success by default", nil,
 			[]Outcome{ServerError, Success}, Closed,
 			"closed>open open>half-open half-open>closed"},
+		{"other 5xx reopens with failureOn5xx", func(c *Config) { c.FailureOn5xx = true },
+			[]Outcome{ServerError}, Open,
+			"closed>open open>half-open half-open>open"},
 		{"canceled probes do not count", func(c *Config) { c.HalfOpenSuccess = 1 },
 			[]Outcome{Canceled, Canceled}, HalfOpen,
 			"closed>open open>half-open"},
@@ -590,6 +595,7 @@ func TestStrings(t *testing.T) {
 		{Timeout.String(), "timeout"},
 		{ServerError.String(), "5xx response"},
 		{Canceled.String(), "canceled"},
+		{GatewayError.String(), "502/503/504 response"},
 		{Outcome(99).String(), "unknown outcome"},
 		{Change{From: Open, To: HalfOpen}.Reason(), "open timeout elapsed"},
 		{Change{From: HalfOpen, To: Open, Outcome: Timeout}.Reason(), "probe failed: timeout"},
@@ -633,7 +639,7 @@ func TestConcurrent(t *testing.T) {
 				}
 				o := Success
 				if (i+w)%3 == 0 {
-					o = Outcome(1 + (i+w)%4) // ConnectError, Timeout, ServerError, Canceled
+					o = Outcome(1 + (i+w)%5) // ConnectError, Timeout, ServerError, Canceled, GatewayError
 				}
 				if p != 0 {
 					round.Add(-1)
@@ -659,6 +665,44 @@ func TestConcurrent(t *testing.T) {
 		}
 		if ok, p := b.Allow(end); ok {
 			b.Done(end, Success, p)
+		}
+	}
+}
+
+// TestStatusOutcome: only 502, 503 and 504 are gateway failures; every
+// 5xx is one with failureOn5xx.
+func TestStatusOutcome(t *testing.T) {
+	tests := []struct {
+		status          int
+		want            Outcome
+		gateway, all5xx bool // Failure(false), Failure(true)
+	}{
+		{200, Success, false, false},
+		{404, Success, false, false},
+		{499, Success, false, false},
+		{500, ServerError, false, true},
+		{501, ServerError, false, true},
+		{502, GatewayError, true, true},
+		{503, GatewayError, true, true},
+		{504, GatewayError, true, true},
+		{505, ServerError, false, true},
+		{599, ServerError, false, true},
+	}
+	for _, tt := range tests {
+		o := StatusOutcome(tt.status)
+		if o != tt.want || o.Failure(false) != tt.gateway || o.Failure(true) != tt.all5xx {
+			t.Errorf("status %d: %v (failure %v, with failureOn5xx %v); want %v (%v, %v)",
+				tt.status, o, o.Failure(false), o.Failure(true), tt.want, tt.gateway, tt.all5xx)
+		}
+	}
+	for _, o := range []Outcome{ConnectError, Timeout} {
+		if !o.Failure(false) {
+			t.Errorf("%v is not a failure by default", o)
+		}
+	}
+	for _, o := range []Outcome{Success, Canceled} {
+		if o.Failure(true) {
+			t.Errorf("%v is a failure", o)
 		}
 	}
 }

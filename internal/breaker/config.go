@@ -38,9 +38,11 @@ type Config struct {
 	// lets through at the same time, 1..MaxCount. Key halfOpenRequests,
 	// default 1.
 	HalfOpenRequests int
-	// FailureOn5xx counts a 5xx response ([ServerError]) as a failure.
-	// Connect errors and timeouts always count. Key failureOn5xx, default
-	// true.
+	// FailureOn5xx counts every 5xx response ([ServerError]) as a
+	// failure. Without it only the gateway failures count: connect errors,
+	// resets, timeouts and 502, 503 and 504 responses ([GatewayError]),
+	// which say the backend is broken rather than one request of the
+	// application. Key failureOn5xx, default false.
 	FailureOn5xx bool
 }
 
@@ -54,7 +56,6 @@ func DefaultConfig() Config {
 		ResetTimeout:     30 * time.Second,
 		HalfOpenSuccess:  2,
 		HalfOpenRequests: 1,
-		FailureOn5xx:     true,
 	}
 }
 

@@ -123,6 +123,14 @@ type LoadBalancing struct {
 	// requests of the last 10 seconds (0-100, default 20); at least 10
 	// retries per 10 seconds are always allowed.
 	RetryBudget int `yaml:"retryBudget"`
+	// PanicThreshold is a percentage, 0-100 (default 50, as Envoy's
+	// healthy_panic_threshold): when circuit breakers and outlier
+	// ejection leave fewer than this share of the backends that active
+	// health checks consider up (weight above 0) available, the pool is
+	// in panic mode and the balancer ignores breakers and ejection,
+	// spreading requests over every backend active checks consider up.
+	// 0 turns panic mode off.
+	PanicThreshold int `yaml:"panicThreshold"`
 }
 
 // HealthCheck configures active health checking.
@@ -176,8 +184,10 @@ type CircuitBreaker struct {
 	// HalfOpenRequests is how many probe requests may be in flight at once
 	// while half-open, 1-1000. Default 1.
 	HalfOpenRequests int `yaml:"halfOpenRequests"`
-	// FailureOn5xx counts 5xx responses as failures (connect errors and
-	// timeouts always count). Default true.
+	// FailureOn5xx counts every 5xx response as a failure. When false (the
+	// default) only gateway failures count: connect errors, resets,
+	// timeouts and 502, 503 and 504 responses; an application's 500 says
+	// nothing about the backend.
 	FailureOn5xx bool `yaml:"failureOn5xx"`
 }
 
@@ -189,7 +199,8 @@ type Outlier struct {
 	// ConsecutiveFailures ejects after this many failures in a row, 0-1000
 	// (0: off). Default 5.
 	ConsecutiveFailures int `yaml:"consecutiveFailures"`
-	// FailureOn5xx counts 5xx responses as failures. Default true.
+	// FailureOn5xx counts every 5xx response as a failure; when false
+	// (the default) only gateway failures count, as for the breaker.
 	FailureOn5xx bool `yaml:"failureOn5xx"`
 	// FailurePercent ejects when at least this percentage of the requests
 	// in a Window failed, 0-100 (0: off, the default).
@@ -405,6 +416,7 @@ func Default() *Config {
 			HashLoadFactor: 1.25,
 			EWMADecay:      10 * time.Second,
 			RetryBudget:    20,
+			PanicThreshold: 50,
 		},
 		HealthCheck: HealthCheck{
 			Interval:           30 * time.Second,
@@ -424,12 +436,12 @@ func Default() *Config {
 			ResetTimeout:     30 * time.Second,
 			HalfOpenSuccess:  2,
 			HalfOpenRequests: 1,
-			FailureOn5xx:     true,
+			FailureOn5xx:     false,
 		},
 		Outlier: Outlier{
 			Enabled:             true,
 			ConsecutiveFailures: 5,
-			FailureOn5xx:        true,
+			FailureOn5xx:        false,
 			Window:              10 * time.Second,
 			MinRequests:         20,
 			BaseEjection:        30 * time.Second,

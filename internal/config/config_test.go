@@ -57,12 +57,13 @@ func TestDefault(t *testing.T) {
 	want := &Config{
 		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
 			Upgrades: []string{"websocket"}},
-		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20},
+		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
+			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
 			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second},
 		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second,
-			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: true},
-		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: true, Window: 10 * time.Second, MinRequests: 20,
+			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: false},
+		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: false, Window: 10 * time.Second, MinRequests: 20,
 			BaseEjection: 30 * time.Second, MaxEjection: 5 * time.Minute, MaxEjectedPercent: 50},
 		RateLimit: RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false,
 			Key: "client-ip", IPv6Prefix: 64, MaxClients: 100000, IdleTTL: time.Minute},
@@ -142,6 +143,10 @@ func TestParseKeepsDefaults(t *testing.T) {
 		{"explicit false overrides true", "server: {preserveHost: false}\ncircuitBreaker: {enabled: false}\n", func(c *Config) bool {
 			return !c.Server.PreserveHost && !c.CircuitBreaker.Enabled
 		}},
+		{"failureOn5xx still loads", "circuitBreaker: {failureOn5xx: true}\noutlierDetection: {failureOn5xx: true}\n", func(c *Config) bool {
+			return c.CircuitBreaker.FailureOn5xx && c.Outlier.FailureOn5xx
+		}},
+		{"panic threshold", "loadBalancing: {panicThreshold: 0}\n", func(c *Config) bool { return c.LoadBalancing.PanicThreshold == 0 }},
 		{"weight defaults to 1", "", func(c *Config) bool { return c.Backends[0].Weight == 1 }},
 		{"null weight defaults to 1", "backends:\n  - url: http://a\n    weight:\n", func(c *Config) bool { return c.Backends[0].Weight == 1 }},
 		{"weight 0 drains", "backends:\n  - url: http://a\n    weight: 0\n", func(c *Config) bool { return c.Backends[0].Weight == 0 }},
@@ -416,6 +421,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:2:3: loadBalancing.hashLoadFactor: must be a number of at least 1, got 0.5`}},
 		{"retry budget over 100", "loadBalancing:\n  retryBudget: 101\n" + oneBackend,
 			[]string{`test.yaml:2:3: loadBalancing.retryBudget: must be between 0 and 100, got 101`}},
+		{"panic threshold over 100", "loadBalancing:\n  panicThreshold: 101\n" + oneBackend,
+			[]string{`test.yaml:2:3: loadBalancing.panicThreshold: must be between 0 and 100, got 101`}},
 		{"negative backend maxConnections", "backends:\n  - url: http://a:1\n    maxConnections: -1\n",
 			[]string{`test.yaml:3:5: backends[0].maxConnections: must be between 0 and 1000000, got -1`}},
 		{"circuit breaker counts", "circuitBreaker:\n  maxFailures: 0\n  halfOpenSuccess: -1\n" + oneBackend,
@@ -904,6 +911,7 @@ backends:
   - url: "ftp://backend1:21"
 loadBalancing:
   algorithm: fastest
+  panicThreshold: 101
 healthCheck:
   timeout: 0
 circuitBreaker:

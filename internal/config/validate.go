@@ -123,6 +123,7 @@ func (c *Config) validate(v *validator) {
 	}
 	v.positive("loadBalancing.ewmaDecay", lb.EWMADecay)
 	v.intRange("loadBalancing.retryBudget", lb.RetryBudget, 0, 100)
+	v.intRange("loadBalancing.panicThreshold", lb.PanicThreshold, 0, 100)
 
 	h := &c.HealthCheck
 	v.positive("healthCheck.interval", h.Interval)

@@ -114,6 +114,15 @@ func (b *Backend) Available(now int64) bool {
 	return b.status.Load() != statusUnhealthy && b.out.Available(now) && b.br.Available(now)
 }
 
+// Held reports whether passive signals hold the backend out of traffic at
+// time now: it is ejected, or its breaker is open and its open timeout
+// has not elapsed. A half-open breaker, which admits probes, does not
+// hold it: the backend is recovering. It is the measure of the proxy's
+// panic mode; two or three atomic loads.
+func (b *Backend) Held(now int64) bool {
+	return !b.out.Available(now) || b.br.State() == breaker.Open && !b.br.Available(now)
+}
+
 // Allow decides whether to send a request to the backend at time now. It
 // checks what Available checks and then asks the breaker, which may admit
 // the request as a half-open probe (p != 0). Every admitted request must be
@@ -131,7 +140,7 @@ func (b *Backend) Allow(now int64) (ok bool, p breaker.Probe) {
 func (b *Backend) Done(now int64, o breaker.Outcome, p breaker.Probe) {
 	b.br.Done(now, o, p)
 	b.out.Record(now, o)
-	if o == breaker.ConnectError || o == breaker.Timeout || o == breaker.ServerError {
+	if o != breaker.Success && o != breaker.Canceled {
 		b.lastFail.Store(now&^7 | int64(o))
 	}
 }

@@ -378,3 +378,45 @@ func TestStateCountsChecks(t *testing.T) {
 		t.Fatalf("ChecksOK/ChecksFailed = %d/%d, want 3/3", s.ChecksOK, s.ChecksFailed)
 	}
 }
+
+// TestBackendHeld: panic mode's measure counts ejection and an open
+// breaker, not active check results, and not a half-open breaker whose
+// probe slots are taken.
+func TestBackendHeld(t *testing.T) {
+	oc := DefaultOutlierConfig()
+	oc.MaxEjectedPercent = 100
+	oc.ConsecutiveFailures = 2
+	bs, _, _ := newBackends(t, oc, 3)
+	now := at(0)
+
+	unhealthy := bs[0]
+	unhealthy.report(now, testCheckConfig(), false, "status 500", slog.New(slog.DiscardHandler))
+	if unhealthy.Held(now) || unhealthy.Available(now) {
+		t.Error("an unhealthy backend: Held, or Available")
+	}
+
+	ejected := bs[1]
+	ejected.Outlier().Record(now, breaker.GatewayError)
+	ejected.Outlier().Record(now, breaker.GatewayError)
+	if !ejected.Held(now) {
+		t.Error("an ejected backend is not held")
+	}
+
+	b := bs[2]
+	for range 3 {
+		b.Breaker().Done(now, breaker.ConnectError, 0)
+	}
+	if !b.Held(now) {
+		t.Error("open breaker: not held")
+	}
+	later := now + int64(testBreakerConfig().Timeout)
+	if b.Held(later) {
+		t.Error("open breaker past its timeout: held")
+	}
+	if ok, p := b.Allow(later); !ok || p == 0 { // half-open, the one slot taken
+		t.Fatalf("Allow = %v, %v; want a probe", ok, p)
+	}
+	if b.Available(later) || b.Held(later) {
+		t.Errorf("half-open with its probe in flight: Available %v (want false), Held %v (want false)", b.Available(later), b.Held(later))
+	}
+}

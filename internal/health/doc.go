@@ -13,7 +13,11 @@
 //   - A circuit breaker ([breaker.Breaker]) per backend.
 //
 // A backend is available when it is healthy AND not ejected AND its
-// breaker admits requests ([Backend.Available]). The per-request calls
+// breaker admits requests ([Backend.Available]). Only gateway failures
+// (connect errors, timeouts, 502/503/504: breaker.Outcome.Failure)
+// count against a backend unless FailureOn5xx is set. [Backend.Held] tells
+// the proxy's panic mode whether ejection or an open breaker is what keeps
+// a backend out. The per-request calls
 // (Available, Allow, Done) are lock-free and allocation-free, for use from
 // the event loops; times are passed in as Unix nanoseconds so the caller
 // chooses the clock. [Backend.State] is the one read-only view for

@@ -34,8 +34,9 @@ type OutlierConfig struct {
 	// row, 0..1000; 0 turns the rule off. Key consecutiveFailures,
 	// default 5.
 	ConsecutiveFailures int
-	// FailureOn5xx counts 5xx responses as failures; connect errors and
-	// timeouts always count. Key failureOn5xx, default true.
+	// FailureOn5xx counts every 5xx response as a failure. Without it only
+	// the gateway failures count: connect errors, resets, timeouts and
+	// 502, 503 and 504 responses. Key failureOn5xx, default false.
 	FailureOn5xx bool
 	// FailurePercent ejects a backend when at least that percentage of its
 	// requests in the current Window failed, 0..100; 0 turns the rule
@@ -69,7 +70,6 @@ func DefaultOutlierConfig() OutlierConfig {
 	return OutlierConfig{
 		Enabled:             true,
 		ConsecutiveFailures: 5,
-		FailureOn5xx:        true,
 		FailurePercent:      0,
 		Window:              10 * time.Second,
 		MinRequests:         20,
@@ -273,8 +273,8 @@ func (o *Outlier) EjectedAt() int64 { return o.ejectedAt.Load() }
 func (o *Outlier) Ejections() int { return int(o.ejections.Load()) }
 
 // Record reports how one request to the backend ended, at time now (Unix
-// ns). It counts failures (connect errors, timeouts, and 5xx when
-// FailureOn5xx) and ejects the backend when a threshold is crossed and the
+// ns). It counts failures (connect errors, timeouts, 502/503/504, and
+// every 5xx with FailureOn5xx) and ejects the backend when a threshold is crossed and the
 // pool allows it. Results that arrive while the backend is ejected (from
 // requests sent before) are ignored, and so is [breaker.Canceled].
 //

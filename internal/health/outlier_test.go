@@ -88,6 +88,7 @@ func fail(o *Outlier, now int64, n int) {
 
 func TestOutlierConsecutive(t *testing.T) {
 	S, C, T, X, N := breaker.Success, breaker.ConnectError, breaker.Timeout, breaker.ServerError, breaker.Canceled
+	G := breaker.GatewayError
 	tests := []struct {
 		name     string
 		cfg      func(*OutlierConfig)
@@ -98,11 +99,11 @@ func TestOutlierConsecutive(t *testing.T) {
 		{"below the threshold", nil, []breaker.Outcome{C, C}, false},
 		{"success resets", nil, []breaker.Outcome{C, C, S, C, C}, false},
 		{"canceled is neutral", nil, []breaker.Outcome{C, N, C, N, C}, true},
-		{"5xx counts by default", nil, []breaker.Outcome{X, X, X}, true},
-		{"5xx does not count when failureOn5xx is off", func(c *OutlierConfig) { c.FailureOn5xx = false },
-			[]breaker.Outcome{X, X, X, X}, false},
-		{"5xx resets when failureOn5xx is off", func(c *OutlierConfig) { c.FailureOn5xx = false },
-			[]breaker.Outcome{C, C, X, C, C}, false},
+		{"502/503/504 count by default", nil, []breaker.Outcome{G, C, G}, true},
+		{"other 5xx do not count by default", nil, []breaker.Outcome{X, X, X, X}, false},
+		{"other 5xx reset by default", nil, []breaker.Outcome{C, C, X, C, C}, false},
+		{"every 5xx counts with failureOn5xx", func(c *OutlierConfig) { c.FailureOn5xx = true },
+			[]breaker.Outcome{X, G, X}, true},
 		{"rule off", func(c *OutlierConfig) { c.ConsecutiveFailures = 0 },
 			[]breaker.Outcome{C, C, C, C, C, C}, false},
 		{"disabled", func(c *OutlierConfig) { c.Enabled = false },
@@ -341,7 +342,8 @@ func TestOutlierFailurePercent(t *testing.T) {
 		{"requests of an earlier window do not count", cat(many(0, S, 5), many(10*time.Second, F, 5)), false, ""},
 		{"a lagging clock adds to the newer window",
 			cat(many(10*time.Second, F, 5), many(10*time.Second-time.Millisecond, F, 5)), true, ""},
-		{"5xx counts", cat(many(0, S, 5), many(0, breaker.ServerError, 5)), true, ""},
+		{"502/503/504 count", cat(many(0, S, 5), many(0, breaker.GatewayError, 5)), true, ""},
+		{"other 5xx do not count", cat(many(0, S, 5), many(0, breaker.ServerError, 5)), false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

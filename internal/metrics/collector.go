@@ -23,6 +23,7 @@ type descs struct {
 	backendUp, backendInFlight, backendWeight, backendLatency *prometheus.Desc
 	backendHealthy, backendEjected, backendBreaker            *prometheus.Desc
 	healthChecks, upstreamIdle, upstreamOpen                  *prometheus.Desc
+	poolPanic, poolPanics                                     *prometheus.Desc
 
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
@@ -54,7 +55,7 @@ func newDescs() descs {
 			be...),
 
 		backendUp: d("connx_backend_up",
-			"Whether the backend may be picked now: healthy, not ejected, and its circuit breaker admits requests (1) or not (0).",
+			"Whether the balancer may pick the backend now (1) or not (0): weight above 0, healthy, not ejected and its circuit breaker admits requests; in panic mode breaker and ejection are ignored.",
 			be...),
 		backendInFlight: d("connx_backend_in_flight_requests",
 			"Requests (and tunnels) in progress on the backend.",
@@ -83,6 +84,10 @@ func newDescs() descs {
 		upstreamOpen: d("connx_upstream_open_connections",
 			"Open connections to the backend (idle and busy), all event loops.",
 			be...),
+		poolPanic: d("connx_pool_panic",
+			"Whether the backend pool is in panic mode now (1) or not (0): circuit breakers and outlier ejection left fewer than loadBalancing.panicThreshold percent of the healthy backends available, so they are ignored."),
+		poolPanics: d("connx_pool_panics_total",
+			"Times the backend pool entered panic mode since ConnX started."),
 
 		active: d("connx_active_connections",
 			"Open client connections."),
@@ -160,6 +165,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.backendUp, d.backendInFlight, d.backendWeight, d.backendLatency,
 		d.backendHealthy, d.backendEjected, d.backendBreaker,
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
+		d.poolPanic, d.poolPanics,
 		d.active, d.parked, d.closing, d.tunnels,
 		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
@@ -216,6 +222,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.upstreamIdle, float64(b.IdleConns), name)
 		gauge(d.upstreamOpen, float64(b.OpenConns), name)
 	}
+
+	gauge(d.poolPanic, bool01(s.Pool.Panic))
+	counter(d.poolPanics, s.Pool.Panics)
 
 	gauge(d.active, float64(s.Active))
 	gauge(d.parked, float64(s.Parked))

@@ -87,6 +87,7 @@ func sampleSnapshot() stats.Snapshot {
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
 		},
 		AccessLog: stats.AccessLog{Enabled: true, Written: 23, Dropped: 1},
+		Pool:      stats.Pool{Panic: true, Panics: 2},
 		Reloads: stats.Reloads{
 			Success: 2, Failure: 1,
 			LastSuccess: t0.Add(-10 * time.Second), LastFailure: t0.Add(-20 * time.Second),
@@ -333,6 +334,8 @@ func TestServerGauges(t *testing.T) {
 		"connx_ratelimit_enabled":         1,
 		"connx_ratelimit_clients":         17,
 		"connx_ratelimit_evictions_total": 4,
+		"connx_pool_panic":                1,
+		"connx_pool_panics_total":         2,
 	} {
 		wantFamily(t, got, name, map[string]float64{name: v})
 	}
@@ -534,8 +537,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 31 {
-		t.Errorf("%d connx_ families, want 31", connx)
+	if connx != 33 {
+		t.Errorf("%d connx_ families, want 33", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

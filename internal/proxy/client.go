@@ -294,7 +294,7 @@ func (cl *client) choose(skip *backend) (*backend, breaker.Probe) {
 		if be == nil {
 			return nil, 0
 		}
-		if ok, probe := be.hb.Allow(cl.lp.now); ok {
+		if ok, probe := cl.sn.admit(be, cl.lp.now); ok {
 			return be, probe
 		}
 		skip = be
@@ -305,12 +305,12 @@ func (cl *client) choose(skip *backend) (*backend, breaker.Probe) {
 // dispatch assigns a retry to a backend other than skip.
 func (cl *client) dispatch(skip *backend) {
 	be, probe := cl.choose(skip)
-	if be == nil && skip != nil && skip.available(cl.lp.now) {
+	if be == nil && skip != nil && skip.usable(cl.lp.now, cl.sn.panicking()) {
 		// No other backend: retry the same one. A connect failure has
 		// marked it down, so this is a reset, typically a pooled
 		// connection the backend closed while idle.
 		var ok bool
-		if ok, probe = skip.hb.Allow(cl.lp.now); ok {
+		if ok, probe = cl.sn.admit(skip, cl.lp.now); ok {
 			be = skip
 		}
 	}

@@ -65,7 +65,13 @@ func testConfig(t testing.TB, backends []string, tweak func(*config.Config)) *co
 // startProxy runs a proxy for cfg until the test ends and returns it.
 func startProxy(t testing.TB, cfg *config.Config) *Server {
 	t.Helper()
-	srv, err := New(cfg, testLogger(t))
+	return startProxyLog(t, cfg, testLogger(t))
+}
+
+// startProxyLog is startProxy with the proxy logging to log.
+func startProxyLog(t testing.TB, cfg *config.Config, log *slog.Logger) *Server {
+	t.Helper()
+	srv, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

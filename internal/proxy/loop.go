@@ -32,9 +32,10 @@ type loop struct {
 
 	// The balancer's predicate: a method value made once, reading the
 	// snapshot and the backend to skip of the pick in progress.
-	eligible func(int) bool
-	pickSnap *snapshot
-	pickSkip *backend
+	eligible  func(int) bool
+	pickSnap  *snapshot
+	pickSkip  *backend
+	pickPanic bool // the pool was in panic mode when the pick began
 
 	cur gnet.Conn // the connection whose callback is running
 

@@ -39,6 +39,7 @@ type Server struct {
 	nextID   int
 	pool     *health.Pool    // outlier ejection across the backends
 	checker  *health.Checker // active health checks, off the event loops
+	pn       panicState      // loadBalancing.panicThreshold's panic mode
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -113,6 +114,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		started:  time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
+	s.pn.log = log
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
 	s.pool = health.NewPool(outlierConfig(cfg), log)
@@ -167,7 +169,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	}
 	s.pool.Configure(outlierConfig(cfg))
 	s.pool.SetMembers(outliers)
-	sn, err := newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load)
+	sn, err := newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load, &s.pn)
 	if err == nil && sn.maxConns == 0 {
 		sn.maxConns = autoMaxConns(s.fdLimit.Load())
 	}
@@ -369,16 +371,19 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		_ = lp.el.Execute(context.Background(), lp.sweepTask)
 	}
 	// Tell the balancer about availability changes, so a backend that
-	// comes back ramps up over loadBalancing.slowStart.
+	// comes back ramps up over loadBalancing.slowStart, and enter or leave
+	// panic mode.
 	now := time.Now().UnixNano()
 	s.clock.Store(now)
-	for _, m := range s.snap.Load().members {
+	sn := s.snap.Load()
+	for _, m := range sn.members {
 		if m.available(now) {
 			m.node.SetUp(now)
 		} else {
 			m.node.SetDown()
 		}
 	}
+	sn.updatePanic(now, false)
 	if s.detached.Load() > 0 || s.flushing.Load() > 0 || s.owing.Load() > 0 {
 		return 2 * time.Millisecond, gnet.None
 	}

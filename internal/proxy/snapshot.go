@@ -87,12 +87,16 @@ type snapshot struct {
 	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
+
+	pn       *panicState // the server's panic mode (panic.go); nil: never
+	panicPct int         // loadBalancing.panicThreshold; 0: panic mode off
 }
 
 // newSnapshot builds the snapshot for cfg over backends (in cfg's order);
-// prev, the snapshot it replaces or nil, lends its rate-limit buckets, and
-// clock is the coarse clock policies read.
-func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock func() int64) (*snapshot, error) {
+// prev, the snapshot it replaces or nil, lends its rate-limit buckets,
+// clock is the coarse clock policies read, and pn is the pool's panic
+// state.
+func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock func() int64, pn *panicState) (*snapshot, error) {
 	sn := &snapshot{
 		cfg: cfg,
 		lim: http1.Limits{
@@ -124,6 +128,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		sn.ridHeader = cfg.RequestID.Header
 	}
 	sn.lowWater = sn.highWater / 4
+	sn.pn, sn.panicPct = pn, cfg.LoadBalancing.PanicThreshold
 	sn.hashKey = parseHashKey(cfg.LoadBalancing.HashKey)
 	ms := make([]balancer.Member, len(backends))
 	for i, b := range backends {
@@ -136,6 +141,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		HashLoadFactor: lb.HashLoadFactor,
 		SlowStart:      lb.SlowStart,
 		EWMADecay:      lb.EWMADecay,
+		MaxPenalty:     cfg.Timeouts.UpstreamResponseHeader,
 		Now:            clock,
 	})
 	if err != nil {
@@ -168,13 +174,20 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 	return sn, nil
 }
 
-// pick asks the policy for a backend that is available, not full and not
-// skip; key is the request's hash for consistent-hash. It returns nil when
-// none qualifies. It runs on lp's goroutine and allocates nothing: the
-// predicate is the loop's eligible method value.
+// pick asks the policy for a backend that is available (or, in panic
+// mode, healthy: see panic.go), not full and not skip; key is the
+// request's hash for consistent-hash. It returns nil when none qualifies.
+// It runs on lp's goroutine and allocates nothing: the predicate is the
+// loop's eligible method value, and the panic flag is one atomic load.
+// When nothing qualifies outside panic mode, it checks at once whether
+// the pool should be in panic (the tick would see it only within 100 ms).
 func (sn *snapshot) pick(lp *loop, skip *backend, key uint64) *backend {
-	lp.pickSnap, lp.pickSkip = sn, skip
+	lp.pickSnap, lp.pickSkip, lp.pickPanic = sn, skip, sn.panicking()
 	i := sn.policy.Pick(key, lp.eligible)
+	if i < 0 && !lp.pickPanic && sn.panicPct > 0 && sn.updatePanic(lp.now, true) {
+		lp.pickPanic = true
+		i = sn.policy.Pick(key, lp.eligible)
+	}
 	lp.pickSnap, lp.pickSkip = nil, nil
 	if i < 0 {
 		return nil
@@ -186,7 +199,7 @@ func (sn *snapshot) pick(lp *loop, skip *backend, key uint64) *backend {
 // picked from on this loop.
 func (lp *loop) eligibleMember(i int) bool {
 	m := &lp.pickSnap.members[i]
-	return m.backend != lp.pickSkip && m.available(lp.now) &&
+	return m.backend != lp.pickSkip && m.usable(lp.now, lp.pickPanic) &&
 		(m.maxConns == 0 || m.node.InFlight() < m.maxConns)
 }
 
@@ -203,8 +216,8 @@ func (sn *snapshot) metricsFor(ip netip.Addr) bool {
 
 // anyAvailable reports whether some backend could take a request now.
 func (sn *snapshot) anyAvailable(now int64) bool {
-	for _, m := range sn.members {
-		if m.weight > 0 && m.available(now) {
+	for i := range sn.members {
+		if sn.usable(&sn.members[i], now) {
 			return true
 		}
 	}

@@ -147,17 +147,20 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 
 	s.collectSlot(snap, loops, 0, stats.NoBackend)
 	ns := now.UnixNano()
-	for _, m := range sn.members {
+	snap.Pool = stats.Pool{Panic: sn.panicking(), Panics: s.pn.entered.Load()}
+	for i := range sn.members {
+		m := &sn.members[i]
 		snap.Backends = append(snap.Backends, stats.Backend{
-			Name:      m.url,
-			Addr:      m.addr,
-			Weight:    m.weight,
-			Health:    m.hb.State(ns),
-			Up:        m.available(ns),
-			InFlight:  m.node.InFlight(),
-			Latency:   m.node.Latency(),
-			IdleConns: m.idleConns.Load(),
-			OpenConns: m.openConns.Load(),
+			Name:           m.url,
+			Addr:           m.addr,
+			Weight:         m.weight,
+			Health:         m.hb.State(ns),
+			Up:             sn.usable(m, ns),
+			InFlight:       m.node.InFlight(),
+			Latency:        m.node.Latency(),
+			LatencyPenalty: m.node.Penalty(ns),
+			IdleConns:      m.idleConns.Load(),
+			OpenConns:      m.openConns.Load(),
 		})
 		s.collectSlot(snap, loops, m.id+1, m.url)
 	}

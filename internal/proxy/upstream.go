@@ -581,7 +581,7 @@ func (up *upstream) busy() bool {
 func (up *upstream) release(o breaker.Outcome) {
 	var now int64
 	lat := time.Duration(-1)
-	failed := o.Failure(true)
+	failed := o.Failure(false) // gateway failures: an application's 500 is a real answer
 	switch {
 	case up.headAt > 0:
 		now = up.headAt
@@ -597,13 +597,9 @@ func (up *upstream) release(o breaker.Outcome) {
 	up.sentAt, up.headAt, up.probe = 0, 0, 0
 }
 
-// statusOutcome is how a response status counts for the breaker.
-func statusOutcome(status int) breaker.Outcome {
-	if status >= 500 {
-		return breaker.ServerError
-	}
-	return breaker.Success
-}
+// statusOutcome is how a response status counts for the breaker: 502,
+// 503 and 504 are gateway failures, other 5xx application errors.
+func statusOutcome(status int) breaker.Outcome { return breaker.StatusOutcome(status) }
 
 // releaseResp returns the borrowed Response to the loop.
 func (up *upstream) releaseResp() {

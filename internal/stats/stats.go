@@ -44,6 +44,9 @@ type Snapshot struct {
 	RateLimit RateLimit
 	AccessLog AccessLog
 	Reloads   Reloads
+
+	// Pool is the state of the backend pool as a whole.
+	Pool Pool
 }
 
 // NoBackend is the Backend label of requests that ConnX answered without
@@ -128,14 +131,32 @@ type Backend struct {
 
 	// Health is the backend's health-check, outlier and breaker state.
 	Health health.BackendState
-	// Up is whether the backend may be picked now (Health.Available and
-	// not just refused a connection).
+	// Up is whether the balancer may pick the backend now: its weight is
+	// above 0 and it is available (Health.Available, and it did not just
+	// refuse a connection) or, while the pool is in panic mode, healthy
+	// by active checks (breaker and ejection ignored). Being at its
+	// maxConnections cap does not make it down.
 	Up bool
 
 	InFlight  int64         // requests (and tunnels) in progress
 	Latency   time.Duration // the balancer's moving average of response-head latency; 0 if none yet
 	IdleConns int64         // pooled idle upstream connections, all loops
 	OpenConns int64         // open upstream connections, all loops
+
+	// LatencyPenalty is what recent gateway failures add to Latency in
+	// the ewma policy's cost; it decays to 0 a few loadBalancing.ewmaDecay
+	// after the last failure.
+	LatencyPenalty time.Duration
+}
+
+// Pool is the state of the backend pool as a whole.
+type Pool struct {
+	// Panic is whether the pool is in panic mode now
+	// (loadBalancing.panicThreshold): so few backends are available that
+	// circuit breakers and outlier ejection are ignored.
+	Panic bool
+	// Panics counts the times the pool entered panic mode since start.
+	Panics uint64
 }
 
 // RateLimit is the rate limiter's counters.

@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/connx/connx/internal/breaker"
+)
+
+// Panic mode (loadBalancing.panicThreshold), as Envoy's
+// healthy_panic_threshold: circuit breakers and outlier ejection act on
+// one backend at a time, and a fault that is not the backends' (an
+// application bug that one client keeps hitting, a dependency they all
+// share) can trip them on every backend at once and turn into a site-wide
+// 503. When they leave fewer than panicThreshold percent of the backends
+// that may take traffic otherwise (weight above 0, not failing active
+// health checks, not just refused a connection) available, the pool is in
+// panic: the balancer ignores breakers and ejection and spreads requests
+// over all of those backends. Both run on as usual meanwhile (an open
+// breaker still turns half-open after its timeout and takes probes), and
+// the pool leaves panic as soon as enough backends are available again.
+//
+// The state is one atomic flag, read once per pick. It is set by the
+// server's tick every 100 ms and also, so that the first requests after
+// the last breaker opens do not get 503, by a pick that finds no backend.
+
+// panicState is the pool's panic mode. One is shared by every snapshot of
+// a Server, so the state and its count survive reloads.
+type panicState struct {
+	on      atomic.Bool
+	entered atomic.Uint64 // times the pool entered panic mode
+	log     *slog.Logger  // nil: discard
+}
+
+// panicking reports whether the pool is in panic mode. It is false for a
+// snapshot built without a panicState.
+func (sn *snapshot) panicking() bool { return sn.pn != nil && sn.pn.on.Load() }
+
+// usable reports whether the backend may be picked at time now: available
+// or, in panic mode, healthy by active checks and not just refused a
+// connection (breaker and ejection ignored).
+func (b *backend) usable(now int64, panicking bool) bool {
+	if panicking {
+		return b.downUntil.Load() <= now && b.hb.Healthy()
+	}
+	return b.available(now)
+}
+
+// usable reports whether m may be picked now, as the balancer sees it
+// (weight above 0, and see backend.usable), without regard to its
+// maxConnections cap. It is what "up" means in metrics and the admin API.
+func (sn *snapshot) usable(m *member, now int64) bool {
+	return m.weight > 0 && m.usable(now, sn.panicking())
+}
+
+// admit asks be's health record to admit one request at time now; p is
+// non-zero for a half-open breaker's probe. In panic mode a backend that
+// its breaker or ejection refuses is admitted anyway, without a probe.
+func (sn *snapshot) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
+	if ok, p := be.hb.Allow(now); ok {
+		return true, p
+	}
+	return sn.panicking() && be.usable(now, true), 0
+}
+
+// poolCounts counts the backends with weight above 0 that pass active
+// checks and did not just refuse a connection (candidates), and those of
+// them that breakers and ejection leave available. A half-open breaker
+// counts as available even while its probe slots are taken: the backend
+// is recovering, and counting it out for the length of a probe would
+// flap in and out of panic mode.
+func (sn *snapshot) poolCounts(now int64) (candidates, available int) {
+	for i := range sn.members {
+		m := &sn.members[i]
+		if m.weight == 0 || !m.usable(now, true) {
+			continue
+		}
+		candidates++
+		if !m.hb.Held(now) {
+			available++
+		}
+	}
+	return candidates, available
+}
+
+// updatePanic sets the panic flag from the pool's state at time now and
+// logs a change; it returns the new state. enterOnly leaves a pool in
+// panic mode alone (the pick path, which has just found nothing to pick,
+// only enters). It allocates only when it logs.
+func (sn *snapshot) updatePanic(now int64, enterOnly bool) bool {
+	pn := sn.pn
+	if pn == nil {
+		return false
+	}
+	on := pn.on.Load()
+	if on && enterOnly {
+		return true
+	}
+	cand, avail := 0, 0
+	want := false
+	if sn.panicPct > 0 {
+		cand, avail = sn.poolCounts(now)
+		want = cand > 0 && avail*100 < sn.panicPct*cand
+	}
+	if want == on || !pn.on.CompareAndSwap(on, want) {
+		return pn.on.Load()
+	}
+	log := pn.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if want {
+		pn.entered.Add(1)
+		log.Warn("panic mode on: circuit breakers and outlier ejection are ignored, every healthy backend takes traffic",
+			"available", avail, "healthy", cand, "panicThreshold", sn.panicPct)
+	} else {
+		log.Info("panic mode off",
+			"available", avail, "healthy", cand, "panicThreshold", sn.panicPct)
+	}
+	return want
+}
