@@ -182,10 +182,15 @@ func (s *Server) Serve() error {
 	// Each loop accepts on its own SO_REUSEPORT socket (no hand-off between
 	// goroutines per connection). SO_REUSEPORT would also let a second
 	// ConnX share the port silently, so first make sure nobody has it.
-	if !s.join {
+	// With port 0 that probe is also what picks the port: every loop must
+	// bind the same one, not a free port of its own.
+	if anyPort := sn.cfg.Server.Port == 0; !s.join || anyPort {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+		}
+		if anyPort {
+			addr = net.JoinHostPort(sn.cfg.Server.Host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 		}
 		_ = ln.Close()
 	}

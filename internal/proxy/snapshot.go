@@ -82,6 +82,7 @@ type snapshot struct {
 	retryPct    int
 	maxBody     int64
 	preserve    bool
+	underscores bool // forward header fields with "_" in their names
 	metricsPath string
 	upgrades    []string // protocols clients may upgrade to
 }
@@ -113,6 +114,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		retryPct:       cfg.LoadBalancing.RetryBudget,
 		maxBody:        cfg.Limits.MaxRequestBody,
 		preserve:       cfg.Server.PreserveHost,
+		underscores:    cfg.Server.UnderscoresInHeaders,
 		metricsPath:    cfg.Metrics.Path,
 		upgrades:       cfg.Server.Upgrades,
 	}

@@ -236,6 +236,13 @@ func (up *upstream) readHead(buf []byte) bool {
 		r.Reset()
 		return true
 	}
+	if cl.minor == 0 && r.BodyKind(cl.isHead) == http1.BodyChunked {
+		// The request went out as HTTP/1.0, which forbids a transfer
+		// coding in the answer (RFC 9112 6.1); its client could not read
+		// one, and ConnX never rewrites a body's framing.
+		up.fail(failBadResponse)
+		return false
+	}
 	cl.respStarted = true
 	cl.status = r.Status
 	up.headAt, up.status = time.Now().UnixNano(), r.Status
