@@ -49,6 +49,7 @@ type Server struct {
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 	upOpen   atomic.Int64 // open upstream connections, all loops
+	dialing  atomic.Int64 // upstream dials in flight (each holds a second descriptor for a while)
 	owing    atomic.Int64 // tunnel sides with owed bytes, all loops
 	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
 
@@ -426,7 +427,7 @@ func fdLimit() int64 {
 func (s *Server) nearFDLimit() bool {
 	// Each backend also has a health-check connection open.
 	extra := int64(fdReserve + len(s.snap.Load().members))
-	return s.active.Load()+s.upOpen.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
+	return s.active.Load()+s.upOpen.Load()+s.dialing.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 
 func sockaddrTCP(sa unix.Sockaddr) net.Addr {

@@ -79,7 +79,12 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 	el := lp.el
 	addr := up.be.addr
 	up.deadline = 0
+	srv := lp.srv
+	srv.dialing.Add(1)
 	go func() {
+		// Enroll holds a duplicate of the dialled descriptor until the
+		// connection is registered: two descriptors for a while.
+		defer srv.dialing.Add(-1)
 		d := net.Dialer{Timeout: timeout}
 		nc, err := d.Dial("tcp", addr)
 		if err == nil {
