@@ -488,3 +488,70 @@ func TestAccessLogReopen(t *testing.T) {
 		t.Fatalf("rotated file has %q, new file %q; want one line each", old, fresh)
 	}
 }
+
+// TestListenAnyPort: with -listen HOST:0 and several event loops, the
+// kernel picks one port and every loop listens on it (each loop has its
+// own SO_REUSEPORT socket), and the "connx listening" line names it.
+func TestListenAnyPort(t *testing.T) {
+	const loops = 4
+	a := namedBackend(t, "a", nil)
+	path := filepath.Join(t.TempDir(), "connx.yaml")
+	testproc.WriteConfig(t, path, fmt.Sprintf("server:\n  port: 8080\n  eventLoops: %d\nhealthCheck:\n  enabled: false\nbackends:\n  - url: %q\n", loops, a))
+	p := startConnx(t, "-config", path, "-listen", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(p.Addr)
+	if err != nil || port == "0" || port == "8080" {
+		t.Fatalf("logged address %q, want 127.0.0.1 and the port picked", p.Addr)
+	}
+	var n int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n = listeningSockets(t, p.PID(), port)
+		if n == loops || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n != loops {
+		t.Fatalf("%d listening sockets on the logged port %s, want one per event loop (%d)", n, port, loops)
+	}
+	for range 16 {
+		if got := getBackend(t, p.Addr); got != "a" {
+			t.Fatalf("served by %q", got)
+		}
+	}
+}
+
+// listeningSockets counts the listening TCP sockets of process pid on
+// port (decimal), from /proc.
+func listeningSockets(t *testing.T, pid int, port string) int {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var p int
+	fmt.Sscan(port, &p)
+	want := fmt.Sprintf(":%04X", p)
+	n := 0
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			// local_address rem_address st ... inode is field 9.
+			if len(f) > 9 && strings.HasSuffix(f[1], want) && f[3] == "0A" && inodes[f[9]] {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -70,6 +70,13 @@ type Server struct {
 	// PreserveHost forwards the client's Host header unchanged; when false
 	// the proxy sets Host to the backend's host:port. Default true.
 	PreserveHost bool `yaml:"preserveHost"`
+	// UnderscoresInHeaders forwards request header fields whose names
+	// contain "_" (X_Custom, Content_Length). When false, the default,
+	// they are dropped and counted (connx_dropped_headers_total), as
+	// nginx's underscores_in_headers off does: a CGI, WSGI or PHP backend
+	// maps "_" and "-" to the same variable, so Content_Length could
+	// frame the request there differently than Content-Length here.
+	UnderscoresInHeaders bool `yaml:"underscoresInHeaders"`
 	// Upgrades lists the protocol tokens a client may switch to with
 	// "Connection: Upgrade" (compared case-insensitively); a 101 answer
 	// turns the connection into a byte tunnel. An empty list refuses every

@@ -1,5 +1,7 @@
 package http1
 
+import "math"
+
 // maxChunkExt bounds a chunk extension, from ';' (or the whitespace
 // before it) to the CRLF.
 const maxChunkExt = 4096
@@ -36,6 +38,8 @@ type ChunkedScanner struct {
 	nameLen uint8
 	name    [17]byte // lower-cased start of the current trailer name
 	size    uint64   // chunk-size being read, then data bytes left
+	payload uint64   // sum of the complete chunk-size lines' sizes
+	chunks  int      // complete chunk-size lines
 	ext     int      // bytes of the current chunk extension
 	trailer int      // bytes of the trailer section so far
 	fields  int      // trailer fields so far
@@ -159,6 +163,11 @@ func (s *ChunkedScanner) Scan(buf []byte, lim *Limits) (n int, done bool, err er
 			if c != '\n' {
 				return s.fail(errChunkBareCR)
 			}
+			s.chunks++
+			s.payload += s.size
+			if s.payload > math.MaxInt64 || s.payload < s.size {
+				s.payload = math.MaxInt64
+			}
 			if s.size == 0 {
 				s.state = csTrailerLine
 			} else {
@@ -234,6 +243,19 @@ func (s *ChunkedScanner) Scan(buf []byte, lim *Limits) (n int, done bool, err er
 	}
 	return len(buf), false, nil
 }
+
+// Payload is the size of the body's payload so far: the sum of the sizes
+// of the chunks whose size line has been scanned, each counted in full as
+// soon as its size line is complete (before its data arrives). Chunk size
+// lines, extensions, CRLFs and trailer fields are framing, not payload.
+// It saturates at math.MaxInt64.
+func (s *ChunkedScanner) Payload() int64 { return int64(s.payload) }
+
+// Chunks is the number of complete chunk-size lines scanned, the last
+// chunk's (size 0) included. A proxy can hold a request head until
+// Chunks is 1, so that a body malformed from its first byte is refused
+// before anything is sent on.
+func (s *ChunkedScanner) Chunks() int { return s.chunks }
 
 func (s *ChunkedScanner) fail(e *Error) (int, bool, error) {
 	s.state = csFailed

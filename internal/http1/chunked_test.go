@@ -221,3 +221,69 @@ func TestChunkedScanLinear(t *testing.T) {
 		t.Errorf("whole: done %v, work %d", done, s.work)
 	}
 }
+
+// TestChunkedPayload checks Payload counts the chunk data only: not the
+// size lines, extensions, CRLFs or trailers, and a chunk in full as soon as
+// its size line is complete, however the body is split.
+func TestChunkedPayload(t *testing.T) {
+	oneByteChunks := strings.Repeat("1;ext=x\r\nx\r\n", 9000) + "0\r\nX-Trailer: " + strings.Repeat("t", 1000) + "\r\n\r\n"
+	tests := []struct {
+		name   string
+		body   string
+		want   int64 // Payload after the whole body
+		chunks int   // Chunks after the whole body
+	}{
+		{"empty body", "0\r\n\r\n", 0, 1},
+		{"last chunk without the final CRLF", "0\r\n", 0, 1},
+		{"one chunk", "5\r\nhello\r\n0\r\n\r\n", 5, 2},
+		{"9000 one-byte chunks with extensions and a trailer", oneByteChunks, 9000, 9001},
+		{"hex sizes", "a\r\n0123456789\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n", 26, 3},
+		{"declared, data not yet here", "400\r\nabc", 0x400, 1},
+		{"size line incomplete", "400", 0, 0},
+		{"size line before its LF", "400;x=y\r", 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := []byte(tc.body)
+			pieces := [][][]byte{{data}}
+			if len(data) < 256 {
+				pieces = splits(data)
+			} else {
+				var bytewise [][]byte
+				for i := range data {
+					bytewise = append(bytewise, data[i:i+1])
+				}
+				pieces = append(pieces, bytewise)
+			}
+			for _, p := range pieces {
+				var s ChunkedScanner
+				for _, b := range p {
+					if _, _, err := s.Scan(b, nil); err != nil {
+						t.Fatalf("Scan: %v", err)
+					}
+				}
+				if got := s.Payload(); got != tc.want {
+					t.Fatalf("%d pieces: Payload = %d, want %d", len(p), got, tc.want)
+				}
+				if got := s.Chunks(); got != tc.chunks {
+					t.Fatalf("%d pieces: Chunks = %d, want %d", len(p), got, tc.chunks)
+				}
+			}
+		})
+	}
+	// Declared sizes add up without overflowing.
+	var s ChunkedScanner
+	for range 3 {
+		if _, _, err := s.Scan([]byte("ffffffffffffffff\r\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		s.state = csSizeStart // pretend the data went by
+	}
+	if got := s.Payload(); got != 1<<63-1 {
+		t.Errorf("Payload after huge chunks = %d, want MaxInt64", got)
+	}
+	s.Reset()
+	if got, n := s.Payload(), s.Chunks(); got != 0 || n != 0 {
+		t.Errorf("Payload, Chunks after Reset = %d, %d", got, n)
+	}
+}

@@ -8,7 +8,8 @@
 // before a field's colon, control characters, repeated Host or
 // Content-Length, Content-Length with Transfer-Encoding, and any transfer
 // coding but a single chunked are rejected with the status the proxy
-// should answer (*Error). Messages are never repaired.
+// should answer (*Error), a byte that cannot start a request line as soon
+// as it arrives. Messages are never repaired.
 //
 // Nothing here allocates after the first message parsed into a Request or
 // Response: returned slices point into the caller's buffer and are valid

@@ -17,11 +17,12 @@ const (
 // Header flags, set in Header.Flags.
 const (
 	// FlagHopByHop marks a field that must not be forwarded as is:
-	// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
+	// Connection, Keep-Alive, Proxy-Connection, TE, Upgrade,
 	// Transfer-Encoding, and any field named by a token of a Connection
 	// header (except Host and Content-Length, which a Connection token never
 	// strips, so that a client cannot make the proxy drop framing or
-	// routing fields).
+	// routing fields). Trailer is end-to-end (RFC 9110 6.6.2): it is not
+	// marked, unless a Connection token names it.
 	FlagHopByHop uint8 = 1 << iota
 	FlagHost
 	FlagXForwardedFor
@@ -29,6 +30,12 @@ const (
 	FlagXForwardedHost
 	FlagContentLength
 	FlagTransferEncoding
+	// FlagUnderscore marks a field whose name contains "_". A CGI-style
+	// backend maps "_" and "-" to the same variable, so Content_Length
+	// and Transfer_Encoding could frame a request differently there; the
+	// proxy drops such fields unless configured not to (as nginx's
+	// underscores_in_headers off does).
+	FlagUnderscore
 )
 
 // Field kinds that need processing beyond their flags.
@@ -74,7 +81,7 @@ type headState struct {
 
 	cl                                         int64
 	clCount, teLines, chunkedCount             int
-	lastChunked, teOther                       bool
+	teOther                                    bool
 	connClose, connKeepAlive, connUpgrade      bool
 	connOther, upgradeHeader, expect100, hosts bool
 	hostIdx                                    int
@@ -100,9 +107,16 @@ func (h *headState) begin(buf []byte, maxFields int) errCode {
 // nextLine returns the bounds of the next complete line of buf, without its
 // CRLF. In phaseStart it first skips up to maxEmptyLines empty lines. It
 // scans each byte of buf once over all calls, and enforces the line and
-// head limits before the line is complete.
-func (h *headState) nextLine(buf []byte, maxLine, maxHead int) (start, end int, ec errCode) {
+// head limits before the line is complete. With failFast, a byte that can
+// start neither a request line nor an empty line is rejected as soon as it
+// is in buf (see lineStart).
+func (h *headState) nextLine(buf []byte, maxLine, maxHead int, failFast bool) (start, end int, ec errCode) {
 	for {
+		if failFast && h.phase == phaseStart {
+			if ec := lineStart(buf, h.pos); ec != ecNone {
+				return 0, 0, ec
+			}
+		}
 		limit := len(buf)
 		if limit > maxHead {
 			limit = maxHead
@@ -152,6 +166,31 @@ func (h *headState) nextLine(buf []byte, maxLine, maxHead int) (start, end int, 
 	}
 }
 
+// lineStart checks the first bytes of a request line, or of an empty line
+// before it, at buf[pos:]: a method token starts with a tchar, and an
+// empty line is CRLF. Anything else is an error however the line goes on,
+// so it is reported at once rather than when a line end arrives, which a
+// client that sent one stray byte (or a TLS handshake) may never send.
+// The error is the one the complete line would get, a CR inside the line
+// excepted (reported as invalid method here rather than as bare CR).
+func lineStart(buf []byte, pos int) errCode {
+	if pos >= len(buf) {
+		return ecNone
+	}
+	switch c := buf[pos]; {
+	case tcharTab[c]:
+		return ecNone
+	case c == '\r':
+		if pos+1 < len(buf) && buf[pos+1] != '\n' {
+			return ecBareCR
+		}
+		return ecNone
+	case c == '\n':
+		return ecBareLF
+	}
+	return ecBadMethod
+}
+
 // parseField splits the field line buf[start:end] and records it. resp
 // selects the response rules.
 func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool) errCode {
@@ -188,6 +227,9 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 		v0++
 	}
 	flags, kind := classify(name)
+	if bytes.IndexByte(name, '_') >= 0 {
+		flags |= FlagUnderscore
+	}
 	if ec := h.fieldSemantics(kind, value, resp); ec != ecNone {
 		return ec
 	}
@@ -231,7 +273,7 @@ func classify(name []byte) (flags, kind uint8) {
 			return FlagHopByHop, kindUpgrade
 		}
 		if EqualFold(name, "trailer") {
-			return FlagHopByHop, kindTrailer
+			return 0, kindTrailer
 		}
 	case 10:
 		if EqualFold(name, "connection") {
@@ -302,10 +344,8 @@ func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode 
 				return ecBadTE
 			case EqualFold(elem, "chunked"):
 				h.chunkedCount++
-				h.lastChunked = true
 			default:
 				h.teOther = true
-				h.lastChunked = false
 			}
 		}
 	case kindConnection:
@@ -439,7 +479,7 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 		*hdrs = make([]Header, 0, maxFields)
 	}
 	for {
-		start, end, ec := h.nextLine(buf, maxLine, maxHead)
+		start, end, ec := h.nextLine(buf, maxLine, maxHead, !isResponse)
 		if ec == ecNeedMore {
 			return 0, ErrNeedMore
 		}

@@ -15,10 +15,10 @@ func str(b []byte) string {
 
 // flagString renders Header.Flags as letters: h hop-by-hop, H Host,
 // f X-Forwarded-For, p X-Forwarded-Proto, o X-Forwarded-Host,
-// L Content-Length, T Transfer-Encoding.
+// L Content-Length, T Transfer-Encoding, U underscore in the name.
 func flagString(f uint8) string {
 	var sb strings.Builder
-	for i, c := range "hHfpoLT" {
+	for i, c := range "hHfpoLTU" {
 		if f&(1<<i) != 0 {
 			sb.WriteRune(c)
 		}

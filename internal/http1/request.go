@@ -17,13 +17,15 @@ type Request struct {
 	Target []byte
 	// Path is the origin-form path and query to forward: Target itself for
 	// origin-form; for absolute-form "http://a.b:8/x?y" it is "/x?y" (and
-	// "/" when the path is empty); "*" for OPTIONS *; nil for CONNECT.
+	// "/" when the path is empty, "*" for OPTIONS, RFC 9112 3.2.4); "*"
+	// for OPTIONS *; nil for CONNECT.
 	Path []byte
 	// Authority is the authority of an absolute-form or authority-form
 	// (CONNECT) target, and nil otherwise. RFC 9112 3.2.2: for
 	// absolute-form it, not Host, identifies the target host.
 	Authority []byte
-	// Minor is the HTTP minor version: 0 or 1.
+	// Minor is the HTTP minor version: 0 or 1. HTTP/1.2 to HTTP/1.9 are
+	// processed as HTTP/1.1 (RFC 9110 2.5) and have Minor 1.
 	Minor int
 	// Headers holds the fields in the order received. Its backing array,
 	// sized for Limits.MaxHeaders, is allocated on first use and kept by
@@ -53,13 +55,14 @@ type Request struct {
 
 	h headState
 	// Offsets of the request line parts in the buffer. p0 < 0 means Path is
-	// the constant "/" (p0 == -1) or nil (p0 == -2); a0 < 0 means no
-	// Authority.
+	// the constant "/" (p0 == -1), nil (p0 == -2) or the constant "*"
+	// (p0 == -3); a0 < 0 means no Authority.
 	m0, m1, t0, t1, p0, p1, a0, a1 int
 }
 
-// slash is the Path of an absolute-form target with an empty path.
-var slash = []byte("/")
+// slash is the Path of an absolute-form target with an empty path, and
+// star that of an OPTIONS request with one.
+var slash, star = []byte("/"), []byte("*")
 
 // Reset prepares r for parsing the next message. It keeps the backing
 // arrays of Headers and of the internal scan state.
@@ -139,16 +142,21 @@ func (r *Request) parseRequestLine(buf []byte, start, end int) errCode {
 	return r.targetForm(method, line[t0:j])
 }
 
-// parseVersion parses HTTP-version; only HTTP/1.0 and HTTP/1.1 are
-// accepted, other digits are ecVersionNotSupported.
+// parseVersion parses HTTP-version. HTTP/1.0 is minor 0; HTTP/1.1 and any
+// later HTTP/1.x are minor 1: RFC 9110 2.5 says to process a message of a
+// higher minor version as one of the highest this recipient implements.
+// Another major version is ecVersionNotSupported.
 func parseVersion(v []byte, minor *int) errCode {
 	if len(v) != 8 || string(v[:5]) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]) {
 		return ecBadVersion
 	}
-	if v[5] != '1' || (v[7] != '0' && v[7] != '1') {
+	if v[5] != '1' {
 		return ecVersionNotSupported
 	}
-	*minor = int(v[7] - '0')
+	*minor = 1
+	if v[7] == '0' {
+		*minor = 0
+	}
 	return ecNone
 }
 
@@ -190,9 +198,12 @@ func (r *Request) targetForm(method, target []byte) errCode {
 			return ecBadTarget
 		}
 		r.a0, r.a1 = r.t0+a, r.t0+e
-		if e == len(target) {
+		switch {
+		case e == len(target) && string(method) == "OPTIONS":
+			r.p0 = -3 // RFC 9112 3.2.4: "*", not "/"
+		case e == len(target):
 			r.p0 = -1
-		} else {
+		default:
 			r.p0, r.p1 = r.t0+e, r.t1
 		}
 	case connect:
@@ -249,6 +260,8 @@ func (r *Request) slice(buf []byte) {
 		r.Path = slash[:1:1]
 	case -2:
 		r.Path = nil
+	case -3:
+		r.Path = star[:1:1]
 	default:
 		r.Path = buf[r.p0:r.p1:r.p1]
 	}

@@ -58,7 +58,13 @@ var validRequests = []struct {
 		name: "lookalike field names are plain fields",
 		in:   "POST /x HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent-Length-X: 5\r\n\r\n",
 		want: reqWant{method: "POST", target: "/x", path: "/x", authority: "<nil>", host: "a", minor: 1, cl: -1, keepAlive: true,
-			headers: []string{"Host=a/H", "Transfer_Encoding=chunked/", "Content-Length-X=5/"}},
+			headers: []string{"Host=a/H", "Transfer_Encoding=chunked/U", "Content-Length-X=5/"}},
+	},
+	{
+		name: "underscores flagged anywhere in a name",
+		in:   "GET / HTTP/1.1\r\nHost: a\r\n_X: 1\r\nX_: 2\r\nContent_Length: 3\r\nX-Y: 4\r\n\r\n",
+		want: reqWant{method: "GET", target: "/", path: "/", authority: "<nil>", host: "a", minor: 1, cl: -1, keepAlive: true,
+			headers: []string{"Host=a/H", "_X=1/U", "X_=2/U", "Content_Length=3/U", "X-Y=4/"}},
 	},
 	{
 		name: "CONNECT IPv6",
@@ -107,6 +113,36 @@ var validRequests = []struct {
 		in:   "GET http://[2001:db8::1]:8080/p HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n",
 		want: reqWant{method: "GET", target: "http://[2001:db8::1]:8080/p", path: "/p", authority: "[2001:db8::1]:8080", host: "[2001:db8::1]:8080", minor: 1, cl: -1, keepAlive: true,
 			headers: []string{"Host=[2001:db8::1]:8080/H"}},
+	},
+	{
+		name: "OPTIONS absolute-form with empty path is forwarded as *",
+		in:   "OPTIONS http://a.b:8 HTTP/1.1\r\nHost: a.b:8\r\n\r\n",
+		want: reqWant{method: "OPTIONS", target: "http://a.b:8", path: "*", authority: "a.b:8", host: "a.b:8", minor: 1, cl: -1, keepAlive: true,
+			headers: []string{"Host=a.b:8/H"}},
+	},
+	{
+		name: "OPTIONS absolute-form with a path keeps it",
+		in:   "OPTIONS http://a.b/ HTTP/1.1\r\nHost: a.b\r\n\r\n",
+		want: reqWant{method: "OPTIONS", target: "http://a.b/", path: "/", authority: "a.b", host: "a.b", minor: 1, cl: -1, keepAlive: true,
+			headers: []string{"Host=a.b/H"}},
+	},
+	{
+		name: "HTTP/1.2 is processed as HTTP/1.1",
+		in:   "POST / HTTP/1.2\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+		want: reqWant{method: "POST", target: "/", path: "/", authority: "<nil>", host: "a", minor: 1, cl: -1, chunked: true, keepAlive: true, body: BodyChunked,
+			headers: []string{"Host=a/H", "Transfer-Encoding=chunked/hT"}},
+	},
+	{
+		name: "HTTP/1.9 is processed as HTTP/1.1",
+		in:   "GET / HTTP/1.9\r\nHost: a\r\n\r\n",
+		want: reqWant{method: "GET", target: "/", path: "/", authority: "<nil>", host: "a", minor: 1, cl: -1, keepAlive: true,
+			headers: []string{"Host=a/H"}},
+	},
+	{
+		name: "Trailer is an end-to-end field",
+		in:   "POST / HTTP/1.1\r\nHost: a\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n",
+		want: reqWant{method: "POST", target: "/", path: "/", authority: "<nil>", host: "a", minor: 1, cl: -1, chunked: true, keepAlive: true, body: BodyChunked,
+			headers: []string{"Host=a/H", "Trailer=X-Sum/", "Transfer-Encoding=chunked/hT"}},
 	},
 	{
 		name: "OPTIONS *",
@@ -166,7 +202,7 @@ var validRequests = []struct {
 		name: "Connection options mark fields hop-by-hop, never Host or Content-Length",
 		in:   "POST / HTTP/1.1\r\nX-Custom: 1\r\nHost: a\r\nContent-Length: 1\r\nConnection: x-custom, ,host, content-length, X-Other\r\nx-other: 2\r\nKeep-Alive: 5\r\nProxy-Connection: k\r\nTE: trailers\r\nTrailer: X-T\r\n\r\n",
 		want: reqWant{method: "POST", target: "/", path: "/", authority: "<nil>", host: "a", minor: 1, cl: 1, keepAlive: true, body: BodyLength,
-			headers: []string{"X-Custom=1/h", "Host=a/H", "Content-Length=1/L", "Connection=x-custom, ,host, content-length, X-Other/h", "x-other=2/h", "Keep-Alive=5/h", "Proxy-Connection=k/h", "TE=trailers/h", "Trailer=X-T/h"}},
+			headers: []string{"X-Custom=1/h", "Host=a/H", "Content-Length=1/L", "Connection=x-custom, ,host, content-length, X-Other/h", "x-other=2/h", "Keep-Alive=5/h", "Proxy-Connection=k/h", "TE=trailers/h", "Trailer=X-T/"}},
 	},
 	{
 		name: "X-Forwarded flags",
@@ -202,7 +238,7 @@ var validRequests = []struct {
 		name: "extension method, token chars in names",
 		in:   "M-SEARCH /x HTTP/1.1\r\nHost: a\r\n!#$%&'*+-.^_`|~09azAZ: v\r\n\r\n",
 		want: reqWant{method: "M-SEARCH", target: "/x", path: "/x", authority: "<nil>", host: "a", minor: 1, cl: -1, keepAlive: true,
-			headers: []string{"Host=a/H", "!#$%&'*+-.^_`|~09azAZ=v/"}},
+			headers: []string{"Host=a/H", "!#$%&'*+-.^_`|~09azAZ=v/U"}},
 	},
 	{
 		name: "pipelined request after the head",
@@ -352,7 +388,7 @@ var invalidRequests = []struct {
 	{"too many empty lines", "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 
 	// Request line.
-	{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505},
+	{"HTTP/1.2 without Host", "GET / HTTP/1.2\r\n\r\n", 400},
 	{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
 	{"HTTP/0.9 version", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505},
 	{"HTTP/3.1", "GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505},

@@ -12,7 +12,8 @@ package http1
 // discards that buffer. The fields are meaningful only after ParseResponse
 // returned a nil error.
 type Response struct {
-	// Minor is the HTTP minor version: 0 or 1.
+	// Minor is the HTTP minor version: 0 or 1 (HTTP/1.2 to HTTP/1.9 are
+	// processed as HTTP/1.1, RFC 9110 2.5).
 	Minor int
 	// Status is the status code, 100 to 599.
 	Status int
@@ -24,14 +25,14 @@ type Response struct {
 	Headers []Header
 	// ContentLength is the Content-Length value, or -1 when absent.
 	ContentLength int64
-	// Chunked reports a Transfer-Encoding whose final coding is chunked.
+	// Chunked reports Transfer-Encoding: chunked.
 	Chunked bool
 	// KeepAlive reports whether the connection may carry another request
 	// after this response (RFC 9112 9.3): HTTP/1.1 without
 	// "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
-	// It is false for 101 and for a Transfer-Encoding that does not end in
-	// chunked. A body of kind BodyUntilClose also ends the connection; the
-	// caller checks BodyKind for that, as it depends on the request method.
+	// It is false for 101. A body of kind BodyUntilClose also ends the
+	// connection; the caller checks BodyKind for that, as it depends on
+	// the request method.
 	KeepAlive bool
 	// Upgrade reports a 101 (Switching Protocols) response.
 	Upgrade bool
@@ -58,10 +59,13 @@ func (r *Response) Reset() {
 // line.
 //
 // The header rules are those of requests (up to four empty lines before
-// the status line are skipped likewise), except that Host is not
-// required, a repeated Content-Length with the same value is accepted, and
-// a Transfer-Encoding whose last coding is not chunked makes the body last
-// until the connection closes.
+// the status line are skipped likewise), except that Host is not required
+// and a repeated Content-Length with the same value is accepted. As for
+// requests, a transfer coding other than a single chunked is rejected
+// (502): a proxy that forwarded the body without it would change the
+// body's meaning, and one that forwarded it would send a coding the client
+// never said it accepts (TE is hop-by-hop). HAProxy and nginx reject such
+// responses likewise.
 func ParseResponse(buf []byte, r *Response, lim *Limits) (n int, err error) {
 	return parseHead(r, buf, lim)
 }
@@ -111,7 +115,6 @@ func (r *Response) parseStatusLine(buf []byte, start, end int) errCode {
 // finish applies the whole-head rules and fills r's fields.
 func (r *Response) finish(buf []byte) errCode {
 	h := &r.h
-	closeDelimited := false
 	if h.teLines > 0 {
 		switch {
 		case r.Minor == 0:
@@ -120,16 +123,17 @@ func (r *Response) finish(buf []byte) errCode {
 			return ecCLAndTE
 		case h.chunkedCount > 1:
 			return ecDupChunked
+		case h.teOther:
+			return ecUnsupportedTE
 		}
-		r.Chunked = h.lastChunked
-		closeDelimited = !h.lastChunked
+		r.Chunked = true
 	}
 	r.ContentLength = -1
 	if h.clCount > 0 {
 		r.ContentLength = h.cl
 	}
 	r.Upgrade = r.Status == 101
-	r.KeepAlive = h.keepAlive(r.Minor) && !closeDelimited && !r.Upgrade
+	r.KeepAlive = h.keepAlive(r.Minor) && !r.Upgrade
 	r.HeadLen = h.pos
 	h.markConnectionOptions(buf)
 	h.phase = phaseDone

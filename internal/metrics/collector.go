@@ -28,7 +28,7 @@ type descs struct {
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
 	bytesIn, bytesOut                *prometheus.Desc
-	refused                          *prometheus.Desc
+	refused, droppedHeaders          *prometheus.Desc
 
 	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
 
@@ -107,6 +107,8 @@ func newDescs() descs {
 			"Bytes written to clients."),
 		refused: d("connx_connections_refused_total",
 			"Client connections refused with 503 at accept because limits.maxConnections or the file descriptor limit was reached."),
+		droppedHeaders: d("connx_dropped_headers_total",
+			"Request header fields not forwarded because their name contains an underscore (server.underscoresInHeaders: false)."),
 
 		reloads: d("connx_config_reloads_total",
 			"Configuration reload attempts by result.",
@@ -167,7 +169,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
 		d.poolPanic, d.poolPanics,
 		d.active, d.parked, d.closing, d.tunnels,
-		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused,
+		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.droppedHeaders,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
 		d.accessLog, d.buildInfo,
@@ -237,6 +239,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.bytesIn, s.BytesIn)
 	counter(d.bytesOut, s.BytesOut)
 	counter(d.refused, s.Refused)
+	counter(d.droppedHeaders, s.DroppedHeaders)
 
 	rl := &s.Reloads
 	counter(d.reloads, rl.Success, "success")

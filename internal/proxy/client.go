@@ -59,6 +59,7 @@ type client struct {
 	keepAlive   bool // the request allows another after it
 	closeAfter  bool // close once the current response is written
 	respStarted bool // a final response head went to the client
+	holding     bool // a chunked head waits for its first chunk-size line
 	linger      bool // on close, read and drop input for a while first
 
 	// The current request's record, for metrics and the access log.
@@ -182,17 +183,25 @@ func (cl *client) readHead() bool {
 		}
 		return false
 	}
-	cl.sn = sn
-	cl.served = true
-	cl.begin(cl.req)
+	if cl.holding {
+		sn = cl.sn // the head was read, and its record begun, under cl.sn
+	} else {
+		cl.sn = sn
+		cl.served = true
+		cl.begin(cl.req)
+	}
 	if err != nil {
 		cl.method = methodOther
 		cl.reject(statusOfParseError(err))
 		return false
 	}
+	r := cl.req
+	if r.Chunked && !r.Expect100 && !cl.firstChunkReady(buf[n:]) {
+		return false // held (the Request is kept), or rejected
+	}
+	cl.holding = false
 	// The parsed head is used only in this call: hand the Request back to
 	// the loop once done, so idle connections hold no header arrays.
-	r := cl.req
 	defer cl.releaseReq()
 	cl.minor = r.Minor
 	cl.keepAlive = r.KeepAlive && !lp.srv.draining.Load()
@@ -252,6 +261,46 @@ func (cl *client) readHead() bool {
 	}
 	cl.assign(be, probe)
 	return true
+}
+
+// firstChunkProbe bounds the bytes examined for the first chunk-size line:
+// 16 hex digits, an extension of at most 4096 bytes and the CRLF fit.
+const firstChunkProbe = 4<<10 + 64
+
+// firstChunkReady checks the start of a chunked request body before the
+// head goes anywhere: no backend is picked, dialled or sent a byte until
+// the first chunk-size line has arrived and is valid, so a body malformed
+// from its first byte is answered 400 (413 if its first chunk alone is
+// over limits.maxRequestBody) and never reaches a backend. Until the line
+// is complete the head is held (csHead, the Request kept) under the
+// clientBody timeout. It reports whether the request may go on.
+//
+// A request with Expect: 100-continue is not held: its client waits for
+// the 100 (or its own timeout) before sending the body.
+func (cl *client) firstChunkReady(body []byte) bool {
+	if len(body) > firstChunkProbe {
+		body = body[:firstChunkProbe]
+	}
+	var s http1.ChunkedScanner
+	if _, _, err := s.Scan(body, &cl.sn.lim); err != nil {
+		cl.holding = false
+		cl.reject(statusOfParseError(err))
+		return false
+	}
+	if cl.sn.maxBody > 0 && s.Payload() > cl.sn.maxBody {
+		cl.holding = false
+		cl.reject(http.StatusRequestEntityTooLarge)
+		return false
+	}
+	if s.Chunks() > 0 {
+		return true
+	}
+	if !cl.holding {
+		cl.holding = true
+		cl.state = csHead
+		cl.deadline = cl.lp.now + cl.sn.clientBody
+	}
+	return false
 }
 
 // admitRate asks the rate limiter about request r (head of n bytes). When
@@ -387,7 +436,9 @@ func (cl *client) forwardBody() bool {
 			cl.reject(statusOfParseError(err))
 			return false
 		}
-		if cl.sn.maxBody > 0 && cl.bodySent+int64(k) > cl.sn.maxBody {
+		// The payload, not the framing, counts against the limit; a chunk
+		// counts in full once its size line is read.
+		if cl.sn.maxBody > 0 && cl.chunks.Payload() > cl.sn.maxBody {
 			cl.reject(http.StatusRequestEntityTooLarge)
 			return false
 		}

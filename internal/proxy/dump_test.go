@@ -19,12 +19,12 @@ func dumpConns(s *Server) string {
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			defer close(done)
 			for cl := lp.clients.head; cl != nil; cl = cl.lk.next {
-				fmt.Fprintf(&sb, "client state=%d attached=%v parked=%v resuming=%v owed=%d buffered=%d up=%v\n",
-					cl.state, cl.attached(), cl.isDetached(), cl.resuming, len(cl.owed), cl.buffered(), cl.up != nil)
+				fmt.Fprintf(&sb, "client state=%d attached=%v parked=%v resuming=%v owed=%d/%d buffered=%d stash=%d up=%v\n",
+					cl.state, cl.attached(), cl.isDetached(), cl.resuming, len(cl.owed), cap(cl.owed), cl.buffered(), cap(cl.stash), cl.up != nil)
 			}
 			for up := lp.upstreams.head; up != nil; up = up.lk.next {
-				fmt.Fprintf(&sb, "upstream state=%d attached=%v parked=%v eof=%v owed=%d client=%v deadline=%d now=%d\n",
-					up.state, up.attached(), up.isDetached(), up.eof, len(up.owed), up.cl != nil, up.deadline, lp.now)
+				fmt.Fprintf(&sb, "upstream state=%d attached=%v parked=%v eof=%v owed=%d/%d stash=%d client=%v deadline=%d now=%d\n",
+					up.state, up.attached(), up.isDetached(), up.eof, len(up.owed), cap(up.owed), cap(up.stash), up.cl != nil, up.deadline, lp.now)
 			}
 			return nil
 		}))

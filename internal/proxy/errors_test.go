@@ -158,7 +158,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, false},
 		{"body over limit", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n" + strings.Repeat("x", 1001), 413, false},
 		{"chunked body over limit", "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n" + strings.Repeat("x", 1001) + "\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n", 413, true},
-		{"smuggled after bad version", "GET / HTTP/1.2\r\nHost: a\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n", 505, false},
+		{"smuggled after bad version", "GET / HTTP/2.0\r\nHost: a\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n", 505, false},
 	} {
 		// First on a new connection, then after a request on a
 		// keep-alive one.

@@ -12,9 +12,11 @@ const forwardedFlags = http1.FlagHopByHop | http1.FlagXForwardedFor |
 
 // appendRequestHead appends the head ConnX sends upstream for cl.req:
 // origin-form target, the client's headers in order and case minus the
-// hop-by-hop ones, its own framing, and the X-Forwarded-* fields. HTTP/1.0
-// clients are forwarded as HTTP/1.0 with keep-alive, so the backend never
-// answers them with chunked framing they cannot read.
+// hop-by-hop ones (and, unless server.underscoresInHeaders, those with "_"
+// in their names), Content-Length as the canonical decimal, its own
+// framing, and the X-Forwarded-* fields. HTTP/1.0 clients are forwarded as
+// HTTP/1.0 with keep-alive, so the backend never answers them with chunked
+// framing they cannot read.
 func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	r := cl.req
 	b = append(b, r.Method...)
@@ -31,6 +33,7 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	}
 	var id []byte // the client's request ID
 	idName := sn.ridHeader
+	dropped := 0
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		if h.Flags&forwardedFlags != 0 {
@@ -42,14 +45,26 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 			}
 			continue
 		}
+		if h.Flags&http1.FlagUnderscore != 0 && !sn.underscores {
+			dropped++
+			continue
+		}
 		b = append(b, h.Name...)
 		b = append(b, ": "...)
-		if h.Flags&http1.FlagHost != 0 {
+		switch {
+		case h.Flags&http1.FlagHost != 0:
 			b = appendHost(b, host, sn, be)
-		} else {
+		case h.Flags&http1.FlagContentLength != 0:
+			// "0044" goes on as "44": a backend that reads leading zeros
+			// as octal cannot frame the body differently.
+			b = strconv.AppendInt(b, r.ContentLength, 10)
+		default:
 			b = append(b, h.Value...)
 		}
 		b = append(b, "\r\n"...)
+	}
+	if dropped > 0 {
+		cl.lp.st.dropped.Add(uint64(dropped))
 	}
 	if r.Host == nil {
 		b = append(b, "Host: "...)
@@ -111,21 +126,30 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 }
 
 // appendStatusAndFields appends r's status line and its end-to-end fields
-// (hop-by-hop ones dropped); the caller adds its own and the blank line.
+// (hop-by-hop ones dropped; Content-Length once, as the canonical decimal,
+// where the backend may have repeated it or written leading zeros); the
+// caller adds its own and the blank line.
 func appendStatusAndFields(b []byte, r *http1.Response) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, ' ')
 	b = append(b, r.Reason...)
 	b = append(b, "\r\n"...)
+	clDone := false
 	for i := range r.Headers {
 		h := &r.Headers[i]
-		if h.Flags&http1.FlagHopByHop != 0 {
+		isCL := h.Flags&http1.FlagContentLength != 0
+		if h.Flags&http1.FlagHopByHop != 0 || isCL && clDone {
 			continue
 		}
 		b = append(b, h.Name...)
 		b = append(b, ": "...)
-		b = append(b, h.Value...)
+		if isCL {
+			clDone = true
+			b = strconv.AppendInt(b, r.ContentLength, 10)
+		} else {
+			b = append(b, h.Value...)
+		}
 		b = append(b, "\r\n"...)
 	}
 	return b

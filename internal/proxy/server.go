@@ -50,6 +50,7 @@ type Server struct {
 	flushing atomic.Int64 // closing clients waiting for a flush, all loops
 	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
 	upOpen   atomic.Int64 // open upstream connections, all loops
+	dialing  atomic.Int64 // upstream dials in flight (each holds a second descriptor for a while)
 	owing    atomic.Int64 // peers with owed output bytes, all loops
 	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
 
@@ -184,10 +185,15 @@ func (s *Server) Serve() error {
 	// Each loop accepts on its own SO_REUSEPORT socket (no hand-off between
 	// goroutines per connection). SO_REUSEPORT would also let a second
 	// ConnX share the port silently, so first make sure nobody has it.
-	if !s.join {
+	// With port 0 that probe is also what picks the port: every loop must
+	// bind the same one, not a free port of its own.
+	if anyPort := sn.cfg.Server.Port == 0; !s.join || anyPort {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+		}
+		if anyPort {
+			addr = net.JoinHostPort(sn.cfg.Server.Host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 		}
 		_ = ln.Close()
 	}
@@ -455,7 +461,7 @@ func fdLimit() int64 {
 func (s *Server) nearFDLimit() bool {
 	// Each backend also has a health-check connection open.
 	extra := int64(fdReserve + len(s.snap.Load().members))
-	return s.active.Load()+s.upOpen.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
+	return s.active.Load()+s.upOpen.Load()+s.dialing.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 
 func sockaddrTCP(sa unix.Sockaddr) net.Addr {

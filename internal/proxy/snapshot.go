@@ -83,6 +83,7 @@ type snapshot struct {
 	retryPct    int
 	maxBody     int64
 	preserve    bool
+	underscores bool // forward header fields with "_" in their names
 	metricsPath string
 	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
 	upgrades    []string       // protocols clients may upgrade to
@@ -120,6 +121,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		retryPct:       cfg.LoadBalancing.RetryBudget,
 		maxBody:        cfg.Limits.MaxRequestBody,
 		preserve:       cfg.Server.PreserveHost,
+		underscores:    cfg.Server.UnderscoresInHeaders,
 		metricsPath:    cfg.Metrics.Path,
 		metricsFrom:    cfg.Metrics.AllowPrefixes(),
 		upgrades:       cfg.Server.Upgrades,

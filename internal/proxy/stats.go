@@ -20,6 +20,7 @@ type loopStats struct {
 	bytesOut atomic.Uint64
 	tunnels  atomic.Int64
 	refused  atomic.Uint64 // connections refused at limits.maxConnections or the fd limit
+	dropped  atomic.Uint64 // request header fields dropped (underscore in the name)
 
 	// slots holds the per-backend counters by slot (backend id + 1; slot
 	// 0 is for requests ConnX answered itself). It grows copy-on-write,
@@ -143,6 +144,7 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 		snap.BytesOut += st.bytesOut.Load()
 		snap.Tunnels += st.tunnels.Load()
 		snap.Refused += st.refused.Load()
+		snap.DroppedHeaders += st.dropped.Load()
 	}
 
 	s.collectSlot(snap, loops, 0, stats.NoBackend)

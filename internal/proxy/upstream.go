@@ -80,7 +80,12 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 	el := lp.el
 	addr := up.be.addr
 	up.deadline = 0
+	srv := lp.srv
+	srv.dialing.Add(1)
 	go func() {
+		// Enroll holds a duplicate of the dialled descriptor until the
+		// connection is registered: two descriptors for a while.
+		defer srv.dialing.Add(-1)
 		d := net.Dialer{Timeout: timeout}
 		nc, err := d.Dial("tcp", addr)
 		if err == nil {
@@ -236,6 +241,13 @@ func (up *upstream) readHead(buf []byte) bool {
 		up.consume(n)
 		r.Reset()
 		return true
+	}
+	if cl.minor == 0 && r.BodyKind(cl.isHead) == http1.BodyChunked {
+		// The request went out as HTTP/1.0, which forbids a transfer
+		// coding in the answer (RFC 9112 6.1); its client could not read
+		// one, and ConnX never rewrites a body's framing.
+		up.fail(failBadResponse)
+		return false
 	}
 	cl.respStarted = true
 	cl.status = r.Status

@@ -26,6 +26,9 @@ type Snapshot struct {
 	// Refused counts connections refused with 503 at accept because
 	// limits.maxConnections or the descriptor limit was reached.
 	Refused uint64
+	// DroppedHeaders counts request header fields not forwarded because
+	// their name contains "_" (server.underscoresInHeaders: false).
+	DroppedHeaders uint64
 
 	// Requests counts finished requests by method, status and backend, in
 	// no particular order. Each (Method, Code, Backend) appears once.
