@@ -101,8 +101,10 @@ const upperHex = "0123456789ABCDEF"
 //     as received; nil when there is no "?". The target to forward is
 //     path followed by query.
 //
-// The target "*" (OPTIONS *) is returned unchanged as path, with a nil
-// query. Anything else that does not start with "/" is refused.
+// path and query point into target or dst, and are valid as long as
+// neither is modified. The target "*" (OPTIONS *) is returned unchanged as
+// path, with a nil query. Anything else that does not start with "/" is
+// refused.
 //
 // Normalize applies these rules to the path, in one pass, left to right
 // (docs/routing.md has them with examples):

@@ -48,7 +48,7 @@ type Match struct {
 }
 
 // HeaderMatch is a condition on one request header field. Name is
-// compared case-insensitively. With Present the condition holds when the
+// required and compared case-insensitively. With Present the condition holds when the
 // request has a field of that name, whatever its value (Value must then be
 // ""). Otherwise it holds when some field of that name has exactly Value
 // (case-sensitive; "" is an empty value). Repeated fields are not joined:
@@ -60,8 +60,9 @@ type HeaderMatch struct {
 	Present bool
 }
 
-// Table is a compiled set of routes. It is immutable: any number of
-// goroutines may call Lookup at once. A nil *Table matches nothing.
+// Table is a compiled set of routes, built by Compile. It is immutable:
+// any number of goroutines may call Lookup at once. The zero Table and a
+// nil *Table match nothing.
 type Table struct {
 	conds []cond            // per route, by index
 	exact map[string]*group // by lower-case host
