@@ -136,6 +136,10 @@ var (
 	ErrTooManyHeaders     = reqErrors[ecTooManyHeaders]      // 431: beyond Limits.MaxHeaders
 	ErrUnsupportedTE      = reqErrors[ecUnsupportedTE]       // 501: a transfer coding other than chunked
 	ErrVersion            = reqErrors[ecVersionNotSupported] // 505: HTTP/x.y other than 1.0 and 1.1
+
+	// ErrResponseUnsupportedTE is ParseResponse's error for a well-formed
+	// transfer coding other than a single chunked (502).
+	ErrResponseUnsupportedTE = respErrors[ecUnsupportedTE]
 )
 
 // Errors of the chunked body scanner; all have status 400.

@@ -133,6 +133,14 @@ func (cl *client) process() {
 	}
 }
 
+// The chunked framing a body may carry: framingFactor times
+// limits.maxRequestBody plus framingSlack. A 1-byte chunk written with a
+// 16-digit size takes 19 bytes of framing.
+const (
+	framingFactor = 16
+	framingSlack  = 64 << 10
+)
+
 // readBurst is the most gnet reads from a socket in one go (its default
 // read buffer).
 const readBurst = 64 << 10
@@ -196,7 +204,9 @@ func (cl *client) readHead() bool {
 		return false
 	}
 	r := cl.req
-	if r.Chunked && !r.Expect100 && !cl.firstChunkReady(buf[n:]) {
+	// A client that sent Expect: 100-continue waits for the 100 before its
+	// body, so its head goes at once, unless body bytes came anyway.
+	if r.Chunked && (!r.Expect100 || len(buf) > n) && !cl.firstChunkReady(buf[n:]) {
 		return false // held (the Request is kept), or rejected
 	}
 	cl.holding = false
@@ -437,10 +447,16 @@ func (cl *client) forwardBody() bool {
 			return false
 		}
 		// The payload, not the framing, counts against the limit; a chunk
-		// counts in full once its size line is read.
-		if cl.sn.maxBody > 0 && cl.chunks.Payload() > cl.sn.maxBody {
-			cl.reject(http.StatusRequestEntityTooLarge)
-			return false
+		// counts in full once its size line is read. The framing (sizes,
+		// extensions, CRLFs, trailers) may take framingFactor times the
+		// limit plus framingSlack, so that tiny chunks with long
+		// extensions cannot send a backend thousands of times the limit.
+		if mb := cl.sn.maxBody; mb > 0 {
+			payload := cl.chunks.Payload()
+			if payload > mb || cl.bodySent+int64(k)-payload > framingFactor*mb+framingSlack {
+				cl.reject(http.StatusRequestEntityTooLarge)
+				return false
+			}
 		}
 	}
 	if k > 0 {
@@ -923,7 +939,7 @@ func kindOf(f failure) errKind {
 		return errConnect
 	case failTimeout, failUpstreamIdle:
 		return errTimeout
-	case failBadResponse:
+	case failBadResponse, failUnsupported:
 		return errBadResponse
 	}
 	return errUpstreamReset

@@ -20,6 +20,7 @@ const (
 	failBadResponse                      // backend sent a malformed response
 	failUpstreamIdle                     // response body stalled
 	failLocal                            // dial failed for lack of local resources (descriptors, ports)
+	failUnsupported                      // a well-formed response ConnX cannot pass on (a transfer coding)
 )
 
 func (f failure) String() string {
@@ -38,6 +39,8 @@ func (f failure) String() string {
 		return "upstream_read_timeout"
 	case failLocal:
 		return "local_resources"
+	case failUnsupported:
+		return "unsupported_response"
 	}
 	return "unknown"
 }

@@ -572,3 +572,69 @@ func TestListenPortZero(t *testing.T) {
 		t.Errorf("32 connections reached %d event loop(s), want them spread over %d", n, loops)
 	}
 }
+
+// TestChunkedFramingBounded: chunk extensions are framing, not payload,
+// but they may not make the bytes sent to a backend unbounded: 1000
+// one-byte chunks with 4000-byte extensions under maxRequestBody 1000
+// get 413.
+func TestChunkedFramingBounded(t *testing.T) {
+	var got atomic.Int64
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Add(n)
+	}))
+	_, addr := proxyFor(t, []string{be}, func(c *config.Config) { c.Limits.MaxRequestBody = 1000 })
+	rc := dialProxy(t, addr)
+	ext := ";x=" + strings.Repeat("e", 4000)
+	go func() {
+		_, _ = io.WriteString(rc.c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for range 1000 {
+			if _, err := io.WriteString(rc.c, "1"+ext+"\r\nx\r\n"); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(rc.c, "0\r\n\r\n")
+	}()
+	resp, _ := rc.response(http.MethodPost)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestUnsupportedResponseNotAConnectFailure: a well-formed response with a
+// transfer coding ConnX cannot pass on gets 502, but it is an
+// application's answer, not a broken backend: it must not open breakers
+// (with failureOn5xx off, the default) and take the site down.
+func TestUnsupportedResponseNotAConnectFailure(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(head, "GET /gz ") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
+		d := config.Default()
+		c.CircuitBreaker = d.CircuitBreaker
+		c.Outlier = d.Outlier
+		c.LoadBalancing.PanicThreshold = 0
+	})
+	for i := range 10 {
+		rc := dialProxy(t, addr)
+		rc.send("GET /gz HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, _ := rc.response(http.MethodGet); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("/gz %d: status %d, want 502", i, resp.StatusCode)
+		}
+	}
+	rc := dialProxy(t, addr)
+	if resp, body := rc.get("/"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after 10 unsupported responses: status %d (breaker %s)", resp.StatusCode, srv.snap.Load().members[0].hb.Breaker().State())
+	}
+}

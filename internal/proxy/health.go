@@ -65,6 +65,8 @@ func outcomeOf(f failure) breaker.Outcome {
 		return breaker.Success
 	case failLocal:
 		return breaker.Canceled // not the backend's doing
+	case failUnsupported:
+		return breaker.ServerError // an application's answer: counts only with failureOn5xx
 	}
 	return breaker.ConnectError
 }

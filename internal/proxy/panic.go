@@ -64,23 +64,28 @@ func (sn *snapshot) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
 }
 
 // poolCounts counts the backends with weight above 0 that pass active
-// checks and did not just refuse a connection (candidates), and those of
-// them that breakers and ejection leave available. A half-open breaker
-// counts as available even while its probe slots are taken: the backend
-// is recovering, and counting it out for the length of a probe would
-// flap in and out of panic mode.
-func (sn *snapshot) poolCounts(now int64) (candidates, available int) {
+// checks and did not just refuse a connection (candidates); those of them
+// that breakers and ejection leave available to a request now
+// (available: a half-open breaker whose probe slots are taken is not);
+// and those that have recovered (available with a closed breaker).
+// The pool enters panic on available and leaves it on recovered, so that
+// half-open breakers can neither hold every request out (their probes
+// may be slow, or an attacker's) nor make the state flap.
+func (sn *snapshot) poolCounts(now int64) (candidates, available, recovered int) {
 	for i := range sn.members {
 		m := &sn.members[i]
 		if m.weight == 0 || !m.usable(now, true) {
 			continue
 		}
 		candidates++
-		if !m.hb.Held(now) {
+		if m.hb.Available(now) {
 			available++
+			if m.hb.Breaker().State() == breaker.Closed {
+				recovered++
+			}
 		}
 	}
-	return candidates, available
+	return candidates, available, recovered
 }
 
 // updatePanic sets the panic flag from the pool's state at time now and
@@ -99,7 +104,11 @@ func (sn *snapshot) updatePanic(now int64, enterOnly bool) bool {
 	cand, avail := 0, 0
 	want := false
 	if sn.panicPct > 0 {
-		cand, avail = sn.poolCounts(now)
+		var recovered int
+		cand, avail, recovered = sn.poolCounts(now)
+		if on {
+			avail = recovered // leave only once enough have recovered
+		}
 		want = cand > 0 && avail*100 < sn.panicPct*cand
 	}
 	if want == on || !pn.on.CompareAndSwap(on, want) {

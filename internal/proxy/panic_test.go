@@ -20,6 +20,7 @@ import (
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/metrics"
 	"github.com/connx/connx/internal/stats"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // withDefaultHealth turns the passive health machinery back on with its
@@ -415,4 +416,96 @@ func TestUpMeansPickable(t *testing.T) {
 	if code, body := getStatus(t, addr, "/"); code != http.StatusOK || body != "0" {
 		t.Errorf("after recovery: %d %q", code, body)
 	}
+}
+
+// TestPanicModeHalfOpenProbesBusy: every backend's breaker is half-open
+// and its probe slot is taken by a slow request (an attacker's, say).
+// Nothing can be picked, so the pool must be in panic mode and serve,
+// not answer 503 until the probes end.
+func TestPanicModeHalfOpenProbesBusy(t *testing.T) {
+	release := make(chan struct{})
+	handler := func(i int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/flaky":
+				http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			case "/slow":
+				<-release
+				fmt.Fprint(w, "slow")
+			default:
+				fmt.Fprint(w, i)
+			}
+		}
+	}
+	a := httpBackend(t, handler(0))
+	b := httpBackend(t, handler(1))
+	srv, addr := proxyFor(t, []string{a, b}, func(c *config.Config) {
+		withDefaultHealth(c)
+		c.Outlier.Enabled = false
+		c.CircuitBreaker.Timeout = 300 * time.Millisecond
+		c.Upstream.Retries = 0
+	})
+	breakAll(t, srv, 10, 2)
+	// The breakers decide on the loop's coarse clock: wait until it says
+	// their open time is over.
+	waitFor(t, "the breakers' open time to pass on the loop's clock", func() bool {
+		now := loopClock(srv)
+		for _, m := range srv.snap.Load().members {
+			if !m.hb.Breaker().Available(now) {
+				return false
+			}
+		}
+		return true
+	})
+	// Slow requests take the probe slots: one per backend.
+	hc := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	var slow sync.WaitGroup
+	defer slow.Wait()
+	defer close(release)
+	halfOpen := func() bool {
+		for _, m := range srv.snap.Load().members {
+			if m.hb.Breaker().State() != breaker.HalfOpen {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; !halfOpen(); i++ {
+		if i == 8 {
+			t.Fatal("the slow requests did not take both probe slots")
+		}
+		slow.Add(1)
+		go func() {
+			defer slow.Done()
+			if resp, err := hc.Get("http://" + addr + "/slow"); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		_, before := tunnelStats(srv)
+		waitFor(t, "the slow request in flight", func() bool { _, n := tunnelStats(srv); return n > before })
+	}
+	// What the next 100 ms tick would decide, now.
+	srv.snap.Load().updatePanic(time.Now().UnixNano(), false)
+	for i := range 10 {
+		if code, _ := getStatus(t, addr, "/"); code != http.StatusOK {
+			t.Fatalf("request %d while both probes are busy: %d, want 200 (panic mode)", i, code)
+		}
+	}
+}
+
+// loopClock is the earliest of the loops' coarse clocks, read on each loop.
+func loopClock(s *Server) int64 {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	earliest := int64(1<<63 - 1)
+	for _, lp := range loops {
+		done := make(chan int64, 1)
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			done <- lp.now
+			return nil
+		}))
+		earliest = min(earliest, <-done)
+	}
+	return earliest
 }

@@ -221,7 +221,11 @@ func (up *upstream) readHead(buf []byte) bool {
 	}
 	if err != nil {
 		up.releaseResp()
-		up.fail(failBadResponse)
+		if err == http1.ErrResponseUnsupportedTE {
+			up.fail(failUnsupported) // well-formed: not a broken backend
+		} else {
+			up.fail(failBadResponse)
+		}
 		return false
 	}
 	r := up.resp
@@ -246,7 +250,7 @@ func (up *upstream) readHead(buf []byte) bool {
 		// The request went out as HTTP/1.0, which forbids a transfer
 		// coding in the answer (RFC 9112 6.1); its client could not read
 		// one, and ConnX never rewrites a body's framing.
-		up.fail(failBadResponse)
+		up.fail(failUnsupported)
 		return false
 	}
 	cl.respStarted = true
