@@ -14,7 +14,7 @@ import (
 // the live gnet.Conn, and the detached state used for backpressure.
 //
 // gnet cannot pause reading a socket, so a connection whose data cannot be
-// passed on (the other side's outbound buffer is over the high-water mark) is
+// passed on (the other side owes more than the high-water mark) is
 // detached: ConnX keeps a dup of its file descriptor, copies whatever gnet
 // had already buffered into stash, and lets gnet close its own descriptor.
 // The socket stays open, unread bytes stay in the kernel, and TCP flow
