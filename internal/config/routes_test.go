@@ -620,3 +620,35 @@ func TestRoutesKeepSeedFilesUnchanged(t *testing.T) {
 		t.Fatal("the seed file was edited")
 	}
 }
+
+// TestDocumentedRoutingConfiguration checks the Configuration section of
+// docs/routing.md: its example is the issue's, and its refused file gives
+// exactly the errors it shows.
+func TestDocumentedRoutingConfiguration(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/routing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, ok := strings.Cut(string(doc), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("docs/routing.md lacks the Configuration section")
+	}
+	text, _, _ = strings.Cut(text, "\n## ")
+	block := func(after, fence string) string {
+		t.Helper()
+		_, rest, ok := strings.Cut(text, after)
+		if !ok {
+			t.Fatalf("no %q in the Configuration section", after)
+		}
+		_, rest, _ = strings.Cut(rest, fence+"\n")
+		b, _, _ := strings.Cut(rest, "```")
+		return b
+	}
+	if got := block("", "```yaml"); got != issueExample {
+		t.Errorf("the example is not the issue's:\n%s", got)
+	}
+	_, err = Parse([]byte(block("This file", "```yaml")), "routing.yaml")
+	if want := block("is refused with", "```"); err == nil || err.Error()+"\n" != want {
+		t.Errorf("the refused file gives\n%v\nthe documentation shows\n%s", err, want)
+	}
+}
