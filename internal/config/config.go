@@ -586,9 +586,10 @@ const DefaultPoolName = "default"
 // the top-level sections; its zero sections are not valid.
 type Pool struct {
 	// Name is the pool's key in the pools mapping: 1 to 64 letters,
-	// digits, "-" or "_", unique, and not [DefaultPoolName]. It is not
-	// read from a key of its own.
-	Name string `yaml:"-"`
+	// digits, "-" or "_", unique, and not [DefaultPoolName]. A "name" key
+	// inside a pool is refused; the tag names the field in dumps of the
+	// config (the admin API).
+	Name string `yaml:"name"`
 	// Backends are the pool's members, written as the top-level
 	// backends are (mappings or plain URL strings); at least one is
 	// required. [Config.Validate] fills in each Addr. The same address

@@ -560,6 +560,10 @@ func (d *decoder) pools(n *yaml.Node, key string, at position, v reflect.Value) 
 		if !isNull(val) {
 			d.mapping(val, child, kat, reflect.ValueOf(&p).Elem())
 		}
+		if at, ok := d.pos[child+".name"]; ok {
+			d.fail(at, child+".name", "cannot be set: a pool's name is its key in pools")
+			p.Name = k.Value
+		}
 		pools = append(pools, p)
 	}
 	v.Set(reflect.ValueOf(pools))

@@ -115,7 +115,11 @@ func (c *Config) validateRoutes(v *validator) {
 		}
 	}
 	if _, err := route.Compile(c.RouteTable()); err != nil {
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		all := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			all = j.Unwrap()
+		}
+		for _, e := range all {
 			var ce *route.CompileError
 			if !errors.As(e, &ce) {
 				v.failf("routes", "%v", e)

@@ -310,6 +310,8 @@ func TestRouteErrors(t *testing.T) {
 			[]string{`test.yaml:2:3: pools: expected a pool name, got a list`}},
 		{"pool named default", "pools:\n  default: {backends: [\"http://a\"]}\n" + oneBackend,
 			[]string{`test.yaml:2:3: pools.default: is reserved: "default" names the top-level backends`}},
+		{"name inside a pool", "pools:\n  a:\n    name: b\n    backends: [\"http://a\"]\n" + oneBackend,
+			[]string{`test.yaml:3:5: pools.a.name: cannot be set: a pool's name is its key in pools`}},
 		{"duplicate pool", "pools:\n  a: {backends: [\"http://a\"]}\n  a: {backends: [\"http://b\"]}\n" + oneBackend,
 			[]string{`test.yaml:3:3: pools.a: duplicate key (first set at line 2)`}},
 		{"pool without backends", "pools:\n  a:\n  b: {backends: []}\n  c: {healthCheck: {path: /x}}\n" + oneBackend,
