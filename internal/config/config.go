@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/connx/connx/internal/route"
 )
 
 // The seed's load-balancing algorithm names; balancer.Names() lists every
@@ -52,6 +54,17 @@ type Config struct {
 	AccessLog      AccessLog      `yaml:"accessLog"`
 	RequestID      RequestID      `yaml:"requestId"`
 	Log            Log            `yaml:"log"`
+	// Pools are the named pools that routes send requests to, in file
+	// order. The top-level Backends, with the top-level LoadBalancing,
+	// HealthCheck, CircuitBreaker, Outlier and Upstream, are the default
+	// pool, named [DefaultPoolName]. Empty by default.
+	Pools []Pool `yaml:"pools"`
+	// Routes choose, for each request, a pool or an answer, in file
+	// order; [Config.RouteTable] gives their matches to route.Compile.
+	// A request that matches no route goes to the default pool, or gets
+	// 404 when there are no top-level Backends. Empty by default (every
+	// request goes to the default pool).
+	Routes []Route `yaml:"routes"`
 }
 
 // Server is the listening side of the proxy.
@@ -553,4 +566,202 @@ type RequestID struct {
 	// returned to the client unless the backend's response has it
 	// already. Default "X-Request-Id".
 	Header string `yaml:"header"`
+}
+
+// DefaultPoolName is the name routes use for the default pool: the
+// top-level backends with the top-level sections ([Config.DefaultPool]).
+// No entry of Config.Pools may have this name.
+const DefaultPoolName = "default"
+
+// Pool is a named group of backends with its own balancing, health
+// checks, circuit breakers, outlier detection and upstream settings
+// (Config.Pools). In YAML a pool is an entry of the pools mapping, and
+// each of its sections starts from the top-level section of the same name
+// whatever the order of the keys in the file: a key the pool gives
+// overrides just that key. A pool that sets healthCheck.interval but not
+// healthCheck.timeout gets the top-level timeout or its own interval,
+// whichever is shorter.
+//
+// A Pool built in code should start from [Config.NewPool], which copies
+// the top-level sections; its zero sections are not valid.
+type Pool struct {
+	// Name is the pool's key in the pools mapping: 1 to 64 letters,
+	// digits, "-" or "_", unique, and not [DefaultPoolName]. A "name" key
+	// inside a pool is refused; the tag names the field in dumps of the
+	// config (the admin API).
+	Name string `yaml:"name"`
+	// Backends are the pool's members, written as the top-level
+	// backends are (mappings or plain URL strings); at least one is
+	// required. [Config.Validate] fills in each Addr. The same address
+	// may appear in several pools.
+	Backends []Backend `yaml:"backends"`
+	// LoadBalancing, HealthCheck, CircuitBreaker, Outlier and Upstream
+	// have the meaning, ranges and keys of the top-level sections.
+	LoadBalancing  LoadBalancing  `yaml:"loadBalancing"`
+	HealthCheck    HealthCheck    `yaml:"healthCheck"`
+	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
+	Outlier        Outlier        `yaml:"outlierDetection"`
+	Upstream       Upstream       `yaml:"upstream"`
+}
+
+// NewPool returns a Pool named name with no backends and c's top-level
+// sections, which is what Parse starts a pool from.
+func (c *Config) NewPool(name string) Pool {
+	return Pool{
+		Name:           name,
+		LoadBalancing:  c.LoadBalancing,
+		HealthCheck:    c.HealthCheck,
+		CircuitBreaker: c.CircuitBreaker,
+		Outlier:        c.Outlier,
+		Upstream:       c.Upstream,
+	}
+}
+
+// DefaultPool returns the default pool as a Pool: named
+// [DefaultPoolName], with the top-level Backends (shared, not copied) and
+// sections. Its Backends may be empty when c has routes.
+func (c *Config) DefaultPool() Pool {
+	p := c.NewPool(DefaultPoolName)
+	p.Backends = c.Backends
+	return p
+}
+
+// Route is one entry of Config.Routes: what a request must look like
+// (Match) and what ConnX does with it. Exactly one action is set: Pool,
+// Redirect or Respond. The modifiers (StripPrefix, AddPrefix, HostRewrite,
+// the header lists and Timeouts) apply to pool routes; a redirect route
+// may also set response headers, and any route may have a RateLimit.
+type Route struct {
+	// Name is optional: 1 to 64 letters, digits, "-" or "_", unique among
+	// the routes; it names the route in metrics, logs and the admin API.
+	Name string `yaml:"name"`
+	// Match is what the request must look like; its zero value matches
+	// every request.
+	Match RouteMatch `yaml:"match"`
+	// Pool is the action "proxy to this pool": the name of an entry of
+	// Config.Pools, or [DefaultPoolName] for the top-level backends.
+	// "" when the route has another action.
+	Pool string `yaml:"pool"`
+	// Redirect is the action "answer with a redirect"; nil otherwise.
+	Redirect *Redirect `yaml:"redirect"`
+	// Respond is the action "answer with this response"; nil otherwise.
+	Respond *Respond `yaml:"respond"`
+	// StripPrefix removes this leading part of the path, whole segments,
+	// before the request goes to the backend: "/v1" turns "/v1/users"
+	// into "/users" and "/v1" into "/". A trailing "/" changes nothing.
+	// It must be a leading part of Match.PathPrefix or Match.Path, so
+	// that it is always there. "" (the default) strips nothing.
+	StripPrefix string `yaml:"stripPrefix"`
+	// AddPrefix is put in front of the path (after StripPrefix): "/api"
+	// turns "/users" into "/api/users". A trailing "/" changes nothing.
+	// "" (the default) adds nothing.
+	AddPrefix string `yaml:"addPrefix"`
+	// HostRewrite, when not "", is the Host field sent to the backend,
+	// "host" or "host:port", whatever server.preserveHost says.
+	HostRewrite string `yaml:"hostRewrite"`
+	// SetRequestHeaders are request fields to send to the backend, in
+	// order; each replaces every field of its name the client sent.
+	SetRequestHeaders []Header `yaml:"setRequestHeaders"`
+	// RemoveRequestHeaders are the names of request fields not sent to
+	// the backend.
+	RemoveRequestHeaders []string `yaml:"removeRequestHeaders"`
+	// SetResponseHeaders are response fields to send to the client, in
+	// order; each replaces every field of its name the backend sent.
+	SetResponseHeaders []Header `yaml:"setResponseHeaders"`
+	// RemoveResponseHeaders are the names of response fields not sent to
+	// the client.
+	RemoveResponseHeaders []string `yaml:"removeResponseHeaders"`
+	// Timeouts are the route's deadlines, used instead of the top-level
+	// ones once the route is chosen. Parse fills every key the file does
+	// not give from the top-level timeouts, and [Config.Validate] fills
+	// every zero field the same way, so a route built in code may leave
+	// Timeouts zero. ClientHeader, ClientIdle and UpstreamIdle cannot be
+	// set per route (the route is not known yet, or the connection is
+	// not the route's): they are always the top-level values.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// RateLimit is the route's own limit, checked in addition to the
+	// top-level one; nil (the default) means none. In YAML it starts
+	// from the top-level rateLimit with enabled true, and each key given
+	// overrides that key; an unset burst with a requestsPerSec given is
+	// twice the rate. In code, start from a copy of Config.RateLimit.
+	RateLimit *RateLimit `yaml:"rateLimit"`
+}
+
+// RouteMatch is what a request must look like to take a route; each
+// field that is set is one more condition. docs/routing.md gives the
+// rules; [route.Compile] checks them.
+type RouteMatch struct {
+	// Host is an exact host ("api.example.com") or a one-label wildcard
+	// ("*.example.com"); "" means any host.
+	Host string `yaml:"host"`
+	// Path is an exact, normalised path; "" means none. Path and
+	// PathPrefix are exclusive.
+	Path string `yaml:"path"`
+	// PathPrefix matches a normalised path and everything below it,
+	// whole segments at a time; "" means none.
+	PathPrefix string `yaml:"pathPrefix"`
+	// Methods lists the accepted methods, case-sensitive; empty means any.
+	Methods []string `yaml:"methods"`
+	// Headers are conditions on request header fields, in file order. In
+	// YAML they are a mapping from a field name to the exact value, or to
+	// true (or nothing) for "present with any value".
+	Headers []route.HeaderMatch `yaml:"headers"`
+}
+
+// Redirect is a route action: answer with a redirect and send nothing
+// to a backend.
+type Redirect struct {
+	// Location is the Location field: an http:// or https:// URL, or a
+	// path starting with "/". The placeholders {host} (the request's
+	// host, as received), {path} (the normalised path) and {query} (the
+	// query without its "?"; a "?" right before an empty {query} is
+	// dropped) are replaced; no other "{" or "}" is allowed. Required.
+	Location string `yaml:"location"`
+	// Code is the status: 301, 302, 307 or 308. Default 302 when read
+	// from YAML; a Redirect built in code must set it.
+	Code int `yaml:"code"`
+}
+
+// Respond is a route action: answer with a fixed response and send
+// nothing to a backend.
+type Respond struct {
+	// Status is the response status, 200-599. Default 200 when read from
+	// YAML; a Respond built in code must set it.
+	Status int `yaml:"status"`
+	// Body is sent as is, at most 1MiB; "" sends an empty body. 204 and
+	// 304 responses take none.
+	Body string `yaml:"body"`
+	// Headers are sent in order; a name may repeat. ConnX sets
+	// Content-Length (and the connection fields) itself, and
+	// Content-Type "text/plain; charset=utf-8" unless Headers has one.
+	Headers []Header `yaml:"headers"`
+}
+
+// Header is one header field to set. In YAML a list of them is written
+// as a mapping from name to value, in order, or as a list of
+// {name, value} mappings (where a name may repeat).
+type Header struct {
+	// Name is a field name (a token, compared case-insensitively).
+	Name string `yaml:"name"`
+	// Value is the field value: no control characters other than HTAB.
+	Value string `yaml:"value"`
+}
+
+// RouteTable returns the matches of c.Routes as route.Compile takes
+// them: element i is c.Routes[i], with its name. It is what Validate
+// compiles, so compiling it again for a valid c cannot fail. The result
+// shares nothing with c.
+func (c *Config) RouteTable() []route.Route {
+	rs := make([]route.Route, len(c.Routes))
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		rs[i] = route.Route{Name: r.Name, Match: route.Match{
+			Host:       r.Match.Host,
+			Path:       r.Match.Path,
+			PathPrefix: r.Match.PathPrefix,
+			Methods:    slices.Clone(r.Match.Methods),
+			Headers:    slices.Clone(r.Match.Headers),
+		}}
+	}
+	return rs
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -783,6 +784,9 @@ func TestDocumentedDefaults(t *testing.T) {
 			*l = nil
 		}
 	}
+	if len(got.Pools) == 0 && len(got.Routes) == 0 {
+		got.Pools, got.Routes = nil, nil
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("documented example =\n%+v\nDefault() =\n%+v", got, want)
 	}
@@ -830,9 +834,76 @@ func TestDocumentedDefaults(t *testing.T) {
 		return keys
 	}
 	for _, k := range schema(reflect.TypeFor[Config](), "") {
+		// Pools and routes have no defaults to show: their sections'
+		// tables list their keys, checked below.
+		if strings.HasPrefix(k, "pools.") || strings.HasPrefix(k, "routes.") {
+			continue
+		}
 		if !written[k] {
 			t.Errorf("docs/configuration.md: the complete example lacks %s", k)
 		}
+	}
+	for _, s := range []struct {
+		section string
+		keys    []string
+	}{
+		{"pools", slices.DeleteFunc(schemaKeys(reflect.TypeFor[Pool]()), func(k string) bool { return k == "name" })}, // the key in pools
+		{"routes", routeKeys(reflect.TypeFor[Route](), "")},
+	} {
+		_, text, ok := strings.Cut(string(doc), "\n## `"+s.section+"`\n")
+		if !ok {
+			t.Errorf("docs/configuration.md lacks the %s section", s.section)
+			continue
+		}
+		text, _, _ = strings.Cut(text, "\n## ")
+		for _, k := range s.keys {
+			if !strings.Contains(text, "\n| `"+k+"` |") {
+				t.Errorf("docs/configuration.md: the table of %s lacks %s", s.section, k)
+			}
+		}
+	}
+}
+
+// routeKeys lists the keys of a route, going into match, redirect and
+// respond (timeouts and rateLimit have the top-level sections' keys).
+func routeKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := yamlName(f)
+		if name == "" {
+			continue
+		}
+		keys = append(keys, joinKey(prefix, name))
+		switch ft := f.Type; ft {
+		case reflect.TypeFor[RouteMatch](), reflect.TypeFor[*Redirect](), reflect.TypeFor[*Respond]():
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			keys = append(keys, routeKeys(ft, joinKey(prefix, name))...)
+		}
+	}
+	return keys
+}
+
+// TestDocumentedPoolsAndRoutes checks that the examples of the pools and
+// routes sections of docs/configuration.md load, together.
+func TestDocumentedPoolsAndRoutes(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src string
+	for _, section := range []string{"pools", "routes"} {
+		_, text, _ := strings.Cut(string(doc), "\n## `"+section+"`\n")
+		_, text, _ = strings.Cut(text, "```yaml\n")
+		example, _, _ := strings.Cut(text, "```")
+		src += example
+	}
+	c := mustParse(t, src+oneBackend)
+	if len(c.Pools) != 2 || len(c.Routes) != 3 || c.Pools[0].HealthCheck.Interval != 10*time.Second ||
+		c.Pools[0].HealthCheck.Path != "/healthz" || c.Routes[0].RateLimit.RequestsPerSec != 50 {
+		t.Fatalf("unexpected config: %+v", c)
 	}
 }
 
@@ -942,7 +1013,25 @@ requestId:
 limits:
   maxHeaderBytes: 32768
   connectionBuffer: 16KiB
-` + oneBackend}
+` + oneBackend, `
+pools:
+  default: {backends: ["http://a"]}
+  api:
+    backends: []
+    healthCheck: {pth: /x}
+routes:
+  - {pool: apj, match: {path: /a}}
+  - {pool: default, match: {path: /b}}
+  - {match: {path: /c}, redirect: {location: "/x{uri}", code: 303}}
+  - {match: {path: /d}, respond: {status: 204, body: x}}
+  - {match: {path: /e}}
+  - {match: {pathPrefix: /v1/}, pool: api, stripPrefix: /v2, timeouts: {clientHeader: 1}, setRequestHeaders: {A: b, Host: x}}
+  - {match: {path: /f}, redirect: {location: /}, stripPrefix: /f}
+  - {match: {host: "a.*.example.com", pathPrefix: "/a//b"}, pool: api}
+  - {name: api, pool: api, match: {path: /g}}
+  - {name: api, pool: api, match: {path: /h}}
+  - {pool: api, match: {path: /a}}
+`}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {
@@ -955,7 +1044,7 @@ limits:
 	if err != nil {
 		t.Fatal(err)
 	}
-	quote := regexp.MustCompile(`\b([a-zA-Z]+(?:\.[a-zA-Z]+|\[\d+\])+: (?:must|unknown|https|has|duplicate|path|is|"\*")[^` + "`" + `\n]*)`)
+	quote := regexp.MustCompile(`\b([a-zA-Z]+(?:\.[a-zA-Z]+|\[\d+\])+: (?:must|unknown|https|has|duplicate|path|is|cannot|shadowed|route|not|a wildcard|at least|"\*")[^` + "`" + `\n]*)`)
 	checked := 0
 	for _, path := range append(docs, "../../README.md") {
 		text, err := os.ReadFile(path)

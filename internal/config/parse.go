@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/connx/connx/internal/route"
 )
 
 // Load reads the file at path and returns [Parse] of its contents, with
@@ -30,8 +32,10 @@ func Load(path string) (*Config, error) {
 // Keys that are present override defaults; absent keys, and keys whose
 // value is null, keep them, except that an unset rateLimit.burst is twice
 // rateLimit.requestsPerSec, as in the seed, and an unset
-// healthCheck.timeout is at most healthCheck.interval. filename is used
-// only in error messages.
+// healthCheck.timeout is at most healthCheck.interval. The sections of a
+// pool, and a route's timeouts and rateLimit, start from the top-level
+// ones once the whole file is read (see [Pool] and [Route]). filename is
+// used only in error messages.
 //
 // On failure Parse returns a nil *Config and an errors.Join of one *Error
 // per problem, in file order: YAML syntax, unknown or duplicate keys,
@@ -51,6 +55,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 	if h := &c.HealthCheck; !d.set["healthCheck.timeout"] && h.Interval > 0 {
 		h.Timeout = min(h.Timeout, h.Interval) // interval: 2 alone means a 2s timeout
 	}
+	d.inherit(c)
 
 	v := &validator{file: filename, pos: d.pos, bad: d.bad}
 	c.validate(v)
@@ -169,7 +174,13 @@ type decoder struct {
 	bad map[string]bool
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+// Types decoded by a method of their own rather than by their kind.
+var (
+	durationType      = reflect.TypeFor[time.Duration]()
+	poolsType         = reflect.TypeFor[[]Pool]()
+	headersType       = reflect.TypeFor[[]Header]()
+	headerMatchesType = reflect.TypeFor[[]route.HeaderMatch]()
+)
 
 func (d *decoder) fail(at position, key, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: at.line, Column: at.column, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -180,11 +191,26 @@ func (d *decoder) fail(at position, key, format string, args ...any) {
 // in errors. A null n is handled by the caller.
 func (d *decoder) walk(n *yaml.Node, key string, at position, v reflect.Value) {
 	n = resolve(n)
-	if v.Type() == durationType {
+	switch v.Type() {
+	case durationType:
 		d.duration(n, key, at, v)
+		return
+	case poolsType:
+		d.pools(n, key, at, v)
+		return
+	case headersType:
+		d.headers(n, key, at, v)
+		return
+	case headerMatchesType:
+		d.headerMatches(n, key, at, v)
 		return
 	}
 	switch v.Kind() {
+	case reflect.Pointer: // an optional section: present means set
+		if v.IsNil() {
+			v.Set(newSection(v.Type().Elem()))
+		}
+		d.walk(n, key, at, v.Elem())
 	case reflect.Struct:
 		d.mapping(n, key, at, v)
 	case reflect.Slice:
@@ -287,10 +313,9 @@ func (d *decoder) merge(n *yaml.Node, key string, at position, v reflect.Value) 
 	}
 }
 
-// sequence decodes the backends list. An item is either a mapping
-// (url, weight) or, as in the seed's first format, a URL string with weight
-// 1. Every item yields one Backend, even an invalid one, so that indexes in
-// error messages match the file.
+// sequence decodes a list: of strings, of backends, or of mappings such
+// as routes. Every item yields one element, even an invalid one, so that
+// indexes in error messages match the file.
 func (d *decoder) sequence(n *yaml.Node, key string, at position, v reflect.Value) {
 	if n.Kind != yaml.SequenceNode {
 		d.fail(at, key, "expected a list, got %s", describe(n))
@@ -300,25 +325,39 @@ func (d *decoder) sequence(n *yaml.Node, key string, at position, v reflect.Valu
 		d.strings(n, key, v)
 		return
 	}
-	backends := make([]Backend, len(n.Content))
+	list := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		item = resolve(item)
 		child := fmt.Sprintf("%s[%d]", key, i)
 		iat := position{item.Line, item.Column}
 		d.pos[child] = iat
-		backends[i].Weight = 1
-		switch {
-		case item.Kind == yaml.MappingNode:
-			d.mapping(item, child, iat, reflect.ValueOf(&backends[i]).Elem())
-		case item.Kind == yaml.ScalarNode && item.ShortTag() == "!!str":
-			// The seed's first format: a plain list of URLs.
-			backends[i].URL = item.Value
-			d.pos[child+".url"] = iat
-		default:
-			d.fail(iat, child, "expected a URL string or a mapping with a url key, got %s", describe(item))
+		if b, ok := list.Index(i).Addr().Interface().(*Backend); ok {
+			d.backend(item, child, iat, b)
+			continue
 		}
+		if item.Kind != yaml.MappingNode {
+			d.fail(iat, child, "expected a mapping, got %s", describe(item))
+			continue
+		}
+		d.mapping(item, child, iat, list.Index(i))
 	}
-	v.Set(reflect.ValueOf(backends))
+	v.Set(list)
+}
+
+// backend decodes one item of a backends list: a mapping (url, weight)
+// or, as in the seed's first format, a URL string with weight 1.
+func (d *decoder) backend(item *yaml.Node, key string, at position, b *Backend) {
+	b.Weight = 1
+	switch {
+	case item.Kind == yaml.MappingNode:
+		d.mapping(item, key, at, reflect.ValueOf(b).Elem())
+	case item.Kind == yaml.ScalarNode && item.ShortTag() == "!!str":
+		// The seed's first format: a plain list of URLs.
+		b.URL = item.Value
+		d.pos[key+".url"] = at
+	default:
+		d.fail(at, key, "expected a URL string or a mapping with a url key, got %s", describe(item))
+	}
 }
 
 // strings decodes a list of strings, such as rateLimit.exempt.
@@ -479,4 +518,183 @@ func yamlName(f reflect.StructField) string {
 		return ""
 	}
 	return name
+}
+
+// newSection returns a pointer to a new value of t, an optional section
+// that a file has just given, holding the defaults it has in YAML.
+func newSection(t reflect.Type) reflect.Value {
+	p := reflect.New(t)
+	switch s := p.Interface().(type) {
+	case *Redirect:
+		s.Code = 302
+	case *Respond:
+		s.Status = 200
+	}
+	return p
+}
+
+// pools decodes the pools mapping, name -> pool, into a []Pool in file
+// order.
+func (d *decoder) pools(n *yaml.Node, key string, at position, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(at, key, "expected a mapping from pool names to pools, got %s", describe(n))
+		return
+	}
+	pools := make([]Pool, 0, len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], resolve(n.Content[i+1])
+		kat := position{k.Line, k.Column}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			d.fail(kat, key, "expected a pool name, got %s", describe(k))
+			continue
+		}
+		child := joinKey(key, k.Value)
+		if line, dup := seen[k.Value]; dup {
+			d.fail(kat, child, "duplicate key (first set at line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.pos[child] = kat
+		p := Pool{Name: k.Value}
+		if !isNull(val) {
+			d.mapping(val, child, kat, reflect.ValueOf(&p).Elem())
+		}
+		if at, ok := d.pos[child+".name"]; ok {
+			d.fail(at, child+".name", "cannot be set: a pool's name is its key in pools")
+			p.Name = k.Value
+		}
+		pools = append(pools, p)
+	}
+	v.Set(reflect.ValueOf(pools))
+}
+
+// headers decodes header fields to set: a mapping from name to value, in
+// order, or a list of {name, value} mappings. Entry j is keyed key[j],
+// with key[j].name at the name and key[j].value at the value.
+func (d *decoder) headers(n *yaml.Node, key string, at position, v reflect.Value) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		d.sequence(n, key, at, v)
+		return
+	case yaml.MappingNode:
+	default:
+		d.fail(at, key, "expected a mapping from header names to values, or a list of {name, value}, got %s", describe(n))
+		return
+	}
+	list := make([]Header, 0, len(n.Content)/2)
+	d.entries(n, key, func(child string, kat position, k, val *yaml.Node) {
+		h := Header{Name: k.Value}
+		if val.Kind != yaml.ScalarNode || isNull(val) {
+			d.fail(kat, child+".value", "expected a value (\"\" for an empty one), got %s", describe(val))
+		} else {
+			h.Value = val.Value
+		}
+		list = append(list, h)
+	})
+	v.Set(reflect.ValueOf(list))
+}
+
+// headerMatches decodes match.headers: a mapping from a header name to
+// the exact value to match, or to true or nothing for "present".
+func (d *decoder) headerMatches(n *yaml.Node, key string, at position, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(at, key, "expected a mapping from header names to values (or true for \"present\"), got %s", describe(n))
+		return
+	}
+	list := make([]route.HeaderMatch, 0, len(n.Content)/2)
+	d.entries(n, key, func(child string, kat position, k, val *yaml.Node) {
+		m := route.HeaderMatch{Name: k.Value}
+		var b bool
+		switch {
+		case isNull(val):
+			m.Present = true
+		case val.Kind == yaml.ScalarNode && val.ShortTag() == "!!bool" && val.Decode(&b) == nil && b:
+			m.Present = true
+		case val.Kind == yaml.ScalarNode && val.ShortTag() != "!!bool":
+			m.Value = val.Value
+		default:
+			d.fail(kat, child+".value", "expected a value to match, or true for \"present\", got %s", describe(val))
+		}
+		list = append(list, m)
+	})
+	v.Set(reflect.ValueOf(list))
+}
+
+// entries calls add for each entry of the mapping n whose key is a name,
+// in order, with the key path key[j] of the j-th such entry; it records
+// the name's position for key[j], key[j].name and key[j].value, and
+// reports keys that are not names or repeat.
+func (d *decoder) entries(n *yaml.Node, key string, add func(child string, kat position, k, val *yaml.Node)) {
+	seen := map[string]int{}
+	j := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], resolve(n.Content[i+1])
+		kat := position{k.Line, k.Column}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" || isNull(k) {
+			d.fail(kat, key, "expected a header name, got %s", describe(k))
+			continue
+		}
+		child := fmt.Sprintf("%s[%d]", key, j)
+		if line, dup := seen[k.Value]; dup {
+			d.fail(kat, key, "duplicate key %q (first set at line %d)", k.Value, line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.pos[child] = kat
+		d.pos[child+".name"] = kat
+		d.pos[child+".value"] = kat // errors point at keys
+		add(child, kat, k, val)
+		j++
+	}
+}
+
+// inherit fills in, once the whole file is decoded, what pools and
+// routes did not set: a pool's sections and a route's timeouts from the
+// top-level sections, and a route's rateLimit from the top-level one.
+func (d *decoder) inherit(c *Config) {
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		key := "pools." + p.Name
+		d.fill(key+".loadBalancing", &p.LoadBalancing, &c.LoadBalancing)
+		d.fill(key+".healthCheck", &p.HealthCheck, &c.HealthCheck)
+		d.fill(key+".circuitBreaker", &p.CircuitBreaker, &c.CircuitBreaker)
+		d.fill(key+".outlierDetection", &p.Outlier, &c.Outlier)
+		d.fill(key+".upstream", &p.Upstream, &c.Upstream)
+		if h := &p.HealthCheck; d.set[key+".healthCheck.interval"] && !d.set[key+".healthCheck.timeout"] && h.Interval > 0 {
+			h.Timeout = min(c.HealthCheck.Timeout, h.Interval)
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		key := "routes[" + strconv.Itoa(i) + "]"
+		d.fill(key+".timeouts", &r.Timeouts, &c.Timeouts)
+		if rl := r.RateLimit; rl != nil {
+			key += ".rateLimit"
+			d.fill(key, rl, &c.RateLimit)
+			if !d.set[key+".enabled"] {
+				rl.Enabled = true
+			}
+			if !d.set[key+".burst"] && d.set[key+".requestsPerSec"] {
+				rl.Burst = defaultBurst(rl.RequestsPerSec)
+			}
+		}
+	}
+}
+
+// fill copies each field of the struct *src whose key under key the file
+// did not set to the same field of *dst. Slices are copied.
+func (d *decoder) fill(key string, dst, src any) {
+	dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
+	for i := range dv.NumField() {
+		name := yamlName(dv.Type().Field(i))
+		if name == "" || d.set[key+"."+name] {
+			continue
+		}
+		f := sv.Field(i)
+		if f.Kind() == reflect.Slice && !f.IsNil() {
+			f = reflect.AppendSlice(reflect.MakeSlice(f.Type(), 0, f.Len()), f)
+		}
+		dv.Field(i).Set(f)
+	}
 }

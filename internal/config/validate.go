@@ -17,9 +17,10 @@ import (
 )
 
 // Validate checks every value against its range and the rules between
-// values, and fills in each Backend.Addr; it is for configs built in code
-// (Parse already calls it). It writes to c, so it must not run while c is
-// shared. It does no network I/O.
+// values, and fills in each Backend.Addr (of the pools too) and each zero
+// route timeout (from the top-level timeouts); it is for configs built in
+// code (Parse already calls it). It writes to c, so it must not run while
+// c is shared. It does no network I/O.
 //
 // The result is nil or an errors.Join of one *Error per problem, each
 // naming its key path (e.g. "backends[1].weight"), with no file position.
@@ -106,83 +107,12 @@ func (c *Config) validate(v *validator) {
 	v.intRange("server.eventLoops", s.EventLoops, 0, maxEventLoops)
 
 	c.validateBackends(v)
-
-	lb := &c.LoadBalancing
-	if !slices.Contains(balancer.Names(), lb.Algorithm) {
-		v.failf("loadBalancing.algorithm", "unknown algorithm %q (valid: %s)",
-			lb.Algorithm, strings.Join(balancer.Names(), ", "))
-	}
-	if msg := checkHashKey(lb.HashKey); msg != "" {
-		v.failf("loadBalancing.hashKey", "%s", msg)
-	}
-	if !(lb.HashLoadFactor >= 1) || math.IsInf(lb.HashLoadFactor, 0) {
-		v.failf("loadBalancing.hashLoadFactor", "must be a number of at least 1, got %v", lb.HashLoadFactor)
-	}
-	if lb.SlowStart < 0 || lb.SlowStart > balancer.MaxSlowStart {
-		v.failf("loadBalancing.slowStart", "must be between 0s and %v, got %v", balancer.MaxSlowStart, lb.SlowStart)
-	}
-	v.positive("loadBalancing.ewmaDecay", lb.EWMADecay)
-	v.intRange("loadBalancing.retryBudget", lb.RetryBudget, 0, 100)
-	v.intRange("loadBalancing.panicThreshold", lb.PanicThreshold, 0, 100)
-
-	h := &c.HealthCheck
-	v.positive("healthCheck.interval", h.Interval)
-	v.positive("healthCheck.timeout", h.Timeout) // may be >= interval: checks do not overlap
-
-	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " #\t\r\n") {
-		v.failf("healthCheck.path", "must start with / and contain no spaces or #, got %q", h.Path)
-	}
-	if h.Method != "GET" && h.Method != "HEAD" {
-		v.failf("healthCheck.method", "must be GET or HEAD, got %q", h.Method)
-	}
-	if _, err := health.ParseStatusSet(h.ExpectedStatus); err != nil {
-		v.failf("healthCheck.expectedStatus", "%v", err)
-	}
-	v.intRange("healthCheck.healthyThreshold", h.HealthyThreshold, 1, 100)
-	v.intRange("healthCheck.unhealthyThreshold", h.UnhealthyThreshold, 1, 100)
-	if h.Jitter < 0 {
-		v.failf("healthCheck.jitter", "must be at least 0s, got %v", h.Jitter)
-	}
-
-	cb := &c.CircuitBreaker
-	v.intRange("circuitBreaker.maxFailures", cb.MaxFailures, 1, 1000)
-	v.positive("circuitBreaker.timeout", cb.Timeout)
-	v.positive("circuitBreaker.resetTimeout", cb.ResetTimeout)
-	v.intRange("circuitBreaker.halfOpenSuccess", cb.HalfOpenSuccess, 1, 1000)
-	v.intRange("circuitBreaker.halfOpenRequests", cb.HalfOpenRequests, 1, 1000)
-
-	o := &c.Outlier
-	v.intRange("outlierDetection.consecutiveFailures", o.ConsecutiveFailures, 0, 1000)
-	v.intRange("outlierDetection.failurePercent", o.FailurePercent, 0, 100)
-	v.positive("outlierDetection.window", o.Window)
-	v.intRange("outlierDetection.minRequests", o.MinRequests, 1, 1000000)
-	v.positive("outlierDetection.baseEjection", o.BaseEjection)
-	if o.MaxEjection < o.BaseEjection {
-		v.failf("outlierDetection.maxEjection", "must be at least outlierDetection.baseEjection (%v), got %v", o.BaseEjection, o.MaxEjection)
-	}
-	v.intRange("outlierDetection.maxEjectedPercent", o.MaxEjectedPercent, 0, 100)
-
-	rl := &c.RateLimit
-	if !(rl.RequestsPerSec > 0) || math.IsInf(rl.RequestsPerSec, 0) {
-		v.failf("rateLimit.requestsPerSec", "must be a number greater than 0, got %v", rl.RequestsPerSec)
-	}
-	v.atLeast("rateLimit.burst", rl.Burst, 1)
-	if rl.RequestsPerSec > ratelimit.MaxRequestsPerSec {
-		v.failf("rateLimit.requestsPerSec", "must be at most %g, got %v", ratelimit.MaxRequestsPerSec, rl.RequestsPerSec)
-	}
-	if err := ratelimit.CheckKey(rl.Key); err != nil {
-		v.failf("rateLimit.key", "%v", trimKey(err, "rateLimit.key"))
-	}
-	v.prefixes("rateLimit.trustedProxies", rl.TrustedProxies)
-	v.intRange("rateLimit.ipv6Prefix", rl.IPv6Prefix, 1, 128)
-	v.atLeast("rateLimit.maxClients", rl.MaxClients, 1)
-	v.positive("rateLimit.idleTTL", rl.IdleTTL)
-	for i, e := range rl.Exempt {
-		if err := ratelimit.CheckExempt(e); err != nil {
-			key := fmt.Sprintf("rateLimit.exempt[%d]", i)
-			v.failf(key, "%v", trimKey(err, "rateLimit.exempt"))
-		}
-	}
+	c.validatePools(v)
+	v.loadBalancing("loadBalancing", &c.LoadBalancing)
+	v.healthCheck("healthCheck", &c.HealthCheck)
+	v.circuitBreaker("circuitBreaker", &c.CircuitBreaker)
+	v.outlier("outlierDetection", &c.Outlier)
+	v.rateLimit("rateLimit", &c.RateLimit)
 
 	t := &c.Timeouts
 	v.positive("timeouts.clientHeader", t.ClientHeader)
@@ -216,8 +146,7 @@ func (c *Config) validate(v *validator) {
 			formatSize(minConnectionBuffer), formatSize(maxConnectionBuffer), formatSize(l.ConnectionBuffer))
 	}
 
-	v.intRange("upstream.maxIdlePerBackend", c.Upstream.MaxIdlePerBackend, 0, maxIdlePerBackendCap)
-	v.intRange("upstream.retries", c.Upstream.Retries, 0, maxRetries)
+	v.upstream("upstream", &c.Upstream)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -255,6 +184,99 @@ func (c *Config) validate(v *validator) {
 	if f := c.Log.Format; f != "text" && f != "json" {
 		v.failf("log.format", "must be \"text\" or \"json\", got %q", f)
 	}
+	c.validateRoutes(v)
+}
+
+// loadBalancing checks a loadBalancing section; key is where it is in the file.
+func (v *validator) loadBalancing(key string, lb *LoadBalancing) {
+	if !slices.Contains(balancer.Names(), lb.Algorithm) {
+		v.failf(key+".algorithm", "unknown algorithm %q (valid: %s)",
+			lb.Algorithm, strings.Join(balancer.Names(), ", "))
+	}
+	if msg := checkHashKey(lb.HashKey); msg != "" {
+		v.failf(key+".hashKey", "%s", msg)
+	}
+	if !(lb.HashLoadFactor >= 1) || math.IsInf(lb.HashLoadFactor, 0) {
+		v.failf(key+".hashLoadFactor", "must be a number of at least 1, got %v", lb.HashLoadFactor)
+	}
+	if lb.SlowStart < 0 || lb.SlowStart > balancer.MaxSlowStart {
+		v.failf(key+".slowStart", "must be between 0s and %v, got %v", balancer.MaxSlowStart, lb.SlowStart)
+	}
+	v.positive(key+".ewmaDecay", lb.EWMADecay)
+	v.intRange(key+".retryBudget", lb.RetryBudget, 0, 100)
+	v.intRange(key+".panicThreshold", lb.PanicThreshold, 0, 100)
+}
+
+// healthCheck checks a healthCheck section; key is where it is in the file.
+func (v *validator) healthCheck(key string, h *HealthCheck) {
+	v.positive(key+".interval", h.Interval)
+	v.positive(key+".timeout", h.Timeout) // may be >= interval: checks do not overlap
+
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " #\t\r\n") {
+		v.failf(key+".path", "must start with / and contain no spaces or #, got %q", h.Path)
+	}
+	if h.Method != "GET" && h.Method != "HEAD" {
+		v.failf(key+".method", "must be GET or HEAD, got %q", h.Method)
+	}
+	if _, err := health.ParseStatusSet(h.ExpectedStatus); err != nil {
+		v.failf(key+".expectedStatus", "%v", err)
+	}
+	v.intRange(key+".healthyThreshold", h.HealthyThreshold, 1, 100)
+	v.intRange(key+".unhealthyThreshold", h.UnhealthyThreshold, 1, 100)
+	if h.Jitter < 0 {
+		v.failf(key+".jitter", "must be at least 0s, got %v", h.Jitter)
+	}
+}
+
+// circuitBreaker checks a circuitBreaker section; key is where it is in the file.
+func (v *validator) circuitBreaker(key string, cb *CircuitBreaker) {
+	v.intRange(key+".maxFailures", cb.MaxFailures, 1, 1000)
+	v.positive(key+".timeout", cb.Timeout)
+	v.positive(key+".resetTimeout", cb.ResetTimeout)
+	v.intRange(key+".halfOpenSuccess", cb.HalfOpenSuccess, 1, 1000)
+	v.intRange(key+".halfOpenRequests", cb.HalfOpenRequests, 1, 1000)
+}
+
+// outlier checks an outlierDetection section; key is where it is in the file.
+func (v *validator) outlier(key string, o *Outlier) {
+	v.intRange(key+".consecutiveFailures", o.ConsecutiveFailures, 0, 1000)
+	v.intRange(key+".failurePercent", o.FailurePercent, 0, 100)
+	v.positive(key+".window", o.Window)
+	v.intRange(key+".minRequests", o.MinRequests, 1, 1000000)
+	v.positive(key+".baseEjection", o.BaseEjection)
+	if o.MaxEjection < o.BaseEjection {
+		v.failf(key+".maxEjection", "must be at least outlierDetection.baseEjection (%v), got %v", o.BaseEjection, o.MaxEjection)
+	}
+	v.intRange(key+".maxEjectedPercent", o.MaxEjectedPercent, 0, 100)
+}
+
+// rateLimit checks a rateLimit section; key is where it is in the file.
+func (v *validator) rateLimit(key string, rl *RateLimit) {
+	if !(rl.RequestsPerSec > 0) || math.IsInf(rl.RequestsPerSec, 0) {
+		v.failf(key+".requestsPerSec", "must be a number greater than 0, got %v", rl.RequestsPerSec)
+	}
+	v.atLeast(key+".burst", rl.Burst, 1)
+	if rl.RequestsPerSec > ratelimit.MaxRequestsPerSec {
+		v.failf(key+".requestsPerSec", "must be at most %g, got %v", ratelimit.MaxRequestsPerSec, rl.RequestsPerSec)
+	}
+	if err := ratelimit.CheckKey(rl.Key); err != nil {
+		v.failf(key+".key", "%v", trimKey(err, "rateLimit.key"))
+	}
+	v.prefixes(key+".trustedProxies", rl.TrustedProxies)
+	v.intRange(key+".ipv6Prefix", rl.IPv6Prefix, 1, 128)
+	v.atLeast(key+".maxClients", rl.MaxClients, 1)
+	v.positive(key+".idleTTL", rl.IdleTTL)
+	for i, e := range rl.Exempt {
+		if err := ratelimit.CheckExempt(e); err != nil {
+			v.failf(fmt.Sprintf("%s.exempt[%d]", key, i), "%v", trimKey(err, "rateLimit.exempt"))
+		}
+	}
+}
+
+// upstream checks an upstream section; key is where it is in the file.
+func (v *validator) upstream(key string, u *Upstream) {
+	v.intRange(key+".maxIdlePerBackend", u.MaxIdlePerBackend, 0, maxIdlePerBackendCap)
+	v.intRange(key+".retries", u.Retries, 0, maxRetries)
 }
 
 // prefixes checks a list of CIDRs or single addresses, such as
@@ -267,29 +289,38 @@ func (v *validator) prefixes(key string, list []string) {
 	}
 }
 
-// validateBackends checks each backend, fills in Addr and rejects two
-// backends with the same address.
+// validateBackends checks the top-level backends. They may be absent
+// only when there are routes.
 func (c *Config) validateBackends(v *validator) {
-	if len(c.Backends) == 0 {
-		v.failf("backends", "at least one backend is required")
+	if len(c.Backends) == 0 && len(c.Routes) > 0 {
 		return
 	}
-	first := make(map[string]int, len(c.Backends))
-	for i := range c.Backends {
-		b := &c.Backends[i]
-		key := "backends[" + strconv.Itoa(i) + "]"
+	v.backends("backends", c.Backends)
+}
+
+// backends checks each backend of a list at key, fills in Addr and
+// rejects two backends with the same address.
+func (v *validator) backends(key string, list []Backend) {
+	if len(list) == 0 {
+		v.failf(key, "at least one backend is required")
+		return
+	}
+	first := make(map[string]int, len(list))
+	for i := range list {
+		b := &list[i]
+		k := key + "[" + strconv.Itoa(i) + "]"
 		addr, msg := backendAddr(b.URL)
 		b.Addr = addr
 		if msg != "" {
-			v.failf(key+".url", "%s", msg)
+			v.failf(k+".url", "%s", msg)
 		} else if j, dup := first[addr]; dup {
-			v.failf(key+".url", "duplicate backend %q: backends[%d] (%q) has the same address %s",
-				b.URL, j, c.Backends[j].URL, addr)
+			v.failf(k+".url", "duplicate backend %q: %s[%d] (%q) has the same address %s",
+				b.URL, key, j, list[j].URL, addr)
 		} else {
 			first[addr] = i
 		}
-		v.intRange(key+".weight", b.Weight, 0, maxWeight)
-		v.intRange(key+".maxConnections", b.MaxConnections, 0, 1000000)
+		v.intRange(k+".weight", b.Weight, 0, maxWeight)
+		v.intRange(k+".maxConnections", b.MaxConnections, 0, 1000000)
 	}
 }
 
