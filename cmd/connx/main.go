@@ -152,6 +152,10 @@ func run(args []string) int {
 		}
 		if *check {
 			fmt.Printf("%s: ok (%d backends, %s)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm)
+			if len(cfg.Pools) > 0 || len(cfg.Routes) > 0 {
+				fmt.Printf("%s: %d pools and %d routes are valid, but this version of connx does not serve them yet: it will refuse to start with them (docs/routing.md)\n",
+					*cfgPath, len(cfg.Pools), len(cfg.Routes))
+			}
 			return 0
 		}
 		log = newLogger(cfg.Log.Format, level)

@@ -104,6 +104,9 @@ func (s *Server) metricsRender() func([]byte) ([]byte, error) {
 
 // New builds a server for cfg, which must have passed validation.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if err := servable(cfg); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -126,6 +129,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.snap.Store(sn)
 	s.checker = health.NewChecker(checkConfig(cfg), sn.healthBackends(), log, nil)
 	return s, nil
+}
+
+// ErrRoutingNotServed is returned by New and Reload for a configuration
+// with pools or routes: config validates them (connx -check), but the data
+// plane does not route yet, and serving every request from the default
+// pool instead would misroute them silently.
+var ErrRoutingNotServed = errors.New("pools and routes are validated (connx -check) but not served by this version of connx yet; remove them to run (docs/routing.md)")
+
+// servable refuses a configuration the data plane cannot serve as written.
+func servable(cfg *config.Config) error {
+	if len(cfg.Pools) > 0 || len(cfg.Routes) > 0 {
+		return ErrRoutingNotServed
+	}
+	return nil
 }
 
 // healthBackends lists the snapshot's backends for the health checker.
