@@ -303,6 +303,10 @@ func (a *app) setAccessLog(cfg *config.Config) error {
 
 // serve runs until a signal or a fatal error and returns the exit code.
 func (a *app) serve(watcher *config.Watcher) int {
+	// Signals are caught before the first client is served: SIGUSR1's and
+	// SIGHUP's default action would end the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan error, 1)
 	go func() { done <- a.srv.Serve() }()
 	select {
@@ -331,8 +335,6 @@ func (a *app) serve(watcher *config.Watcher) int {
 		}()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	for {
 		select {
 		case err := <-done:

@@ -555,3 +555,23 @@ func listeningSockets(t *testing.T, pid int, port string) int {
 	}
 	return n
 }
+
+// TestSignalsCaughtFromStart: a signal sent as soon as connx says it is
+// listening is handled, not fatal (SIGUSR1's and SIGHUP's default action
+// ends a process; they were caught only after the listener was up).
+func TestSignalsCaughtFromStart(t *testing.T) {
+	be := namedBackend(t, "a", nil)
+	path := filepath.Join(t.TempDir(), "connx.yaml")
+	testproc.WriteConfig(t, path, configFor("round-robin", "", be))
+	for i := range 5 {
+		p := startConnx(t, "-config", path)
+		reloaded := p.Watch("SIGHUP: reloading the config")
+		must(t, p.Cmd.Process.Signal(syscall.SIGHUP))
+		p.Next(reloaded, fmt.Sprintf("start %d: the reload", i))
+		if got := getBackend(t, p.Addr); got != "a" {
+			t.Fatalf("start %d: served by %q", i, got)
+		}
+		must(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+		<-p.Exited
+	}
+}
