@@ -44,8 +44,11 @@
 #     loop's, and for ConnX the Go runtime's netpoller);
 #   - prints the runs one by one, then one table: scenario, proxy,
 #     syscalls/request (mean over runs, and the spread between runs), the
-#     Go runtime's timing calls among them, the top system calls per
-#     request, and instructions/request (mean and spread);
+#     same without epoll waits and the Go runtime's timing calls, those
+#     two, and instructions/request (mean and spread); then the system calls
+#     per request one by one, the instructions per request by part of the
+#     program (ConnX code, gnet, Go runtime, syscall wrappers, other Go
+#     packages; nginx, libc) and the top functions (callgrind self cost);
 #   - stops everything it started on exit; every load step is bounded by
 #     STEP_TIMEOUT seconds.
 #
@@ -82,7 +85,7 @@
 #   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000): requests under strace,
 #   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default): under callgrind,
 #   CONNS (1), WARMUP (500 per scenario), LISTING (1), LIST_N (100),
-#   IDLE_SECONDS (5),
+#   IDLE_SECONDS (5), TOP_FUNCS (12),
 #   STEP_TIMEOUT (300), BASE_PORT (19400: backends +1 and +2, nginx +81,
 #   ConnX +83, nginx under callgrind +86, ConnX under callgrind +88),
 #   CONNX_BIN (build ./cmd/connx when empty).
@@ -296,8 +299,9 @@ sys_pids() {
 sys_port() { case $1 in connx) echo "$P_CONNX" ;; nginx) echo "$P_NGINX" ;; esac; }
 
 # condense FILE: a full strace -f listing, from the first accept4 to the
-# last close, as one line of calls (name and first argument; epoll_ctl with
-# its operation), the Go runtime's timing calls counted apart.
+# last close of an accepted connection, as one line of calls (name and
+# first argument; epoll_ctl with its operation), the Go runtime's timing
+# calls counted apart.
 condense() {
   awk -v rt=" $RUNTIME_CALLS " '
     /^[0-9]+ +[a-z_0-9]+\(/ {
@@ -308,8 +312,9 @@ condense() {
       if (name == "epoll_ctl") { op = arg; sub(/^[^,]*, */, "", op); sub(/,.*/, "", op); sub(/EPOLL_CTL_/, "", op); a = a "," op }
       n++; nm[n] = name; tok[n] = name "(" a ")"
       if (name == "accept4" && !first) first = n
-      if (name == "close") last = n
+      if (name == "close" && (a in accepted)) { last = n; delete accepted[a] }
     }
+    /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       out = ""
@@ -324,9 +329,10 @@ condense() {
     }' "$1"
 }
 # per_call FILE N: calls per request in a full strace -f listing of N
-# requests, from the first accept4 to the last close; epoll waits split by
-# epoll instance (the loop's is the one of the first epoll_ctl after the
-# first accept4: where the accepted connection is added).
+# requests, from the first accept4 to the last close of an accepted
+# connection; epoll waits split by epoll instance (the loop's is the one of
+# the first epoll_ctl after the first accept4: where the accepted
+# connection is added).
 per_call() {
   awk -v N="$2" '
     /^[0-9]+ +[a-z_0-9]+\(/ {
@@ -336,8 +342,9 @@ per_call() {
       n++; nm[n] = name; fd[n] = arg
       if (name == "accept4" && !first) first = n
       if (name == "epoll_ctl" && first && loopfd == "") loopfd = arg
-      if (name == "close") last = n
+      if (name == "close" && (arg in accepted)) { last = n; delete accepted[arg] }
     }
+    /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       for (i = first; i <= last; i++) {
@@ -425,6 +432,49 @@ cg_total() {
   awk '/^totals:/ { print $2 }' "$f"
 }
 cg_zero() { timeout 120 callgrind_control -z "${CG_PID[$1]}" >/dev/null; }
+# cg_self NAME: the self Ir of every function in NAME's last dump, as
+# "Ir<TAB>object<TAB>function" (callgrind's self costs are right for Go
+# code; its inclusive costs are not: goroutine switches confuse its call
+# stack). Handles callgrind's name compression ("fn=(12) name", "fn=(12)")
+# and skips the inclusive cost line after each "calls=" line.
+cg_self() {
+  awk '
+    function name(kind, s,   id) {
+      if (s !~ /^\([0-9]+\)/) return s
+      id = kind substr(s, 2, index(s, ")") - 2)
+      s = substr(s, index(s, ")") + 1); sub(/^ /, "", s)
+      if (s != "") names[id] = s
+      return names[id]
+    }
+    /^ob=/ { ob = name("o", substr($0, 4)); next }
+    /^cob=/ { name("o", substr($0, 5)); next }
+    /^fn=/ { fn = name("f", substr($0, 4)); next }
+    /^cfn=/ { name("f", substr($0, 5)); next }
+    /^calls=/ { skip = 1; next }
+    /^([+-]?[0-9]|\*)/ { if (skip) { skip = 0; next } self[ob "\t" fn] += $NF; next }
+    END { for (k in self) printf "%d\t%s\n", self[k], k }' "$W/out/cg-$1.out.${CG_DUMPS[$1]}"
+}
+# breakdown FILE N: instructions per request by part of the program:
+# for the Go binary ConnX code, gnet, the Go runtime (scheduler, allocator,
+# GC, memmove...), syscall wrappers, other Go packages (net/http of the
+# health checks, time, sync...); for nginx the nginx binary; and the shared
+# libraries (libc...).
+breakdown() {
+  awk -F'\t' -v n="$2" '
+    {
+      ob = $2; fn = $3
+      if (ob ~ /\.so(\.|$)/) k = (ob ~ /libc\.so/ ? "libc" : "other libraries")
+      else if (ob ~ /nginx$/) k = "nginx"
+      else if (fn ~ /^github\.com\/connx\/connx\//) k = "ConnX code"
+      else if (fn ~ /^github\.com\/panjf2000\//) k = "gnet"
+      else if (fn ~ /^(syscall\.|golang\.org\/x\/sys\/|internal\/runtime\/syscall)/) k = "syscall wrappers"
+      else if (fn ~ /^(runtime[.\/]|internal\/|sync\/atomic|0x)/ || fn !~ /[.\/]/) k = "Go runtime"
+      else k = "other Go packages"
+      c[k] += $1
+    }
+    END { for (k in c) printf "%.0f\t%s\n", c[k] / n, k }' "$1" | sort -nr \
+    | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }'
+}
 
 if has instructions "$MEASURE"; then
   VG=(valgrind --tool=callgrind --instr-atstart=no)
@@ -465,6 +515,7 @@ if has instructions "$MEASURE"; then
         cg_dump "$name"
         ir=$(cg_total "$name")
         echo "$ir" > "$R/ins.$name.$sc.$run"
+        cg_self "$name" > "$R/self.$name.$sc.$run"
         awk -v ir="$ir" -v n="$n" -v name="$name" -v sc="$sc" -v run="$run" -v client="$client" \
           'BEGIN { printf "instructions run %d %-6s %-6s n=%d Ir=%d Ir/req=%.0f   [%s]\n", run, sc, name, n, ir, ir / n, client }' >&2
       done
@@ -479,7 +530,10 @@ stats() { awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "- -"; exit }
   printf "%s %.1f%%\n", m, (m > 0 ? 100 * (hi - lo) / m : 0) }'; }
 
 echo
-echo "Cost per request — commit $COMMIT, conns=$CONNS, $RUNS run(s); syscalls: strace -f -c, N small=$N_SMALL big=$N_BIG close=$N_CLOSE; instructions: callgrind, N small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE"
+head="Cost per request — commit $COMMIT, conns=$CONNS, $RUNS run(s)"
+has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N small=$N_SMALL big=$N_BIG close=$N_CLOSE"
+has instructions "$MEASURE" && head="$head; instructions: callgrind, N small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE"
+echo "$head"
 echo "(each figure: the mean over runs, then in brackets the spread between runs, (max-min)/mean)"
 echo
 echo "| scenario | proxy | syscalls/req | without epoll waits and runtime timing | epoll waits | Go runtime timing | instructions/req |"
@@ -531,6 +585,27 @@ if has syscalls "$MEASURE"; then
   done
 fi
 if has instructions "$MEASURE"; then
+  echo
+  echo "Instructions per request by part of the program, run 1 (callgrind self cost):"
+  echo
+  echo "| scenario | proxy | instructions/req | by part |"
+  echo "|---|---|---|---|"
+  for sc in $SCENARIOS; do
+    for name in $PROXIES; do
+      n=$(n_of cg "$sc")
+      echo "| $sc | $name | $(awk -v n="$n" '{ printf "%.0f", $1 / n }' "$R/ins.$name.$sc.1") | $(breakdown "$R/self.$name.$sc.1" "$n") |"
+    done
+  done
+  echo
+  echo "Top functions by self instructions per request, run 1:"
+  for sc in $SCENARIOS; do
+    for name in $PROXIES; do
+      n=$(n_of cg "$sc")
+      echo "== $sc $name"
+      sort -nr "$R/self.$name.$sc.1" | head -"${TOP_FUNCS:-12}" \
+        | awk -F'\t' -v n="$n" '{ o = $2; sub(/.*\//, "", o); printf "%8.0f  %s [%s]\n", $1 / n, $3, o }'
+    done
+  done
   echo
   for name in $PROXIES; do
     awk -v ir="$(cat "$R/idle.$name")" -v s="$IDLE_SECONDS" -v name="$name" \
