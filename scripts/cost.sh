@@ -85,7 +85,9 @@
 #   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000): requests under strace,
 #   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default): under callgrind,
 #   CONNS (1), WARMUP (500 per scenario), LISTING (1), LIST_N (100),
-#   IDLE_SECONDS (5), TOP_FUNCS (12),
+#   IDLE_SECONDS (5), TOP_FUNCS (12), KEEP_DIR (0; 1 keeps the work directory:
+#   the strace listings, the callgrind dumps for callgrind_annotate, the
+#   per-run results),
 #   STEP_TIMEOUT (300), BASE_PORT (19400: backends +1 and +2, nginx +81,
 #   ConnX +83, nginx under callgrind +86, ConnX under callgrind +88),
 #   CONNX_BIN (build ./cmd/connx when empty).
@@ -107,6 +109,8 @@ WARMUP=${WARMUP:-500}
 LISTING=${LISTING:-1}
 LIST_N=${LIST_N:-100}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
+TOP_FUNCS=${TOP_FUNCS:-12}
+KEEP_DIR=${KEEP_DIR:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 BASE=${BASE_PORT:-19400}
 B1=$((BASE + 1)); B2=$((BASE + 2))
@@ -150,7 +154,7 @@ cleanup() {
     sleep 0.1
   done
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  rm -rf "$W"
+  if [ "$KEEP_DIR" = 1 ]; then echo "# kept $W (strace listings, callgrind dumps, per-run results)" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 
@@ -268,7 +272,7 @@ warm() { # PORT
 start_nginx "$W/backends.conf" "$W/backends.pid"
 wait_ready "$B1" backend; wait_ready "$B2" backend
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') commit $COMMIT, $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(go version | awk '{print $3}'), $(strace -V 2>/dev/null | head -1 | awk '{print "strace " $NF}'), $(valgrind --version 2>/dev/null || echo 'no valgrind')" >&2
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') commit $COMMIT, $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(go version | awk '{print $3}'), $(strace -V 2>/dev/null | awk 'NR == 1 { print "strace " $NF }'), $(valgrind --version 2>/dev/null || echo 'no valgrind')" >&2
 echo "# conns=$CONNS runs=$RUNS strace N: small=$N_SMALL big=$N_BIG close=$N_CLOSE; callgrind N: small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE" >&2
 
 # ---- system calls -----------------------------------------------------------
@@ -281,7 +285,7 @@ strace_attach() {
   strace -f "${STRACE_OPTS[@]}" -o "$out" "${sopts[@]}" 2>"$err" &
   STRACE_PID=$!
   PIDS+=("$STRACE_PID")
-  for _ in $(seq 1 100); do grep -q attached "$err" && break; sleep 0.05; done
+  for _ in $(seq 1 100); do grep -qs attached "$err" && break; sleep 0.05; done
   sleep 0.5   # every thread
 }
 strace_detach() {
@@ -602,8 +606,9 @@ if has instructions "$MEASURE"; then
     for name in $PROXIES; do
       n=$(n_of cg "$sc")
       echo "== $sc $name"
-      sort -nr "$R/self.$name.$sc.1" | head -"${TOP_FUNCS:-12}" \
-        | awk -F'\t' -v n="$n" '{ o = $2; sub(/.*\//, "", o); printf "%8.0f  %s [%s]\n", $1 / n, $3, o }'
+      # (awk, not head: with pipefail, head would end sort with SIGPIPE)
+      sort -nr "$R/self.$name.$sc.1" \
+        | awk -F'\t' -v n="$n" -v k="$TOP_FUNCS" 'NR <= k { o = $2; sub(/.*\//, "", o); printf "%8.0f  %s [%s]\n", $1 / n, $3, o }'
     done
   done
   echo
