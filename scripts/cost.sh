@@ -90,7 +90,8 @@
 #   per-run results),
 #   STEP_TIMEOUT (300), BASE_PORT (19400: backends +1 and +2, nginx +81,
 #   ConnX +83, nginx under callgrind +86, ConnX under callgrind +88),
-#   CONNX_BIN (build ./cmd/connx when empty).
+#   CONNX_BIN (build ./cmd/connx when empty), CONNX_PROCS (1: ConnX's
+#   GOMAXPROCS; server.eventLoops stays 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,6 +106,7 @@ CG_N_SMALL=${CG_N_SMALL:-$N_SMALL}
 CG_N_BIG=${CG_N_BIG:-$N_BIG}
 CG_N_CLOSE=${CG_N_CLOSE:-$N_CLOSE}
 CONNS=${CONNS:-1}
+CONNX_PROCS=${CONNX_PROCS:-1}
 WARMUP=${WARMUP:-500}
 LISTING=${LISTING:-1}
 LIST_N=${LIST_N:-100}
@@ -363,7 +365,7 @@ per_call() {
 if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
   if has nginx "$PROXIES"; then start_nginx "$W/nginx.conf" "$W/nginx.pid"; wait_ready "$P_NGINX" nginx; fi
   if has connx "$PROXIES"; then
-    GOMAXPROCS=1 "$CONNX_BIN" -config "$W/connx/connx.yaml" >"$W/connx.log" 2>&1 &
+    GOMAXPROCS=$CONNX_PROCS "$CONNX_BIN" -config "$W/connx/connx.yaml" >"$W/connx.log" 2>&1 &
     CONNX_PID=$!
     PIDS+=("$CONNX_PID")
     wait_ready "$P_CONNX" connx
@@ -458,13 +460,16 @@ cg_self() {
     /^([+-]?[0-9]|\*)/ { if (skip) { skip = 0; next } self[ob "\t" fn] += $NF; next }
     END { for (k in self) printf "%d\t%s\n", self[k], k }' "$W/out/cg-$1.out.${CG_DUMPS[$1]}"
 }
-# breakdown FILE N: instructions per request by part of the program:
-# for the Go binary ConnX code, gnet, the Go runtime (scheduler, allocator,
-# GC, memmove...), syscall wrappers, other Go packages (net/http of the
-# health checks, time, sync...); for nginx the nginx binary; and the shared
+# breakdown N FILE...: instructions per request by part of the program,
+# the mean over the files (runs) and the spread between them: for the Go
+# binary ConnX code, gnet, the Go runtime (scheduler, allocator, GC,
+# memmove...), syscall wrappers, other Go packages (net/http of the health
+# checks, time, sync...); for nginx the nginx binary; and the shared
 # libraries (libc...).
 breakdown() {
-  awk -F'\t' -v n="$2" '
+  local n=$1; shift
+  awk -F'\t' -v n="$n" '
+    FNR == 1 { runs++ }
     {
       ob = $2; fn = $3
       if (ob ~ /\.so(\.|$)/) k = (ob ~ /libc\.so/ ? "libc" : "other libraries")
@@ -474,10 +479,16 @@ breakdown() {
       else if (fn ~ /^(syscall\.|golang\.org\/x\/sys\/|internal\/runtime\/syscall)/) k = "syscall wrappers"
       else if (fn ~ /^(runtime[.\/]|internal\/|sync\/atomic|0x)/ || fn !~ /[.\/]/) k = "Go runtime"
       else k = "other Go packages"
-      c[k] += $1
+      c[k, runs] += $1; parts[k] = 1
     }
-    END { for (k in c) printf "%.0f\t%s\n", c[k] / n, k }' "$1" | sort -nr \
-    | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }'
+    END {
+      for (k in parts) {
+        s = 0; lo = -1; hi = 0
+        for (r = 1; r <= runs; r++) { v = c[k, r] / n; s += v; if (lo < 0 || v < lo) lo = v; if (v > hi) hi = v }
+        m = s / runs
+        if (m >= 0.5) printf "%.0f\t%s %.0f (%.1f%%)\n", m, k, m, (m > 0 ? 100 * (hi - lo) / m : 0)
+      }
+    }' "$@" | sort -nr | awk -F'\t' '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }'
 }
 
 if has instructions "$MEASURE"; then
@@ -489,7 +500,7 @@ if has instructions "$MEASURE"; then
     PIDS+=("$!")
   fi
   if has connx "$PROXIES"; then
-    GODEBUG=cpu.rdtscp=off,asyncpreemptoff=1 GOMAXPROCS=1 "${VG[@]}" --callgrind-out-file="$W/out/cg-connx.out" \
+    GODEBUG=cpu.rdtscp=off,asyncpreemptoff=1 GOMAXPROCS=$CONNX_PROCS "${VG[@]}" --callgrind-out-file="$W/out/cg-connx.out" \
       "$CONNX_BIN" -config "$W/cgconnx/connx.yaml" >"$W/cgconnx.log" 2>&1 &
     CG_PID[connx]=$!
     PIDS+=("$!")
@@ -534,7 +545,7 @@ stats() { awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "- -"; exit }
   printf "%s %.1f%%\n", m, (m > 0 ? 100 * (hi - lo) / m : 0) }'; }
 
 echo
-head="Cost per request — commit $COMMIT, conns=$CONNS, $RUNS run(s)"
+head="Cost per request — commit $COMMIT, conns=$CONNS, ConnX GOMAXPROCS=$CONNX_PROCS, $RUNS run(s)"
 has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N small=$N_SMALL big=$N_BIG close=$N_CLOSE"
 has instructions "$MEASURE" && head="$head; instructions: callgrind, N small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE"
 echo "$head"
@@ -590,14 +601,15 @@ if has syscalls "$MEASURE"; then
 fi
 if has instructions "$MEASURE"; then
   echo
-  echo "Instructions per request by part of the program, run 1 (callgrind self cost):"
+  echo "Instructions per request by part of the program (callgrind self cost; mean over runs, spread in brackets):"
   echo
-  echo "| scenario | proxy | instructions/req | by part |"
-  echo "|---|---|---|---|"
+  echo "| scenario | proxy | by part |"
+  echo "|---|---|---|"
   for sc in $SCENARIOS; do
     for name in $PROXIES; do
-      n=$(n_of cg "$sc")
-      echo "| $sc | $name | $(awk -v n="$n" '{ printf "%.0f", $1 / n }' "$R/ins.$name.$sc.1") | $(breakdown "$R/self.$name.$sc.1" "$n") |"
+      files=()
+      for run in $(seq 1 "$RUNS"); do files+=("$R/self.$name.$sc.$run"); done
+      echo "| $sc | $name | $(breakdown "$(n_of cg "$sc")" "${files[@]}") |"
     done
   done
   echo
