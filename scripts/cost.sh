@@ -144,9 +144,11 @@ R=$W/res
 PIDS=()      # processes to stop, by id
 NGINX_PIDFILES=()
 cleanup() {
-  local p f
+  local p f alive
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "${NGINX_PIDFILES[@]}"; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for f in "${NGINX_PIDFILES[@]}"; do
+    if [ -s "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+  done
   # ConnX drains for up to server.shutdownTimeout (2 s here); valgrind's
   # ConnX is slower. Wait for all, then insist.
   for _ in $(seq 1 100); do
