@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 2m
 SOAK    ?= 1h
 
-.PHONY: help build demo test check bench fuzz reliability soak peers clean
+.PHONY: help build demo test check bench fuzz reliability soak peers cost clean
 
 help: ## list targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ soak: ## mixed traffic for SOAK (default 1h), RSS and goroutines flat within 10%
 
 peers: ## ConnX vs nginx vs HAProxy, one core each (installs nginx, haproxy, wrk)
 	../shared/bench/peers.sh
+
+cost: ## system calls and instructions per request, ConnX vs nginx (strace, callgrind; docs/benchmarks.md)
+	scripts/cost.sh
 
 clean:
 	rm -rf bin
