@@ -245,3 +245,13 @@ func TestRequestIDOff(t *testing.T) {
 		t.Errorf("backend saw %q, client got %q", body, resp.Header.Values("X-Request-Id"))
 	}
 }
+
+// BenchmarkRequestIDNew is the cost of making one request ID.
+func BenchmarkRequestIDNew(b *testing.B) {
+	r := newRIDSource()
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = r.appendNew(buf[:0])
+	}
+}

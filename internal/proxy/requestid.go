@@ -58,15 +58,18 @@ func (r *ridSource) next() uint64 {
 
 const hexDigits = "0123456789abcdef"
 
-// appendNew appends a new ID to b.
+// appendNew appends a new ID to b: 32 hex digits written into a fixed
+// array (no per-digit append, bounds checks gone), then one append.
 func (r *ridSource) appendNew(b []byte) []byte {
-	for range 2 {
-		v := r.next()
-		for i := 60; i >= 0; i -= 4 {
-			b = append(b, hexDigits[v>>uint(i)&0xf])
-		}
+	var id [32]byte
+	hi, lo := r.next(), r.next()
+	for i := 15; i >= 0; i-- {
+		id[i] = hexDigits[hi&0xf]
+		id[16+i] = hexDigits[lo&0xf]
+		hi >>= 4
+		lo >>= 4
 	}
-	return b
+	return append(b, id[:]...)
 }
 
 // appendRequestID appends the request-ID field to the forwarded head b:
