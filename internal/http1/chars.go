@@ -41,6 +41,23 @@ var (
 	})
 )
 
+// nameTab classes a field name's bytes in one lookup: 0 not a tchar,
+// nameChar a tchar, nameChar|nameUnderscore '_' (see FlagUnderscore).
+var nameTab = func() (t [256]uint8) {
+	for c := range t {
+		if tcharTab[c] {
+			t[c] = nameChar
+		}
+	}
+	t['_'] |= nameUnderscore
+	return t
+}()
+
+const (
+	nameChar       = 1
+	nameUnderscore = 2
+)
+
 func makeTab(f func(byte) bool) (t [256]bool) {
 	for i := range t {
 		t[i] = f(byte(i))

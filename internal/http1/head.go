@@ -199,7 +199,13 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 		return ecObsFold
 	}
 	i := 0
-	for i < len(line) && tcharTab[line[i]] {
+	var seen uint8 // the name's byte classes, or-ed (nameTab)
+	for i < len(line) {
+		c := nameTab[line[i]]
+		if c == 0 {
+			break
+		}
+		seen |= c
 		i++
 	}
 	if i == len(line) {
@@ -227,7 +233,7 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 		v0++
 	}
 	flags, kind := classify(name)
-	if bytes.IndexByte(name, '_') >= 0 {
+	if seen&nameUnderscore != 0 {
 		flags |= FlagUnderscore
 	}
 	if ec := h.fieldSemantics(kind, value, resp); ec != ecNone {
