@@ -248,6 +248,7 @@ type app struct {
 	cfg      *config.Config // the active config, for reload's goroutine only (others: reloads.config())
 	reloads  reloadStats
 	upgrade  *upgrader
+	notify   *notifier
 	relisten chan struct{} // a reload changed the listen address
 }
 
@@ -259,6 +260,7 @@ func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, er
 	a := &app{log: log, path: path, listen: listen, srv: srv, cfg: cfg, relisten: make(chan struct{}, 1)}
 	a.reloads.setConfig(cfg)
 	a.upgrade = newUpgrader(log)
+	a.notify = &notifier{log: log}
 	if a.upgrade.child() {
 		srv.JoinListeners()
 	}
@@ -303,6 +305,11 @@ func (a *app) setAccessLog(cfg *config.Config) error {
 
 // serve runs until a signal or a fatal error and returns the exit code.
 func (a *app) serve(watcher *config.Watcher) int {
+	// Signals are caught from here on, so a reload or stop right after
+	// READY=1 (systemctl start; systemctl reload) finds a handler; one that
+	// arrives while the engine starts waits for it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan error, 1)
 	go func() { done <- a.srv.Serve() }()
 	select {
@@ -319,6 +326,9 @@ func (a *app) serve(watcher *config.Watcher) int {
 			return 1
 		}
 	}
+	// systemd first: a successor names itself the main process before its
+	// predecessor, told by upgrade.ready, starts to drain and exit.
+	a.notify.ready(a.upgrade.child(), "serving on "+fmt.Sprint(a.srv.Addr()))
 	a.upgrade.ready(a.srv.ListenerCount())
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -331,8 +341,6 @@ func (a *app) serve(watcher *config.Watcher) int {
 		}()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	for {
 		select {
 		case err := <-done:
@@ -347,6 +355,8 @@ func (a *app) serve(watcher *config.Watcher) int {
 			if a.upgrade.start() == 0 {
 				continue // logged; this process keeps serving the old address
 			}
+			cancel() // no reloads (nor their notifications) while draining
+			a.notify.handedOver()
 			a.log.Info("listen address moved to the successor; draining the old one")
 			return a.drain(sigs, done, 0)
 		case sig := <-sigs:
@@ -373,11 +383,15 @@ func (a *app) serve(watcher *config.Watcher) int {
 				if m == 0 {
 					continue // logged; this process keeps serving
 				}
+				cancel()
+				a.notify.handedOver()
 				a.log.Info("upgrade: the successor is serving; draining", "successor_listeners", m)
 				return a.drain(sigs, done, m)
 			default:
 				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.reloads.config().Server.ShutdownTimeout)
 			}
+			cancel()
+			a.notify.stopping()
 			return a.drain(sigs, done, 0)
 		}
 	}
@@ -425,6 +439,8 @@ func (a *app) drain(sigs <-chan os.Signal, done <-chan error, successor int) int
 // reload applies a new version of the config file; an invalid one changes
 // nothing. It runs on the watcher's goroutine, one call at a time.
 func (a *app) reload(data []byte, err error) {
+	a.notify.reloading()
+	defer func() { a.notify.ready(false, "serving on "+fmt.Sprint(a.srv.Addr())) }()
 	if err != nil {
 		a.reloads.failed(err)
 		a.log.Error("config reload: cannot read the file; keeping the running config", "err", err)
