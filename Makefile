@@ -20,7 +20,7 @@ SOAK    ?= 1h
 .PHONY: help build demo test check bench fuzz reliability soak peers release image man install packaging-check clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/connx
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/connx ./cmd/connx
@@ -63,7 +63,7 @@ release: ## static binaries for PLATFORMS in dist/ (connx-OS-ARCH), version-stam
 	cd dist && { command -v sha256sum >/dev/null && sha256sum connx-* || shasum -a 256 connx-*; } > SHA256SUMS
 	@cat dist/SHA256SUMS
 
-image: ## container image $(IMAGE):$(VERSION) and :latest (Containerfile; binaries built here, nothing downloaded)
+image: ## container image IMAGE:VERSION and IMAGE:latest (Containerfile; binaries built here, nothing downloaded)
 	GOOS=linux $(STATIC) -o bin/image/connx ./cmd/connx
 	GOOS=linux $(STATIC) -o bin/image/connx-demo-backend ./cmd/connx-demo-backend
 	$(CONTAINER) build -f Containerfile \
