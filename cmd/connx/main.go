@@ -411,11 +411,12 @@ func (a *app) serve(watcher *config.Watcher) int {
 		case <-a.relisten:
 			// The successor binds the new address; this process closes the
 			// old one and drains.
+			a.notify.pause()
 			if a.upgrade.start() == 0 {
+				a.notify.resume()
 				continue // logged; this process keeps serving the old address
 			}
-			cancel() // no reloads (nor their notifications) while draining
-			a.notify.handedOver()
+			cancel() // no reloads while draining
 			a.log.Info("listen address moved to the successor; draining the old one")
 			return a.drain(sigs, done, 0)
 		case sig := <-sigs:
@@ -438,12 +439,13 @@ func (a *app) serve(watcher *config.Watcher) int {
 				}
 				continue
 			case syscall.SIGUSR2:
+				a.notify.pause()
 				m := a.upgrade.start()
 				if m == 0 {
+					a.notify.resume()
 					continue // logged; this process keeps serving
 				}
 				cancel()
-				a.notify.handedOver()
 				a.log.Info("upgrade: the successor is serving; draining", "successor_listeners", m)
 				return a.drain(sigs, done, m)
 			default:

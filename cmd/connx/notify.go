@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync/atomic"
+	"sync"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 )
@@ -22,16 +22,27 @@ import (
 // During an upgrade the successor is not the unit's main process when it
 // sends MAINPID=, so the unit needs NotifyAccess=all; the predecessor
 // stays silent from the hand-over on, so systemd never sees STOPPING=1 for
-// an upgrade.
+// an upgrade: it pauses before it starts the successor, so that no
+// message of its own (a reload on the watcher's goroutine) can follow the
+// successor's.
 
 // notifier sends the service's state to systemd. Safe for concurrent use.
 type notifier struct {
-	log  *slog.Logger
-	done atomic.Bool // handed over to a successor: send nothing more
+	log *slog.Logger
+
+	mu     sync.Mutex // held while sending, so pause waits for a send in progress
+	paused bool
+	status string // of the last READY=1
 }
 
 func (n *notifier) send(state string) {
-	if n.done.Load() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sendLocked(state)
+}
+
+func (n *notifier) sendLocked(state string) {
+	if n.paused {
 		return
 	}
 	if _, err := daemon.SdNotify(false, state); err != nil {
@@ -46,7 +57,10 @@ func (n *notifier) ready(successor bool, status string) {
 	if successor {
 		msg = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + msg
 	}
-	n.send(msg)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.status = status
+	n.sendLocked(msg)
 }
 
 // reloading says that a reload begins; ready ends it.
@@ -59,5 +73,21 @@ func (n *notifier) stopping() {
 	n.send(daemon.SdNotifyStopping + "\nSTATUS=draining")
 }
 
-// handedOver silences the notifier: a successor is the main process now.
-func (n *notifier) handedOver() { n.done.Store(true) }
+// pause silences the notifier before an upgrade starts a successor; once
+// it returns, nothing more is sent until resume. After a hand-over it
+// stays paused: the successor is the main process.
+func (n *notifier) pause() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.paused = true
+}
+
+// resume ends a pause after an upgrade that failed: this process still
+// serves. It says READY=1 again, in case a reload's READY=1 was dropped
+// during the pause.
+func (n *notifier) resume() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.paused = false
+	n.sendLocked(daemon.SdNotifyReady + "\nSTATUS=" + n.status)
+}

@@ -208,3 +208,39 @@ func TestSdNotifyUnset(t *testing.T) {
 		}
 	}
 }
+
+// TestSdNotifyFailedUpgrade: when the successor of a SIGUSR2 cannot start
+// (here: the config file became invalid), it sends nothing, and the old
+// process, still the main one, says READY=1 again after its pause.
+func TestSdNotifyFailedUpgrade(t *testing.T) {
+	sock := listenNotify(t)
+	be := namedBackend(t, "a", nil)
+	path := filepath.Join(t.TempDir(), "connx.yaml")
+	testproc.WriteConfig(t, path, configFor("round-robin", "", be))
+	p := testproc.Start(t, connxBin, "export NOTIFY_SOCKET="+sock.path, "-config", path)
+	old := p.PID()
+	if m := sock.next(t, "READY=1 at start"); m.fields["READY"] != "1" {
+		t.Fatalf("start: %q", m.raw)
+	}
+
+	failed := p.Watch("config reload failed")
+	testproc.WriteConfig(t, path, "server:\n  prot: 1\n")
+	p.Next(failed, "reload failure")
+	for _, want := range []string{"RELOADING", "READY"} {
+		if m := sock.next(t, want+" around the failed reload"); m.pid != old || m.fields[want] != "1" {
+			t.Fatalf("failed reload: pid %d sent %q, want %s=1", m.pid, m.raw, want)
+		}
+	}
+
+	stillServing := p.Watch("still serving")
+	must(t, p.Cmd.Process.Signal(syscall.SIGUSR2))
+	p.Next(stillServing, "failed upgrade")
+	m := sock.next(t, "READY=1 after the failed upgrade")
+	if m.pid != old || m.fields["READY"] != "1" || m.fields["MAINPID"] != "" {
+		t.Fatalf("after the failed upgrade: pid %d sent %q, want READY=1 from the old process %d", m.pid, m.raw, old)
+	}
+	sock.none(t, "the failed upgrade")
+	if got := getBackend(t, p.Addr); got != "a" || !p.Alive() {
+		t.Fatalf("after the failed upgrade: served by %q, alive %v", got, p.Alive())
+	}
+}
