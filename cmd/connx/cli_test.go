@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -86,11 +87,15 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestMissingDefaultConfig: run where there is no configs/config.yaml,
-// connx says which file it looked for (its absolute path) and how to
-// give one, and nothing about watching directories.
+// TestMissingDefaultConfig: run where there is no configs/config.yaml
+// and no /etc/connx/config.yaml, connx names both files it looked for
+// (the first as an absolute path) and how to give one, and nothing about
+// watching directories.
 func TestMissingDefaultConfig(t *testing.T) {
 	dir := t.TempDir()
+	if _, err := os.Stat(systemConfig); err == nil {
+		t.Skipf("%s exists on this machine: connx would read it", systemConfig)
+	}
 	for _, check := range []bool{false, true} {
 		var args []string
 		if check {
@@ -100,7 +105,7 @@ func TestMissingDefaultConfig(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("%v: exit %d, want 1; stderr:\n%s", args, code, stderr)
 		}
-		for _, want := range []string{filepath.Join(dir, "configs", "config.yaml"), "-config FILE", "connx -demo"} {
+		for _, want := range []string{"neither " + filepath.Join(dir, "configs", "config.yaml") + " nor /etc/connx/config.yaml exists", "-config FILE", "connx -demo"} {
 			if !strings.Contains(stderr, want) {
 				t.Errorf("%v: stderr lacks %q:\n%s", args, want, stderr)
 			}
@@ -113,6 +118,38 @@ func TestMissingDefaultConfig(t *testing.T) {
 	code, _, stderr := runConnx(t, dir, "-config", "nope.yaml")
 	if code != 1 || !strings.Contains(stderr, "config file not found: "+filepath.Join(dir, "nope.yaml")) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestDefaultConfigPath: without -config, configs/config.yaml in the
+// working directory when it is there, else /etc/connx/config.yaml (here
+// a file of the test's, in its place).
+func TestDefaultConfigPath(t *testing.T) {
+	shipped := readFile(t, "../../configs/config.yaml")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	saved := systemConfig
+	t.Cleanup(func() { systemConfig = saved })
+	systemConfig = filepath.Join(dir, "etc-connx-config.yaml")
+
+	if got := defaultConfigPath(); got != "" {
+		t.Errorf("neither file: %q, want none", got)
+	}
+	must(t, os.WriteFile(systemConfig, []byte("x"), 0o644))
+	if got := defaultConfigPath(); got != systemConfig {
+		t.Errorf("only the system config: %q, want %q", got, systemConfig)
+	}
+	must(t, os.MkdirAll("configs", 0o755))
+	must(t, os.WriteFile("configs/config.yaml", []byte("x"), 0o644))
+	if got := defaultConfigPath(); got != "configs/config.yaml" {
+		t.Errorf("both: %q, want configs/config.yaml", got)
+	}
+
+	// The real binary, run where configs/config.yaml is, reads it.
+	must(t, os.WriteFile("configs/config.yaml", []byte(shipped), 0o644))
+	code, stdout, stderr := runConnx(t, dir, "-check")
+	if code != 0 || !strings.HasPrefix(stdout, "configs/config.yaml: ok") {
+		t.Errorf("connx -check in a directory with configs/config.yaml: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 

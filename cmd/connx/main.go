@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,16 +41,60 @@ import (
 	"github.com/connx/connx/internal/stats"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, commit and date are stamped at build time (make build, make
+// release): -ldflags "-X main.version=v1.2.3 -X main.commit=abc123 -X
+// main.date=2026-12-05T17:00:00Z". Without them, commit comes from the
+// build's VCS information when go build recorded it.
+var (
+	version = "dev"
+	commit  = ""
+	date    = "unknown"
+)
+
+// versionLine is what -version prints.
+func versionLine() string {
+	c := commit
+	if c == "" {
+		c = "unknown"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			var rev, dirty string
+			for _, s := range bi.Settings {
+				switch {
+				case s.Key == "vcs.revision":
+					rev = s.Value
+				case s.Key == "vcs.modified" && s.Value == "true":
+					dirty = "-dirty"
+				}
+			}
+			if rev != "" {
+				c = rev[:min(12, len(rev))] + dirty
+			}
+		}
+	}
+	return fmt.Sprintf("connx %s (commit %s, built %s, %s %s/%s)", version, c, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// defaultConfig is the config file read when -config is not given,
-// relative to the working directory.
-const defaultConfig = "configs/config.yaml"
+// Without -config, connx reads localConfig (relative to the working
+// directory) when it is there, else systemConfig, the installed location
+// (the container image and the systemd unit use it).
+const localConfig = "configs/config.yaml"
+
+var systemConfig = "/etc/connx/config.yaml" // a variable for tests
+
+// defaultConfigPath returns the config file to read without -config, or
+// "" when neither exists.
+func defaultConfigPath() string {
+	for _, p := range []string{localConfig, systemConfig} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+	}
+	return ""
+}
 
 // usageLine is printed with every command-line error.
 const usageLine = "usage: connx [-config FILE | -demo] [-check] [-listen HOST:PORT] [-log-level LEVEL] [-pprof ADDR] | -version | -h"
@@ -63,7 +108,7 @@ ejection, rate limiting, Prometheus metrics at /metrics, hot reload and
 zero-downtime upgrades.
 
 Usage:
-  connx [-config FILE] [flags]   run with a config file (default ` + defaultConfig + `)
+  connx [-config FILE] [flags]   run with a config file (default below)
   connx -demo                    run on 127.0.0.1:8080 with three demo backends
   connx -check [-config FILE]    validate a config: exit 0 if valid, 1 if not
   connx -version                 print the version
@@ -71,6 +116,9 @@ Usage:
 Flags:
 `
 	helpSignals = `
+Config file: without -config, connx reads configs/config.yaml in the working
+directory if it is there, else /etc/connx/config.yaml.
+
 Signals:
   SIGHUP            reload the config file now (saves to it are picked up by themselves)
   SIGTERM, SIGINT   drain and exit within server.shutdownTimeout; a second one exits at once
@@ -85,7 +133,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("connx", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed below
 	fs.Usage = func() {}
-	cfgPath := fs.String("config", defaultConfig, "path to the YAML config `FILE`")
+	cfgPath := fs.String("config", "", "path to the YAML config `FILE` (default: configs/config.yaml if present, else /etc/connx/config.yaml)")
 	demoMode := fs.Bool("demo", false, "run on 127.0.0.1:8080 with three in-process demo backends (no config needed)")
 	check := fs.Bool("check", false, "validate the config file and exit (0 valid, 1 invalid)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -108,7 +156,7 @@ func run(args []string) int {
 		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *showVersion {
-		fmt.Printf("connx %s (%s)\n", version, runtime.Version())
+		fmt.Println(versionLine())
 		return 0
 	}
 	var level slog.Level
@@ -138,8 +186,13 @@ func run(args []string) int {
 		log.Info("demo mode: three backends started", "backends", backends.URLs)
 		fmt.Fprintln(os.Stderr, "connx demo: try  curl http://127.0.0.1:8080/  (repeat it to see round-robin)")
 	} else {
-		if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) {
-			fmt.Fprint(os.Stderr, missingConfig(*cfgPath, !flagSet(fs, "config")))
+		if !flagSet(fs, "config") {
+			if *cfgPath = defaultConfigPath(); *cfgPath == "" {
+				fmt.Fprint(os.Stderr, missingDefaultConfig())
+				return 1
+			}
+		} else if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprint(os.Stderr, missingConfig(*cfgPath))
 			return 1
 		}
 		// The first load decides the process log's format; the watcher
@@ -202,18 +255,24 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 // missingConfig says which config file was looked for and how to give
 // one.
-func missingConfig(path string, isDefault bool) string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
+func missingConfig(path string) string {
+	return fmt.Sprintf("connx: config file not found: %s\n%s", absPath(path), giveConfig)
+}
+
+// missingDefaultConfig names both default locations.
+func missingDefaultConfig() string {
+	return fmt.Sprintf("connx: config file not found: neither %s nor %s exists\n"+
+		"(without -config, connx reads %s in the working directory if it is there, else %s)\n%s",
+		absPath(localConfig), systemConfig, localConfig, systemConfig, giveConfig)
+}
+
+const giveConfig = "Give a config file with -config FILE, or try ConnX without one: connx -demo\n"
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "connx: config file not found: %s\n", abs)
-	if isDefault {
-		fmt.Fprintf(&b, "(without -config, connx reads %s in the working directory)\n", defaultConfig)
-	}
-	b.WriteString("Give a config file with -config FILE, or try ConnX without one: connx -demo\n")
-	return b.String()
+	return p
 }
 
 // newLogger returns the process log: text or JSON lines on stderr, each
@@ -248,6 +307,7 @@ type app struct {
 	cfg      *config.Config // the active config, for reload's goroutine only (others: reloads.config())
 	reloads  reloadStats
 	upgrade  *upgrader
+	notify   *notifier
 	relisten chan struct{} // a reload changed the listen address
 }
 
@@ -259,6 +319,7 @@ func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, er
 	a := &app{log: log, path: path, listen: listen, srv: srv, cfg: cfg, relisten: make(chan struct{}, 1)}
 	a.reloads.setConfig(cfg)
 	a.upgrade = newUpgrader(log)
+	a.notify = &notifier{log: log}
 	if a.upgrade.child() {
 		srv.JoinListeners()
 	}
@@ -303,8 +364,9 @@ func (a *app) setAccessLog(cfg *config.Config) error {
 
 // serve runs until a signal or a fatal error and returns the exit code.
 func (a *app) serve(watcher *config.Watcher) int {
-	// Signals are caught before the first client is served: SIGUSR1's and
-	// SIGHUP's default action would end the process.
+	// Signals are caught from here on, so a reload or stop right after
+	// READY=1 (systemctl start; systemctl reload) finds a handler; one that
+	// arrives while the engine starts waits for it.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan error, 1)
@@ -323,6 +385,9 @@ func (a *app) serve(watcher *config.Watcher) int {
 			return 1
 		}
 	}
+	// systemd first: a successor names itself the main process before its
+	// predecessor, told by upgrade.ready, starts to drain and exit.
+	a.notify.ready(a.upgrade.child(), "serving on "+fmt.Sprint(a.srv.Addr()))
 	a.upgrade.ready(a.srv.ListenerCount())
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -346,9 +411,12 @@ func (a *app) serve(watcher *config.Watcher) int {
 		case <-a.relisten:
 			// The successor binds the new address; this process closes the
 			// old one and drains.
+			a.notify.pause()
 			if a.upgrade.start() == 0 {
+				a.notify.resume()
 				continue // logged; this process keeps serving the old address
 			}
+			cancel() // no reloads while draining
 			a.log.Info("listen address moved to the successor; draining the old one")
 			return a.drain(sigs, done, 0)
 		case sig := <-sigs:
@@ -371,15 +439,20 @@ func (a *app) serve(watcher *config.Watcher) int {
 				}
 				continue
 			case syscall.SIGUSR2:
+				a.notify.pause()
 				m := a.upgrade.start()
 				if m == 0 {
+					a.notify.resume()
 					continue // logged; this process keeps serving
 				}
+				cancel()
 				a.log.Info("upgrade: the successor is serving; draining", "successor_listeners", m)
 				return a.drain(sigs, done, m)
 			default:
 				a.log.Info("shutting down: draining connections", "signal", sig.String(), "timeout", a.reloads.config().Server.ShutdownTimeout)
 			}
+			cancel()
+			a.notify.stopping()
 			return a.drain(sigs, done, 0)
 		}
 	}
@@ -427,6 +500,8 @@ func (a *app) drain(sigs <-chan os.Signal, done <-chan error, successor int) int
 // reload applies a new version of the config file; an invalid one changes
 // nothing. It runs on the watcher's goroutine, one call at a time.
 func (a *app) reload(data []byte, err error) {
+	a.notify.reloading()
+	defer func() { a.notify.ready(false, "serving on "+fmt.Sprint(a.srv.Addr())) }()
 	if err != nil {
 		a.reloads.failed(err)
 		a.log.Error("config reload: cannot read the file; keeping the running config", "err", err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,10 +33,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// TestVersion: -version prints the version, commit and build date that
+// -ldflags stamp (as make build and make release do).
 func TestVersion(t *testing.T) {
 	out, err := exec.Command(connxBin, "-version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "connx ") {
+	if err != nil || !strings.HasPrefix(string(out), "connx dev (commit ") {
 		t.Fatalf("-version: %v %q", err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "connx")
+	ldflags := "-X main.version=v9.8.7 -X main.commit=0123456789ab -X main.date=2026-12-05T17:00:00Z"
+	if out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "-version").CombinedOutput()
+	want := "connx v9.8.7 (commit 0123456789ab, built 2026-12-05T17:00:00Z, " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("stamped -version: %v\n got %q\nwant %q", err, out, want)
 	}
 }
 

@@ -32,19 +32,22 @@ func Start(n int) (*Backends, error) {
 		}
 		name := "demo-backend-" + strconv.Itoa(i)
 		addr := ln.Addr().String()
-		srv := &http.Server{
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				w.Header().Set("X-Served-By", name)
-				fmt.Fprintf(w, "Hello from %s (%s): %s %s\n", name, addr, r.Method, r.URL.RequestURI())
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
+		srv := &http.Server{Handler: Handler(name, addr), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		b.servers = append(b.servers, srv)
 		b.URLs = append(b.URLs, "http://"+addr)
 	}
 	return b, nil
+}
+
+// Handler answers every request with a line naming the backend (name,
+// also in the X-Served-By header), its address, the method and the path.
+func Handler(name, addr string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Served-By", name)
+		fmt.Fprintf(w, "Hello from %s (%s): %s %s\n", name, addr, r.Method, r.URL.RequestURI())
+	})
 }
 
 // Config returns a configuration that listens on listen and balances
