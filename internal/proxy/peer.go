@@ -321,7 +321,7 @@ func (p *peer) hungUp() bool {
 	if p.fd < 0 || p.resuming {
 		return false
 	}
-	fds := [1]unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLRDHUP}}
+	fds := [1]unix.PollFd{{Fd: int32(p.fd), Events: pollRDHUP}}
 	n, err := unix.Poll(fds[:], 0)
-	return err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+	return err == nil && n > 0 && fds[0].Revents&(pollRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package proxy
+
+import "golang.org/x/sys/unix"
+
+// pollRDHUP: no POLLRDHUP outside Linux; POLLHUP reports a full close.
+const pollRDHUP = unix.POLLHUP
