@@ -553,6 +553,8 @@ func TestValidateInCode(t *testing.T) {
 		{"zero weight drains", func(c *Config) { c.Backends[1].Weight = 0 }, nil},
 		{"no backends", func(c *Config) { c.Backends = nil }, []string{"backends: at least one backend is required"}},
 		{"request ID header", func(c *Config) { c.RequestID.Header = "X Id" }, []string{`requestId.header: must be a header field name such as "X-Request-Id", got "X Id"`}},
+		{"request ID on a framing field", func(c *Config) { c.RequestID.Header = "content-length" }, []string{`requestId.header: must not be a field ConnX frames, routes or forwards itself (Host, Content-Length, Transfer-Encoding, Connection, X-Forwarded-*, ...), got "content-length"`}},
+		{"request ID on X-Forwarded-For", func(c *Config) { c.RequestID.Header = "X-Forwarded-For" }, []string{`requestId.header: must not be a field ConnX frames, routes or forwards itself (Host, Content-Length, Transfer-Encoding, Connection, X-Forwarded-*, ...), got "X-Forwarded-For"`}},
 		{"request ID off", func(c *Config) { c.RequestID = RequestID{} }, nil},
 		{"several problems in field order", func(c *Config) {
 			c.Server.Port = -1

@@ -178,8 +178,10 @@ func (c *Config) validate(v *validator) {
 		v.failf("accessLog.sample", "must be more than 0 and at most 1, got %v", al.Sample)
 	}
 	v.intRange("accessLog.queueSize", al.QueueSize, 1, 1<<20)
-	if c.RequestID.Enabled && !validToken(c.RequestID.Header) {
-		v.failf("requestId.header", "must be a header field name such as \"X-Request-Id\", got %q", c.RequestID.Header)
+	if h := c.RequestID.Header; c.RequestID.Enabled && !validToken(h) {
+		v.failf("requestId.header", "must be a header field name such as \"X-Request-Id\", got %q", h)
+	} else if c.RequestID.Enabled && reservedField(h) {
+		v.failf("requestId.header", "must not be a field ConnX frames, routes or forwards itself (Host, Content-Length, Transfer-Encoding, Connection, X-Forwarded-*, ...), got %q", h)
 	}
 	if f := c.Log.Format; f != "text" && f != "json" {
 		v.failf("log.format", "must be \"text\" or \"json\", got %q", f)
@@ -453,4 +455,17 @@ func trimKey(err error, key string) string {
 		return rest
 	}
 	return msg
+}
+
+// reservedField reports whether name is a field ConnX frames, routes or
+// writes itself, which a configured field (requestId.header) must not
+// replace: hop-by-hop and framing fields, Host, and X-Forwarded-*.
+func reservedField(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "host", "content-length", "transfer-encoding", "connection", "keep-alive",
+		"proxy-connection", "te", "trailer", "upgrade", "expect", "forwarded":
+		return true
+	}
+	return strings.HasPrefix(n, "x-forwarded-")
 }

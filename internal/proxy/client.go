@@ -453,7 +453,7 @@ func (cl *client) forwardBody() bool {
 		// extensions cannot send a backend thousands of times the limit.
 		if mb := cl.sn.maxBody; mb > 0 {
 			payload := cl.chunks.Payload()
-			if payload > mb || cl.bodySent+int64(k)-payload > framingFactor*mb+framingSlack {
+			if payload > mb || cl.bodySent+int64(k)-payload > cl.sn.maxFraming {
 				cl.reject(http.StatusRequestEntityTooLarge)
 				return false
 			}

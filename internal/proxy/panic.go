@@ -18,7 +18,8 @@ import (
 // panic: the balancer ignores breakers and ejection and spreads requests
 // over all of those backends. Both run on as usual meanwhile (an open
 // breaker still turns half-open after its timeout and takes probes), and
-// the pool leaves panic as soon as enough backends are available again.
+// the pool leaves panic once enough backends have recovered (see
+// poolCounts for what counts).
 //
 // The state is one atomic flag, read once per pick. It is set by the
 // server's tick every 100 ms and also, so that the first requests after
@@ -67,7 +68,9 @@ func (sn *snapshot) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
 // checks and did not just refuse a connection (candidates); those of them
 // that breakers and ejection leave available to a request now
 // (available: a half-open breaker whose probe slots are taken is not);
-// and those that have recovered (available with a closed breaker).
+// and those that have recovered (available and not half-open: a closed
+// breaker, or an open one whose open time is over — it stays "open" until
+// a request asks it, which under consistent-hash may be never).
 // The pool enters panic on available and leaves it on recovered, so that
 // half-open breakers can neither hold every request out (their probes
 // may be slow, or an attacker's) nor make the state flap.
@@ -80,7 +83,7 @@ func (sn *snapshot) poolCounts(now int64) (candidates, available, recovered int)
 		candidates++
 		if m.hb.Available(now) {
 			available++
-			if m.hb.Breaker().State() == breaker.Closed {
+			if m.hb.Breaker().State() != breaker.HalfOpen {
 				recovered++
 			}
 		}

@@ -509,3 +509,39 @@ func loopClock(s *Server) int64 {
 	}
 	return earliest
 }
+
+// TestPanicModeEndsUnderHashing: under consistent-hash a client's requests
+// all go to one backend, so the other backends' breakers, their open time
+// over, are never asked and stay "open"; the pool must still leave panic
+// mode once every backend may be picked again. (Found by review.)
+func TestPanicModeEndsUnderHashing(t *testing.T) {
+	a, b, c := gatewayBackend(t, 0, nil), gatewayBackend(t, 1, nil), gatewayBackend(t, 2, nil)
+	srv, addr := proxyFor(t, []string{a, b, c}, func(c *config.Config) {
+		c.LoadBalancing.Algorithm = "consistent-hash"
+		c.CircuitBreaker = config.Default().CircuitBreaker
+		c.CircuitBreaker.Timeout = 200 * time.Millisecond
+		c.CircuitBreaker.HalfOpenSuccess = 1
+	})
+	breakAll(t, srv, 15, 3) // the failures walk the ring: all three breakers open
+	waitFor(t, "panic mode", func() bool { return srv.snap.Load().panicking() })
+	waitFor(t, "the breakers' open time to pass on the loop's clock", func() bool {
+		now := loopClock(srv)
+		for _, m := range srv.snap.Load().members {
+			if !m.hb.Breaker().Available(now) {
+				return false
+			}
+		}
+		return true
+	})
+	if code, _ := getStatus(t, addr, "/"); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	// What the next 100 ms tick decides, now.
+	srv.snap.Load().updatePanic(time.Now().UnixNano(), false)
+	if srv.snap.Load().panicking() {
+		for k, m := range srv.snap.Load().members {
+			t.Logf("backend %d: breaker %s", k, m.hb.Breaker().State())
+		}
+		t.Fatal("still in panic with every backend available again")
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,7 @@ type snapshot struct {
 	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
+	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
 
 	pn       *panicState // the server's panic mode (panic.go); nil: never
 	panicPct int         // loadBalancing.panicThreshold; 0: panic mode off
@@ -128,6 +130,10 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 	}
 	if cfg.RequestID.Enabled {
 		sn.ridHeader = cfg.RequestID.Header
+	}
+	sn.maxFraming = math.MaxInt64 // no body limit, no framing limit
+	if mb := sn.maxBody; mb > 0 && mb < (math.MaxInt64-framingSlack)/framingFactor {
+		sn.maxFraming = framingFactor*mb + framingSlack
 	}
 	sn.lowWater = sn.highWater / 4
 	sn.pn, sn.panicPct = pn, cfg.LoadBalancing.PanicThreshold

@@ -202,7 +202,7 @@ func (up *upstream) keepTail(c gnet.Conn) bool {
 // passed on, or nobody wants it any more, or what is left is part of a
 // response head (which can no longer complete).
 func (up *upstream) finishEOF() {
-	if !up.closed && (len(up.stash) == 0 || up.cl == nil || up.cl.closed || up.state == usHead) {
+	if !up.closed && (len(up.stash) == 0 || up.cl == nil || up.cl.closed || up.state == usHead || up.state == usSending) {
 		up.lp.gone(&up.peer)
 	}
 }
