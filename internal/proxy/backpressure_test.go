@@ -411,13 +411,7 @@ func TestPipelineFloodWhileNotReading(t *testing.T) {
 			}
 		}
 	}()
-	last, lastAt := sent.Load(), time.Now()
-	waitFor(t, "the flood to stall", func() bool {
-		if n := sent.Load(); n != last {
-			last, lastAt = n, time.Now()
-		}
-		return time.Since(lastAt) > 300*time.Millisecond
-	})
+	last := waitStalled(t, "the flood to stall", &sent, 300*time.Millisecond)
 	if last >= 64<<20 {
 		t.Fatal("the proxy took 64 MiB of pipelined requests from a client that does not read")
 	}
@@ -550,13 +544,7 @@ func TestEarlyLargeResponseSlowClient(t *testing.T) {
 	// Once the upload stalls, every buffer on its way is full, including
 	// the proxy's output towards the backend.
 	waitFor(t, "the proxy to park the client", func() bool { return srv.detached.Load() > 0 })
-	last, lastAt := sent.Load(), time.Now()
-	waitFor(t, "the upload to stall", func() bool {
-		if n := sent.Load(); n != last {
-			last, lastAt = n, time.Now()
-		}
-		return time.Since(lastAt) > 200*time.Millisecond
-	})
+	waitStalled(t, "the upload to stall", &sent, 200*time.Millisecond)
 	close(answer)
 	// The answer does not say the backend closes, so the body keeps
 	// flowing to it (full duplex): the head cannot announce a close.

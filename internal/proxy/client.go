@@ -625,7 +625,6 @@ func (cl *client) closeGracefully() {
 	}
 	cl.state = csClosing
 	cl.closeAt = cl.lp.now + int64(cl.sn.shutdown)
-	cl.lp.flushing++
 	cl.lp.srv.flushing.Add(1)
 	cl.lp.markBusy(&cl.peer)
 	cl.flushCheck()
@@ -652,7 +651,6 @@ func (cl *client) flushCheck() {
 		}
 		return
 	}
-	cl.lp.flushing--
 	cl.lp.srv.flushing.Add(-1)
 	cl.lingering = true // the flush is accounted for
 	if !cl.linger && cl.buffered() == 0 {
@@ -706,7 +704,6 @@ func (cl *client) cleanup() {
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
-		lp.flushing--
 		lp.srv.flushing.Add(-1)
 	}
 	if up := cl.up; up != nil {

@@ -201,13 +201,7 @@ func TestTunnelAfterUnreadOutput(t *testing.T) {
 	}()
 	// Neither the client nor the backend reads: once every buffer on the
 	// way is full the client's writes must stall.
-	last, lastAt := sent.Load(), time.Now()
-	waitFor(t, "the client's stream to stall", func() bool {
-		if n := sent.Load(); n != last {
-			last, lastAt = n, time.Now()
-		}
-		return time.Since(lastAt) > 300*time.Millisecond
-	})
+	last := waitStalled(t, "the client's stream to stall", &sent, 300*time.Millisecond)
 	growth := heapInuse() - base
 	t.Logf("client stalled after %d KiB; heap growth %d KiB", last>>10, growth>>10)
 	if bound := int64(3*buffer + 2<<20); growth > bound {

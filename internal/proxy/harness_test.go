@@ -373,6 +373,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// waitStalled waits until the count of bytes a writer has sent stops
+// moving for quiet (every buffer on the way is full), and returns it.
+func waitStalled(t testing.TB, what string, sent *atomic.Int64, quiet time.Duration) int64 {
+	t.Helper()
+	last, lastAt := sent.Load(), time.Now()
+	waitFor(t, what, func() bool {
+		if n := sent.Load(); n != last {
+			last, lastAt = n, time.Now()
+		}
+		return time.Since(lastAt) > quiet
+	})
+	return last
+}
+
 // patternBlock is the period of the byte stream used for large bodies: an
 // odd length, so a loss or duplication anywhere shifts what follows.
 var patternBlock = func() []byte {

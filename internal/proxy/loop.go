@@ -52,9 +52,6 @@ type loop struct {
 	// visit every idle connection; busyNext is the spare list.
 	busy, busyNext []*peer
 
-	detached int // peers parked in the kernel
-	flushing int // closing clients waiting for their output to be written
-	owing    int // peers with output the socket has not taken
 	lastFull int64
 	scratch  []byte // response heads are built here
 

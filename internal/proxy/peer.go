@@ -135,7 +135,6 @@ func (p *peer) write(b []byte) bool {
 	}
 	if len(b) > 0 {
 		if len(p.owed) == 0 {
-			p.lp.owing++
 			p.lp.srv.owing.Add(1)
 			p.lp.markBusy(p)
 		}
@@ -159,7 +158,6 @@ func (p *peer) flushOwed() bool {
 		p.owed = p.owed[n:]
 		if len(p.owed) == 0 {
 			p.owed = nil // an idle connection holds no buffer
-			p.lp.owing--
 			p.lp.srv.owing.Add(-1)
 		}
 	}
@@ -170,7 +168,6 @@ func (p *peer) flushOwed() bool {
 func (p *peer) dropOwed() {
 	if len(p.owed) > 0 {
 		p.owed = nil
-		p.lp.owing--
 		p.lp.srv.owing.Add(-1)
 	}
 }
@@ -221,7 +218,6 @@ func (p *peer) detach() bool {
 	}
 	p.fd = fd
 	p.detaching = true
-	p.lp.detached++
 	p.lp.srv.detached.Add(1)
 	p.lp.markBusy(p)
 	p.lp.release(p)
@@ -285,7 +281,6 @@ func enrollResult(ch <-chan gnet.RegisteredResult) error {
 func (p *peer) reattached(c gnet.Conn) {
 	p.c = c
 	p.resuming = false
-	p.lp.detached--
 	p.lp.srv.detached.Add(-1)
 	p.fd = -1
 }
@@ -294,7 +289,6 @@ func (p *peer) reattached(c gnet.Conn) {
 // is lost.
 func (p *peer) resumeFailed() {
 	p.resuming = false
-	p.lp.detached--
 	p.lp.srv.detached.Add(-1)
 	p.fd = -1 // FileConn or Enroll closed it
 	p.lp.gone(p)
@@ -308,7 +302,6 @@ func (p *peer) closeDetached() {
 	if p.fd >= 0 && !p.resuming {
 		_ = unix.Close(p.fd)
 		p.fd = -1
-		p.lp.detached--
 		p.lp.srv.detached.Add(-1)
 	}
 }
