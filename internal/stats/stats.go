@@ -48,8 +48,13 @@ type Snapshot struct {
 	AccessLog AccessLog
 	Reloads   Reloads
 
-	// Pool is the state of the backend pool as a whole.
-	Pool Pool
+	// Pool is the state of the default pool (the top-level backends) as
+	// a whole; Pools has every pool, the default one first.
+	Pool  Pool
+	Pools []Pool
+	// Routes has one entry per configured route, in config order; empty
+	// without routes.
+	Routes []Route
 }
 
 // NoBackend is the Backend label of requests that ConnX answered without
@@ -69,7 +74,12 @@ type RequestCount struct {
 	Code int
 	// Backend is the backend's URL as configured, or NoBackend.
 	Backend string
-	Count   uint64
+	// Pool is the name of the pool the request was sent to (DefaultPool
+	// for the top-level backends), or "" when ConnX answered it before
+	// choosing a pool (a malformed request, a redirect or respond route,
+	// a request no route matched and no default pool takes).
+	Pool  string
+	Count uint64
 }
 
 // Methods lists the methods counted by name, in the order the data plane
@@ -118,6 +128,7 @@ var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 // to the kernel.
 type Histogram struct {
 	Backend string
+	Pool    string // as in RequestCount
 	// Counts[i] is the number of requests with duration <= DurationBuckets[i]
 	// and > DurationBuckets[i-1] (not cumulative); Counts[len(DurationBuckets)]
 	// counts the longer ones. len(Counts) == len(DurationBuckets)+1.
@@ -128,6 +139,7 @@ type Histogram struct {
 
 // Backend is one configured backend as the data plane sees it now.
 type Backend struct {
+	Pool   string // the pool's name; DefaultPool for the top-level backends
 	Name   string // the URL as configured
 	Addr   string // host:port dialled
 	Weight int
@@ -152,14 +164,42 @@ type Backend struct {
 	LatencyPenalty time.Duration
 }
 
-// Pool is the state of the backend pool as a whole.
+// DefaultPool is the name of the pool of the top-level backends.
+const DefaultPool = "default"
+
+// Pool is the state of one backend pool as a whole.
 type Pool struct {
+	Name string
+	// Backends is the number of the pool's backends; Up counts those the
+	// balancer may pick now (Backend.Up).
+	Backends int
+	Up       int
 	// Panic is whether the pool is in panic mode now
 	// (loadBalancing.panicThreshold): so few backends are available that
 	// circuit breakers and outlier ejection are ignored.
 	Panic bool
 	// Panics counts the times the pool entered panic mode since start.
 	Panics uint64
+}
+
+// Route is one configured route and the requests it took.
+type Route struct {
+	// Name is the route's name, or "routes[i]" (its place in the config)
+	// for a route without one.
+	Name string
+	// Action is "pool", "redirect" or "respond"; Pool is the pool's name
+	// for a pool route, else "".
+	Action string
+	Pool   string
+	// Requests counts the route's finished requests by status class:
+	// Requests[0] for 1xx through Requests[4] for 5xx (499, a client that
+	// went away, is a 4xx).
+	Requests [5]uint64
+	// Duration is the route's request-duration histogram (Backend and
+	// Pool empty).
+	Duration Histogram
+	// RateLimit is the route's own limiter, if it has one.
+	RateLimit RateLimit
 }
 
 // RateLimit is the rate limiter's counters.
