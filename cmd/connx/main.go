@@ -204,10 +204,10 @@ func run(args []string) int {
 			return 1
 		}
 		if *check {
-			fmt.Printf("%s: ok (%d backends, %s)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm)
 			if len(cfg.Pools) > 0 || len(cfg.Routes) > 0 {
-				fmt.Printf("%s: %d pools and %d routes are valid, but this version of connx does not serve them yet: it will refuse to start with them (docs/routing.md)\n",
-					*cfgPath, len(cfg.Pools), len(cfg.Routes))
+				fmt.Printf("%s: ok (%d backends, %s; %d pools, %d routes)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm, len(cfg.Pools), len(cfg.Routes))
+			} else {
+				fmt.Printf("%s: ok (%d backends, %s)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm)
 			}
 			return 0
 		}

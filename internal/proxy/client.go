@@ -9,6 +9,7 @@ import (
 
 	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/ratelimit"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
@@ -44,6 +45,17 @@ type client struct {
 
 	up   *upstream // serving the current request, if any
 	hash uint64    // consistent-hash key of the current request
+
+	// The current request's route (nil: none), the pool it goes to (nil:
+	// none, ConnX answers), and the timeouts that apply once the route is
+	// known. They point into sn.
+	rt   *routeAct
+	pool *pool
+	to   *timeouts
+	// target is the request target to forward when it is not the one
+	// received (routing normalised or rewrote it), else nil; it lives in
+	// the loop's buffer and is valid only while the head is built.
+	target []byte
 	head []byte    // forwarded head, kept for a retry until the response starts
 
 	bodyKind http1.BodyKind
@@ -244,10 +256,17 @@ func (cl *client) readHead() bool {
 		return true
 	}
 
-	if sn.limiter != nil && !cl.admitRate(r, n) {
+	if sn.limiter != nil && !cl.admitRate(sn.limiter, r, n) {
 		return true
 	}
-	cl.hash = sn.requestHash(cl, r)
+	cl.pool, cl.target = sn.def, nil
+	if sn.routes != nil {
+		cl.pool = nil
+		if ok, cont := cl.routeRequest(r, n); !ok {
+			return cont
+		}
+	}
+	cl.hash = cl.pool.requestHash(cl, r)
 	lp.budget.request()
 	be, probe := cl.choose(nil)
 	if be == nil {
@@ -258,6 +277,7 @@ func (cl *client) readHead() bool {
 	// retry elsewhere keeps that head.
 	cl.ridEnd = 0
 	cl.head = appendRequestHead(lp.getBuf(), cl, sn, be)
+	cl.target = nil
 	if cl.log != nil {
 		cl.log.id = string(cl.requestID())
 	}
@@ -267,7 +287,7 @@ func (cl *client) readHead() bool {
 		cl.deadline = 0
 	} else {
 		cl.state = csBody
-		cl.deadline = lp.now + sn.clientBody
+		cl.deadline = lp.now + cl.to.clientBody
 	}
 	cl.assign(be, probe)
 	return true
@@ -308,18 +328,17 @@ func (cl *client) firstChunkReady(body []byte) bool {
 	if !cl.holding {
 		cl.holding = true
 		cl.state = csHead
-		cl.deadline = cl.lp.now + cl.sn.clientBody
+		cl.deadline = cl.lp.now + cl.sn.to.clientBody
 	}
 	return false
 }
 
-// admitRate asks the rate limiter about request r (head of n bytes). When
-// it is refused, the client gets 429 with the RateLimit headers and keeps
-// its connection (unless a body would follow, which is not read), and
-// admitRate reports false.
-func (cl *client) admitRate(r *http1.Request, n int) bool {
+// admitRate asks the rate limiter lim about request r (head of n bytes).
+// When it is refused, the client gets 429 with the RateLimit headers and
+// keeps its connection (unless a body would follow, which is not read),
+// and admitRate reports false.
+func (cl *client) admitRate(lim *ratelimit.Limiter, r *http1.Request, n int) bool {
 	lp := cl.lp
-	lim := cl.sn.limiter
 	rq := &lp.limReq
 	rq.Reset(cl.ip, r.Path)
 	for i := range r.Headers {
@@ -331,17 +350,7 @@ func (cl *client) admitRate(r *http1.Request, n int) bool {
 	}
 	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
-	cl.consume(n)
-	cl.respStarted = true
-	cl.endOut(http.StatusTooManyRequests, nil, errRateLimited, len(lp.scratch))
-	cl.state = csWait
-	if !keep {
-		cl.closeAfter = true
-		cl.linger = cl.bodyKind != http1.BodyNone // the body may be coming
-	}
-	if cl.write(lp.scratch) {
-		cl.exchangeDone()
-	}
+	cl.sendAnswer(http.StatusTooManyRequests, errRateLimited, lp.scratch, n, keep)
 	return false
 }
 
@@ -349,11 +358,11 @@ func (cl *client) admitRate(r *http1.Request, n int) bool {
 // probe is non-zero when the request is a half-open breaker's probe.
 func (cl *client) choose(skip *backend) (*backend, breaker.Probe) {
 	for range 3 { // a half-open breaker may refuse: try others
-		be := cl.sn.pick(cl.lp, skip, cl.hash)
+		be := cl.pool.pick(cl.lp, skip, cl.hash)
 		if be == nil {
 			return nil, 0
 		}
-		if ok, probe := cl.sn.admit(be, cl.lp.now); ok {
+		if ok, probe := cl.pool.admit(be, cl.lp.now); ok {
 			return be, probe
 		}
 		skip = be
@@ -364,12 +373,12 @@ func (cl *client) choose(skip *backend) (*backend, breaker.Probe) {
 // dispatch assigns a retry to a backend other than skip.
 func (cl *client) dispatch(skip *backend) {
 	be, probe := cl.choose(skip)
-	if be == nil && skip != nil && skip.usable(cl.lp.now, cl.sn.panicking()) {
+	if be == nil && skip != nil && skip.usable(cl.lp.now, cl.pool.panicking()) {
 		// No other backend: retry the same one. A connect failure has
 		// marked it down, so this is a reset, typically a pooled
 		// connection the backend closed while idle.
 		var ok bool
-		if ok, probe = cl.sn.admit(skip, cl.lp.now); ok {
+		if ok, probe = cl.pool.admit(skip, cl.lp.now); ok {
 			be = skip
 		}
 	}
@@ -389,10 +398,10 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 	be.node.Begin()
 	up := lp.idle(be)
 	if up == nil {
-		up = newUpstream(lp, be)
+		up = newUpstream(lp, be, cl.pool.maxIdle)
 		up.bind(cl)
 		up.probe = probe
-		lp.dial(up, cl.sn.connectTimeout)
+		lp.dial(up, cl.to.connect)
 		return
 	}
 	up.bind(cl)
@@ -467,9 +476,9 @@ func (cl *client) forwardBody() bool {
 		cl.consume(k)
 	}
 	now := cl.lp.now
-	up.deadline = now + cl.sn.upstreamHeader
+	up.deadline = now + cl.to.upstreamHeader
 	if up.state != usHead {
-		up.deadline = now + cl.sn.upstreamRead
+		up.deadline = now + cl.to.upstreamRead
 	}
 	if done {
 		cl.state = csWait
@@ -479,7 +488,7 @@ func (cl *client) forwardBody() bool {
 		}
 		return true
 	}
-	cl.deadline = now + cl.sn.clientBody
+	cl.deadline = now + cl.to.clientBody
 	if up.outbound() > cl.sn.highWater {
 		cl.park()
 		return false
@@ -497,7 +506,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 		cl.abort()
 		return
 	}
-	sn := cl.sn
+	pl := cl.pool
 	if f == failLocal {
 		// This host ran out of descriptors or ports: not the backend's
 		// fault, and another backend would fail the same way.
@@ -509,7 +518,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 	}
 	safe := cl.bodySent == 0 &&
 		(f == failConnect || (f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone))
-	if safe && cl.tries <= sn.retries && cl.lp.budget.retry(sn.retryPct) {
+	if safe && cl.tries <= pl.retries && cl.lp.budget.retry(pl.retryPct) {
 		cl.count(kindOf(f))
 		cl.dispatch(up.be)
 		if cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
@@ -517,7 +526,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 		}
 		return
 	}
-	if f == failConnect && !sn.anyAvailable(cl.lp.now) {
+	if f == failConnect && !pl.anyAvailable(cl.lp.now) {
 		cl.count(errConnect) // the failure that made it a 503
 		cl.rejectUnavailable()
 		return
@@ -529,7 +538,7 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 // a Retry-After until the first may be back.
 func (cl *client) rejectUnavailable() {
 	lp := cl.lp
-	lp.scratch = appendUnavailable(lp.scratch[:0], cl.sn.retryAfter(lp.now))
+	lp.scratch = appendUnavailable(lp.scratch[:0], cl.pool.retryAfter(lp.now))
 	if !cl.respStarted {
 		cl.endOut(http.StatusServiceUnavailable, nil, errNoBackend, len(lp.scratch))
 	}
@@ -949,6 +958,7 @@ func (cl *client) begin(r *http1.Request) {
 	cl.method = methodIndex(r.Method)
 	cl.status = 0
 	cl.be = nil
+	cl.rt, cl.pool, cl.to = nil, nil, &cl.sn.to
 	cl.startNs = time.Now().UnixNano()
 	cl.log = nil
 	if lg := cl.lp.srv.accessLog.Load(); lg != nil && lg.Sampled() {
@@ -966,7 +976,17 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 	cl.status = code
 	st := &cl.lp.st
 	dur := time.Now().UnixNano() - cl.startNs
-	st.count(be, cl.method, code, dur)
+	slot := 0 // ConnX answered before choosing a pool
+	switch {
+	case be != nil:
+		slot = be.id + 1
+	case cl.pool != nil:
+		slot = cl.pool.st.noneID + 1
+	}
+	st.count(slot, cl.method, code, dur)
+	if cl.rt != nil {
+		st.countRoute(cl.rt.id, code, dur)
+	}
 	if kind != errNone {
 		st.errors[kind-1].Add(1)
 	}

@@ -635,6 +635,6 @@ func TestUnsupportedResponseNotAConnectFailure(t *testing.T) {
 	}
 	rc := dialProxy(t, addr)
 	if resp, body := rc.get("/"); resp.StatusCode != 200 || body != "ok" {
-		t.Fatalf("after 10 unsupported responses: status %d (breaker %s)", resp.StatusCode, srv.snap.Load().members[0].hb.Breaker().State())
+		t.Fatalf("after 10 unsupported responses: status %d (breaker %s)", resp.StatusCode, srv.snap.Load().def.members[0].hb.Breaker().State())
 	}
 }

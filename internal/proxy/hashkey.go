@@ -29,22 +29,22 @@ func parseHashKey(s string) hashKey {
 // requestHash returns the 64-bit key for consistent-hash, or 0 when the
 // policy does not use one. A request without the configured header or
 // cookie hashes like one with an empty value.
-func (sn *snapshot) requestHash(cl *client, r *http1.Request) uint64 {
-	if !sn.hashed {
+func (pl *pool) requestHash(cl *client, r *http1.Request) uint64 {
+	if !pl.hashed {
 		return 0
 	}
-	switch sn.hashKey.kind {
+	switch pl.hashKey.kind {
 	case 'p':
 		return balancer.HashBytes(pathOnly(r.Path))
 	case 'h':
 		for i := range r.Headers {
-			if h := &r.Headers[i]; http1.EqualFold(h.Name, sn.hashKey.name) {
+			if h := &r.Headers[i]; http1.EqualFold(h.Name, pl.hashKey.name) {
 				return balancer.HashBytes(h.Value)
 			}
 		}
 		return balancer.HashBytes(nil)
 	case 'c':
-		return balancer.HashBytes(cookieValue(r, sn.hashKey.name))
+		return balancer.HashBytes(cookieValue(r, pl.hashKey.name))
 	}
 	a := cl.ip.As16()
 	return balancer.HashBytes(a[:])

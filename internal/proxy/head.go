@@ -19,9 +19,14 @@ const forwardedFlags = http1.FlagHopByHop | http1.FlagXForwardedFor |
 // framing they cannot read.
 func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	r := cl.req
+	rt := cl.rt
 	b = append(b, r.Method...)
 	b = append(b, ' ')
-	b = append(b, r.Path...)
+	if cl.target != nil {
+		b = append(b, cl.target...) // normalised or rewritten by routing
+	} else {
+		b = append(b, r.Path...)
+	}
 	if r.Minor == 0 {
 		b = append(b, " HTTP/1.0\r\n"...)
 	} else {
@@ -49,11 +54,14 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 			dropped++
 			continue
 		}
+		if rt != nil && len(rt.dropReq) > 0 && listed(rt.dropReq, h.Name) {
+			continue // removed or set by the route
+		}
 		b = append(b, h.Name...)
 		b = append(b, ": "...)
 		switch {
 		case h.Flags&http1.FlagHost != 0:
-			b = appendHost(b, host, sn, be)
+			b = appendHost(b, host, cl, sn, be)
 		case h.Flags&http1.FlagContentLength != 0:
 			// "0044" goes on as "44": a backend that reads leading zeros
 			// as octal cannot frame the body differently.
@@ -68,8 +76,11 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	}
 	if r.Host == nil {
 		b = append(b, "Host: "...)
-		b = appendHost(b, host, sn, be)
+		b = appendHost(b, host, cl, sn, be)
 		b = append(b, "\r\n"...)
+	}
+	if rt != nil {
+		b = append(b, rt.setReq...)
 	}
 	if r.Chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -102,7 +113,12 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	return append(b, "\r\n"...)
 }
 
-func appendHost(b, host []byte, sn *snapshot, be *backend) []byte {
+// appendHost appends the Host sent upstream: the route's hostRewrite, or
+// with server.preserveHost the client's host, or the backend's address.
+func appendHost(b, host []byte, cl *client, sn *snapshot, be *backend) []byte {
+	if cl.rt != nil && cl.rt.host != "" {
+		return append(b, cl.rt.host...)
+	}
 	if !sn.preserve || len(host) == 0 {
 		return append(b, be.addr...)
 	}
@@ -111,7 +127,14 @@ func appendHost(b, host []byte, sn *snapshot, be *backend) []byte {
 
 // appendResponseHead appends the head ConnX sends the client for r.
 func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *client) []byte {
-	b = appendStatusAndFields(b, r)
+	var drop []string
+	if cl.rt != nil {
+		drop = cl.rt.dropResp
+	}
+	b = appendStatusAndFields(b, r, drop)
+	if cl.rt != nil {
+		b = append(b, cl.rt.setResp...)
+	}
 	b = appendResponseID(b, r, cl)
 	if kind == http1.BodyChunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -128,8 +151,9 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 // appendStatusAndFields appends r's status line and its end-to-end fields
 // (hop-by-hop ones dropped; Content-Length once, as the canonical decimal,
 // where the backend may have repeated it or written leading zeros); the
-// caller adds its own and the blank line.
-func appendStatusAndFields(b []byte, r *http1.Response) []byte {
+// caller adds its own and the blank line. Fields named in drop are left
+// out.
+func appendStatusAndFields(b []byte, r *http1.Response, drop []string) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, ' ')
@@ -139,7 +163,7 @@ func appendStatusAndFields(b []byte, r *http1.Response) []byte {
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		isCL := h.Flags&http1.FlagContentLength != 0
-		if h.Flags&http1.FlagHopByHop != 0 || isCL && clDone {
+		if h.Flags&http1.FlagHopByHop != 0 || isCL && clDone || len(drop) > 0 && listed(drop, h.Name) {
 			continue
 		}
 		b = append(b, h.Name...)

@@ -12,8 +12,7 @@ import (
 // The config package holds what operators write; these map it onto the
 // health and breaker packages' own settings.
 
-func breakerConfig(c *config.Config) breaker.Config {
-	cb := &c.CircuitBreaker
+func breakerConfig(cb *config.CircuitBreaker) breaker.Config {
 	return breaker.Config{
 		Enabled:          cb.Enabled,
 		MaxFailures:      cb.MaxFailures,
@@ -25,8 +24,7 @@ func breakerConfig(c *config.Config) breaker.Config {
 	}
 }
 
-func checkConfig(c *config.Config) health.CheckConfig {
-	h := &c.HealthCheck
+func checkConfig(h *config.HealthCheck) health.CheckConfig {
 	return health.CheckConfig{
 		Enabled:            h.Enabled,
 		Interval:           h.Interval,
@@ -41,8 +39,7 @@ func checkConfig(c *config.Config) health.CheckConfig {
 	}
 }
 
-func outlierConfig(c *config.Config) health.OutlierConfig {
-	o := &c.Outlier
+func outlierConfig(o *config.Outlier) health.OutlierConfig {
 	return health.OutlierConfig{
 		Enabled:             o.Enabled,
 		ConsecutiveFailures: o.ConsecutiveFailures,
@@ -73,9 +70,9 @@ func outcomeOf(f failure) breaker.Outcome {
 
 // retryAfter is the Retry-After, in whole seconds (at least 1), for a 503
 // when no backend is available: until the earliest one may be back.
-func (sn *snapshot) retryAfter(now int64) int {
+func (pl *pool) retryAfter(now int64) int {
 	at := int64(0)
-	for _, m := range sn.members {
+	for _, m := range pl.members {
 		if m.weight == 0 {
 			continue
 		}

@@ -24,7 +24,7 @@ func flakyBackend(t *testing.T, body string, ok *atomic.Bool) string {
 }
 
 func availableAt(srv *Server, i int) bool {
-	return srv.snap.Load().members[i].available(time.Now().UnixNano())
+	return srv.snap.Load().def.members[i].available(time.Now().UnixNano())
 }
 
 // TestActiveHealthChecks flips a backend's health endpoint and checks that
@@ -89,7 +89,7 @@ func TestCircuitBreaker(t *testing.T) {
 		cfg.CircuitBreaker.HalfOpenSuccess = 1
 		cfg.CircuitBreaker.FailureOn5xx = true
 	})
-	hb := srv.snap.Load().members[0].hb
+	hb := srv.snap.Load().def.members[0].hb
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func() int {
 		resp, err := client.Get("http://" + addr + "/")
@@ -182,7 +182,7 @@ func TestSlowStartAfterRecovery(t *testing.T) {
 		cfg.HealthCheck.HealthyThreshold = 1
 		cfg.HealthCheck.UnhealthyThreshold = 1
 	})
-	node := srv.snap.Load().members[0].node
+	node := srv.snap.Load().def.members[0].node
 	waitFor(t, "backend 0 healthy", func() bool { return availableAt(srv, 0) })
 	aOK.Store(false)
 	waitFor(t, "backend 0 down in the balancer", func() bool { return !node.Up() })

@@ -7,20 +7,20 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/config"
-	"github.com/panjf2000/gnet/v2"
 )
 
 // Reload replaces the running configuration with cfg, which must have
 // passed validation. It builds a complete new snapshot first: on error
 // nothing changes. Then it swaps the snapshot in (new requests use it at
-// once; requests in progress finish under the old one), hands the health
-// checker its new settings and backends, and retires removed backends:
-// they get no new requests, their requests in flight finish, and their
-// idle pooled connections are closed.
+// once; requests in progress finish under the old one), hands each pool's
+// health checker its new settings and backends, and retires removed
+// backends and pools: they get no new requests, their requests in flight
+// finish, and their idle pooled connections are closed.
 //
-// Backends that stay (same host:port) keep their runtime state: requests
-// in flight, latency estimate, breaker, health and outlier state. Added
-// backends ramp up over loadBalancing.slowStart.
+// Pools that stay (same name) keep their panic state and outlier group;
+// backends that stay in their pool (same host:port) keep their runtime
+// state: requests in flight, latency estimate, breaker, health and
+// outlier state. Added backends ramp up over loadBalancing.slowStart.
 //
 // server.host and server.port are ignored (the listener stays where it
 // is; connx moves it by starting a successor); server.eventLoops needs a
@@ -32,17 +32,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.draining.Load() {
 		return errors.New("server: shutting down")
 	}
-	if err := servable(cfg); err != nil {
-		return err
-	}
 	old := s.snap.Load()
 	sn, err := s.build(cfg)
 	if err != nil {
 		return err
 	}
 	s.snap.Store(sn)
-	s.checker.Update(checkConfig(cfg), sn.healthBackends())
-	s.retire(sn)
+	s.apply(sn)
 	if cfg.Limits.MaxConnections != old.cfg.Limits.MaxConnections {
 		s.checkFDLimit(cfg, s.log)
 	}
@@ -54,38 +50,6 @@ func (s *Server) Reload(cfg *config.Config) error {
 	// listens where it started (connx moves the listener by starting a
 	// successor process).
 	return nil
-}
-
-// retire forgets backends that are not in sn: they get no new requests
-// (the new snapshot does not list them), requests in flight finish, and
-// every loop closes their idle pooled connections.
-func (s *Server) retire(sn *snapshot) {
-	keep := make(map[*backend]bool, len(sn.members))
-	for _, m := range sn.members {
-		keep[m.backend] = true
-	}
-	s.mu.Lock()
-	var gone []*backend
-	for addr, be := range s.backends {
-		if !keep[be] {
-			be.retired.Store(true)
-			delete(s.backends, addr)
-			gone = append(gone, be)
-		}
-	}
-	loops := s.loops
-	s.mu.Unlock()
-	if len(gone) == 0 {
-		return
-	}
-	for _, lp := range loops {
-		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for _, be := range gone {
-				lp.dropPool(be)
-			}
-			return nil
-		}))
-	}
 }
 
 // dropPool closes the idle pooled connections to be, on the loop.

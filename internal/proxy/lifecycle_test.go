@@ -131,7 +131,7 @@ func TestReloadBackends(t *testing.T) {
 	}
 	before := settledStats(t, srv, 20)
 	srv.mu.Lock()
-	beA := srv.backends[a]
+	beA := srv.pools[config.DefaultPoolName].backends[a]
 	srv.mu.Unlock()
 	if beA == nil || beA.idleConns.Load() == 0 {
 		t.Fatalf("backend a has no pooled connection before the reload")
@@ -208,28 +208,3 @@ func TestReloadInvalidKeepsOld(t *testing.T) {
 	}
 }
 
-// TestRoutingNotServedYet: a configuration with pools or routes validates,
-// but the data plane does not route yet: New and Reload refuse it instead
-// of sending every request to the default pool, and a refused reload
-// keeps the running configuration.
-func TestRoutingNotServedYet(t *testing.T) {
-	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "default") }))
-	withRoutes := func(c *config.Config) {
-		p := c.NewPool("api")
-		p.Backends = []config.Backend{{URL: "http://" + be, Weight: 1}}
-		c.Pools = []config.Pool{p}
-		c.Routes = []config.Route{{Match: config.RouteMatch{PathPrefix: "/api/"}, Pool: "api"}}
-	}
-	cfg := testConfig(t, []string{be}, withRoutes)
-	if _, err := New(cfg, testLogger(t)); !errors.Is(err, ErrRoutingNotServed) {
-		t.Fatalf("New with routes: %v, want ErrRoutingNotServed", err)
-	}
-	srv, addr := proxyFor(t, []string{be}, nil)
-	if err := srv.Reload(testConfig(t, []string{be}, withRoutes)); !errors.Is(err, ErrRoutingNotServed) {
-		t.Fatalf("Reload with routes: %v, want ErrRoutingNotServed", err)
-	}
-	rc := dialProxy(t, addr)
-	if resp, body := rc.get("/api/x"); resp.StatusCode != 200 || body != "default" {
-		t.Fatalf("after the refused reload: %d %q", resp.StatusCode, body)
-	}
-}

@@ -33,7 +33,7 @@ type loop struct {
 	// The balancer's predicate: a method value made once, reading the
 	// snapshot and the backend to skip of the pick in progress.
 	eligible  func(int) bool
-	pickSnap  *snapshot
+	pickPool  *pool
 	pickSkip  *backend
 	pickPanic bool // the pool was in panic mode when the pick began
 
@@ -54,6 +54,8 @@ type loop struct {
 
 	lastFull int64
 	scratch  []byte // response heads are built here
+	norm     []byte // a request path normalised for routing
+	target   []byte // a rewritten request target
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable
@@ -63,7 +65,8 @@ type loop struct {
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
-	lp := &loop{srv: s, el: el, now: time.Now().UnixNano(), rid: newRIDSource()}
+	lp := &loop{srv: s, el: el, now: time.Now().UnixNano(), rid: newRIDSource(),
+		norm: make([]byte, 0, 1024), target: make([]byte, 0, 1024)}
 	lp.eligible = lp.eligibleMember
 	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
 		lp.sweep()

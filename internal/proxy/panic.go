@@ -35,7 +35,7 @@ type panicState struct {
 
 // panicking reports whether the pool is in panic mode. It is false for a
 // snapshot built without a panicState.
-func (sn *snapshot) panicking() bool { return sn.pn != nil && sn.pn.on.Load() }
+func (pl *pool) panicking() bool { return pl.pn != nil && pl.pn.on.Load() }
 
 // usable reports whether the backend may be picked at time now: available
 // or, in panic mode, healthy by active checks and not just refused a
@@ -50,18 +50,18 @@ func (b *backend) usable(now int64, panicking bool) bool {
 // usable reports whether m may be picked now, as the balancer sees it
 // (weight above 0, and see backend.usable), without regard to its
 // maxConnections cap. It is what "up" means in metrics and the admin API.
-func (sn *snapshot) usable(m *member, now int64) bool {
-	return m.weight > 0 && m.usable(now, sn.panicking())
+func (pl *pool) usable(m *member, now int64) bool {
+	return m.weight > 0 && m.usable(now, pl.panicking())
 }
 
 // admit asks be's health record to admit one request at time now; p is
 // non-zero for a half-open breaker's probe. In panic mode a backend that
 // its breaker or ejection refuses is admitted anyway, without a probe.
-func (sn *snapshot) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
+func (pl *pool) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
 	if ok, p := be.hb.Allow(now); ok {
 		return true, p
 	}
-	return sn.panicking() && be.usable(now, true), 0
+	return pl.panicking() && be.usable(now, true), 0
 }
 
 // poolCounts counts the backends with weight above 0 that pass active
@@ -74,9 +74,9 @@ func (sn *snapshot) admit(be *backend, now int64) (ok bool, p breaker.Probe) {
 // The pool enters panic on available and leaves it on recovered, so that
 // half-open breakers can neither hold every request out (their probes
 // may be slow, or an attacker's) nor make the state flap.
-func (sn *snapshot) poolCounts(now int64) (candidates, available, recovered int) {
-	for i := range sn.members {
-		m := &sn.members[i]
+func (pl *pool) poolCounts(now int64) (candidates, available, recovered int) {
+	for i := range pl.members {
+		m := &pl.members[i]
 		if m.weight == 0 || !m.usable(now, true) {
 			continue
 		}
@@ -95,8 +95,8 @@ func (sn *snapshot) poolCounts(now int64) (candidates, available, recovered int)
 // logs a change; it returns the new state. enterOnly leaves a pool in
 // panic mode alone (the pick path, which has just found nothing to pick,
 // only enters). It allocates only when it logs.
-func (sn *snapshot) updatePanic(now int64, enterOnly bool) bool {
-	pn := sn.pn
+func (pl *pool) updatePanic(now int64, enterOnly bool) bool {
+	pn := pl.pn
 	if pn == nil {
 		return false
 	}
@@ -106,13 +106,13 @@ func (sn *snapshot) updatePanic(now int64, enterOnly bool) bool {
 	}
 	cand, avail := 0, 0
 	want := false
-	if sn.panicPct > 0 {
+	if pl.panicPct > 0 {
 		var recovered int
-		cand, avail, recovered = sn.poolCounts(now)
+		cand, avail, recovered = pl.poolCounts(now)
 		if on {
 			avail = recovered // leave only once enough have recovered
 		}
-		want = cand > 0 && avail*100 < sn.panicPct*cand
+		want = cand > 0 && avail*100 < pl.panicPct*cand
 	}
 	if want == on || !pn.on.CompareAndSwap(on, want) {
 		return pn.on.Load()
@@ -124,10 +124,10 @@ func (sn *snapshot) updatePanic(now int64, enterOnly bool) bool {
 	if want {
 		pn.entered.Add(1)
 		log.Warn("panic mode on: circuit breakers and outlier ejection are ignored, every healthy backend takes traffic",
-			"available", avail, "healthy", cand, "panicThreshold", sn.panicPct)
+			"available", avail, "healthy", cand, "panicThreshold", pl.panicPct)
 	} else {
 		log.Info("panic mode off",
-			"available", avail, "healthy", cand, "panicThreshold", sn.panicPct)
+			"available", avail, "healthy", cand, "panicThreshold", pl.panicPct)
 	}
 	return want
 }

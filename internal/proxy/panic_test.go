@@ -76,7 +76,7 @@ func TestAppErrorsKeepSiteUp(t *testing.T) {
 		code, body := getStatus(t, addr, "/")
 		if code != http.StatusOK {
 			now := time.Now().UnixNano()
-			for k, m := range srv.snap.Load().members {
+			for k, m := range srv.snap.Load().def.members {
 				st := m.hb.State(now)
 				t.Logf("backend %d: breaker %s, ejected %v, last error %q", k, st.Breaker, st.Ejected, st.LastError)
 			}
@@ -176,7 +176,7 @@ func (o observed) value(t *testing.T, series string) float64 {
 func (o observed) sumUp(t *testing.T, srv *Server) float64 {
 	t.Helper()
 	sum := 0.0
-	for _, m := range srv.snap.Load().members {
+	for _, m := range srv.snap.Load().def.members {
 		sum += o.value(t, fmt.Sprintf("connx_backend_up{backend=%q}", m.url))
 	}
 	return sum
@@ -225,7 +225,7 @@ func breakAll(t *testing.T, srv *Server, n, k int) {
 		}
 	}
 	waitFor(t, "breakers open after 5 gateway failures each", func() bool {
-		for _, m := range srv.snap.Load().members[:k] {
+		for _, m := range srv.snap.Load().def.members[:k] {
 			if m.hb.Breaker().State() != breaker.Open {
 				return false
 			}
@@ -305,7 +305,7 @@ func TestPanicModeHonoursActiveChecks(t *testing.T) {
 		withDefaultHealth(c)
 		activeChecks(c)
 	})
-	waitFor(t, "backend 2 failing its checks", func() bool { return !srv.snap.Load().members[2].hb.Healthy() })
+	waitFor(t, "backend 2 failing its checks", func() bool { return !srv.snap.Load().def.members[2].hb.Healthy() })
 	breakAll(t, srv, 10, 2)
 	got := tally(t, addr, 20, 1, nil)
 	if got[0] != 10 || got[1] != 10 || got[2] != 0 {
@@ -333,7 +333,7 @@ func TestPanicModeEnds(t *testing.T) {
 	if code, _ := getStatus(t, addr, "/"); code != http.StatusOK {
 		t.Fatalf("status %d in panic mode", code)
 	}
-	if !srv.snap.Load().panicking() {
+	if !srv.snap.Load().def.panicking() {
 		t.Fatal("not in panic mode with both breakers open")
 	}
 	// Backend 0 is also ejected (30s); backend 1's breaker closes after
@@ -342,7 +342,7 @@ func TestPanicModeEnds(t *testing.T) {
 		if code, _ := getStatus(t, addr, "/"); code != http.StatusOK {
 			t.Fatalf("status %d while panic mode ends", code)
 		}
-		return !srv.snap.Load().panicking()
+		return !srv.snap.Load().def.panicking()
 	})
 	for range 10 {
 		if code, body := getStatus(t, addr, "/"); code != http.StatusOK || body != "1" {
@@ -391,7 +391,7 @@ func TestUpMeansPickable(t *testing.T) {
 		activeChecks(c)
 		c.Backends[1].Weight = 0
 	})
-	waitFor(t, "backend 0 failing its checks", func() bool { return !srv.snap.Load().members[0].hb.Healthy() })
+	waitFor(t, "backend 0 failing its checks", func() bool { return !srv.snap.Load().def.members[0].hb.Healthy() })
 	if code, _ := getStatus(t, addr, "/"); code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: no backend can take the request", code)
 	}
@@ -408,7 +408,7 @@ func TestUpMeansPickable(t *testing.T) {
 
 	// Backend 0 passes its checks again: it is up, and so is the pool.
 	aHealthy.Store(true)
-	waitFor(t, "backend 0 healthy", func() bool { return srv.snap.Load().members[0].hb.Healthy() })
+	waitFor(t, "backend 0 healthy", func() bool { return srv.snap.Load().def.members[0].hb.Healthy() })
 	o = observe(t, srv)
 	if up := o.sumUp(t, srv); up != 1 || o.ready != http.StatusOK || o.readyz.BackendsUp != 1 || !o.backends[0].Up || o.backends[1].Up {
 		t.Errorf("after recovery: up %v, /readyz %d %+v", up, o.ready, o.readyz)
@@ -450,7 +450,7 @@ func TestPanicModeHalfOpenProbesBusy(t *testing.T) {
 	// their open time is over.
 	waitFor(t, "the breakers' open time to pass on the loop's clock", func() bool {
 		now := loopClock(srv)
-		for _, m := range srv.snap.Load().members {
+		for _, m := range srv.snap.Load().def.members {
 			if !m.hb.Breaker().Available(now) {
 				return false
 			}
@@ -463,7 +463,7 @@ func TestPanicModeHalfOpenProbesBusy(t *testing.T) {
 	defer slow.Wait()
 	defer close(release)
 	halfOpen := func() bool {
-		for _, m := range srv.snap.Load().members {
+		for _, m := range srv.snap.Load().def.members {
 			if m.hb.Breaker().State() != breaker.HalfOpen {
 				return false
 			}
@@ -485,7 +485,7 @@ func TestPanicModeHalfOpenProbesBusy(t *testing.T) {
 		waitFor(t, "the slow request in flight", func() bool { _, n := tunnelStats(srv); return n > before })
 	}
 	// What the next 100 ms tick would decide, now.
-	srv.snap.Load().updatePanic(time.Now().UnixNano(), false)
+	srv.snap.Load().def.updatePanic(time.Now().UnixNano(), false)
 	for i := range 10 {
 		if code, _ := getStatus(t, addr, "/"); code != http.StatusOK {
 			t.Fatalf("request %d while both probes are busy: %d, want 200 (panic mode)", i, code)
@@ -523,10 +523,10 @@ func TestPanicModeEndsUnderHashing(t *testing.T) {
 		c.CircuitBreaker.HalfOpenSuccess = 1
 	})
 	breakAll(t, srv, 15, 3) // the failures walk the ring: all three breakers open
-	waitFor(t, "panic mode", func() bool { return srv.snap.Load().panicking() })
+	waitFor(t, "panic mode", func() bool { return srv.snap.Load().def.panicking() })
 	waitFor(t, "the breakers' open time to pass on the loop's clock", func() bool {
 		now := loopClock(srv)
-		for _, m := range srv.snap.Load().members {
+		for _, m := range srv.snap.Load().def.members {
 			if !m.hb.Breaker().Available(now) {
 				return false
 			}
@@ -537,9 +537,9 @@ func TestPanicModeEndsUnderHashing(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	// What the next 100 ms tick decides, now.
-	srv.snap.Load().updatePanic(time.Now().UnixNano(), false)
-	if srv.snap.Load().panicking() {
-		for k, m := range srv.snap.Load().members {
+	srv.snap.Load().def.updatePanic(time.Now().UnixNano(), false)
+	if srv.snap.Load().def.panicking() {
+		for k, m := range srv.snap.Load().def.members {
 			t.Logf("backend %d: breaker %s", k, m.hb.Breaker().State())
 		}
 		t.Fatal("still in panic with every backend available again")

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/accesslog"
-	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
 	"github.com/panjf2000/gnet/v2"
@@ -34,12 +33,11 @@ type Server struct {
 	snap atomic.Pointer[snapshot]
 
 	mu       sync.Mutex
-	loops    []*loop             // guarded by mu; one per event loop seen
-	backends map[string]*backend // by address (host:port); guarded by mu
-	nextID   int
-	pool     *health.Pool    // outlier ejection across the backends
-	checker  *health.Checker // active health checks, off the event loops
-	pn       panicState      // loadBalancing.panicThreshold's panic mode
+	loops    []*loop               // guarded by mu; one per event loop seen
+	pools    map[string]*poolState // by name; guarded by mu
+	nextID   int                   // the next backend (or pool) statistics id; guarded by mu
+	routeIDs routeIDs              // route statistics ids by name; guarded by mu
+	checkCtx context.Context       // Serve's context for health checkers, nil before; guarded by mu
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -104,90 +102,49 @@ func (s *Server) metricsRender() func([]byte) ([]byte, error) {
 
 // New builds a server for cfg, which must have passed validation.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	if err := servable(cfg); err != nil {
-		return nil, err
-	}
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &Server{
 		log:      log,
-		backends: make(map[string]*backend),
+		pools:    make(map[string]*poolState),
+		routeIDs: make(routeIDs),
 		ready:    make(chan struct{}),
 		unbound:  make(chan struct{}),
 		started:  time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
-	s.pn.log = log
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
-	s.pool = health.NewPool(outlierConfig(cfg), log)
 	sn, err := s.build(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.snap.Store(sn)
-	s.checker = health.NewChecker(checkConfig(cfg), sn.healthBackends(), log, nil)
+	s.apply(sn)
 	return s, nil
 }
 
-// ErrRoutingNotServed is returned by New and Reload for a configuration
-// with pools or routes: config validates them (connx -check), but the data
-// plane does not route yet, and serving every request from the default
-// pool instead would misroute them silently.
-var ErrRoutingNotServed = errors.New("pools and routes are validated (connx -check) but not served by this version of connx yet; remove them to run (docs/routing.md)")
-
-// servable refuses a configuration the data plane cannot serve as written.
-func servable(cfg *config.Config) error {
-	if len(cfg.Pools) > 0 || len(cfg.Routes) > 0 {
-		return ErrRoutingNotServed
-	}
-	return nil
-}
-
-// healthBackends lists the snapshot's backends for the health checker.
-func (sn *snapshot) healthBackends() []*health.Backend {
-	hbs := make([]*health.Backend, len(sn.members))
-	for i, m := range sn.members {
-		hbs[i] = m.hb
-	}
-	return hbs
-}
-
-// build makes a snapshot for cfg, reusing the runtime state of backends
-// that keep their URL.
+// build makes a snapshot for cfg, reusing the runtime state of pools and
+// backends that keep their names and addresses.
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bs := make([]*backend, len(cfg.Backends))
-	outliers := make([]*health.Outlier, len(cfg.Backends))
-	cb := breakerConfig(cfg)
-	for i, b := range cfg.Backends {
-		be, ok := s.backends[b.Addr]
-		if !ok {
-			hb, err := health.NewBackend(b.URL, s.pool, cb, s.log)
-			if err != nil {
-				return nil, fmt.Errorf("backends[%d]: %w", i, err)
-			}
-			// The node is named by address, as the backend is identified:
-			// a respelled URL keeps its consistent-hash keys.
-			be = &backend{id: s.nextID, url: b.URL, addr: b.Addr, node: balancer.NewNode(b.Addr), hb: hb}
-			s.nextID++
-			if s.snap.Load() != nil {
-				// Added by a reload: ramp up over loadBalancing.slowStart.
-				be.node.SetDown()
-				be.node.SetUp(s.clock.Load())
-			}
-			s.backends[b.Addr] = be
-		} else {
-			be.hb.Breaker().Configure(cb)
-		}
-		bs[i] = be
-		outliers[i] = be.hb.Outlier()
+	pools := make([]*pool, 0, 1+len(cfg.Pools))
+	def := cfg.DefaultPool()
+	pl, err := s.buildPool(cfg, &def)
+	if err != nil {
+		return nil, err
 	}
-	s.pool.Configure(outlierConfig(cfg))
-	s.pool.SetMembers(outliers)
-	sn, err := newSnapshot(cfg, bs, s.snap.Load(), s.clock.Load, &s.pn)
+	pools = append(pools, pl)
+	for i := range cfg.Pools {
+		pl, err := s.buildPool(cfg, &cfg.Pools[i])
+		if err != nil {
+			return nil, err
+		}
+		pools = append(pools, pl)
+	}
+	sn, err := newSnapshot(cfg, pools, s.snap.Load(), s.routeIDs)
 	if err == nil && sn.maxConns == 0 {
 		sn.maxConns = autoMaxConns(s.fdLimit.Load())
 	}
@@ -228,10 +185,23 @@ func (s *Server) Serve() error {
 	}
 	opts = append(opts, gnet.WithNumEventLoop(loops))
 	ctx, cancel := context.WithCancel(context.Background())
-	s.checker.Start(ctx)
+	s.mu.Lock()
+	s.checkCtx = ctx
+	for _, st := range s.pools {
+		st.checker.Start(ctx)
+	}
+	s.mu.Unlock()
 	defer func() {
 		cancel()
-		s.checker.Stop()
+		s.mu.Lock()
+		var cs []*health.Checker
+		for _, st := range s.pools {
+			cs = append(cs, st.checker)
+		}
+		s.mu.Unlock()
+		for _, c := range cs {
+			c.Stop()
+		}
 	}()
 	err := gnet.Run(s, "tcp://"+addr, opts...)
 	if err == nil && !s.stopping.Load() {
@@ -398,15 +368,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	// panic mode.
 	now := time.Now().UnixNano()
 	s.clock.Store(now)
-	sn := s.snap.Load()
-	for _, m := range sn.members {
-		if m.available(now) {
-			m.node.SetUp(now)
-		} else {
-			m.node.SetDown()
-		}
-	}
-	sn.updatePanic(now, false)
+	s.snap.Load().tickPools(now)
 	if s.detached.Load() > 0 || s.flushing.Load() > 0 || s.owing.Load() > 0 {
 		return 2 * time.Millisecond, gnet.None
 	}
@@ -477,7 +439,7 @@ func fdLimit() int64 {
 // connections, parked duplicates) come within fdReserve of the limit.
 func (s *Server) nearFDLimit() bool {
 	// Each backend also has a health-check connection open.
-	extra := int64(fdReserve + len(s.snap.Load().members))
+	extra := int64(fdReserve + s.snap.Load().backendCount())
 	return s.active.Load()+s.upOpen.Load()+s.dialing.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/ratelimit"
+	"github.com/connx/connx/internal/route"
 )
 
 // backend is the long-lived runtime state of one backend. Its identity is
@@ -22,6 +23,7 @@ type backend struct {
 	id   int    // dense index into each loop's pool table; never reused
 	url  string // as written in the config; the name shown to operators
 	addr string // host:port to dial
+	pool string // the name of its pool
 
 	// node carries what the balancer needs across reloads: requests in
 	// flight, the latency estimate, the slow-start ramp.
@@ -58,30 +60,23 @@ type member struct {
 // started under the old one finish with it.
 type snapshot struct {
 	cfg     *config.Config
-	members []member
-	policy  balancer.Policy
-	hashKey hashKey
-	hashed  bool               // the policy uses a per-request hash (consistent-hash)
+	def     *pool              // the default pool (top-level backends); never nil, may have no members
+	pools   []*pool            // every pool, def first
+	routes  *route.Table       // nil without routes
+	acts    []routeAct         // by route index
 	limiter *ratelimit.Limiter // nil when rate limiting is off
 	lim     http1.Limits
+	to      timeouts // the top-level timeouts that a route may override
 
 	highWater int // per-connection buffered-bytes bound (backpressure)
 	lowWater  int // resume below this
 
-	clientHeader   int64 // timeouts, in nanoseconds
-	clientIdle     int64
-	clientBody     int64
-	upstreamHeader int64
-	upstreamRead   int64
-	upstreamIdle   int64
-	tunnelIdle     time.Duration
-	connectTimeout time.Duration
-	shutdown       time.Duration
+	clientHeader int64 // timeouts, in nanoseconds
+	clientIdle   int64
+	upstreamIdle int64
+	shutdown     time.Duration
 
 	maxConns    int64
-	maxIdle     int
-	retries     int
-	retryPct    int
 	maxBody     int64
 	preserve    bool
 	underscores bool // forward header fields with "_" in their names
@@ -90,43 +85,55 @@ type snapshot struct {
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
-
-	pn       *panicState // the server's panic mode (panic.go); nil: never
-	panicPct int         // loadBalancing.panicThreshold; 0: panic mode off
 }
 
-// newSnapshot builds the snapshot for cfg over backends (in cfg's order);
-// prev, the snapshot it replaces or nil, lends its rate-limit buckets,
-// clock is the coarse clock policies read, and pn is the pool's panic
-// state.
-func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock func() int64, pn *panicState) (*snapshot, error) {
+// timeouts are the deadlines of a request once its route is known: the
+// top-level ones, or a route's (routes[].timeouts).
+type timeouts struct {
+	clientBody     int64 // nanoseconds
+	upstreamHeader int64
+	upstreamRead   int64
+	tunnelIdle     time.Duration
+	connect        time.Duration
+}
+
+func timeoutsOf(t *config.Timeouts) timeouts {
+	return timeouts{
+		clientBody:     int64(t.ClientBody),
+		upstreamHeader: int64(t.UpstreamResponseHeader),
+		upstreamRead:   int64(t.UpstreamRead),
+		tunnelIdle:     t.TunnelIdle,
+		connect:        t.UpstreamConnect,
+	}
+}
+
+// newSnapshot builds the snapshot for cfg over pools (the default pool
+// first, then cfg.Pools in order); prev, the snapshot it replaces or nil,
+// lends its rate-limit buckets, and ids gives each route its statistics
+// slot.
+func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs) (*snapshot, error) {
 	sn := &snapshot{
-		cfg: cfg,
+		cfg:   cfg,
+		def:   pools[0],
+		pools: pools,
 		lim: http1.Limits{
 			MaxRequestLine: int(cfg.Limits.MaxRequestLine),
 			MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
 			MaxHeaders:     cfg.Limits.MaxHeaders,
 		},
-		highWater:      int(cfg.Limits.ConnectionBuffer),
-		clientHeader:   int64(cfg.Timeouts.ClientHeader),
-		clientIdle:     int64(cfg.Timeouts.ClientIdle),
-		clientBody:     int64(cfg.Timeouts.ClientBody),
-		upstreamHeader: int64(cfg.Timeouts.UpstreamResponseHeader),
-		upstreamRead:   int64(cfg.Timeouts.UpstreamRead),
-		upstreamIdle:   int64(cfg.Timeouts.UpstreamIdle),
-		tunnelIdle:     cfg.Timeouts.TunnelIdle,
-		connectTimeout: cfg.Timeouts.UpstreamConnect,
-		shutdown:       cfg.Server.ShutdownTimeout,
-		maxConns:       int64(cfg.Limits.MaxConnections),
-		maxIdle:        cfg.Upstream.MaxIdlePerBackend,
-		retries:        cfg.Upstream.Retries,
-		retryPct:       cfg.LoadBalancing.RetryBudget,
-		maxBody:        cfg.Limits.MaxRequestBody,
-		preserve:       cfg.Server.PreserveHost,
-		underscores:    cfg.Server.UnderscoresInHeaders,
-		metricsPath:    cfg.Metrics.Path,
-		metricsFrom:    cfg.Metrics.AllowPrefixes(),
-		upgrades:       cfg.Server.Upgrades,
+		to:           timeoutsOf(&cfg.Timeouts),
+		highWater:    int(cfg.Limits.ConnectionBuffer),
+		clientHeader: int64(cfg.Timeouts.ClientHeader),
+		clientIdle:   int64(cfg.Timeouts.ClientIdle),
+		upstreamIdle: int64(cfg.Timeouts.UpstreamIdle),
+		shutdown:     cfg.Server.ShutdownTimeout,
+		maxConns:     int64(cfg.Limits.MaxConnections),
+		maxBody:      cfg.Limits.MaxRequestBody,
+		preserve:     cfg.Server.PreserveHost,
+		underscores:  cfg.Server.UnderscoresInHeaders,
+		metricsPath:  cfg.Metrics.Path,
+		metricsFrom:  cfg.Metrics.AllowPrefixes(),
+		upgrades:     cfg.Server.Upgrades,
 	}
 	if cfg.RequestID.Enabled {
 		sn.ridHeader = cfg.RequestID.Header
@@ -136,77 +143,75 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 		sn.maxFraming = framingFactor*mb + framingSlack
 	}
 	sn.lowWater = sn.highWater / 4
-	sn.pn, sn.panicPct = pn, cfg.LoadBalancing.PanicThreshold
-	sn.hashKey = parseHashKey(cfg.LoadBalancing.HashKey)
-	ms := make([]balancer.Member, len(backends))
-	for i, b := range backends {
-		w := cfg.Backends[i].Weight
-		sn.members = append(sn.members, member{backend: b, weight: w, maxConns: int64(cfg.Backends[i].MaxConnections)})
-		ms[i] = balancer.Member{Node: b.node, Weight: w}
-	}
-	lb := &cfg.LoadBalancing
-	p, err := balancer.New(lb.Algorithm, ms, balancer.Options{
-		HashLoadFactor: lb.HashLoadFactor,
-		SlowStart:      lb.SlowStart,
-		EWMADecay:      lb.EWMADecay,
-		MaxPenalty:     cfg.Timeouts.UpstreamResponseHeader,
-		Now:            clock,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("loadBalancing: %w", err)
-	}
-	sn.policy = p
-	sn.hashed = p.Name() == balancer.NameConsistentHash
 	if rl := &cfg.RateLimit; rl.Enabled {
 		var prevLim *ratelimit.Limiter
 		if prev != nil {
 			prevLim = prev.limiter // keeps every client's bucket
 		}
-		lim, err := ratelimit.New(ratelimit.Config{
-			Enabled:        true,
-			RequestsPerSec: rl.RequestsPerSec,
-			Burst:          rl.Burst,
-			PerClient:      rl.PerIP,
-			Key:            rl.Key,
-			TrustedProxies: rl.TrustedPrefixes(),
-			IPv6Prefix:     rl.IPv6Prefix,
-			MaxClients:     rl.MaxClients,
-			IdleTTL:        rl.IdleTTL,
-			Exempt:         rl.Exempt,
-		}, prevLim, nil)
+		lim, err := newLimiter(rl, prevLim)
 		if err != nil {
 			return nil, fmt.Errorf("rateLimit: %w", err)
 		}
 		sn.limiter = lim
 	}
+	if err := sn.buildRoutes(prev, ids); err != nil {
+		return nil, err
+	}
 	return sn, nil
 }
 
-// pick asks the policy for a backend that is available (or, in panic
+// newLimiter builds the limiter for rl; prev, when not nil, lends its
+// buckets.
+func newLimiter(rl *config.RateLimit, prev *ratelimit.Limiter) (*ratelimit.Limiter, error) {
+	return ratelimit.New(ratelimit.Config{
+		Enabled:        true,
+		RequestsPerSec: rl.RequestsPerSec,
+		Burst:          rl.Burst,
+		PerClient:      rl.PerIP,
+		Key:            rl.Key,
+		TrustedProxies: rl.TrustedPrefixes(),
+		IPv6Prefix:     rl.IPv6Prefix,
+		MaxClients:     rl.MaxClients,
+		IdleTTL:        rl.IdleTTL,
+		Exempt:         rl.Exempt,
+	}, prev, nil)
+}
+
+// poolNamed returns the snapshot's pool called name, or nil.
+func (sn *snapshot) poolNamed(name string) *pool {
+	for _, pl := range sn.pools {
+		if pl.name == name {
+			return pl
+		}
+	}
+	return nil
+}
+
+// pick asks the pool's policy for a backend that is available (or, in panic
 // mode, healthy: see panic.go), not full and not skip; key is the
 // request's hash for consistent-hash. It returns nil when none qualifies.
 // It runs on lp's goroutine and allocates nothing: the predicate is the
 // loop's eligible method value, and the panic flag is one atomic load.
 // When nothing qualifies outside panic mode, it checks at once whether
 // the pool should be in panic (the tick would see it only within 100 ms).
-func (sn *snapshot) pick(lp *loop, skip *backend, key uint64) *backend {
-	lp.pickSnap, lp.pickSkip, lp.pickPanic = sn, skip, sn.panicking()
-	i := sn.policy.Pick(key, lp.eligible)
-	if i < 0 && !lp.pickPanic && sn.panicPct > 0 && sn.updatePanic(lp.now, true) {
+func (pl *pool) pick(lp *loop, skip *backend, key uint64) *backend {
+	lp.pickPool, lp.pickSkip, lp.pickPanic = pl, skip, pl.panicking()
+	i := pl.policy.Pick(key, lp.eligible)
+	if i < 0 && !lp.pickPanic && pl.panicPct > 0 && pl.updatePanic(lp.now, true) {
 		lp.pickPanic = true
-		i = sn.policy.Pick(key, lp.eligible)
+		i = pl.policy.Pick(key, lp.eligible)
 	}
-	lp.pickSnap, lp.pickSkip = nil, nil
+	lp.pickPool, lp.pickSkip = nil, nil
 	if i < 0 {
 		return nil
 	}
-	return sn.members[i].backend
+	return pl.members[i].backend
 }
 
-// eligible is the balancer's predicate for member i of the snapshot being
-// picked from on this loop.
+// eligibleMember is the balancer's predicate for member i of the pool
+// being picked from on this loop.
 func (lp *loop) eligibleMember(i int) bool {
-	m := &lp.pickSnap.members[i]
+	m := &lp.pickPool.members[i]
 	return m.backend != lp.pickSkip && m.usable(lp.now, lp.pickPanic) &&
 		(m.maxConns == 0 || m.node.InFlight() < m.maxConns)
 }
@@ -222,10 +227,11 @@ func (sn *snapshot) metricsFor(ip netip.Addr) bool {
 	return false
 }
 
-// anyAvailable reports whether some backend could take a request now.
-func (sn *snapshot) anyAvailable(now int64) bool {
-	for i := range sn.members {
-		if sn.usable(&sn.members[i], now) {
+// anyAvailable reports whether some backend of the pool could take a
+// request now.
+func (pl *pool) anyAvailable(now int64) bool {
+	for i := range pl.members {
+		if pl.usable(&pl.members[i], now) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/ratelimit"
 	"github.com/connx/connx/internal/stats"
 )
 
@@ -22,10 +23,21 @@ type loopStats struct {
 	refused  atomic.Uint64 // connections refused at limits.maxConnections or the fd limit
 	dropped  atomic.Uint64 // request header fields dropped (underscore in the name)
 
-	// slots holds the per-backend counters by slot (backend id + 1; slot
-	// 0 is for requests ConnX answered itself). It grows copy-on-write,
-	// on the loop, when a new backend is first used.
+	// slots holds the per-backend counters by slot: a backend's id + 1,
+	// a pool's noneID + 1 for its requests no backend took, 0 for requests
+	// ConnX answered before choosing a pool. It grows copy-on-write, on
+	// the loop, when a new slot is first used.
 	slots atomic.Pointer[[]*slotStats]
+	// routes holds the per-route counters by route id (routeIDs), grown
+	// the same way.
+	routes atomic.Pointer[[]*routeStats]
+}
+
+// routeStats count the requests of one route on one loop.
+type routeStats struct {
+	classes [5]atomic.Uint64 // by status class, 1xx-5xx
+	hist    [numBuckets]atomic.Uint64
+	sumNs   atomic.Int64
 }
 
 // slotStats count the requests of one backend (or of none) on one loop.
@@ -80,13 +92,9 @@ func methodIndex(m []byte) uint8 {
 	return methodOther
 }
 
-// slot returns the counters of backend be (nil: ConnX itself) on this
-// loop, making them on first use. It runs on the loop.
-func (st *loopStats) slot(be *backend) *slotStats {
-	i := 0
-	if be != nil {
-		i = be.id + 1
-	}
+// slot returns the counters of slot i on this loop, making them on first
+// use. It runs on the loop.
+func (st *loopStats) slot(i int) *slotStats {
 	if p := st.slots.Load(); p != nil && i < len(*p) && (*p)[i] != nil {
 		return (*p)[i]
 	}
@@ -101,9 +109,9 @@ func (st *loopStats) slot(be *backend) *slotStats {
 	return grown[i]
 }
 
-// count records one finished request.
-func (st *loopStats) count(be *backend, method uint8, code int, durNs int64) {
-	s := st.slot(be)
+// count records one finished request in slot i.
+func (st *loopStats) count(i int, method uint8, code int, durNs int64) {
+	s := st.slot(i)
 	cc := s.codes[method].Load()
 	if cc == nil {
 		cc = new(codeCounts)
@@ -113,12 +121,42 @@ func (st *loopStats) count(be *backend, method uint8, code int, durNs int64) {
 		code = 599
 	}
 	cc[code-100].Add(1)
+	b := bucketOf(durNs)
+	s.hist[b].Add(1)
+	s.sumNs.Add(durNs)
+}
+
+func bucketOf(durNs int64) int {
 	b := 0
 	for b < len(bucketBounds) && durNs > bucketBounds[b] {
 		b++
 	}
-	s.hist[b].Add(1)
-	s.sumNs.Add(durNs)
+	return b
+}
+
+// countRoute records one finished request of route id.
+func (st *loopStats) countRoute(id int, code int, durNs int64) {
+	var rs *routeStats
+	if p := st.routes.Load(); p != nil && id < len(*p) && (*p)[id] != nil {
+		rs = (*p)[id]
+	} else {
+		var old []*routeStats
+		if p != nil {
+			old = *p
+		}
+		grown := make([]*routeStats, max(len(old), id+1))
+		copy(grown, old)
+		rs = new(routeStats)
+		grown[id] = rs
+		st.routes.Store(&grown)
+	}
+	c := code/100 - 1
+	if c < 0 || c > 4 {
+		c = 4
+	}
+	rs.classes[c].Add(1)
+	rs.hist[bucketOf(durNs)].Add(1)
+	rs.sumNs.Add(durNs)
 }
 
 // Stats fills snap with the server's current state. It is a stats.Source:
@@ -147,31 +185,42 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 		snap.DroppedHeaders += st.dropped.Load()
 	}
 
-	s.collectSlot(snap, loops, 0, stats.NoBackend)
+	s.collectSlot(snap, loops, 0, stats.NoBackend, "")
 	ns := now.UnixNano()
-	snap.Pool = stats.Pool{Panic: sn.panicking(), Panics: s.pn.entered.Load()}
-	for i := range sn.members {
-		m := &sn.members[i]
-		snap.Backends = append(snap.Backends, stats.Backend{
-			Name:           m.url,
-			Addr:           m.addr,
-			Weight:         m.weight,
-			Health:         m.hb.State(ns),
-			Up:             sn.usable(m, ns),
-			InFlight:       m.node.InFlight(),
-			Latency:        m.node.Latency(),
-			LatencyPenalty: m.node.Penalty(ns),
-			IdleConns:      m.idleConns.Load(),
-			OpenConns:      m.openConns.Load(),
-		})
-		s.collectSlot(snap, loops, m.id+1, m.url)
+	for _, pl := range sn.pools {
+		ps := stats.Pool{Name: pl.name, Backends: len(pl.members), Panic: pl.panicking(), Panics: pl.pn.entered.Load()}
+		for i := range pl.members {
+			m := &pl.members[i]
+			up := pl.usable(m, ns)
+			if up {
+				ps.Up++
+			}
+			snap.Backends = append(snap.Backends, stats.Backend{
+				Pool:           pl.name,
+				Name:           m.url,
+				Addr:           m.addr,
+				Weight:         m.weight,
+				Health:         m.hb.State(ns),
+				Up:             up,
+				InFlight:       m.node.InFlight(),
+				Latency:        m.node.Latency(),
+				LatencyPenalty: m.node.Penalty(ns),
+				IdleConns:      m.idleConns.Load(),
+				OpenConns:      m.openConns.Load(),
+			})
+			s.collectSlot(snap, loops, m.id+1, m.url, pl.name)
+		}
+		s.collectSlot(snap, loops, pl.st.noneID+1, stats.NoBackend, pl.name)
+		if pl == sn.def {
+			snap.Pool = ps
+		}
+		snap.Pools = append(snap.Pools, ps)
+	}
+	for i := range sn.acts {
+		snap.Routes = append(snap.Routes, s.collectRoute(loops, &sn.acts[i]))
 	}
 	if sn.limiter != nil {
-		ls := sn.limiter.Stats()
-		snap.RateLimit = stats.RateLimit{
-			Enabled: true, Allowed: ls.Allowed, Rejected: ls.Rejected,
-			Exempt: ls.Exempt, Keys: ls.Keys, Evicted: ls.Evicted,
-		}
+		snap.RateLimit = limiterStats(sn.limiter)
 	}
 	if lg := s.accessLog.Load(); lg != nil {
 		snap.AccessLog.Enabled = true
@@ -181,11 +230,56 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 	snap.AccessLog.Dropped += s.logRetired[1].Load()
 }
 
+// limiterStats are lim's counters.
+func limiterStats(lim *ratelimit.Limiter) stats.RateLimit {
+	ls := lim.Stats()
+	return stats.RateLimit{
+		Enabled: true, Allowed: ls.Allowed, Rejected: ls.Rejected,
+		Exempt: ls.Exempt, Keys: ls.Keys, Evicted: ls.Evicted,
+	}
+}
+
+// collectRoute sums route a's counters over loops.
+func (s *Server) collectRoute(loops []*loop, a *routeAct) stats.Route {
+	r := stats.Route{Name: a.label, Duration: stats.Histogram{Counts: make([]uint64, numBuckets)}}
+	switch a.action {
+	case actPool:
+		r.Action, r.Pool = "pool", a.pool.name
+	case actRedirect:
+		r.Action = "redirect"
+	case actRespond:
+		r.Action = "respond"
+	}
+	var sumNs int64
+	for _, lp := range loops {
+		p := lp.st.routes.Load()
+		if p == nil || a.id >= len(*p) || (*p)[a.id] == nil {
+			continue
+		}
+		rs := (*p)[a.id]
+		for c := range rs.classes {
+			r.Requests[c] += rs.classes[c].Load()
+		}
+		for b := range rs.hist {
+			r.Duration.Counts[b] += rs.hist[b].Load()
+		}
+		sumNs += rs.sumNs.Load()
+	}
+	for _, n := range r.Duration.Counts {
+		r.Duration.Count += n
+	}
+	r.Duration.Sum = float64(sumNs) / float64(time.Second)
+	if a.limiter != nil {
+		r.RateLimit = limiterStats(a.limiter)
+	}
+	return r
+}
+
 // collectSlot adds the request counts and durations of slot i, summed over
-// loops, to snap under the backend name.
-func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name string) {
+// loops, to snap under the backend name and pool.
+func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name, pool string) {
 	var codes [len(stats.Methods)]*[500]uint64
-	h := stats.Histogram{Backend: name, Counts: make([]uint64, numBuckets)}
+	h := stats.Histogram{Backend: name, Pool: pool, Counts: make([]uint64, numBuckets)}
 	var sumNs int64
 	seen := false
 	for _, lp := range loops {
@@ -212,8 +306,8 @@ func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name st
 		}
 		sumNs += sl.sumNs.Load()
 	}
-	if !seen && i == 0 {
-		return // ConnX answered nothing itself: no "none" series
+	if !seen && name == stats.NoBackend {
+		return // no request without a backend: no "none" series
 	}
 	for m, cc := range codes {
 		if cc == nil {
@@ -222,7 +316,7 @@ func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name st
 		for c, n := range cc {
 			if n > 0 {
 				snap.Requests = append(snap.Requests, stats.RequestCount{
-					Method: stats.Methods[m], Code: c + 100, Backend: name, Count: n,
+					Method: stats.Methods[m], Code: c + 100, Backend: name, Pool: pool, Count: n,
 				})
 			}
 		}

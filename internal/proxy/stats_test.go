@@ -66,10 +66,10 @@ func TestRequestCounters(t *testing.T) {
 	want := []stats.RequestCount{{Method: "OTHER", Code: 400, Backend: "none", Count: 2}}
 	for _, be := range []string{"http://" + a, "http://" + b} {
 		want = append(want,
-			stats.RequestCount{Method: "GET", Code: 200, Backend: be, Count: 5},
-			stats.RequestCount{Method: "POST", Code: 200, Backend: be, Count: 2},
-			stats.RequestCount{Method: "GET", Code: 404, Backend: be, Count: 1},
-			stats.RequestCount{Method: "GET", Code: 500, Backend: be, Count: 1})
+			stats.RequestCount{Method: "GET", Code: 200, Backend: be, Pool: "default", Count: 5},
+			stats.RequestCount{Method: "POST", Code: 200, Backend: be, Pool: "default", Count: 2},
+			stats.RequestCount{Method: "GET", Code: 404, Backend: be, Pool: "default", Count: 1},
+			stats.RequestCount{Method: "GET", Code: 500, Backend: be, Pool: "default", Count: 1})
 	}
 	for _, w := range want {
 		if !got[w] {
@@ -160,6 +160,6 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		start := time.Now().UnixNano()
-		st.count(be, 0, 200, time.Now().UnixNano()-start)
+		st.count(be.id+1, 0, 200, time.Now().UnixNano()-start)
 	}
 }

@@ -192,10 +192,10 @@ func TestToxiBlackHoleEjects(t *testing.T) {
 		c.Outlier.MaxEjection = 60 * time.Second
 	})
 	stateA := func() string {
-		st := srv.snap.Load().members[0].hb.State(time.Now().UnixNano())
+		st := srv.snap.Load().def.members[0].hb.State(time.Now().UnixNano())
 		return fmt.Sprintf("ejected=%v available=%v last error %q", st.Ejected, st.Available, st.LastError)
 	}
-	ejected := func() bool { return srv.snap.Load().members[0].hb.State(time.Now().UnixNano()).Ejected }
+	ejected := func() bool { return srv.snap.Load().def.members[0].hb.State(time.Now().UnixNano()).Ejected }
 
 	timeouts := 0
 	for i := 0; timeouts < 2; i++ {

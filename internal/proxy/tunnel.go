@@ -70,7 +70,7 @@ func (up *upstream) startTunnel(r *http1.Response, n int) bool {
 	lp := up.lp
 	cl.respStarted = true
 	cl.status = r.Status
-	b := appendStatusAndFields(lp.scratch[:0], r)
+	b := appendStatusAndFields(lp.scratch[:0], r, nil)
 	b = appendResponseID(b, r, cl)
 	lp.putBuf(cl.head)
 	cl.head = nil
@@ -215,7 +215,7 @@ func (cl *client) tunnelTick(now int64, full bool) {
 	if up.attached() && up.buffered() > 0 {
 		up.pump()
 	}
-	if full && now-cl.tunnelAt > int64(cl.sn.tunnelIdle) {
+	if full && now-cl.tunnelAt > int64(cl.to.tunnelIdle) {
 		cl.abort()
 	}
 }

@@ -31,8 +31,9 @@ type upstream struct {
 	peer
 	lk links[*upstream]
 
-	be    *backend
-	cl    *client // the client served, nil while idle
+	be      *backend
+	maxIdle int     // the pool's upstream.maxIdlePerBackend when the connection was made
+	cl      *client // the client served, nil while idle
 	state ustate
 
 	resp   *http1.Response // borrowed from the loop while a head is parsed
@@ -54,8 +55,8 @@ type upstream struct {
 //lint:ignore U1000 called through list's type constraint
 func (up *upstream) links() *links[*upstream] { return &up.lk }
 
-func newUpstream(lp *loop, be *backend) *upstream {
-	up := &upstream{be: be}
+func newUpstream(lp *loop, be *backend, maxIdle int) *upstream {
+	up := &upstream{be: be, maxIdle: maxIdle}
 	up.peer = peer{lp: lp, fd: -1, self: up}
 	lp.upstreams.push(up)
 	be.openConns.Add(1)
@@ -117,7 +118,7 @@ func (up *upstream) opened(c gnet.Conn) {
 		// The client left while we dialed: keep the connection if it fits.
 		up.state = usIdle
 		up.deadline = up.lp.now + up.lp.srv.snap.Load().upstreamIdle
-		if up.be.retired.Load() || !up.lp.park(up, up.lp.srv.snap.Load().maxIdle) {
+		if up.be.retired.Load() || !up.lp.park(up, up.maxIdle) {
 			up.lp.closeConn(&up.peer)
 		}
 		return
@@ -130,7 +131,7 @@ func (up *upstream) opened(c gnet.Conn) {
 // buffered.
 func (up *upstream) sendHead() {
 	cl := up.cl
-	up.deadline = up.lp.now + cl.sn.upstreamHeader
+	up.deadline = up.lp.now + cl.to.upstreamHeader
 	up.sentAt, up.headAt, up.status = time.Now().UnixNano(), 0, 0
 	if !up.write(cl.head) {
 		return
@@ -294,7 +295,7 @@ func (up *upstream) readHead(buf []byte) bool {
 		return true
 	}
 	up.state = usBody
-	up.deadline = lp.now + cl.sn.upstreamRead
+	up.deadline = lp.now + cl.to.upstreamRead
 	// The head goes out with the first body bytes: one write, not two.
 	return up.forwardBody(up.data(), lp.scratch)
 }
@@ -363,7 +364,7 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 		}
 		up.consume(k)
 	}
-	up.deadline = up.lp.now + cl.sn.upstreamRead
+	up.deadline = up.lp.now + cl.to.upstreamRead
 	if done {
 		up.finish()
 		return true
@@ -387,7 +388,7 @@ func (up *upstream) finish() {
 		// The response is complete but the request body is not: the
 		// exchange ends when the body does (forwardBody finishes it).
 		up.state = usSending
-		up.deadline = lp.now + cl.sn.upstreamRead
+		up.deadline = lp.now + cl.to.upstreamRead
 		return
 	}
 	up.cl = nil
@@ -399,7 +400,7 @@ func (up *upstream) finish() {
 		up.state = usIdle
 		up.reused = true
 		up.deadline = lp.now + cl.sn.upstreamIdle
-		keep = lp.park(up, cl.sn.maxIdle)
+		keep = lp.park(up, up.maxIdle)
 	}
 	if !keep {
 		up.state = usIdle
@@ -573,13 +574,13 @@ func (up *upstream) tick(now int64, full bool) {
 		if len(up.owed) > 0 {
 			up.fail(failTimeout)
 		} else {
-			up.deadline = now + cl.sn.upstreamRead
+			up.deadline = now + cl.to.upstreamRead
 		}
 	case usBody:
 		if cl != nil && len(cl.owed) == 0 {
 			up.fail(failUpstreamIdle)
 		} else {
-			up.deadline = now + cl.sn.upstreamRead // the client is the slow one
+			up.deadline = now + cl.to.upstreamRead // the client is the slow one
 		}
 	}
 }
