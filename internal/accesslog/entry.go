@@ -31,6 +31,8 @@ type Entry struct {
 	Upstream time.Duration // request sent -> response head received; negative (-1) if no upstream response
 	Error    string        // error kind, "" if none (e.g. "connect", "timeout", "client_abort")
 	ID       string        // request ID (requestId.header), "" if none
+	Route    string        // the route taken (its name, or "routes[i]"), "" if none
+	Pool     string        // the pool the request was sent to, "" if none
 }
 
 // Field names, in the order they are written.
@@ -48,7 +50,9 @@ const (
 	keyUpstream = "upstream_ms"
 	keyError    = "error"
 	keyID       = "request_id"
-	numKeys     = 13
+	keyRoute    = "route"
+	keyPool     = "pool"
+	numKeys     = 15
 )
 
 // timeLayout is RFC 3339 with exactly three fractional digits.
@@ -117,6 +121,12 @@ func (f *formatter) write(e *Entry) error {
 	}
 	if e.ID != "" {
 		a = append(a, slog.String(keyID, e.ID))
+	}
+	if e.Route != "" {
+		a = append(a, slog.String(keyRoute, e.Route))
+	}
+	if e.Pool != "" {
+		a = append(a, slog.String(keyPool, e.Pool))
 	}
 	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
 	r.AddAttrs(a...)

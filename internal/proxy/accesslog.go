@@ -54,6 +54,12 @@ func (lr *logRecord) write(cl *client, code int, be *backend, kind errKind, dur 
 	if be != nil {
 		e.Backend = be.url
 	}
+	if cl.rt != nil {
+		e.Route = cl.rt.label
+	}
+	if cl.pool != nil && cl.sn.routes != nil {
+		e.Pool = cl.pool.name // with routes, which pool took it
+	}
 	if kind != errNone {
 		e.Error = stats.ErrorKind(kind - 1).String()
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -57,8 +58,9 @@ func fixedBackend(tb testing.TB, resp []byte) string {
 	return ln.Addr().String()
 }
 
-// startBenchProxy runs a proxy with one loop in front of addr.
-func startBenchProxy(tb testing.TB, addr string) string {
+// startBenchProxy runs a proxy with one loop in front of addr; tweak, if
+// not nil, changes the config before validation.
+func startBenchProxy(tb testing.TB, addr string, tweak ...func(*config.Config)) string {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.Server.Host = "127.0.0.1"
@@ -66,6 +68,9 @@ func startBenchProxy(tb testing.TB, addr string) string {
 	cfg.Server.EventLoops = 1
 	cfg.Backends = []config.Backend{{URL: "http://" + addr, Weight: 1}}
 	cfg.HealthCheck.Enabled = false // its HTTP client would allocate during the measurement
+	for _, f := range tweak {
+		f(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
@@ -124,20 +129,84 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 	}
 }
 
+// BenchmarkProxyKeepAliveRouted is BenchmarkProxyKeepAlive through a
+// table of 100 routes.
+func BenchmarkProxyKeepAliveRouted(b *testing.B) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
+	addr := startBenchProxy(b, fixedBackend(b, resp), benchRoutes(100))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /api/x HTTP/1.1\r\nHost: site17.example.com\r\nUser-Agent: connx-bench\r\nAccept: */*\r\n\r\n")
+	br := bufio.NewReaderSize(c, 4096)
+	want := len(resp) + len("X-Request-Id: \r\n") + 32
+	buf := make([]byte, want)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(br, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 100 {
+		roundTrip()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip()
+	}
+}
+
+// benchRoutes moves cfg's top-level backends into a pool with n routes
+// to it, n/2 hosts with two prefixes each (plus a wildcard), as routed
+// sites have: "/api/" (stripped, with a field set) and "/static/".
+func benchRoutes(n int) func(*config.Config) {
+	return func(cfg *config.Config) {
+		p := cfg.NewPool("app")
+		p.Backends = cfg.Backends
+		cfg.Pools = []config.Pool{p}
+		cfg.Backends = nil // no default pool: a request no route takes is a 404
+		for i := range n / 2 {
+			host := fmt.Sprintf("site%d.example.com", i)
+			cfg.Routes = append(cfg.Routes,
+				config.Route{Match: config.RouteMatch{Host: host, PathPrefix: "/api/"}, Pool: "app", StripPrefix: "/api",
+					SetRequestHeaders: []config.Header{{Name: "X-Site", Value: host}}},
+				config.Route{Match: config.RouteMatch{Host: host, PathPrefix: "/static/"}, Pool: "app"})
+		}
+		cfg.Routes = append(cfg.Routes, config.Route{Match: config.RouteMatch{Host: "*.example.net"}, Pool: "app"})
+	}
+}
+
 // TestProxyKeepAliveAllocs proves the steady-state request path allocates
-// nothing: parsing, balancing, pooling, head rewriting and forwarding.
+// nothing: parsing, routing, balancing, pooling, head rewriting and
+// forwarding.
 func TestProxyKeepAliveAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	t.Run("plain", func(t *testing.T) {
+		keepAliveAllocs(t, "GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\n")
+	})
+	t.Run("routed", func(t *testing.T) {
+		// A path that normalisation rewrites, and a route that strips a
+		// prefix and sets a field.
+		keepAliveAllocs(t, "GET /api//x/./y?z=1 HTTP/1.1\r\nHost: site17.example.com\r\n", benchRoutes(100))
+	})
+}
+
+func keepAliveAllocs(t *testing.T, line string, tweak ...func(*config.Config)) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
-	addr := startBenchProxy(t, fixedBackend(t, resp))
+	addr := startBenchProxy(t, fixedBackend(t, resp), tweak...)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: connx-test\r\nAccept: */*\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: keep-alive\r\n\r\n")
+	req := []byte(line + "User-Agent: connx-test\r\nAccept: */*\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: keep-alive\r\n\r\n")
 	br := bufio.NewReaderSize(c, 4096)
 	// The response comes back with a new request ID (32 hex digits).
 	head, body, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
