@@ -790,6 +790,7 @@ func (cl *client) tick(now int64, full bool) {
 			if !cl.inReq {
 				// The head never completed: count it as an unknown method.
 				cl.inReq, cl.method, cl.status, cl.be = true, methodOther, 0, nil
+				cl.rt, cl.pool = nil, nil
 				cl.startNs = cl.deadline - cl.sn.clientHeader
 			}
 			cl.reject(http.StatusRequestTimeout)

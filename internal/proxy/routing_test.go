@@ -108,6 +108,8 @@ routes:
 		{"GET /v1 HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "api", "/"},
 		{"GET /v1//users/./x/../y HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "api", "/users/y"},
 		{"GET /v1/users HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "default", "/v1/users"},
+		// An absolute-form target's authority wins over Host (RFC 9112 3.2.2).
+		{"GET http://api.example.com/v1/a/../b HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "api", "/b"},
 		{"GET /static/app.js HTTP/1.1\r\nHost: x\r\n\r\n", "static", "/static/app.js"},
 		{"GET //static/./app.js HTTP/1.1\r\nHost: x\r\n\r\n", "static", "/static/app.js"},
 		{"GET /%73tatic/app.js HTTP/1.1\r\nHost: x\r\n\r\n", "static", "/static/app.js"},
@@ -154,7 +156,7 @@ routes:
 	}
 
 	// Stats: per pool, per route.
-	snap := settledStats(t, srv, 48)
+	snap := settledStats(t, srv, 49)
 	pools := map[string]bool{}
 	for _, b := range snap.Backends {
 		pools[b.Pool] = true
@@ -166,7 +168,7 @@ routes:
 	for _, r := range snap.Routes {
 		byRoute[r.Name] = r
 	}
-	if r := byRoute["api"]; r.Action != "pool" || r.Pool != "api" || r.Requests[1] != 35 || r.Duration.Count != r.Requests[1] {
+	if r := byRoute["api"]; r.Action != "pool" || r.Pool != "api" || r.Requests[1] != 36 || r.Duration.Count != r.Requests[1] {
 		t.Errorf("route api: %+v", r)
 	}
 	if r := byRoute["routes[2]"]; r.Action != "redirect" || r.Requests[2] != 1 {
