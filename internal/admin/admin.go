@@ -179,6 +179,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", serveHealthz)
 	mux.HandleFunc("GET /readyz", s.serveReadyz)
 	mux.HandleFunc("GET /api/backends", s.serveBackends)
+	mux.HandleFunc("GET /api/pools", s.servePools)
+	mux.HandleFunc("GET /api/routes", s.serveRoutes)
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("GET /api/config", s.serveConfig)
 	if s.opt.Metrics != nil {

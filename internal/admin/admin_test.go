@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -85,26 +87,72 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// inPool returns b as a member of pool.
+func inPool(pool string, b stats.Backend) stats.Backend {
+	b.Pool = pool
+	return b
+}
+
 func TestReadyz(t *testing.T) {
 	down := backend("b")
 	down.Up = false
+	def := func(backends, up int, panic bool) PoolState {
+		return PoolState{Name: stats.DefaultPool, Ready: up > 0, BackendsUp: up, Backends: backends, Panic: panic}
+	}
+	api := func(backends, up int) PoolState {
+		return PoolState{Name: "api", Ready: up > 0, BackendsUp: up, Backends: backends}
+	}
+	twoPools := func(apiUp, defUp int) stats.Snapshot {
+		return stats.Snapshot{
+			Pools: []stats.Pool{{Name: stats.DefaultPool, Backends: 1, Up: defUp}, {Name: "api", Backends: 2, Up: apiUp}},
+		}
+	}
 	tests := []struct {
-		name     string
-		backends []stats.Backend
-		code     int
-		want     Readiness
+		name   string
+		target string
+		snap   stats.Snapshot
+		code   int
+		want   Readiness
 	}{
-		{"no backends", nil, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 0}},
-		{"none up", []stats.Backend{down}, 503, Readiness{Ready: false, BackendsUp: 0, Backends: 1}},
-		{"one of two up", []stats.Backend{backend("a"), down}, 200, Readiness{Ready: true, BackendsUp: 1, Backends: 2}},
-		{"panic mode", []stats.Backend{backend("a"), down}, 200, Readiness{Ready: true, BackendsUp: 1, Backends: 2, Panic: true}},
+		// Snapshots from a data plane that does not fill Pools: the
+		// backends make up the default pool.
+		{"no backends", "/readyz", stats.Snapshot{}, 503,
+			Readiness{Ready: false, Pools: []PoolState{def(0, 0, false)}}},
+		{"none up", "/readyz", stats.Snapshot{Backends: []stats.Backend{down}}, 503,
+			Readiness{Ready: false, Backends: 1, Pools: []PoolState{def(1, 0, false)}}},
+		{"one of two up", "/readyz", stats.Snapshot{Backends: []stats.Backend{backend("a"), down}}, 200,
+			Readiness{Ready: true, BackendsUp: 1, Backends: 2, Pools: []PoolState{def(2, 1, false)}}},
+		{"panic mode", "/readyz", stats.Snapshot{Backends: []stats.Backend{backend("a"), down}, Pool: stats.Pool{Panic: true}}, 200,
+			Readiness{Ready: true, BackendsUp: 1, Backends: 2, Panic: true, Pools: []PoolState{def(2, 1, true)}}},
+
+		// Pools: one pool up is enough; ?pool= probes one.
+		{"one pool down", "/readyz", twoPools(0, 1), 200,
+			Readiness{Ready: true, BackendsUp: 1, Backends: 3, Pools: []PoolState{def(1, 1, false), api(2, 0)}}},
+		{"all pools down", "/readyz", twoPools(0, 0), 503,
+			Readiness{Ready: false, BackendsUp: 0, Backends: 3, Pools: []PoolState{def(1, 0, false), api(2, 0)}}},
+		{"?pool= down", "/readyz?pool=api", twoPools(0, 1), 503,
+			Readiness{Ready: false, BackendsUp: 0, Backends: 2, Pools: []PoolState{api(2, 0)}}},
+		{"?pool= up", "/readyz?pool=api", twoPools(2, 0), 200,
+			Readiness{Ready: true, BackendsUp: 2, Backends: 2, Pools: []PoolState{api(2, 2)}}},
+		{"?pool=default", "/readyz?pool=default", twoPools(2, 0), 503,
+			Readiness{Ready: false, BackendsUp: 0, Backends: 1, Pools: []PoolState{def(1, 0, false)}}},
+
+		// Only redirect and respond routes: every request is answered.
+		{"routes without backends", "/readyz", stats.Snapshot{Routes: []stats.Route{{Name: "old", Action: "redirect"}}}, 200,
+			Readiness{Ready: true, Pools: []PoolState{def(0, 0, false)}}},
+		// Pool routes whose pools are down are not ready.
+		{"routes, pools down", "/readyz", func() stats.Snapshot {
+			s := twoPools(0, 0)
+			s.Routes = []stats.Route{{Name: "api", Action: "pool", Pool: "api"}}
+			return s
+		}(), 503, Readiness{Ready: false, Backends: 3, Pools: []PoolState{def(1, 0, false), api(2, 0)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(Options{Stats: fixed(stats.Snapshot{Backends: tt.backends, Pool: stats.Pool{Panic: tt.want.Panic}})}).Handler()
+			h := New(Options{Stats: fixed(tt.snap)}).Handler()
 			var got Readiness
-			decode(t, get(t, h, "GET", "/readyz"), tt.code, &got)
-			if got != tt.want {
+			decode(t, get(t, h, "GET", tt.target), tt.code, &got)
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -112,6 +160,13 @@ func TestReadyz(t *testing.T) {
 	// A nil Source is an empty snapshot: not ready.
 	var got Readiness
 	decode(t, get(t, New(Options{}).Handler(), "GET", "/readyz"), 503, &got)
+
+	// An unknown pool is 404, with the reason.
+	var e map[string]string
+	decode(t, get(t, New(Options{}).Handler(), "GET", "/readyz?pool=nope"), 404, &e)
+	if e["error"] != `no pool "nope"` {
+		t.Errorf("unknown pool: %v", e)
+	}
 }
 
 func TestBackends(t *testing.T) {
@@ -155,7 +210,7 @@ func TestBackends(t *testing.T) {
 		"addr", "breaker", "breaker_failures", "breaker_since", "checked", "checks_failed", "checks_ok",
 		"ejected", "ejected_until", "ejections", "errors", "health_since", "healthy", "idle_conns",
 		"in_flight", "last_check", "last_error", "last_error_at", "latency_ms", "latency_penalty_ms", "name", "open_conns",
-		"requests", "state", "up", "weight",
+		"pool", "requests", "state", "up", "weight",
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys\n got %q\nwant %q", keys, want)
@@ -167,6 +222,9 @@ func TestBackends(t *testing.T) {
 	var got []Backend
 	decode(t, get(t, h, "GET", "/api/backends"), 200, &got)
 	ga, gb := got[0], got[1]
+	if ga.Pool != stats.DefaultPool || gb.Pool != stats.DefaultPool {
+		t.Errorf("pools %q, %q: a snapshot without pools has the default pool only", ga.Pool, gb.Pool)
+	}
 	if ga.Name != a.Name || ga.Addr != "a:8080" || ga.Weight != 3 || ga.State != StateUp || !ga.Up || !ga.Healthy || !ga.Checked {
 		t.Errorf("a: %+v", ga)
 	}
@@ -194,6 +252,127 @@ func TestBackends(t *testing.T) {
 	h = New(Options{Stats: fixed(stats.Snapshot{})}).Handler()
 	if b := strings.TrimSpace(body(t, get(t, h, "GET", "/api/backends"))); b != "[]" {
 		t.Fatalf("empty: %q", b)
+	}
+}
+
+// TestBackendsByPool checks that the same URL in two pools is two
+// backends, each with its own state and request counts.
+func TestBackendsByPool(t *testing.T) {
+	a, apiA, apiB := inPool(stats.DefaultPool, backend("a")), inPool("api", backend("a")), inPool("api", backend("b"))
+	apiA.Up, apiA.Health.Breaker = false, "open"
+	snap := stats.Snapshot{
+		Time:     t0,
+		Backends: []stats.Backend{a, apiA, apiB},
+		Requests: []stats.RequestCount{
+			{Method: "GET", Code: 200, Backend: a.Name, Pool: stats.DefaultPool, Count: 10},
+			{Method: "GET", Code: 200, Backend: a.Name, Pool: "api", Count: 4},
+			{Method: "GET", Code: 502, Backend: a.Name, Pool: "api", Count: 2},
+			{Method: "GET", Code: 200, Backend: apiB.Name, Pool: "api", Count: 7},
+			{Method: "GET", Code: 503, Backend: stats.NoBackend, Pool: "api", Count: 1},
+			{Method: "GET", Code: 404, Backend: stats.NoBackend, Count: 3},
+		},
+	}
+	var got []Backend
+	decode(t, get(t, New(Options{Stats: fixed(snap)}).Handler(), "GET", "/api/backends"), 200, &got)
+	type row struct {
+		pool, name, state string
+		requests, errors  uint64
+	}
+	var rows []row
+	for _, b := range got {
+		rows = append(rows, row{b.Pool, b.Name, b.State, b.Requests, b.Errors})
+	}
+	want := []row{
+		{"default", a.Name, StateUp, 10, 0},
+		{"api", a.Name, StateOpen, 6, 2},
+		{"api", apiB.Name, StateUp, 7, 0},
+	}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("backends\n got %+v\nwant %+v", rows, want)
+	}
+}
+
+func TestPools(t *testing.T) {
+	snap := stats.Snapshot{
+		Time: t0,
+		Pool: stats.Pool{Name: stats.DefaultPool, Backends: 2, Up: 2},
+		Pools: []stats.Pool{
+			{Name: stats.DefaultPool, Backends: 2, Up: 2},
+			{Name: "api", Backends: 3, Up: 1, Panic: true, Panics: 4},
+			{Name: "static", Backends: 1, Up: 0},
+		},
+		Requests: []stats.RequestCount{
+			{Method: "GET", Code: 200, Backend: "http://a:8080", Pool: stats.DefaultPool, Count: 10},
+			{Method: "GET", Code: 200, Backend: "http://a:8080", Pool: "api", Count: 4},
+			{Method: "GET", Code: 502, Backend: "http://b:8080", Pool: "api", Count: 2},
+			{Method: "GET", Code: 503, Backend: stats.NoBackend, Pool: "static", Count: 5},
+			{Method: "GET", Code: 429, Backend: stats.NoBackend, Count: 3}, // no pool: counted nowhere
+		},
+	}
+	h := New(Options{Stats: fixed(snap)}).Handler()
+	var raw []map[string]any
+	decode(t, get(t, h, "GET", "/api/pools"), 200, &raw)
+	if len(raw) != 3 {
+		t.Fatalf("%d pools, want 3", len(raw))
+	}
+	keys := slices.Sorted(maps.Keys(raw[0]))
+	if want := []string{"backends", "backends_up", "errors", "name", "panic", "panics", "ready", "requests"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys\n got %q\nwant %q", keys, want)
+	}
+	var got []Pool
+	decode(t, get(t, h, "GET", "/api/pools"), 200, &got)
+	want := []Pool{
+		{PoolState: PoolState{Name: "default", Ready: true, BackendsUp: 2, Backends: 2}, Requests: 10},
+		{PoolState: PoolState{Name: "api", Ready: true, BackendsUp: 1, Backends: 3, Panic: true}, Panics: 4, Requests: 6, Errors: 2},
+		{PoolState: PoolState{Name: "static", Backends: 1}, Requests: 5, Errors: 5},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pools\n got %+v\nwant %+v", got, want)
+	}
+
+	// Without pools in the snapshot: the default pool alone.
+	decode(t, get(t, New(Options{Stats: fixed(stats.Snapshot{Backends: []stats.Backend{backend("a")}})}).Handler(), "GET", "/api/pools"), 200, &got)
+	if want := []Pool{{PoolState: PoolState{Name: "default", Ready: true, BackendsUp: 1, Backends: 1}}}; !slices.Equal(got, want) {
+		t.Fatalf("default pool only: got %+v, want %+v", got, want)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	snap := stats.Snapshot{
+		Time: t0,
+		Routes: []stats.Route{
+			{Name: "api", Action: "pool", Pool: "api", Requests: [5]uint64{1, 100, 3, 4, 5},
+				RateLimit: stats.RateLimit{Enabled: true, Allowed: 113, Rejected: 4, Keys: 2}},
+			{Name: "routes[1]", Action: "redirect", Requests: [5]uint64{0, 0, 7, 0, 0}},
+			{Name: "maintenance", Action: "respond"},
+		},
+	}
+	h := New(Options{Stats: fixed(snap)}).Handler()
+	var raw []map[string]any
+	decode(t, get(t, h, "GET", "/api/routes"), 200, &raw)
+	if len(raw) != 3 {
+		t.Fatalf("%d routes, want 3", len(raw))
+	}
+	keys := slices.Sorted(maps.Keys(raw[0]))
+	if want := []string{"action", "name", "pool", "rate_limit", "requests", "responses"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys\n got %q\nwant %q", keys, want)
+	}
+	var got []Route
+	decode(t, get(t, h, "GET", "/api/routes"), 200, &got)
+	want := []Route{
+		{Name: "api", Action: "pool", Pool: "api", Requests: 113,
+			Responses: StatusClasses{C1xx: 1, C2xx: 100, C3xx: 3, C4xx: 4, C5xx: 5},
+			RateLimit: RateLimit{Enabled: true, Allowed: 113, Rejected: 4, Keys: 2}},
+		{Name: "routes[1]", Action: "redirect", Requests: 7, Responses: StatusClasses{C3xx: 7}},
+		{Name: "maintenance", Action: "respond"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes\n got %+v\nwant %+v", got, want)
+	}
+
+	// No routes is [], not null.
+	if b := strings.TrimSpace(body(t, get(t, New(Options{}).Handler(), "GET", "/api/routes"))); b != "[]" {
+		t.Fatalf("no routes: %q", b)
 	}
 }
 
@@ -277,6 +456,18 @@ func TestStats(t *testing.T) {
 	if s.Backends != (BackendCount{Total: 2, Up: 1, Panic: true, Panics: 3}) {
 		t.Errorf("backends %+v", s.Backends)
 	}
+
+	// With pools, backends counts every pool's: panic if any pool is in
+	// panic mode, panics summed.
+	snap.Pools = []stats.Pool{
+		{Name: stats.DefaultPool, Backends: 2, Up: 1},
+		{Name: "api", Backends: 3, Up: 3, Panic: true, Panics: 2},
+		{Name: "static", Backends: 1, Up: 0, Panics: 1},
+	}
+	decode(t, get(t, New(Options{Stats: fixed(snap)}).Handler(), "GET", "/api/stats"), 200, &s)
+	if s.Backends != (BackendCount{Total: 6, Up: 4, Panic: true, Panics: 3}) {
+		t.Errorf("backends over pools %+v", s.Backends)
+	}
 	if !s.RateLimit.Enabled || s.RateLimit.Rejected != 7 || s.RateLimit.Keys != 3 || s.AccessLog.Dropped != 1 {
 		t.Errorf("rate limit %+v, access log %+v", s.RateLimit, s.AccessLog)
 	}
@@ -287,7 +478,7 @@ func TestStats(t *testing.T) {
 
 func TestMethodNotAllowedAndNotFound(t *testing.T) {
 	h := New(Options{Metrics: http.NotFoundHandler()}).Handler()
-	for _, path := range []string{"/", "/healthz", "/readyz", "/api/backends", "/api/stats", "/api/config", "/metrics"} {
+	for _, path := range []string{"/", "/healthz", "/readyz", "/api/backends", "/api/pools", "/api/routes", "/api/stats", "/api/config", "/metrics"} {
 		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 			res := get(t, h, m, path)
 			if res.StatusCode != http.StatusMethodNotAllowed {

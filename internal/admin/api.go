@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/connx/connx/internal/stats"
@@ -24,9 +26,11 @@ const (
 	StateUp       = "up"
 )
 
-// Backend is one element of GET /api/backends.
+// Backend is one element of GET /api/backends: one member of one pool.
+// The same URL in two pools is two Backends with their own state.
 type Backend struct {
 	Name   string `json:"name"`   // the URL as configured
+	Pool   string `json:"pool"`   // the pool's name; "default" for the top-level backends
 	Addr   string `json:"addr"`   // host:port dialled
 	Weight int    `json:"weight"` // 0 drains
 	// State summarises the fields below in one word: one of the State*
@@ -67,12 +71,51 @@ type Backend struct {
 	LastErrorAt *time.Time `json:"last_error_at"` // when
 }
 
-// Readiness is the body of GET /readyz.
+// Readiness is the body of GET /readyz. Without a pool parameter it
+// covers every pool; with ?pool=NAME, that pool alone (Pools has it only).
 type Readiness struct {
-	Ready      bool `json:"ready"`       // at least one backend is up: a request can be forwarded now
+	// Ready is whether a request can be forwarded now: at least one
+	// backend is up. A configuration without backends, whose routes all
+	// redirect or respond, is ready. With ?pool=NAME: a backend of that
+	// pool is up.
+	Ready      bool `json:"ready"`
 	BackendsUp int  `json:"backends_up"` // backends that may be picked now
 	Backends   int  `json:"backends"`    // backends configured
-	Panic      bool `json:"panic"`       // the pool is in panic mode (loadBalancing.panicThreshold)
+	Panic      bool `json:"panic"`       // a pool is in panic mode (loadBalancing.panicThreshold)
+	// Pools has each pool's part, the default pool first; never null.
+	Pools []PoolState `json:"pools"`
+}
+
+// PoolState is one pool's readiness, in /readyz and GET /api/pools.
+type PoolState struct {
+	Name       string `json:"name"`        // "default" for the top-level backends
+	Ready      bool   `json:"ready"`       // at least one of its backends is up
+	BackendsUp int    `json:"backends_up"` // its backends that may be picked now
+	Backends   int    `json:"backends"`    // its backends configured
+	Panic      bool   `json:"panic"`       // in panic mode now: breakers and ejection are ignored
+}
+
+// Pool is one element of GET /api/pools.
+type Pool struct {
+	PoolState
+	Panics uint64 `json:"panics"` // times the pool entered panic mode since start
+	// Requests counts the finished requests sent to the pool, including
+	// the 503s ConnX answered when none of its backends was available;
+	// Errors counts those answered with a 5xx status.
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+}
+
+// Route is one element of GET /api/routes.
+type Route struct {
+	Name   string `json:"name"`   // the route's name, or "routes[i]"
+	Action string `json:"action"` // "pool", "redirect" or "respond"
+	Pool   string `json:"pool"`   // the pool of a pool route; "" otherwise
+	// Requests counts the route's finished requests; Responses splits it
+	// by status class (499 counts as 4xx).
+	Requests  uint64        `json:"requests"`
+	Responses StatusClasses `json:"responses"`
+	RateLimit RateLimit     `json:"rate_limit"` // the route's own limiter; enabled false without one
 }
 
 // Summary is the body of GET /api/stats: the process as a whole.
@@ -116,12 +159,12 @@ type StatusClasses struct {
 }
 
 // BackendCount counts configured backends and those up, and gives the
-// pool's panic mode.
+// pools' panic mode, over every pool.
 type BackendCount struct {
 	Total  int    `json:"total"`
 	Up     int    `json:"up"`
-	Panic  bool   `json:"panic"`  // in panic mode now: breakers and ejection are ignored
-	Panics uint64 `json:"panics"` // times the pool entered panic mode since start
+	Panic  bool   `json:"panic"`  // a pool is in panic mode now: its breakers and ejection are ignored
+	Panics uint64 `json:"panics"` // times pools entered panic mode since start, summed
 }
 
 // RateLimit is the rate limiter's counters.
@@ -155,10 +198,19 @@ func serveHealthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveReadyz(w http.ResponseWriter, req *http.Request) {
 	snap := s.snapshot()
-	r := Readiness{Backends: len(snap.Backends), BackendsUp: countUp(snap.Backends), Panic: snap.Pool.Panic}
-	r.Ready = r.BackendsUp > 0
+	r := readiness(snap)
+	if q := req.URL.Query(); q.Has("pool") {
+		name := q.Get("pool")
+		i := slices.IndexFunc(r.Pools, func(p PoolState) bool { return p.Name == name })
+		if i < 0 {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no pool " + strconv.Quote(name)})
+			return
+		}
+		p := r.Pools[i]
+		r = Readiness{Ready: p.Ready, BackendsUp: p.BackendsUp, Backends: p.Backends, Panic: p.Panic, Pools: []PoolState{p}}
+	}
 	code := http.StatusOK
 	if !r.Ready {
 		code = http.StatusServiceUnavailable
@@ -166,8 +218,39 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, r)
 }
 
+// readiness is the body of /readyz without a pool parameter. Ready needs
+// one backend up in any pool, not in every pool: a pool whose backends
+// are all down fails only the requests routed to it, and taking the
+// whole proxy out of a load balancer's rotation (every replica sees the
+// same backends) would fail the other pools' requests too. Probe one
+// pool with ?pool=NAME.
+func readiness(snap *stats.Snapshot) Readiness {
+	var r Readiness
+	for _, p := range snap.PoolList() {
+		ps := poolState(&p)
+		r.Pools = append(r.Pools, ps)
+		r.Backends += ps.Backends
+		r.BackendsUp += ps.BackendsUp
+		r.Panic = r.Panic || ps.Panic
+	}
+	r.Ready = r.BackendsUp > 0 || (r.Backends == 0 && len(snap.Routes) > 0)
+	return r
+}
+
+func poolState(p *stats.Pool) PoolState {
+	return PoolState{Name: p.Name, Ready: p.Up > 0, BackendsUp: p.Up, Backends: p.Backends, Panic: p.Panic}
+}
+
 func (s *Server) serveBackends(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, backends(s.snapshot()))
+}
+
+func (s *Server) servePools(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, pools(s.snapshot()))
+}
+
+func (s *Server) serveRoutes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, routes(s.snapshot()))
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
@@ -196,36 +279,40 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-func countUp(bs []stats.Backend) int {
-	n := 0
-	for i := range bs {
-		if bs[i].Up {
-			n++
-		}
+// poolMember identifies a backend: the same URL in two pools is two
+// members.
+type poolMember struct{ pool, name string }
+
+// counts are finished requests and, of those, 5xx answers.
+type counts struct{ requests, errors uint64 }
+
+func (c *counts) add(code int, n uint64) {
+	c.requests += n
+	if code >= 500 && code <= 599 {
+		c.errors += n
 	}
-	return n
 }
 
-// backends renders the backends of snap, in snap's order. It never
-// returns nil, so an empty list encodes as [].
+// backends renders the backends of snap, in snap's order (pool by pool,
+// the default pool first). It never returns nil, so an empty list
+// encodes as [].
 func backends(snap *stats.Snapshot) []Backend {
-	type counts struct{ requests, errors uint64 }
-	byName := make(map[string]counts, len(snap.Backends))
+	byMember := make(map[poolMember]counts, len(snap.Backends))
 	for _, rc := range snap.Requests {
-		c := byName[rc.Backend]
-		c.requests += rc.Count
-		if rc.Code >= 500 && rc.Code <= 599 {
-			c.errors += rc.Count
-		}
-		byName[rc.Backend] = c
+		k := poolMember{stats.PoolOf(rc.Pool, rc.Backend), rc.Backend}
+		c := byMember[k]
+		c.add(rc.Code, rc.Count)
+		byMember[k] = c
 	}
 	out := make([]Backend, 0, len(snap.Backends))
 	for i := range snap.Backends {
 		b := &snap.Backends[i]
 		h := &b.Health
-		c := byName[b.Name]
+		pool := stats.PoolOf(b.Pool, b.Name)
+		c := byMember[poolMember{pool, b.Name}]
 		j := Backend{
 			Name:            b.Name,
+			Pool:            pool,
 			Addr:            b.Addr,
 			Weight:          b.Weight,
 			State:           state(b),
@@ -259,6 +346,69 @@ func backends(snap *stats.Snapshot) []Backend {
 	return out
 }
 
+// pools renders the pools of snap, the default pool first; never nil.
+func pools(snap *stats.Snapshot) []Pool {
+	byPool := make(map[string]counts)
+	for _, rc := range snap.Requests {
+		if p := stats.PoolOf(rc.Pool, rc.Backend); p != "" {
+			c := byPool[p]
+			c.add(rc.Code, rc.Count)
+			byPool[p] = c
+		}
+	}
+	list := snap.PoolList()
+	out := make([]Pool, 0, len(list))
+	for i := range list {
+		p := &list[i]
+		c := byPool[p.Name]
+		out = append(out, Pool{PoolState: poolState(p), Panics: p.Panics, Requests: c.requests, Errors: c.errors})
+	}
+	return out
+}
+
+// routes renders the routes of snap in configuration order; never nil.
+func routes(snap *stats.Snapshot) []Route {
+	out := make([]Route, 0, len(snap.Routes))
+	for i := range snap.Routes {
+		r := &snap.Routes[i]
+		j := Route{Name: r.Name, Action: r.Action, Pool: r.Pool, RateLimit: rateLimit(&r.RateLimit)}
+		for c, n := range r.Requests {
+			j.Requests += n
+			j.Responses.add(c+1, n)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// add counts n responses of status class class (1 for 1xx ... 5 for
+// 5xx); other classes are not counted.
+func (sc *StatusClasses) add(class int, n uint64) {
+	switch class {
+	case 1:
+		sc.C1xx += n
+	case 2:
+		sc.C2xx += n
+	case 3:
+		sc.C3xx += n
+	case 4:
+		sc.C4xx += n
+	case 5:
+		sc.C5xx += n
+	}
+}
+
+func rateLimit(rl *stats.RateLimit) RateLimit {
+	return RateLimit{
+		Enabled:  rl.Enabled,
+		Allowed:  rl.Allowed,
+		Rejected: rl.Rejected,
+		Exempt:   rl.Exempt,
+		Keys:     rl.Keys,
+		Evicted:  rl.Evicted,
+	}
+}
+
 // state is Backend.State: the most severe condition that applies.
 func state(b *stats.Backend) string {
 	h := &b.Health
@@ -289,19 +439,10 @@ func summary(snap *stats.Snapshot) Summary {
 			Closing: snap.Closing,
 			Tunnels: snap.Tunnels,
 		},
-		Errors:   make(map[string]uint64, stats.NumErrorKinds),
-		BytesIn:  snap.BytesIn,
-		BytesOut: snap.BytesOut,
-		Backends: BackendCount{Total: len(snap.Backends), Up: countUp(snap.Backends),
-			Panic: snap.Pool.Panic, Panics: snap.Pool.Panics},
-		RateLimit: RateLimit{
-			Enabled:  snap.RateLimit.Enabled,
-			Allowed:  snap.RateLimit.Allowed,
-			Rejected: snap.RateLimit.Rejected,
-			Exempt:   snap.RateLimit.Exempt,
-			Keys:     snap.RateLimit.Keys,
-			Evicted:  snap.RateLimit.Evicted,
-		},
+		Errors:    make(map[string]uint64, stats.NumErrorKinds),
+		BytesIn:   snap.BytesIn,
+		BytesOut:  snap.BytesOut,
+		RateLimit: rateLimit(&snap.RateLimit),
 		AccessLog: AccessLog{
 			Enabled: snap.AccessLog.Enabled,
 			Written: snap.AccessLog.Written,
@@ -320,18 +461,13 @@ func summary(snap *stats.Snapshot) Summary {
 	}
 	for _, rc := range snap.Requests {
 		s.Requests += rc.Count
-		switch rc.Code / 100 {
-		case 1:
-			s.Responses.C1xx += rc.Count
-		case 2:
-			s.Responses.C2xx += rc.Count
-		case 3:
-			s.Responses.C3xx += rc.Count
-		case 4:
-			s.Responses.C4xx += rc.Count
-		case 5:
-			s.Responses.C5xx += rc.Count
-		}
+		s.Responses.add(rc.Code/100, rc.Count)
+	}
+	for _, p := range snap.PoolList() {
+		s.Backends.Total += p.Backends
+		s.Backends.Up += p.Up
+		s.Backends.Panic = s.Backends.Panic || p.Panic
+		s.Backends.Panics += p.Panics
 	}
 	for k := range stats.NumErrorKinds {
 		s.Errors[k.String()] = snap.Errors[k]

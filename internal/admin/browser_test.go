@@ -71,6 +71,8 @@ func browser(t *testing.T) context.Context {
 type fakeProxy struct {
 	mu       sync.Mutex
 	backends []stats.Backend
+	pools    []stats.Pool   // nil: a data plane that predates pools
+	routes   []stats.Route  // nil: no routes
 	begun    int64          // /api/backends requests received
 	done     map[int64]bool // numbers of those answered
 	holdFrom int64          // requests numbered >= holdFrom wait for release; 0: none
@@ -88,6 +90,8 @@ func (f *fakeProxy) source(s *stats.Snapshot) {
 	s.Time = time.Now()
 	s.Started = s.Time.Add(-time.Hour)
 	s.Backends = slices.Clone(f.backends)
+	s.Pools = slices.Clone(f.pools)
+	s.Routes = slices.Clone(f.routes)
 }
 
 func (f *fakeProxy) wrap(next http.Handler) http.Handler {
@@ -205,8 +209,8 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// rowStates returns data-backend -> data-state of the page's rows.
-const rowStates = `Object.fromEntries(Array.from(document.querySelectorAll('#rows tr')).map(r => [r.dataset.backend, r.dataset.state]))`
+// rowStates returns data-backend -> data-state of the page's backend rows.
+const rowStates = `Object.fromEntries(Array.from(document.querySelectorAll('#rows tr[data-backend]')).map(r => [r.dataset.backend, r.dataset.state]))`
 
 func TestStatusPageBrowser(t *testing.T) {
 	start := time.Now()
@@ -228,6 +232,15 @@ func TestStatusPageBrowser(t *testing.T) {
 	want := map[string]string{"http://10.0.0.1:8080": "up", "http://10.0.0.2:8080": "up", "http://10.0.0.3:8080": "up"}
 	if !maps.Equal(states, want) {
 		t.Fatalf("rows %v, want %v", states, want)
+	}
+	// Only the default pool, no routes: no pool heading, no routes panel,
+	// as before pools.
+	seed, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelectorAll('#rows tr.pool-head').length + ' ' + document.getElementById('routes-panel').hidden`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seed != "0 true" {
+		t.Errorf("pool headings and routes panel hidden: %q, want \"0 true\"", seed)
 	}
 
 	// Mark the second backend down. The next poll carries the change; the
@@ -268,6 +281,63 @@ func TestStatusPageBrowser(t *testing.T) {
 	}
 	f.releaseHeld()
 	t.Logf("browser test took %v (poll %d carried the change)", time.Since(start).Round(time.Millisecond), next)
+}
+
+// TestStatusPagePoolsAndRoutes checks that backends are grouped under
+// pool headings (the same URL in two pools is two rows) and that routes
+// get a table of their own.
+func TestStatusPagePoolsAndRoutes(t *testing.T) {
+	ctx := browser(t)
+	a, apiA, apiB := inPool(stats.DefaultPool, backend("10.0.0.1")), inPool("api", backend("10.0.0.1")), inPool("api", backend("10.0.0.2"))
+	apiA.Up, apiA.Health.Breaker = false, "open"
+	f := newFakeProxy(a, apiA, apiB)
+	f.pools = []stats.Pool{
+		{Name: stats.DefaultPool, Backends: 1, Up: 1},
+		{Name: "api", Backends: 2, Up: 1, Panic: true, Panics: 1},
+		{Name: "static", Backends: 0},
+	}
+	f.routes = []stats.Route{
+		{Name: "api", Action: "pool", Pool: "api", Requests: [5]uint64{0, 1200, 0, 3, 45}},
+		{Name: "routes[1]", Action: "redirect", Requests: [5]uint64{0, 0, 7, 0, 0}},
+	}
+	url := startAdmin(t, f, Options{Stats: f.source, Refresh: 100 * time.Millisecond})
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url),
+		discard(chromedp.Poll[bool](`document.querySelectorAll('#rows tr[data-backend]').length === 3 && document.querySelectorAll('#route-rows tr').length === 2`,
+			chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(0))),
+	); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#rows tr')).map(r =>
+		r.dataset.backend ? r.dataset.pool + ' ' + r.dataset.backend + ' ' + r.dataset.state
+		                  : 'pool ' + r.dataset.pool + ' ready=' + r.dataset.ready + ' panic=' + r.dataset.panic + ': ' + r.querySelector('.pool-name').textContent + ' | ' + r.querySelector('.detail').textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"pool default ready=true panic=false: default | 1 / 1 up",
+		"default http://10.0.0.1:8080 up",
+		"pool api ready=true panic=true: api | 1 / 2 up · panic mode: breakers and ejection ignored",
+		"api http://10.0.0.1:8080 open",
+		"api http://10.0.0.2:8080 up",
+		"pool static ready=false panic=false: static | no backends",
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("rows:\n got %q\nwant %q", rows, want)
+	}
+	routes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`document.getElementById('routes-panel').hidden ? [] :
+		Array.from(document.querySelectorAll('#route-rows tr')).map(r => r.dataset.route + ' ' + r.dataset.action + ': ' +
+			Array.from(r.cells).filter((c, i) => i !== 3).map(c => c.textContent.trim()).join('|'))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRoutes := []string{
+		"api pool: api|pool|api|0|1,200|0|3|45",
+		"routes[1] redirect: routes[1]|redirect|—|0|0|7|0|0",
+	}
+	if !slices.Equal(routes, wantRoutes) {
+		t.Errorf("routes:\n got %q\nwant %q", routes, wantRoutes)
+	}
 }
 
 // TestStatusPageScreenshot writes the status page with realistic data to

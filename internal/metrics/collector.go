@@ -12,6 +12,10 @@ import (
 	"github.com/connx/connx/internal/stats"
 )
 
+// statusClasses are the values of connx_route_requests_total's class
+// label, indexed as stats.Route.Requests.
+var statusClasses = [len(stats.Route{}.Requests)]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
 // breakerStates are the values of connx_backend_breaker_state's state
 // label, as health.BackendState.Breaker spells them.
 var breakerStates = [...]string{"closed", "open", "half-open", "disabled"}
@@ -23,7 +27,8 @@ type descs struct {
 	backendUp, backendInFlight, backendWeight, backendLatency *prometheus.Desc
 	backendHealthy, backendEjected, backendBreaker            *prometheus.Desc
 	healthChecks, upstreamIdle, upstreamOpen                  *prometheus.Desc
-	poolPanic, poolPanics                                     *prometheus.Desc
+	poolPanic, poolPanics, poolBackends, poolUp               *prometheus.Desc
+	routeRequests, routeDuration                              *prometheus.Desc
 
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
@@ -39,19 +44,21 @@ type descs struct {
 }
 
 func newDescs() descs {
-	be := []string{"backend"}
+	// A backend is identified by its pool and URL: the same URL in two
+	// pools is two members with their own state and series.
+	be := []string{"backend", "pool"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return descs{
 		requests: d("connx_requests_total",
-			"Finished requests by method, status code sent (499: the client left before any status) and backend (\"none\": answered by ConnX itself).",
-			"method", "code", "backend"),
+			"Finished requests by method, status code sent (499: the client left before any status), backend (\"none\": answered by ConnX itself) and pool (\"\": answered before a pool was chosen).",
+			"method", "code", "backend", "pool"),
 		errors: d("connx_errors_total",
 			"Failed requests by kind of failure.",
 			"kind"),
 		duration: d("connx_request_duration_seconds",
-			"Time from the request head being read to the last response byte being handed to the kernel, by backend.",
+			"Time from the request head being read to the last response byte being handed to the kernel, by backend and pool.",
 			be...),
 
 		backendUp: d("connx_backend_up",
@@ -74,10 +81,10 @@ func newDescs() descs {
 			be...),
 		backendBreaker: d("connx_backend_breaker_state",
 			"Circuit breaker state of the backend: 1 for the current state, 0 for the others.",
-			"backend", "state"),
+			"backend", "pool", "state"),
 		healthChecks: d("connx_health_checks_total",
 			"Finished active health checks of the backend by result, since the backend was added.",
-			"backend", "result"),
+			"backend", "pool", "result"),
 		upstreamIdle: d("connx_upstream_idle_connections",
 			"Idle pooled connections to the backend, all event loops.",
 			be...),
@@ -85,9 +92,23 @@ func newDescs() descs {
 			"Open connections to the backend (idle and busy), all event loops.",
 			be...),
 		poolPanic: d("connx_pool_panic",
-			"Whether the backend pool is in panic mode now (1) or not (0): circuit breakers and outlier ejection left fewer than loadBalancing.panicThreshold percent of the healthy backends available, so they are ignored."),
+			"Whether the pool is in panic mode now (1) or not (0): circuit breakers and outlier ejection left fewer than loadBalancing.panicThreshold percent of its healthy backends available, so they are ignored.",
+			"pool"),
 		poolPanics: d("connx_pool_panics_total",
-			"Times the backend pool entered panic mode since ConnX started."),
+			"Times the pool entered panic mode since ConnX started.",
+			"pool"),
+		poolBackends: d("connx_pool_backends",
+			"Backends configured in the pool.",
+			"pool"),
+		poolUp: d("connx_pool_backends_up",
+			"Backends of the pool the balancer may pick now (connx_backend_up summed over the pool).",
+			"pool"),
+		routeRequests: d("connx_route_requests_total",
+			"Finished requests that took the route, by status class (1xx to 5xx; 499 counts as 4xx); pool is the route's pool, \"\" for redirect and respond routes.",
+			"route", "pool", "class"),
+		routeDuration: d("connx_route_request_duration_seconds",
+			"Time from the request head being read to the last response byte being handed to the kernel, by route.",
+			"route", "pool"),
 
 		active: d("connx_active_connections",
 			"Open client connections."),
@@ -167,7 +188,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.backendUp, d.backendInFlight, d.backendWeight, d.backendLatency,
 		d.backendHealthy, d.backendEjected, d.backendBreaker,
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
-		d.poolPanic, d.poolPanics,
+		d.poolPanic, d.poolPanics, d.poolBackends, d.poolUp,
+		d.routeRequests, d.routeDuration,
 		d.active, d.parked, d.closing, d.tunnels,
 		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.droppedHeaders,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
@@ -194,39 +216,58 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
+	histogram := func(desc *prometheus.Desc, h *stats.Histogram, labels ...string) {
+		count, buckets := cumulative(h.Counts)
+		ch <- prometheus.MustNewConstHistogram(desc, count, h.Sum, buckets, labels...)
+	}
 
 	for _, r := range s.Requests {
-		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend))
+		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend), poolLabel(r.Pool, r.Backend))
 	}
 	for k, n := range s.Errors {
 		counter(d.errors, n, stats.ErrorKind(k).String())
 	}
 	for i := range s.Durations {
 		h := &s.Durations[i]
-		count, buckets := cumulative(h.Counts)
-		ch <- prometheus.MustNewConstHistogram(d.duration, count, h.Sum, buckets, validUTF8(h.Backend))
+		histogram(d.duration, h, validUTF8(h.Backend), poolLabel(h.Pool, h.Backend))
 	}
 
 	for i := range s.Backends {
 		b := &s.Backends[i]
-		name := validUTF8(b.Name)
-		gauge(d.backendUp, bool01(b.Up), name)
-		gauge(d.backendInFlight, float64(b.InFlight), name)
-		gauge(d.backendWeight, float64(b.Weight), name)
-		gauge(d.backendLatency, b.Latency.Seconds(), name)
-		gauge(d.backendHealthy, bool01(b.Health.Healthy), name)
-		gauge(d.backendEjected, bool01(b.Health.Ejected), name)
+		name, pool := validUTF8(b.Name), poolLabel(b.Pool, b.Name)
+		gauge(d.backendUp, bool01(b.Up), name, pool)
+		gauge(d.backendInFlight, float64(b.InFlight), name, pool)
+		gauge(d.backendWeight, float64(b.Weight), name, pool)
+		gauge(d.backendLatency, b.Latency.Seconds(), name, pool)
+		gauge(d.backendHealthy, bool01(b.Health.Healthy), name, pool)
+		gauge(d.backendEjected, bool01(b.Health.Ejected), name, pool)
 		for _, st := range breakerStates {
-			gauge(d.backendBreaker, bool01(b.Health.Breaker == st), name, st)
+			gauge(d.backendBreaker, bool01(b.Health.Breaker == st), name, pool, st)
 		}
-		counter(d.healthChecks, b.Health.ChecksOK, name, "success")
-		counter(d.healthChecks, b.Health.ChecksFailed, name, "failure")
-		gauge(d.upstreamIdle, float64(b.IdleConns), name)
-		gauge(d.upstreamOpen, float64(b.OpenConns), name)
+		counter(d.healthChecks, b.Health.ChecksOK, name, pool, "success")
+		counter(d.healthChecks, b.Health.ChecksFailed, name, pool, "failure")
+		gauge(d.upstreamIdle, float64(b.IdleConns), name, pool)
+		gauge(d.upstreamOpen, float64(b.OpenConns), name, pool)
 	}
 
-	gauge(d.poolPanic, bool01(s.Pool.Panic))
-	counter(d.poolPanics, s.Pool.Panics)
+	for _, p := range s.PoolList() {
+		name := validUTF8(p.Name)
+		gauge(d.poolPanic, bool01(p.Panic), name)
+		counter(d.poolPanics, p.Panics, name)
+		gauge(d.poolBackends, float64(p.Backends), name)
+		gauge(d.poolUp, float64(p.Up), name)
+	}
+
+	// Route series exist only with routes: their names come from the
+	// configuration, so there are as many as it has routes.
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		name, pool := validUTF8(r.Name), validUTF8(r.Pool)
+		for c, n := range r.Requests {
+			counter(d.routeRequests, n, name, pool, statusClasses[c])
+		}
+		histogram(d.routeDuration, &r.Duration, name, pool)
+	}
 
 	gauge(d.active, float64(s.Active))
 	gauge(d.parked, float64(s.Parked))
@@ -300,6 +341,12 @@ func bool01(b bool) float64 {
 
 func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / float64(time.Second)
+}
+
+// poolLabel is the pool label of a series of backend (stats.PoolOf),
+// made valid UTF-8.
+func poolLabel(pool, backend string) string {
+	return validUTF8(stats.PoolOf(pool, backend))
 }
 
 // validUTF8 makes s a valid label value: Prometheus requires UTF-8, and a

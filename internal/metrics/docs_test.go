@@ -14,7 +14,8 @@ import (
 
 // TestDocumentedMetrics checks docs/metrics.md against the exporter: its
 // tables list exactly the connx_* families exported, and its cardinality
-// section gives the number of fixed series and of series per backend.
+// section gives the number of fixed series and of series per backend,
+// pool and route.
 func TestDocumentedMetrics(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/metrics.md")
 	if err != nil {
@@ -42,7 +43,8 @@ func TestDocumentedMetrics(t *testing.T) {
 		}
 	}
 
-	// Fixed series: a process with no backends and no requests yet.
+	// Fixed series: a process with no backends and no requests yet (the
+	// default pool's series included).
 	count := func(s stats.Snapshot) int {
 		_, got := scrape(t, New(Options{Version: "test", Source: fixed(s)}))
 		n := 0
@@ -59,9 +61,17 @@ func TestDocumentedMetrics(t *testing.T) {
 	one.Backends = []stats.Backend{backend(backendA, "closed")}
 	one.Durations = []stats.Histogram{hist(backendA, 0, nil)}
 	perBackend := count(one) - fixedSeries
+	pools := base
+	pools.Pools = []stats.Pool{{Name: stats.DefaultPool}, {Name: "api"}}
+	perPool := count(pools) - fixedSeries
+	route := base
+	route.Routes = []stats.Route{{Name: "api", Action: "pool", Pool: "api"}}
+	perRoute := count(route) - fixedSeries
 	for _, want := range []string{
 		fmt.Sprintf("Fixed: %d `connx_*` series", fixedSeries),
 		fmt.Sprintf("Per backend: %d series", perBackend),
+		fmt.Sprintf("Per pool: %d series", perPool),
+		fmt.Sprintf("Per route: %d series", perRoute),
 	} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("docs/metrics.md lacks %q", want)

@@ -50,6 +50,12 @@ func hist(backend string, sum float64, counts map[int]uint64) stats.Histogram {
 	return h
 }
 
+// inPool returns h with Pool set.
+func inPool(pool string, h stats.Histogram) stats.Histogram {
+	h.Pool = pool
+	return h
+}
+
 func backend(name string, breakerState string) stats.Backend {
 	return stats.Backend{
 		Name: name, Addr: strings.TrimPrefix(name, "http://"), Weight: 1, Up: true,
@@ -57,37 +63,57 @@ func backend(name string, breakerState string) stats.Backend {
 	}
 }
 
-// sampleSnapshot is a small, fully known snapshot.
+// sampleSnapshot is a small, fully known snapshot: backends A and B in
+// the default pool, A again (a member of its own) in pool "api", and two
+// routes.
 func sampleSnapshot() stats.Snapshot {
 	a := backend(backendA, "closed")
+	a.Pool = stats.DefaultPool
 	a.Weight, a.InFlight, a.Latency = 3, 4, 2500*time.Microsecond
 	a.IdleConns, a.OpenConns = 5, 9
 	a.Health.ChecksOK, a.Health.ChecksFailed = 12, 1
 	b := backend(backendB, "open")
+	b.Pool = stats.DefaultPool
 	b.Up, b.Health.Available, b.Health.Healthy, b.Health.Ejected = false, false, false, true
+	apiA := backend(backendA, "half-open")
+	apiA.Pool = "api"
+	apiA.Weight, apiA.InFlight, apiA.IdleConns, apiA.OpenConns = 2, 1, 1, 2
+	apiA.Health.ChecksOK = 3
 
+	def := stats.Pool{Name: stats.DefaultPool, Backends: 2, Up: 1, Panic: true, Panics: 2}
 	s := stats.Snapshot{
 		Time: t0, Started: started,
 		Active: 7, Parked: 1, Closing: 2, Tunnels: 3,
 		Requests: []stats.RequestCount{
-			{Method: "GET", Code: 200, Backend: backendA, Count: 10},
-			{Method: "GET", Code: 502, Backend: backendA, Count: 2},
-			{Method: "POST", Code: 200, Backend: backendB, Count: 4},
-			{Method: "OTHER", Code: 499, Backend: backendB, Count: 1},
+			{Method: "GET", Code: 200, Backend: backendA, Pool: stats.DefaultPool, Count: 10},
+			{Method: "GET", Code: 502, Backend: backendA, Pool: stats.DefaultPool, Count: 2},
+			{Method: "POST", Code: 200, Backend: backendB, Pool: stats.DefaultPool, Count: 4},
+			{Method: "OTHER", Code: 499, Backend: backendB, Pool: stats.DefaultPool, Count: 1},
+			{Method: "GET", Code: 200, Backend: backendA, Pool: "api", Count: 8},
+			{Method: "GET", Code: 503, Backend: stats.NoBackend, Pool: "api", Count: 3},
 			{Method: "GET", Code: 429, Backend: stats.NoBackend, Count: 6},
+			{Method: "GET", Code: 301, Backend: stats.NoBackend, Count: 5},
 		},
 		Durations: []stats.Histogram{
-			hist(backendA, 12.5, map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}),
-			hist(backendB, 0.25, map[int]uint64{1: 5}),
+			inPool(stats.DefaultPool, hist(backendA, 12.5, map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3})),
+			inPool(stats.DefaultPool, hist(backendB, 0.25, map[int]uint64{1: 5})),
+			inPool("api", hist(backendA, 0.5, map[int]uint64{4: 8})),
 			hist(stats.NoBackend, 0.003, map[int]uint64{0: 6}),
 		},
 		BytesIn: 1000, BytesOut: 20000, Refused: 5, DroppedHeaders: 9,
-		Backends: []stats.Backend{a, b},
+		Backends: []stats.Backend{a, b, apiA},
 		RateLimit: stats.RateLimit{
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
 		},
 		AccessLog: stats.AccessLog{Enabled: true, Written: 23, Dropped: 1},
-		Pool:      stats.Pool{Panic: true, Panics: 2},
+		Pool:      def,
+		Pools:     []stats.Pool{def, {Name: "api", Backends: 1, Up: 1, Panics: 1}},
+		Routes: []stats.Route{
+			{Name: "api", Action: "pool", Pool: "api", Requests: [5]uint64{0, 8, 0, 0, 3},
+				Duration: hist("", 0.6, map[int]uint64{4: 8, 6: 3})},
+			{Name: "routes[2]", Action: "redirect", Requests: [5]uint64{0, 0, 5, 0, 0},
+				Duration: hist("", 0.001, map[int]uint64{0: 5})},
+		},
 		Reloads: stats.Reloads{
 			Success: 2, Failure: 1,
 			LastSuccess: t0.Add(-10 * time.Second), LastFailure: t0.Add(-20 * time.Second),
@@ -96,6 +122,7 @@ func sampleSnapshot() stats.Snapshot {
 	s.Errors[stats.ErrConnect] = 2
 	s.Errors[stats.ErrClientAbort] = 1
 	s.Errors[stats.ErrRateLimited] = 6
+	s.Errors[stats.ErrNoBackend] = 3
 	return s
 }
 
@@ -187,14 +214,17 @@ func dump(m map[string]float64) string {
 func TestRequestCounts(t *testing.T) {
 	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
 	wantFamily(t, got, "connx_requests_total", map[string]float64{
-		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET"}`:   10,
-		`connx_requests_total{backend="http://10.0.0.1:8080",code="502",method="GET"}`:   2,
-		`connx_requests_total{backend="http://10.0.0.2:8080",code="200",method="POST"}`:  4,
-		`connx_requests_total{backend="http://10.0.0.2:8080",code="499",method="OTHER"}`: 1,
-		`connx_requests_total{backend="none",code="429",method="GET"}`:                   6,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="default"}`:   10,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="502",method="GET",pool="default"}`:   2,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="200",method="POST",pool="default"}`:  4,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="499",method="OTHER",pool="default"}`: 1,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="api"}`:       8,
+		`connx_requests_total{backend="none",code="503",method="GET",pool="api"}`:                       3,
+		`connx_requests_total{backend="none",code="429",method="GET",pool=""}`:                          6,
+		`connx_requests_total{backend="none",code="301",method="GET",pool=""}`:                          5,
 	})
 	wantFamily(t, got, "connx_errors_total", map[string]float64{
-		`connx_errors_total{kind="no_backend"}`:      0,
+		`connx_errors_total{kind="no_backend"}`:      3,
 		`connx_errors_total{kind="connect"}`:         2,
 		`connx_errors_total{kind="timeout"}`:         0,
 		`connx_errors_total{kind="bad_response"}`:    0,
@@ -211,46 +241,63 @@ func TestDurationHistogram(t *testing.T) {
 	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
 	want := map[string]float64{}
 	// Non-cumulative counts by bucket index, from sampleSnapshot.
-	perBackend := map[string]struct {
+	type series struct{ backend, pool string }
+	per := map[series]struct {
 		counts map[int]uint64
 		sum    float64
 	}{
-		backendA:        {map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}, 12.5},
-		backendB:        {map[int]uint64{1: 5}, 0.25},
-		stats.NoBackend: {map[int]uint64{0: 6}, 0.003},
+		{backendA, "default"}: {map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}, 12.5},
+		{backendB, "default"}: {map[int]uint64{1: 5}, 0.25},
+		{backendA, "api"}:     {map[int]uint64{4: 8}, 0.5},
+		{stats.NoBackend, ""}: {map[int]uint64{0: 6}, 0.003},
 	}
-	for be, p := range perBackend {
-		var cum uint64
-		for i := 0; i <= len(stats.DurationBuckets); i++ {
-			cum += p.counts[i]
-			le := "+Inf"
-			if i < len(stats.DurationBuckets) {
-				le = leString(stats.DurationBuckets[i])
-			}
-			want[fmt.Sprintf(`connx_request_duration_seconds_bucket{backend=%q,le=%q}`, be, le)] = float64(cum)
-		}
-		want[fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q}`, be)] = float64(cum)
-		want[fmt.Sprintf(`connx_request_duration_seconds_sum{backend=%q}`, be)] = p.sum
+	for k, p := range per {
+		labels := fmt.Sprintf(`backend=%q,pool=%q`, k.backend, k.pool)
+		addHistogram(want, "connx_request_duration_seconds", labels, p.counts, p.sum)
 	}
 	wantFamily(t, got, "connx_request_duration_seconds", want)
 
 	// Spot-check the conversion by hand, so the test does not only
 	// mirror the code.
 	for series, v := range map[string]float64{
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0005"}`: 2,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0025"}`: 2,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005"}`:  7,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.25"}`:   7,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.5"}`:    8,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="10"}`:     8,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="+Inf"}`:   11,
-		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080"}`:              11,
-		`connx_request_duration_seconds_sum{backend="http://10.0.0.1:8080"}`:                12.5,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0005",pool="default"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0025",pool="default"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="default"}`:  7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.25",pool="default"}`:   7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.5",pool="default"}`:    8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="10",pool="default"}`:     8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="+Inf",pool="default"}`:   11,
+		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="default"}`:              11,
+		`connx_request_duration_seconds_sum{backend="http://10.0.0.1:8080",pool="default"}`:                12.5,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="api"}`:      0,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.01",pool="api"}`:       8,
+		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="api"}`:                  8,
 	} {
-		if g := got["connx_request_duration_seconds"][series]; g != v {
-			t.Errorf("%s = %v, want %v", series, g, v)
+		if g, ok := got["connx_request_duration_seconds"][series]; !ok || g != v {
+			t.Errorf("%s = %v (%v), want %v", series, g, ok, v)
 		}
 	}
+}
+
+// addHistogram adds to want the _bucket, _count and _sum series of a
+// histogram named name with the labels (besides le) given, from
+// non-cumulative counts by bucket index.
+func addHistogram(want map[string]float64, name, labels string, counts map[int]uint64, sum float64) {
+	var cum uint64
+	for i := 0; i <= len(stats.DurationBuckets); i++ {
+		cum += counts[i]
+		le := "+Inf"
+		if i < len(stats.DurationBuckets) {
+			le = leString(stats.DurationBuckets[i])
+		}
+		// Labels in name order, as flatten writes them: le sorts before
+		// pool and after backend; routes have pool and route.
+		l := append(strings.Split(labels, ","), fmt.Sprintf("le=%q", le))
+		sort.Strings(l)
+		want[name+"_bucket{"+strings.Join(l, ",")+"}"] = float64(cum)
+	}
+	want[name+"_count{"+labels+"}"] = float64(cum)
+	want[name+"_sum{"+labels+"}"] = sum
 }
 
 func TestCumulative(t *testing.T) {
@@ -279,26 +326,39 @@ func TestCumulative(t *testing.T) {
 
 func TestBackendGauges(t *testing.T) {
 	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
-	per := func(name string, a, b float64) map[string]float64 {
+	// The same URL in two pools is two members: distinct series.
+	per := func(name string, a, b, apiA float64) map[string]float64 {
 		return map[string]float64{
-			name + `{backend="http://10.0.0.1:8080"}`: a,
-			name + `{backend="http://10.0.0.2:8080"}`: b,
+			name + `{backend="http://10.0.0.1:8080",pool="default"}`: a,
+			name + `{backend="http://10.0.0.2:8080",pool="default"}`: b,
+			name + `{backend="http://10.0.0.1:8080",pool="api"}`:     apiA,
 		}
 	}
-	wantFamily(t, got, "connx_backend_up", per("connx_backend_up", 1, 0))
-	wantFamily(t, got, "connx_backend_in_flight_requests", per("connx_backend_in_flight_requests", 4, 0))
-	wantFamily(t, got, "connx_backend_weight", per("connx_backend_weight", 3, 1))
-	wantFamily(t, got, "connx_backend_latency_seconds", per("connx_backend_latency_seconds", 0.0025, 0))
-	wantFamily(t, got, "connx_backend_healthy", per("connx_backend_healthy", 1, 0))
-	wantFamily(t, got, "connx_backend_ejected", per("connx_backend_ejected", 0, 1))
-	wantFamily(t, got, "connx_upstream_idle_connections", per("connx_upstream_idle_connections", 5, 0))
-	wantFamily(t, got, "connx_upstream_open_connections", per("connx_upstream_open_connections", 9, 0))
+	wantFamily(t, got, "connx_backend_up", per("connx_backend_up", 1, 0, 1))
+	wantFamily(t, got, "connx_backend_in_flight_requests", per("connx_backend_in_flight_requests", 4, 0, 1))
+	wantFamily(t, got, "connx_backend_weight", per("connx_backend_weight", 3, 1, 2))
+	wantFamily(t, got, "connx_backend_latency_seconds", per("connx_backend_latency_seconds", 0.0025, 0, 0))
+	wantFamily(t, got, "connx_backend_healthy", per("connx_backend_healthy", 1, 0, 1))
+	wantFamily(t, got, "connx_backend_ejected", per("connx_backend_ejected", 0, 1, 0))
+	wantFamily(t, got, "connx_upstream_idle_connections", per("connx_upstream_idle_connections", 5, 0, 1))
+	wantFamily(t, got, "connx_upstream_open_connections", per("connx_upstream_open_connections", 9, 0, 2))
 	wantFamily(t, got, "connx_health_checks_total", map[string]float64{
-		`connx_health_checks_total{backend="http://10.0.0.1:8080",result="success"}`: 12,
-		`connx_health_checks_total{backend="http://10.0.0.1:8080",result="failure"}`: 1,
-		`connx_health_checks_total{backend="http://10.0.0.2:8080",result="success"}`: 0,
-		`connx_health_checks_total{backend="http://10.0.0.2:8080",result="failure"}`: 0,
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",pool="default",result="success"}`: 12,
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",pool="default",result="failure"}`: 1,
+		`connx_health_checks_total{backend="http://10.0.0.2:8080",pool="default",result="success"}`: 0,
+		`connx_health_checks_total{backend="http://10.0.0.2:8080",pool="default",result="failure"}`: 0,
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",pool="api",result="success"}`:     3,
+		`connx_health_checks_total{backend="http://10.0.0.1:8080",pool="api",result="failure"}`:     0,
 	})
+	breaker := map[string]float64{}
+	for _, m := range []struct{ url, pool, state string }{
+		{backendA, "default", "closed"}, {backendB, "default", "open"}, {backendA, "api", "half-open"},
+	} {
+		for _, st := range breakerStates {
+			breaker[fmt.Sprintf(`connx_backend_breaker_state{backend=%q,pool=%q,state=%q}`, m.url, m.pool, st)] = bool01(st == m.state)
+		}
+	}
+	wantFamily(t, got, "connx_backend_breaker_state", breaker)
 }
 
 func TestBreakerStateSet(t *testing.T) {
@@ -312,10 +372,91 @@ func TestBreakerStateSet(t *testing.T) {
 				if x == st {
 					v = 1
 				}
-				want[fmt.Sprintf(`connx_backend_breaker_state{backend=%q,state=%q}`, backendA, x)] = v
+				want[fmt.Sprintf(`connx_backend_breaker_state{backend=%q,pool="default",state=%q}`, backendA, x)] = v
 			}
 			wantFamily(t, got, "connx_backend_breaker_state", want)
 		})
+	}
+}
+
+func TestPoolGauges(t *testing.T) {
+	tests := []struct {
+		name string
+		snap stats.Snapshot
+		want map[string]map[string]float64 // family -> series -> value
+	}{
+		{"two pools", sampleSnapshot(), map[string]map[string]float64{
+			"connx_pool_panic":        {`connx_pool_panic{pool="default"}`: 1, `connx_pool_panic{pool="api"}`: 0},
+			"connx_pool_panics_total": {`connx_pool_panics_total{pool="default"}`: 2, `connx_pool_panics_total{pool="api"}`: 1},
+			"connx_pool_backends":     {`connx_pool_backends{pool="default"}`: 2, `connx_pool_backends{pool="api"}`: 1},
+			"connx_pool_backends_up":  {`connx_pool_backends_up{pool="default"}`: 1, `connx_pool_backends_up{pool="api"}`: 1},
+		}},
+		// A configuration with routes and pools but no top-level backends
+		// has no default pool.
+		{"no default pool", stats.Snapshot{Time: t0, Pools: []stats.Pool{{Name: "api", Backends: 3, Up: 3}}},
+			map[string]map[string]float64{
+				"connx_pool_panic":       {`connx_pool_panic{pool="api"}`: 0},
+				"connx_pool_backends_up": {`connx_pool_backends_up{pool="api"}`: 3},
+			}},
+		// A data plane that fills neither Pools nor Backend.Pool: one
+		// default pool, counted from the backends.
+		{"predates pools", func() stats.Snapshot {
+			down := backend(backendB, "open")
+			down.Up = false
+			return stats.Snapshot{Time: t0, Backends: []stats.Backend{backend(backendA, "closed"), down},
+				Pool: stats.Pool{Panic: true, Panics: 4}}
+		}(), map[string]map[string]float64{
+			"connx_pool_panic":        {`connx_pool_panic{pool="default"}`: 1},
+			"connx_pool_panics_total": {`connx_pool_panics_total{pool="default"}`: 4},
+			"connx_pool_backends":     {`connx_pool_backends{pool="default"}`: 2},
+			"connx_pool_backends_up":  {`connx_pool_backends_up{pool="default"}`: 1},
+			"connx_backend_up":        {`connx_backend_up{backend="http://10.0.0.1:8080",pool="default"}`: 1, `connx_backend_up{backend="http://10.0.0.2:8080",pool="default"}`: 0},
+		}},
+		{"empty", stats.Snapshot{Time: t0}, map[string]map[string]float64{
+			"connx_pool_panic":       {`connx_pool_panic{pool="default"}`: 0},
+			"connx_pool_backends_up": {`connx_pool_backends_up{pool="default"}`: 0},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := scrape(t, New(Options{Source: fixed(tt.snap)}))
+			for fam, want := range tt.want {
+				wantFamily(t, got, fam, want)
+			}
+		})
+	}
+}
+
+func TestRouteSeries(t *testing.T) {
+	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
+	wantFamily(t, got, "connx_route_requests_total", map[string]float64{
+		`connx_route_requests_total{class="1xx",pool="api",route="api"}`:    0,
+		`connx_route_requests_total{class="2xx",pool="api",route="api"}`:    8,
+		`connx_route_requests_total{class="3xx",pool="api",route="api"}`:    0,
+		`connx_route_requests_total{class="4xx",pool="api",route="api"}`:    0,
+		`connx_route_requests_total{class="5xx",pool="api",route="api"}`:    3,
+		`connx_route_requests_total{class="1xx",pool="",route="routes[2]"}`: 0,
+		`connx_route_requests_total{class="2xx",pool="",route="routes[2]"}`: 0,
+		`connx_route_requests_total{class="3xx",pool="",route="routes[2]"}`: 5,
+		`connx_route_requests_total{class="4xx",pool="",route="routes[2]"}`: 0,
+		`connx_route_requests_total{class="5xx",pool="",route="routes[2]"}`: 0,
+	})
+	want := map[string]float64{}
+	addHistogram(want, "connx_route_request_duration_seconds", `pool="api",route="api"`, map[int]uint64{4: 8, 6: 3}, 0.6)
+	addHistogram(want, "connx_route_request_duration_seconds", `pool="",route="routes[2]"`, map[int]uint64{0: 5}, 0.001)
+	wantFamily(t, got, "connx_route_request_duration_seconds", want)
+	if v := got["connx_route_request_duration_seconds"][`connx_route_request_duration_seconds_bucket{le="0.05",pool="api",route="api"}`]; v != 11 {
+		t.Errorf("api route: le=0.05 bucket %v, want 11", v)
+	}
+
+	// Without routes, no route family at all.
+	s := sampleSnapshot()
+	s.Routes = nil
+	_, got = scrape(t, New(Options{Source: fixed(s)}))
+	for _, fam := range []string{"connx_route_requests_total", "connx_route_request_duration_seconds"} {
+		if _, ok := got[fam]; ok {
+			t.Errorf("%s exported without routes: %v", fam, got[fam])
+		}
 	}
 }
 
@@ -335,8 +476,6 @@ func TestServerGauges(t *testing.T) {
 		"connx_ratelimit_enabled":         1,
 		"connx_ratelimit_clients":         17,
 		"connx_ratelimit_evictions_total": 4,
-		"connx_pool_panic":                1,
-		"connx_pool_panics_total":         2,
 	} {
 		wantFamily(t, got, name, map[string]float64{name: v})
 	}
@@ -399,6 +538,8 @@ func TestRemovedBackend(t *testing.T) {
 		s.Backends = s.Backends[:1]
 		s.Durations = s.Durations[:1]
 		s.Requests = s.Requests[:2]
+		s.Pools = s.Pools[:1]
+		s.Routes = nil
 	}
 	e := New(Options{Source: src})
 
@@ -413,6 +554,10 @@ func TestRemovedBackend(t *testing.T) {
 	}
 	if len(got["connx_backend_up"]) != 1 || len(got["connx_backend_breaker_state"]) != 4 {
 		t.Errorf("after removal: backend_up %v, breaker_state %v", got["connx_backend_up"], got["connx_backend_breaker_state"])
+	}
+	// The removed pool and routes leave nothing behind either.
+	if bytes.Contains(text, []byte(`pool="api"`)) || bytes.Contains(text, []byte("connx_route_")) {
+		t.Errorf("after removal, series remain for pool api or routes:\n%s", grep(text, "api"))
 	}
 }
 
@@ -443,11 +588,11 @@ func TestLabelEscaping(t *testing.T) {
 	}
 	text, got := scrape(t, New(Options{Source: fixed(s)}))
 	for _, line := range []string{
-		`connx_backend_up{backend="http://h:1/a\"b"} 1`,
-		`connx_backend_up{backend="http://h:1/back\\slash"} 1`,
-		`connx_backend_up{backend="http://h:1/new\nline"} 1`,
-		`connx_backend_up{backend="http://h:1/ünïcode"} 1`,
-		"connx_backend_up{backend=\"http://h:1/bad\uFFFDutf8\"} 1",
+		`connx_backend_up{backend="http://h:1/a\"b",pool="default"} 1`,
+		`connx_backend_up{backend="http://h:1/back\\slash",pool="default"} 1`,
+		`connx_backend_up{backend="http://h:1/new\nline",pool="default"} 1`,
+		`connx_backend_up{backend="http://h:1/ünïcode",pool="default"} 1`,
+		"connx_backend_up{backend=\"http://h:1/bad\uFFFDutf8\",pool=\"default\"} 1",
 	} {
 		if !bytes.Contains(text, []byte(line+"\n")) {
 			t.Errorf("exposition lacks %s", line)
@@ -458,9 +603,9 @@ func TestLabelEscaping(t *testing.T) {
 	for _, n := range names {
 		n = strings.ToValidUTF8(n, "\uFFFD")
 		for fam, series := range map[string]string{
-			"connx_backend_up":               fmt.Sprintf("connx_backend_up{backend=%q}", n),
-			"connx_requests_total":           fmt.Sprintf("connx_requests_total{backend=%q,code=\"200\",method=\"GET\"}", n),
-			"connx_request_duration_seconds": fmt.Sprintf("connx_request_duration_seconds_count{backend=%q}", n),
+			"connx_backend_up":               fmt.Sprintf("connx_backend_up{backend=%q,pool=\"default\"}", n),
+			"connx_requests_total":           fmt.Sprintf("connx_requests_total{backend=%q,code=\"200\",method=\"GET\",pool=\"default\"}", n),
+			"connx_request_duration_seconds": fmt.Sprintf("connx_request_duration_seconds_count{backend=%q,pool=\"default\"}", n),
 		} {
 			if v, ok := got[fam][series]; !ok || v != 1 {
 				t.Errorf("%s: %s = %v, %v", fam, series, v, ok)
@@ -538,8 +683,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 34 {
-		t.Errorf("%d connx_ families, want 34", connx)
+	if connx != 38 {
+		t.Errorf("%d connx_ families, want 38", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {
