@@ -177,7 +177,7 @@ func (o observed) sumUp(t *testing.T, srv *Server) float64 {
 	t.Helper()
 	sum := 0.0
 	for _, m := range srv.snap.Load().def.members {
-		sum += o.value(t, fmt.Sprintf("connx_backend_up{backend=%q}", m.url))
+		sum += o.value(t, fmt.Sprintf(`connx_backend_up{backend=%q,pool="default"}`, m.url))
 	}
 	return sum
 }
@@ -254,7 +254,7 @@ func TestPanicMode(t *testing.T) {
 	srv := startProxyLog(t, cfg, log)
 	addr := srv.Addr().String()
 	o := observe(t, srv)
-	if o.value(t, "connx_pool_panic") != 0 || o.readyz.Panic {
+	if o.value(t, `connx_pool_panic{pool="default"}`) != 0 || o.readyz.Panic {
 		t.Fatal("panic mode before any failure")
 	}
 
@@ -266,10 +266,10 @@ func TestPanicMode(t *testing.T) {
 	}
 
 	o = observe(t, srv)
-	if v := o.value(t, "connx_pool_panic"); v != 1 {
+	if v := o.value(t, `connx_pool_panic{pool="default"}`); v != 1 {
 		t.Errorf("connx_pool_panic %v, want 1", v)
 	}
-	if v := o.value(t, "connx_pool_panics_total"); v != 1 {
+	if v := o.value(t, `connx_pool_panics_total{pool="default"}`); v != 1 {
 		t.Errorf("connx_pool_panics_total %v, want 1", v)
 	}
 	if up := o.sumUp(t, srv); up != 2 {
@@ -312,8 +312,8 @@ func TestPanicModeHonoursActiveChecks(t *testing.T) {
 		t.Fatalf("answers %v, want 10/10/0: the backend failing active checks gets nothing", got[:3])
 	}
 	o := observe(t, srv)
-	if o.value(t, "connx_pool_panic") != 1 || o.sumUp(t, srv) != 2 || o.readyz.BackendsUp != 2 {
-		t.Errorf("panic %v, up %v, /readyz %+v", o.value(t, "connx_pool_panic"), o.sumUp(t, srv), o.readyz)
+	if o.value(t, `connx_pool_panic{pool="default"}`) != 1 || o.sumUp(t, srv) != 2 || o.readyz.BackendsUp != 2 {
+		t.Errorf("panic %v, up %v, /readyz %+v", o.value(t, `connx_pool_panic{pool="default"}`), o.sumUp(t, srv), o.readyz)
 	}
 }
 
@@ -373,8 +373,8 @@ func TestPanicThresholdOff(t *testing.T) {
 	}
 	time.Sleep(250 * time.Millisecond) // a few ticks
 	o := observe(t, srv)
-	if o.value(t, "connx_pool_panic") != 0 || o.sumUp(t, srv) != 0 || o.ready != http.StatusServiceUnavailable {
-		t.Errorf("panic %v, up %v, /readyz %d", o.value(t, "connx_pool_panic"), o.sumUp(t, srv), o.ready)
+	if o.value(t, `connx_pool_panic{pool="default"}`) != 0 || o.sumUp(t, srv) != 0 || o.ready != http.StatusServiceUnavailable {
+		t.Errorf("panic %v, up %v, /readyz %d", o.value(t, `connx_pool_panic{pool="default"}`), o.sumUp(t, srv), o.ready)
 	}
 }
 
