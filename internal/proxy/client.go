@@ -56,7 +56,8 @@ type client struct {
 	// received (routing normalised or rewrote it), else nil; it lives in
 	// the loop's buffer and is valid only while the head is built.
 	target []byte
-	head []byte    // forwarded head, kept for a retry until the response starts
+
+	head []byte // forwarded head, kept for a retry until the response starts
 
 	bodyKind http1.BodyKind
 	bodyLeft int64

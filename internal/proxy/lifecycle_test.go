@@ -207,4 +207,3 @@ func TestReloadInvalidKeepsOld(t *testing.T) {
 		t.Fatalf("after a failed reload: %v", got)
 	}
 }
-

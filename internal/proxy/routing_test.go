@@ -249,7 +249,7 @@ routes:
 	}
 	for req, loc := range map[string]string{
 		"GET /go/x?a=1&b=2 HTTP/1.1\r\nHost: old.example:8080\r\n\r\n": "https://old.example:8080/new/go/x?a=1&b=2",
-		"GET /go/./y HTTP/1.1\r\nHost: old.example\r\n\r\n":             "https://old.example/new/go/y",
+		"GET /go/./y HTTP/1.1\r\nHost: old.example\r\n\r\n":            "https://old.example/new/go/y",
 	} {
 		resp, _, _ := rc.do(req)
 		if resp.StatusCode != 308 || resp.Header.Get("Location") != loc || resp.Header.Get("Cache-Control") != "no-store" {

@@ -34,7 +34,7 @@ type upstream struct {
 	be      *backend
 	maxIdle int     // the pool's upstream.maxIdlePerBackend when the connection was made
 	cl      *client // the client served, nil while idle
-	state ustate
+	state   ustate
 
 	resp   *http1.Response // borrowed from the loop while a head is parsed
 	kind   http1.BodyKind
