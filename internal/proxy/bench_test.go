@@ -99,14 +99,26 @@ func startBenchProxy(tb testing.TB, addr string, tweak ...func(*config.Config)) 
 // counts the whole process; the raw client and backend allocate nothing
 // per request, so they are the proxy's.
 func BenchmarkProxyKeepAlive(b *testing.B) {
+	benchKeepAlive(b, "GET / HTTP/1.1\r\nHost: bench\r\n")
+}
+
+// BenchmarkProxyKeepAliveRouted is BenchmarkProxyKeepAlive through a
+// table of 100 routes, on a route that strips a prefix and sets a field.
+func BenchmarkProxyKeepAliveRouted(b *testing.B) {
+	benchKeepAlive(b, "GET /api/x HTTP/1.1\r\nHost: site17.example.com\r\n", benchRoutes(100))
+}
+
+// benchKeepAlive measures the request that starts with line (request
+// line and Host) through a proxy made with tweak.
+func benchKeepAlive(b *testing.B, line string, tweak ...func(*config.Config)) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
-	addr := startBenchProxy(b, fixedBackend(b, resp))
+	addr := startBenchProxy(b, fixedBackend(b, resp), tweak...)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: connx-bench\r\nAccept: */*\r\n\r\n")
+	req := []byte(line + "User-Agent: connx-bench\r\nAccept: */*\r\n\r\n")
 	br := bufio.NewReaderSize(c, 4096)
 	// The response comes back with a new request ID (32 hex digits).
 	want := len(resp) + len("X-Request-Id: \r\n") + 32
@@ -120,38 +132,6 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 		}
 	}
 	for range 100 { // warm the pools
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		roundTrip()
-	}
-}
-
-// BenchmarkProxyKeepAliveRouted is BenchmarkProxyKeepAlive through a
-// table of 100 routes.
-func BenchmarkProxyKeepAliveRouted(b *testing.B) {
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
-	addr := startBenchProxy(b, fixedBackend(b, resp), benchRoutes(100))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /api/x HTTP/1.1\r\nHost: site17.example.com\r\nUser-Agent: connx-bench\r\nAccept: */*\r\n\r\n")
-	br := bufio.NewReaderSize(c, 4096)
-	want := len(resp) + len("X-Request-Id: \r\n") + 32
-	buf := make([]byte, want)
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(br, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 100 {
 		roundTrip()
 	}
 	b.ReportAllocs()
