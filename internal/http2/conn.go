@@ -612,7 +612,7 @@ func (c *Conn) Consumed(id uint32, n int) {
 }
 
 func (c *Conn) flushStreamCredit(st *stream) {
-	if st.credit > 0 && (st.credit >= int64(c.lim.StreamWindow)/2 || st.recvWin == 0) {
+	if st.credit > 0 && st.credit >= int64(c.lim.StreamWindow)/2 {
 		_ = c.fr.WriteWindowUpdate(st.id, uint32(st.credit))
 		st.recvWin += st.credit
 		st.credit = 0
@@ -620,7 +620,7 @@ func (c *Conn) flushStreamCredit(st *stream) {
 }
 
 func (c *Conn) flushConnCredit() {
-	if c.connCredit > 0 && (c.connCredit >= int64(c.lim.ConnWindow)/2 || c.recvConn == 0) {
+	if c.connCredit > 0 && c.connCredit >= int64(c.lim.ConnWindow)/2 {
 		_ = c.fr.WriteWindowUpdate(0, uint32(c.connCredit))
 		c.recvConn += c.connCredit
 		c.connCredit = 0
