@@ -71,7 +71,6 @@ type echoStream struct {
 	pending  []byte
 	reqDone  bool
 	trailers []Field
-	sent     bool
 }
 
 func (s *testServer) serve(nc net.Conn) {
