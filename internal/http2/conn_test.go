@@ -667,3 +667,20 @@ func TestAttackLimits(t *testing.T) {
 		}, out: []string{"HEADERS 3 :status=431 ES"}, evs: []string{}},
 	})
 }
+
+// TestResetDuringTrailers: the proxy resets a stream between the HEADERS
+// and the CONTINUATION of its trailers; the block is decoded and dropped.
+func TestResetDuringTrailers(t *testing.T) {
+	p := newPeer(t, nil)
+	p.headers(1, false, postReq...)
+	blk := p.block("x-a: 1", "x-b: 2")
+	p.fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: blk[:2], EndStream: true})
+	p.flush()
+	p.c.Reset(1, ErrCodeCancel)
+	p.fr.WriteContinuation(1, true, blk[2:])
+	p.headers(3, true, getReq...)
+	p.flush()
+	if evs := p.evs(); p.err != nil || !slices.Equal(evs, []string{"headers 1 POST /up", "headers 3 GET / ES"}) {
+		t.Fatalf("events %q, err %v", evs, p.err)
+	}
+}

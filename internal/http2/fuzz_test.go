@@ -85,13 +85,19 @@ func FuzzFeed(f *testing.F) {
 // runFeed feeds input in two pieces (cut) and answers requests when
 // respond is set; it checks the bounds and returns a transcript.
 func runFeed(t *testing.T, input []byte, cut int, respond bool) string {
+	return runPieces(t, [][]byte{input[:cut], input[cut:]}, respond)
+}
+
+// runPieces feeds the pieces one after the other.
+func runPieces(t *testing.T, pieces [][]byte, respond bool) string {
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	c := NewServerConn(fuzzLimits, clk)
 	var tr strings.Builder
 	var buf, allOut []byte
 	total := len(c.Output())
+	input := bytes.Join(pieces, nil)
 	failed := false
-	for _, piece := range [][]byte{input[:cut], input[cut:]} {
+	for _, piece := range pieces {
 		buf = append(buf, piece...)
 		for !failed {
 			n, evs, err := c.Feed(buf)
@@ -148,5 +154,24 @@ func respondFuzz(c *Conn, ev *Event) {
 		c.WriteHeaders(ev.Stream, hb, true)
 	case EventWindow:
 		c.WriteData(ev.Stream, []byte("more"), true)
+	}
+}
+
+// TestByteAtATime: frames arriving one byte at a time give the same events
+// and output as arriving at once.
+func TestByteAtATime(t *testing.T) {
+	for i, seed := range fuzzSeeds() {
+		var in bytes.Buffer
+		in.WriteString(ClientPreface)
+		xhttp2.NewFramer(&in, nil).WriteSettings()
+		in.Write(seed)
+		var bytewise [][]byte
+		for j := range in.Len() {
+			bytewise = append(bytewise, in.Bytes()[j:j+1])
+		}
+		whole := runPieces(t, [][]byte{in.Bytes()}, false)
+		if got := runPieces(t, bytewise, false); got != whole {
+			t.Errorf("seed %d byte by byte:\n%s\nwhole:\n%s", i, got, whole)
+		}
 	}
 }

@@ -220,6 +220,10 @@ func (c *Conn) endBlock() *ConnError {
 		return c.streamError(b.id, b.code)
 	case blockTrailers:
 		st := b.st
+		if c.stream(b.id) != st {
+			// The proxy reset the stream while its trailers arrived.
+			return nil
+		}
 		if b.tooLarge || b.malformed || !b.endStream ||
 			st.contentLength >= 0 && st.received != st.contentLength {
 			return c.streamError(b.id, ErrCodeProtocol)
