@@ -13,7 +13,7 @@ import (
 //
 // Addresses are sent unmapped and without a zone: "TCP4" when both are
 // IPv4, "TCP6" otherwise (an IPv4 address then goes as IPv4-mapped IPv6,
-// which keeps the client's address where HAProxy would send "UNKNOWN").
+// which keeps the client's address where "UNKNOWN" would lose it).
 // When either is invalid (the zero AddrPort) the line is
 // "PROXY UNKNOWN\r\n", which tells the receiver to use the connection's
 // own addresses.
