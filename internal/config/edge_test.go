@@ -28,7 +28,7 @@ pools:
 routes:
   - {match: {pathPrefix: /admin}, pool: v1, allow: ["10.8.0.0/16"], deny: ["10.8.0.1"]}
   - {match: {pathPrefix: /}, respond: {status: 204}, deny: ["::/0"]}
-` + oneBackend)
+`+oneBackend)
 	pp := c.Server.ProxyProtocol
 	if !pp.Enabled || pp.Timeout != 2*time.Second || len(pp.TrustedSources) != 2 {
 		t.Fatalf("server.proxyProtocol = %+v", pp)
@@ -122,7 +122,7 @@ func TestPrefixKeysShareTheParser(t *testing.T) {
 	c := mustParse(t, `
 metrics: {allow: ["10.1.2.3/8", "fe80::1%eth0"]}
 rateLimit: {trustedProxies: ["192.0.2.7", "2001:db8::1/32"]}
-` + oneBackend)
+`+oneBackend)
 	got := append(c.Metrics.AllowPrefixes(), c.RateLimit.TrustedPrefixes()...)
 	want := []string{"10.0.0.0/8", "fe80::1/128", "192.0.2.7/32", "2001:db8::/32"}
 	if len(got) != len(want) {
