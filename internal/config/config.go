@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/route"
 )
 
@@ -95,6 +96,43 @@ type Server struct {
 	// turns the connection into a byte tunnel. An empty list refuses every
 	// upgrade. Default ["websocket"].
 	Upgrades []string `yaml:"upgrades"`
+	// ProxyProtocol makes the listener read a PROXY protocol header (v1
+	// or v2) before anything else on each connection.
+	ProxyProtocol ProxyProtocol `yaml:"proxyProtocol"`
+	// Allow lists the CIDRs (or single addresses) of the clients the
+	// listener serves; empty (the default) serves everyone. Deny lists
+	// those it refuses, and wins over Allow. Both are checked against
+	// the client's address: the PROXY header's when ProxyProtocol is on,
+	// else the TCP peer's. [Server.AccessPolicy] builds the check.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// ProxyProtocol configures reading the PROXY protocol header that a load
+// balancer in front of ConnX (AWS NLB, HAProxy send-proxy) sends on each
+// connection; docs/proxy-protocol.md describes it.
+type ProxyProtocol struct {
+	// Enabled requires the header on every connection. Default false.
+	Enabled bool `yaml:"enabled"`
+	// TrustedSources lists the CIDRs (or single addresses) of the peers
+	// allowed to send the header; a connection from any other peer is
+	// closed. At least one is required when Enabled is true. Default
+	// empty.
+	TrustedSources []string `yaml:"trustedSources"`
+	// Timeout bounds the wait for a complete header from the connection's
+	// open; exceeded -> the connection is closed. > 0. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Trusted returns the set of TrustedSources (validated).
+func (p *ProxyProtocol) Trusted() acl.Set {
+	return acl.NewSet(prefixes(p.TrustedSources))
+}
+
+// AccessPolicy returns the allow/deny policy of server.allow and
+// server.deny (validated).
+func (s *Server) AccessPolicy() acl.Policy {
+	return acl.NewPolicy(prefixes(s.Allow), prefixes(s.Deny))
 }
 
 // Backend is one upstream server.
@@ -336,7 +374,17 @@ type Upstream struct {
 	// Retries is how many times a failed connect is retried on another
 	// backend, 0-5. Default 1.
 	Retries int `yaml:"retries"`
+	// ProxyProtocol is the PROXY protocol header sent first on every new
+	// connection to a backend, carrying the client's address:
+	// [ProxyProtocolV1], [ProxyProtocolV2], or "" (the default) for none.
+	ProxyProtocol string `yaml:"proxyProtocol"`
 }
+
+// Values of Upstream.ProxyProtocol.
+const (
+	ProxyProtocolV1 = "v1"
+	ProxyProtocolV2 = "v2"
+)
 
 // Metrics configures the metrics endpoint on the main port.
 type Metrics struct {
@@ -429,6 +477,7 @@ func Default() *Config {
 			EventLoops:      0,
 			PreserveHost:    true,
 			Upgrades:        []string{"websocket"},
+			ProxyProtocol:   ProxyProtocol{Timeout: 5 * time.Second},
 		},
 		LoadBalancing: LoadBalancing{
 			Algorithm:      AlgorithmRoundRobin,
@@ -532,26 +581,17 @@ func (m *Metrics) AllowPrefixes() []netip.Prefix {
 	return prefixes(m.Allow)
 }
 
-// prefixes parses a validated list of CIDRs and addresses.
+// prefixes parses a validated list of CIDRs and addresses with
+// acl.ParsePrefix, the parser of every key that lists prefixes; items
+// that do not parse are left out.
 func prefixes(list []string) []netip.Prefix {
 	var ps []netip.Prefix
 	for _, s := range list {
-		if p, err := parsePrefix(s); err == nil {
+		if p, err := acl.ParsePrefix(s); err == nil {
 			ps = append(ps, p)
 		}
 	}
 	return ps
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // RequestID tags every proxied request with an ID that the backend, the
@@ -685,6 +725,18 @@ type Route struct {
 	// overrides that key; an unset burst with a requestsPerSec given is
 	// twice the rate. In code, start from a copy of Config.RateLimit.
 	RateLimit *RateLimit `yaml:"rateLimit"`
+	// Allow and Deny are the route's access lists, CIDRs or single
+	// addresses, with the rules of server.allow and server.deny and
+	// checked in addition to them once the route is chosen: a request
+	// must pass both. Empty by default.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// AccessPolicy returns the allow/deny policy of the route's allow and
+// deny lists (validated).
+func (r *Route) AccessPolicy() acl.Policy {
+	return acl.NewPolicy(prefixes(r.Allow), prefixes(r.Deny))
 }
 
 // RouteMatch is what a request must look like to take a route; each

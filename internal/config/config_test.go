@@ -57,7 +57,7 @@ func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
 		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
-			Upgrades: []string{"websocket"}},
+			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second}},
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
@@ -781,7 +781,8 @@ func TestDocumentedDefaults(t *testing.T) {
 	want := Default()
 	want.Backends = []Backend{{URL: "http://backend1:8080", Weight: 1, Addr: "backend1:8080"}}
 	// [] in the example is an empty list; Default has nil.
-	for _, l := range []*[]string{&got.RateLimit.TrustedProxies, &got.RateLimit.Exempt} {
+	for _, l := range []*[]string{&got.RateLimit.TrustedProxies, &got.RateLimit.Exempt,
+		&got.Server.ProxyProtocol.TrustedSources, &got.Server.Allow, &got.Server.Deny} {
 		if len(*l) == 0 {
 			*l = nil
 		}
@@ -974,6 +975,8 @@ server:
   host: "my host"
   shutdownTimeout: 0
   upgrades: ["web socket"]
+  proxyProtocol: {enabled: true, timeout: 0}
+  allow: ["10.0.0.0/8", office]
 backends:
   - url: "http://a:80"
     weight: -2
@@ -1000,6 +1003,7 @@ limits:
   maxConnections: -1
 upstream:
   retries: 6
+  proxyProtocol: v3
 metrics:
   path: "metrics"
   allow: [10.0.0.0/8, nope]
@@ -1015,6 +1019,8 @@ requestId:
 limits:
   maxHeaderBytes: 32768
   connectionBuffer: 16KiB
+server:
+  proxyProtocol: {trustedSources: [lb.example]}
 ` + oneBackend, `
 pools:
   default: {backends: ["http://a"]}
@@ -1022,7 +1028,7 @@ pools:
     backends: []
     healthCheck: {pth: /x}
 routes:
-  - {pool: apj, match: {path: /a}}
+  - {pool: apj, match: {path: /a}, deny: [bad]}
   - {pool: default, match: {path: /b}}
   - {match: {path: /c}, redirect: {location: "/x{uri}", code: 303}}
   - {match: {path: /d}, respond: {status: 204, body: x}}

@@ -113,6 +113,8 @@ func (c *Config) validateRoutes(v *validator) {
 		if r.RateLimit != nil {
 			v.rateLimit(key+".rateLimit", r.RateLimit)
 		}
+		v.prefixes(key+".allow", r.Allow)
+		v.prefixes(key+".deny", r.Deny)
 	}
 	if _, err := route.Compile(c.RouteTable()); err != nil {
 		all := []error{err}

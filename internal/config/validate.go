@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/ratelimit"
@@ -105,6 +106,14 @@ func (c *Config) validate(v *validator) {
 	}
 	v.positive("server.shutdownTimeout", s.ShutdownTimeout)
 	v.intRange("server.eventLoops", s.EventLoops, 0, maxEventLoops)
+	pp := &s.ProxyProtocol
+	v.prefixes("server.proxyProtocol.trustedSources", pp.TrustedSources)
+	if pp.Enabled && len(pp.TrustedSources) == 0 {
+		v.failf("server.proxyProtocol.trustedSources", "must list at least one CIDR or address when enabled is true: only these peers may send a PROXY header")
+	}
+	v.positive("server.proxyProtocol.timeout", pp.Timeout)
+	v.prefixes("server.allow", s.Allow)
+	v.prefixes("server.deny", s.Deny)
 
 	c.validateBackends(v)
 	c.validatePools(v)
@@ -279,13 +288,18 @@ func (v *validator) rateLimit(key string, rl *RateLimit) {
 func (v *validator) upstream(key string, u *Upstream) {
 	v.intRange(key+".maxIdlePerBackend", u.MaxIdlePerBackend, 0, maxIdlePerBackendCap)
 	v.intRange(key+".retries", u.Retries, 0, maxRetries)
+	switch u.ProxyProtocol {
+	case "", ProxyProtocolV1, ProxyProtocolV2:
+	default:
+		v.failf(key+".proxyProtocol", "must be %q, %q or \"\" (none), got %q", ProxyProtocolV1, ProxyProtocolV2, u.ProxyProtocol)
+	}
 }
 
 // prefixes checks a list of CIDRs or single addresses, such as
 // rateLimit.trustedProxies.
 func (v *validator) prefixes(key string, list []string) {
 	for i, p := range list {
-		if _, err := parsePrefix(p); err != nil {
+		if _, err := acl.ParsePrefix(p); err != nil {
 			v.failf(fmt.Sprintf("%s[%d]", key, i), "must be a CIDR or an IP address, got %q", p)
 		}
 	}
