@@ -33,7 +33,7 @@ type descs struct {
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
 	bytesIn, bytesOut                *prometheus.Desc
-	refused, droppedHeaders          *prometheus.Desc
+	refused, droppedHeaders, denied  *prometheus.Desc
 
 	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
 
@@ -126,6 +126,8 @@ func newDescs() descs {
 			"Bytes read from clients."),
 		bytesOut: d("connx_bytes_sent_total",
 			"Bytes written to clients."),
+		denied: d("connx_access_denied_total",
+			"Client connections and requests refused with 403 by server.allow/server.deny or a route's allow/deny."),
 		refused: d("connx_connections_refused_total",
 			"Client connections refused with 503 at accept because limits.maxConnections or the file descriptor limit was reached."),
 		droppedHeaders: d("connx_dropped_headers_total",
@@ -191,7 +193,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.poolPanic, d.poolPanics, d.poolBackends, d.poolUp,
 		d.routeRequests, d.routeDuration,
 		d.active, d.parked, d.closing, d.tunnels,
-		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.droppedHeaders,
+		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.denied, d.droppedHeaders,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
 		d.accessLog, d.buildInfo,
@@ -280,6 +282,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.bytesIn, s.BytesIn)
 	counter(d.bytesOut, s.BytesOut)
 	counter(d.refused, s.Refused)
+	counter(d.denied, s.Denied)
 	counter(d.droppedHeaders, s.DroppedHeaders)
 
 	rl := &s.Reloads

@@ -100,7 +100,7 @@ func sampleSnapshot() stats.Snapshot {
 			inPool("api", hist(backendA, 0.5, map[int]uint64{4: 8})),
 			hist(stats.NoBackend, 0.003, map[int]uint64{0: 6}),
 		},
-		BytesIn: 1000, BytesOut: 20000, Refused: 5, DroppedHeaders: 9,
+		BytesIn: 1000, BytesOut: 20000, Refused: 5, Denied: 4, DroppedHeaders: 9,
 		Backends: []stats.Backend{a, b, apiA},
 		RateLimit: stats.RateLimit{
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
@@ -472,6 +472,7 @@ func TestServerGauges(t *testing.T) {
 		"connx_bytes_received_total":      1000,
 		"connx_bytes_sent_total":          20000,
 		"connx_connections_refused_total": 5,
+		"connx_access_denied_total":       4,
 		"connx_dropped_headers_total":     9,
 		"connx_ratelimit_enabled":         1,
 		"connx_ratelimit_clients":         17,
@@ -683,8 +684,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 38 {
-		t.Errorf("%d connx_ families, want 38", connx)
+	if connx != 39 {
+		t.Errorf("%d connx_ families, want 39", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

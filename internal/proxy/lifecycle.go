@@ -32,6 +32,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.draining.Load() {
 		return errors.New("server: shutting down")
 	}
+	if err := servable(cfg); err != nil {
+		return err
+	}
 	old := s.snap.Load()
 	sn, err := s.build(cfg)
 	if err != nil {

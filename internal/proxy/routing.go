@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/ratelimit"
@@ -66,6 +67,7 @@ type routeAct struct {
 
 	to      timeouts
 	limiter *ratelimit.Limiter // routes[].rateLimit; nil: none
+	access  acl.Policy         // routes[].allow / deny
 }
 
 // locPart is a literal piece of a redirect location or a placeholder.
@@ -95,6 +97,7 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 			a.label = "routes[" + strconv.Itoa(i) + "]"
 		}
 		a.id = ids.id(a.label)
+		a.access = r.AccessPolicy()
 		a.to = timeoutsOf(&r.Timeouts)
 		if r.Timeouts == (config.Timeouts{}) {
 			a.to = sn.to
@@ -203,6 +206,13 @@ const notFoundBody = "404 no route matched\n"
 var notFoundHead = []byte("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
 	strconv.Itoa(len(notFoundBody)) + "\r\n")
 
+// forbiddenHead and forbiddenBody answer a request a route's allow/deny
+// refuses.
+const forbiddenBody = "403 Forbidden\n"
+
+var forbiddenHead = []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+	strconv.Itoa(len(forbiddenBody)) + "\r\n")
+
 // routeRequest matches the head r (n bytes) against the route table and
 // acts on the route. For a pool route (or no match, with a default pool)
 // it sets cl.rt, cl.pool, cl.to and cl.target and reports ok. Otherwise
@@ -235,6 +245,12 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 	}
 	a := &sn.acts[i]
 	cl.rt = a
+	if !a.access.IsZero() && !a.access.Allowed(cl.ip) {
+		lp.st.denied.Add(1)
+		b := append(lp.scratch[:0], forbiddenHead...)
+		cl.answer(http.StatusForbidden, errNone, b, []byte(forbiddenBody), n)
+		return false, true
+	}
 	if a.limiter != nil && !cl.admitRate(a.limiter, r, n) {
 		return false, true
 	}

@@ -39,7 +39,17 @@ func namedEcho(t testing.TB, name string) string {
 // file, so the test config is exactly what an operator writes.
 func routedConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
-	full := "server: {host: \"127.0.0.1\", port: 0, eventLoops: 2, shutdownTimeout: 5}\n" +
+	return serverConfig(t, "", yaml)
+}
+
+// serverConfig is routedConfig with more keys for the server section
+// (a flow mapping's entries, e.g. "allow: [\"10.0.0.0/8\"]").
+func serverConfig(t testing.TB, server, yaml string) *config.Config {
+	t.Helper()
+	if server != "" {
+		server = ", " + server
+	}
+	full := "server: {host: \"127.0.0.1\", port: 0, eventLoops: 2, shutdownTimeout: 5" + server + "}\n" +
 		"limits: {maxConnections: 5000}\n" + yaml
 	cfg, err := config.Parse([]byte(full), "routing.yaml")
 	if err != nil {

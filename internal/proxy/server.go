@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -114,6 +116,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		started:  time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
+	if err := servable(cfg); err != nil {
+		return nil, err
+	}
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
 	sn, err := s.build(cfg)
@@ -123,6 +128,28 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.snap.Store(sn)
 	s.apply(sn)
 	return s, nil
+}
+
+// ErrNotServed is returned by New and Reload for a configuration with
+// PROXY protocol settings: config validates them (connx -check), but the
+// data plane does not read or send the header yet, and serving without
+// it would take the load balancer's address for every client's.
+var ErrNotServed = errors.New("not served by this version of connx yet (docs/proxy-protocol.md)")
+
+// servable refuses a configuration the data plane cannot serve as written.
+func servable(cfg *config.Config) error {
+	if cfg.Server.ProxyProtocol.Enabled {
+		return fmt.Errorf("server.proxyProtocol: %w", ErrNotServed)
+	}
+	if cfg.Upstream.ProxyProtocol != "" {
+		return fmt.Errorf("upstream.proxyProtocol: %w", ErrNotServed)
+	}
+	for _, p := range cfg.Pools {
+		if p.Upstream.ProxyProtocol != "" {
+			return fmt.Errorf("pools.%s.upstream.proxyProtocol: %w", p.Name, ErrNotServed)
+		}
+	}
+	return nil
 }
 
 // build makes a snapshot for cfg, reusing the runtime state of pools and
@@ -299,11 +326,17 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		lp.st.refused.Add(1)
 		return errorResponse(503), gnet.Close
 	}
-	cl := &client{state: csIdle, sn: sn}
-	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true}
+	var ip netip.Addr
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		cl.ip = ta.AddrPort().Addr().Unmap()
+		ip = ta.AddrPort().Addr().Unmap()
 	}
+	if !sn.access.IsZero() && !sn.access.Allowed(ip) {
+		lp.st.denied.Add(1)
+		return errorResponse(http.StatusForbidden), gnet.Close
+	}
+	cl := &client{state: csIdle, sn: sn, ip: ip}
+	cl.to = &sn.to
+	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true}
 	cl.deadline = lp.now + sn.clientHeader
 	cl.stallAt = lp.now
 	c.SetContext(cl)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
@@ -82,6 +83,7 @@ type snapshot struct {
 	underscores bool // forward header fields with "_" in their names
 	metricsPath string
 	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
+	access      acl.Policy     // server.allow / server.deny
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
@@ -133,6 +135,7 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 		underscores:  cfg.Server.UnderscoresInHeaders,
 		metricsPath:  cfg.Metrics.Path,
 		metricsFrom:  cfg.Metrics.AllowPrefixes(),
+		access:       cfg.Server.AccessPolicy(),
 		upgrades:     cfg.Server.Upgrades,
 	}
 	if cfg.RequestID.Enabled {

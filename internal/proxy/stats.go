@@ -21,6 +21,7 @@ type loopStats struct {
 	bytesOut atomic.Uint64
 	tunnels  atomic.Int64
 	refused  atomic.Uint64 // connections refused at limits.maxConnections or the fd limit
+	denied   atomic.Uint64 // connections and requests refused by allow/deny
 	dropped  atomic.Uint64 // request header fields dropped (underscore in the name)
 
 	// slots holds the per-backend counters by slot: a backend's id + 1,
@@ -182,6 +183,7 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 		snap.BytesOut += st.bytesOut.Load()
 		snap.Tunnels += st.tunnels.Load()
 		snap.Refused += st.refused.Load()
+		snap.Denied += st.denied.Load()
 		snap.DroppedHeaders += st.dropped.Load()
 	}
 

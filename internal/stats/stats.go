@@ -26,6 +26,9 @@ type Snapshot struct {
 	// Refused counts connections refused with 503 at accept because
 	// limits.maxConnections or the descriptor limit was reached.
 	Refused uint64
+	// Denied counts connections and requests refused with 403 by
+	// server.allow/deny or a route's allow/deny.
+	Denied uint64
 	// DroppedHeaders counts request header fields not forwarded because
 	// their name contains "_" (server.underscoresInHeaders: false).
 	DroppedHeaders uint64
