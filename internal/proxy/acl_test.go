@@ -64,7 +64,7 @@ func TestProxyProtocolNotServed(t *testing.T) {
 	}
 	srv := startProxy(t, routedConfig(t, fmt.Sprintf("backends: [\"http://%s\"]\n", be)))
 	bad := routedConfig(t, fmt.Sprintf("backends: [\"http://%s\"]\npools:\n  p: {backends: [\"http://%s\"], upstream: {proxyProtocol: v2}}\n", be, be))
-	if err := srv.Reload(bad); !errors.Is(err, ErrNotServed) || err.Error() != "pools.p.upstream.proxyProtocol: "+ErrNotServed.Error() {
+	if err := srv.Reload(bad); !errors.Is(err, ErrNotServed) || err.Error() != "pools.p.upstream.proxyProtocol is "+ErrNotServed.Error() {
 		t.Fatalf("Reload: %v", err)
 	}
 	rc := dialProxy(t, srv.Addr().String())

@@ -139,14 +139,14 @@ var ErrNotServed = errors.New("not served by this version of connx yet (docs/pro
 // servable refuses a configuration the data plane cannot serve as written.
 func servable(cfg *config.Config) error {
 	if cfg.Server.ProxyProtocol.Enabled {
-		return fmt.Errorf("server.proxyProtocol: %w", ErrNotServed)
+		return fmt.Errorf("server.proxyProtocol is %w", ErrNotServed)
 	}
 	if cfg.Upstream.ProxyProtocol != "" {
-		return fmt.Errorf("upstream.proxyProtocol: %w", ErrNotServed)
+		return fmt.Errorf("upstream.proxyProtocol is %w", ErrNotServed)
 	}
 	for _, p := range cfg.Pools {
 		if p.Upstream.ProxyProtocol != "" {
-			return fmt.Errorf("pools.%s.upstream.proxyProtocol: %w", p.Name, ErrNotServed)
+			return fmt.Errorf("pools.%s.upstream.proxyProtocol is %w", p.Name, ErrNotServed)
 		}
 	}
 	return nil
