@@ -205,6 +205,9 @@ func run(args []string) int {
 		}
 		if *check {
 			fmt.Printf("%s: ok (%d backends, %s)\n", *cfgPath, len(cfg.Backends), cfg.LoadBalancing.Algorithm)
+			if cfg.Discovery != nil {
+				fmt.Printf("%s: discovery is valid, but this version of connx does not serve it yet: it will refuse to start with it (docs/discovery.md)\n", *cfgPath)
+			}
 			if len(cfg.Pools) > 0 || len(cfg.Routes) > 0 {
 				fmt.Printf("%s: %d pools and %d routes are valid, but this version of connx does not serve them yet: it will refuse to start with them (docs/routing.md)\n",
 					*cfgPath, len(cfg.Pools), len(cfg.Routes))
@@ -312,6 +315,9 @@ type app struct {
 }
 
 func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, error) {
+	if err := discoveryServable(cfg); err != nil {
+		return nil, err
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		return nil, err
@@ -510,6 +516,9 @@ func (a *app) reload(data []byte, err error) {
 	cfg, err := config.Parse(data, a.path)
 	if err == nil && a.listen != "" {
 		err = overrideListen(cfg, a.listen)
+	}
+	if err == nil {
+		err = discoveryServable(cfg)
 	}
 	if err == nil {
 		err = a.srv.Reload(cfg)

@@ -151,16 +151,16 @@ func (c *Config) Check() error {
 		}
 	}
 	if c.MinTTL < MinMinTTL {
-		fail("minTTL", "must be at least %v, got %v", MinMinTTL, c.MinTTL)
+		fail("minTTL", "must be at least %s, got %s", short(MinMinTTL), short(c.MinTTL))
 	}
 	if c.MaxTTL < c.MinTTL || c.MaxTTL > MaxMaxTTL {
-		fail("maxTTL", "must be between minTTL (%v) and %v, got %v", c.MinTTL, MaxMaxTTL, c.MaxTTL)
+		fail("maxTTL", "must be between minTTL (%s) and %s, got %s", short(c.MinTTL), short(MaxMaxTTL), short(c.MaxTTL))
 	}
 	if c.Timeout <= 0 || c.Timeout > MaxTimeout {
-		fail("timeout", "must be greater than 0 and at most %v, got %v", MaxTimeout, c.Timeout)
+		fail("timeout", "must be greater than 0 and at most %s, got %s", short(MaxTimeout), short(c.Timeout))
 	}
 	if c.EmptyGrace < 0 {
-		fail("emptyGrace", "must be at least 0s, got %v", c.EmptyGrace)
+		fail("emptyGrace", "must be at least 0s, got %s", short(c.EmptyGrace))
 	}
 	if c.MaxMembers < 1 || c.MaxMembers > MaxMembersLimit {
 		fail("maxMembers", "must be between 1 and %d, got %d", MaxMembersLimit, c.MaxMembers)
@@ -205,4 +205,16 @@ func resolverAddr(s string) (string, error) {
 		return "", fmt.Errorf("port must be between 1 and 65535, got %q", port)
 	}
 	return net.JoinHostPort(a.String(), port), nil
+}
+
+// short formats d without zero minutes and seconds: "24h", "1m", "1m30s".
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
