@@ -40,11 +40,11 @@ type answer struct {
 
 // lookup resolves the configured name once.
 func (w *Watcher) lookup(ctx context.Context) (answer, error) {
+	name := dns.Fqdn(w.cfg.Name)
 	servers, err := w.servers()
 	if err != nil {
-		return answer{}, err
+		return answer{}, fmt.Errorf("%s %s: %w", w.cfg.Type, name, err)
 	}
-	name := dns.Fqdn(w.cfg.Name)
 	switch w.cfg.Type {
 	case TypeSRV:
 		return w.lookupSRV(ctx, servers, name)

@@ -424,4 +424,3 @@ func watcherGoroutines() []string {
 	}
 	return found
 }
-

@@ -226,7 +226,7 @@ func (w *Watcher) resolveLocked(ctx context.Context) error {
 	var delay time.Duration
 	switch {
 	case err != nil:
-		err = fmt.Errorf("discovery: %s %s: %w", w.cfg.Type, w.cfg.Name, err)
+		err = fmt.Errorf("discovery: %w", err) // it names the query that failed
 		w.failures++
 		delay = min(retryBase<<min(w.failures-1, 30), w.cfg.MaxTTL)
 		if w.published == nil {

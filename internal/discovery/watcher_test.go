@@ -40,9 +40,9 @@ func TestTTLClamped(t *testing.T) {
 		records []string
 		want    time.Duration
 	}{
-		{[]string{"api.test. 1 IN A 10.0.0.1"}, 5 * time.Second},     // below minTTL
-		{[]string{"api.test. 0 IN A 10.0.0.1"}, 5 * time.Second},     // TTL 0 (Consul's default)
-		{[]string{"api.test. 3600 IN A 10.0.0.1"}, time.Minute},      // above maxTTL
+		{[]string{"api.test. 1 IN A 10.0.0.1"}, 5 * time.Second},                                   // below minTTL
+		{[]string{"api.test. 0 IN A 10.0.0.1"}, 5 * time.Second},                                   // TTL 0 (Consul's default)
+		{[]string{"api.test. 3600 IN A 10.0.0.1"}, time.Minute},                                    // above maxTTL
 		{[]string{"api.test. 3600 IN A 10.0.0.1", "api.test. 12 IN A 10.0.0.1"}, 12 * time.Second}, // the smallest
 		{[]string{"api.test. 45 IN A 10.0.0.1"}, 45 * time.Second},
 	} {
@@ -576,5 +576,20 @@ func TestNormalizeWeights(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%v -> %v, want %v", c.in, got, c.want)
 		}
+	}
+}
+
+// TestErrorMessages: errors name the query and the nameserver's answer.
+func TestErrorMessages(t *testing.T) {
+	h := newHarness(t, aConfig("api.test", 80))
+	h.z.setMode("servfail")
+	err := h.w.Resolve(context.Background())
+	if want := "discovery: A api.test.: " + h.addr + ": SERVFAIL"; err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	h.z.setMode("")
+	err = h.w.Resolve(context.Background())
+	if want := "discovery: A api.test: NXDOMAIN (no such name): no members"; err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }
