@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/acl"
+	"github.com/connx/connx/internal/discovery"
 	"github.com/connx/connx/internal/route"
 )
 
@@ -40,8 +41,11 @@ const (
 // once no goroutine writes to it; see the package comment for the
 // immutability rule.
 type Config struct {
-	Server         Server         `yaml:"server"`
-	Backends       []Backend      `yaml:"backends"`
+	Server   Server    `yaml:"server"`
+	Backends []Backend `yaml:"backends"`
+	// Discovery, when not nil, says where the default pool's members come
+	// from instead of Backends, which must then be empty. Nil by default.
+	Discovery      *Discovery     `yaml:"discovery"`
 	LoadBalancing  LoadBalancing  `yaml:"loadBalancing"`
 	HealthCheck    HealthCheck    `yaml:"healthCheck"`
 	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
@@ -632,9 +636,12 @@ type Pool struct {
 	Name string `yaml:"name"`
 	// Backends are the pool's members, written as the top-level
 	// backends are (mappings or plain URL strings); at least one is
-	// required. [Config.Validate] fills in each Addr. The same address
-	// may appear in several pools.
+	// required unless the pool has Discovery. [Config.Validate] fills in
+	// each Addr. The same address may appear in several pools.
 	Backends []Backend `yaml:"backends"`
+	// Discovery, when not nil, says where the pool's members come from
+	// instead of Backends, which must then be empty. Nil by default.
+	Discovery *Discovery `yaml:"discovery"`
 	// LoadBalancing, HealthCheck, CircuitBreaker, Outlier and Upstream
 	// have the meaning, ranges and keys of the top-level sections.
 	LoadBalancing  LoadBalancing  `yaml:"loadBalancing"`
@@ -658,12 +665,89 @@ func (c *Config) NewPool(name string) Pool {
 }
 
 // DefaultPool returns the default pool as a Pool: named
-// [DefaultPoolName], with the top-level Backends (shared, not copied) and
-// sections. Its Backends may be empty when c has routes.
+// [DefaultPoolName], with the top-level Backends and Discovery (shared,
+// not copied) and sections. Its Backends may be empty when c has routes
+// or Discovery.
 func (c *Config) DefaultPool() Pool {
 	p := c.NewPool(DefaultPoolName)
 	p.Backends = c.Backends
+	p.Discovery = c.Discovery
 	return p
+}
+
+// Discovery says where a pool's members come from when they are not a
+// fixed list (docs/discovery.md). Exactly one source is set; DNS is the
+// only one.
+type Discovery struct {
+	// DNS takes the members from DNS records. Required.
+	DNS *DNSDiscovery `yaml:"dns"`
+}
+
+// DNSDiscovery takes a pool's members from the A, AAAA or SRV records of
+// a name, re-resolved at the records' TTL. In YAML, each key not given
+// has the default said here; a DNSDiscovery built in code should start
+// from [NewDNSDiscovery]. [DNSDiscovery.WatcherConfig] gives it to
+// discovery.New.
+type DNSDiscovery struct {
+	// Name is the DNS name to resolve, taken as fully qualified (no search
+	// domains). Required.
+	Name string `yaml:"name"`
+	// Type is "A" (default), "AAAA" or "SRV".
+	Type string `yaml:"type"`
+	// Port is the members' port for A and AAAA, 1-65535 (required); not
+	// allowed for SRV, whose records carry it.
+	Port int `yaml:"port"`
+	// Resolver is the nameserver, "ip" or "ip:port" (port 53 by default);
+	// "" (the default) uses the nameservers of /etc/resolv.conf.
+	Resolver string `yaml:"resolver"`
+	// MinTTL and MaxTTL clamp the answer's TTL, which says when the name
+	// is resolved again: MinTTL >= 1s (default 5s), MaxTTL from MinTTL to
+	// 24h (default 1m).
+	MinTTL time.Duration `yaml:"minTTL"`
+	MaxTTL time.Duration `yaml:"maxTTL"`
+	// Timeout bounds one query to one nameserver, > 0 and at most 1m.
+	// Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// EmptyGrace is how long the last members are kept once the name
+	// answers with none (NXDOMAIN or no records) before the pool is
+	// emptied; 0 empties it at once. Default 1m.
+	EmptyGrace time.Duration `yaml:"emptyGrace"`
+	// MaxMembers caps the pool's members, 1-10000. Default 256.
+	MaxMembers int `yaml:"maxMembers"`
+	// StartEmpty lets ConnX start, or apply a reload that adds or changes
+	// this pool's discovery, when the first resolution fails or finds no
+	// members: the pool starts empty and fills in when the name resolves.
+	// When false (the default) that start or reload fails instead.
+	StartEmpty bool `yaml:"startEmpty"`
+}
+
+// NewDNSDiscovery returns a DNSDiscovery for name with every default.
+func NewDNSDiscovery(name string) *DNSDiscovery {
+	d := discovery.DefaultConfig(name)
+	return &DNSDiscovery{
+		Name:       name,
+		Type:       d.Type,
+		MinTTL:     d.MinTTL,
+		MaxTTL:     d.MaxTTL,
+		Timeout:    d.Timeout,
+		EmptyGrace: d.EmptyGrace,
+		MaxMembers: d.MaxMembers,
+	}
+}
+
+// WatcherConfig returns d as discovery.New takes it.
+func (d *DNSDiscovery) WatcherConfig() discovery.Config {
+	return discovery.Config{
+		Name:       d.Name,
+		Type:       d.Type,
+		Port:       d.Port,
+		Resolver:   d.Resolver,
+		MinTTL:     d.MinTTL,
+		MaxTTL:     d.MaxTTL,
+		Timeout:    d.Timeout,
+		EmptyGrace: d.EmptyGrace,
+		MaxMembers: d.MaxMembers,
+	}
 }
 
 // Route is one entry of Config.Routes: what a request must look like

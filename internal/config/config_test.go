@@ -1039,7 +1039,21 @@ routes:
   - {name: api, pool: api, match: {path: /g}}
   - {name: api, pool: api, match: {path: /h}}
   - {pool: api, match: {path: /a}}
-`}
+`, `
+backends: ["http://a"]
+pools:
+  api:
+    backends: ["http://b"]
+    discovery: {dns: {name: "10.0.0.1", type: MX, resolver: "ns.example:53", minTTL: 0, maxMembers: 0}}
+  web:
+    discovery: {}
+`, `
+pools:
+  api: {discovery: {dns: {name: api.test}}}
+` + oneBackend, `
+pools:
+  api: {discovery: {dns: {name: api.test, type: SRV, port: 80, minTTL: 10s, maxTTL: 5s}}}
+` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {

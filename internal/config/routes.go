@@ -51,7 +51,11 @@ func (c *Config) validatePools(v *validator) {
 				names[p.Name] = i
 			}
 		}
-		v.backends(key+".backends", p.Backends)
+		if p.Discovery != nil {
+			v.discovery(key+".discovery", p.Discovery, "backends", p.Backends)
+		} else {
+			v.backends(key+".backends", p.Backends)
+		}
 		sub := &validator{file: v.file, pos: v.pos, bad: v.bad}
 		sub.poolSections(key+".", p)
 		for _, e := range sub.errs {
@@ -94,7 +98,7 @@ func (c *Config) validateRoutes(v *validator) {
 	for i := range c.Pools {
 		pools = append(pools, c.Pools[i].Name)
 	}
-	if len(c.Backends) > 0 {
+	if len(c.Backends) > 0 || c.Discovery != nil {
 		pools = append(pools, DefaultPoolName)
 	}
 	for i := range c.Routes {
@@ -154,7 +158,7 @@ func (c *Config) validateAction(v *validator, key string, r *Route, pools []stri
 		v.failf(key+"."+a, "is a second action: a route has exactly one of pool, redirect and respond, and this one has %s too", actions[0])
 	}
 
-	if r.Pool == DefaultPoolName && len(c.Backends) == 0 {
+	if r.Pool == DefaultPoolName && len(c.Backends) == 0 && c.Discovery == nil {
 		v.failf(key+".pool", "has no backends: %q is the top-level backends list, and there is none", DefaultPoolName)
 	} else if r.Pool != "" && !slices.Contains(pools, r.Pool) {
 		switch {

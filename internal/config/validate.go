@@ -13,6 +13,7 @@ import (
 
 	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/balancer"
+	"github.com/connx/connx/internal/discovery"
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/ratelimit"
 )
@@ -305,13 +306,46 @@ func (v *validator) prefixes(key string, list []string) {
 	}
 }
 
-// validateBackends checks the top-level backends. They may be absent
-// only when there are routes.
+// validateBackends checks the top-level backends, or the top-level
+// discovery. Backends may be absent only when there are routes or
+// discovery.
 func (c *Config) validateBackends(v *validator) {
-	if len(c.Backends) == 0 && len(c.Routes) > 0 {
+	switch {
+	case c.Discovery != nil:
+		v.discovery("discovery", c.Discovery, "backends", c.Backends)
+	case len(c.Backends) == 0 && len(c.Routes) > 0:
+	default:
+		v.backends("backends", c.Backends)
+	}
+}
+
+// discovery checks a discovery section at key, and that the pool it
+// belongs to has no fixed backends (at backendsKey).
+func (v *validator) discovery(key string, d *Discovery, backendsKey string, backends []Backend) {
+	if len(backends) > 0 {
+		v.failf(key, "cannot be used with %s: a pool takes its members from a fixed list or from DNS, not both", backendsKey)
+	}
+	if d.DNS == nil {
+		v.failf(key+".dns", "is required: it is the only discovery source")
 		return
 	}
-	v.backends("backends", c.Backends)
+	c := d.DNS.WatcherConfig()
+	err := c.Check()
+	if err == nil {
+		return
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	for _, e := range all {
+		var ce *discovery.ConfigError
+		if errors.As(e, &ce) {
+			v.failf(key+".dns."+ce.Key, "%s", ce.Msg)
+		} else {
+			v.failf(key+".dns", "%v", e)
+		}
+	}
 }
 
 // backends checks each backend of a list at key, fills in Addr and

@@ -35,6 +35,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err := servable(cfg); err != nil {
 		return err
 	}
+	commit, err := s.prepareDiscovery(cfg)
+	if err != nil {
+		return err
+	}
+	// Building cannot fail once the config is valid; the watchers are
+	// in place first so that the snapshot has their members.
+	commit()
 	old := s.snap.Load()
 	sn, err := s.build(cfg)
 	if err != nil {

@@ -40,6 +40,9 @@ type Server struct {
 	nextID   int                   // the next backend (or pool) statistics id; guarded by mu
 	routeIDs routeIDs              // route statistics ids by name; guarded by mu
 	checkCtx context.Context       // Serve's context for health checkers, nil before; guarded by mu
+	watches  map[string]*poolWatch // DNS watchers by pool name; guarded by mu
+	// rediscover asks rediscoverLoop for a rebuild with new members.
+	rediscover chan struct{}
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -108,12 +111,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{
-		log:      log,
-		pools:    make(map[string]*poolState),
-		routeIDs: make(routeIDs),
-		ready:    make(chan struct{}),
-		unbound:  make(chan struct{}),
-		started:  time.Now(),
+		log:        log,
+		pools:      make(map[string]*poolState),
+		watches:    make(map[string]*poolWatch),
+		rediscover: make(chan struct{}, 1),
+		routeIDs:   make(routeIDs),
+		ready:      make(chan struct{}),
+		unbound:    make(chan struct{}),
+		started:    time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
 	if err := servable(cfg); err != nil {
@@ -121,8 +126,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
+	commit, err := s.prepareDiscovery(cfg)
+	if err != nil {
+		return nil, err
+	}
+	commit()
 	sn, err := s.build(cfg)
 	if err != nil {
+		s.stopWatches()
 		return nil, err
 	}
 	s.snap.Store(sn)
@@ -158,14 +169,15 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pools := make([]*pool, 0, 1+len(cfg.Pools))
-	def := cfg.DefaultPool()
+	def := s.withDiscovered(cfg.DefaultPool())
 	pl, err := s.buildPool(cfg, &def)
 	if err != nil {
 		return nil, err
 	}
 	pools = append(pools, pl)
 	for i := range cfg.Pools {
-		pl, err := s.buildPool(cfg, &cfg.Pools[i])
+		p := s.withDiscovered(cfg.Pools[i])
+		pl, err := s.buildPool(cfg, &p)
 		if err != nil {
 			return nil, err
 		}
@@ -218,8 +230,11 @@ func (s *Server) Serve() error {
 		st.checker.Start(ctx)
 	}
 	s.mu.Unlock()
+	s.startWatches()
+	go s.rediscoverLoop(ctx)
 	defer func() {
 		cancel()
+		s.stopWatches()
 		s.mu.Lock()
 		var cs []*health.Checker
 		for _, st := range s.pools {
