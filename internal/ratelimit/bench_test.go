@@ -192,7 +192,7 @@ func BenchmarkBucketTake(b *testing.B) {
 	bk := &bucket{p: p}
 	var c counters
 	for i := int64(0); b.Loop(); i++ {
-		bk.take(&p, 0, &c, i)
+		bk.take(&p, 0, &c, i, 1)
 	}
 }
 
@@ -203,7 +203,7 @@ func BenchmarkBucketTakeParallel(b *testing.B) {
 	var now atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			bk.take(&p, 0, &c, now.Add(1))
+			bk.take(&p, 0, &c, now.Add(1), 1)
 		}
 	})
 }
