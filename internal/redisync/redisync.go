@@ -114,6 +114,8 @@ type Client struct {
 	state   int           // unknown, up or down; written by the goroutine
 	share   int           // what parts are set to: 1 while up, instances while down
 
+	afterRound func(error) // tests: called after each round, on the goroutine
+
 	up        atomic.Bool
 	instances atomic.Int64
 	syncs     atomic.Uint64
@@ -234,6 +236,9 @@ func (c *Client) run(done chan struct{}) {
 		err := r.sync(parts)
 		clear(parts) // hold them only during a round
 		c.setState(err)
+		if c.afterRound != nil {
+			c.afterRound(err)
+		}
 	}
 }
 
