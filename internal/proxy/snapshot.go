@@ -12,6 +12,7 @@ import (
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/ratelimit"
+	"github.com/connx/connx/internal/redisync"
 )
 
 // backend is the long-lived runtime state of one backend. Its identity is
@@ -173,6 +174,7 @@ func newSnapshot(cfg *config.Config, backends []*backend, prev *snapshot, clock 
 			MaxClients:     rl.MaxClients,
 			IdleTTL:        rl.IdleTTL,
 			Exempt:         rl.Exempt,
+			Store:          redisync.For(redisync.Options(rl.Redis)), // nil without rateLimit.redis.address
 		}, prevLim, nil)
 		if err != nil {
 			return nil, fmt.Errorf("rateLimit: %w", err)
