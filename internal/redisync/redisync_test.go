@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/ratelimit"
+	"github.com/connx/connx/internal/testproc"
 )
 
 // The example: 100 requests/s, burst 200, and a fleet of three.
@@ -217,8 +218,10 @@ func TestFleetAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s of load")
 	}
-	srv := startRedis(t)
-	fleet := newFleet(t, Options{Address: srv.addr})
+	srv := testproc.StartRedis(t)
+	// A long timeout: this test is about accuracy, and a machine busy
+	// with other tests must not turn a slow round into an outage.
+	fleet := newFleet(t, Options{Address: srv.Addr, Timeout: 2 * time.Second})
 	for _, in := range fleet {
 		if st := in.c.Status(); !st.Up || st.Instances != 3 {
 			t.Fatalf("status %+v, want up with 3 instances", st)
@@ -256,8 +259,10 @@ func TestFleetAccuracy(t *testing.T) {
 // keeps serving, each instance at its share (a third), then shares the
 // limit again; one log line per change.
 func TestRedisOutage(t *testing.T) {
-	srv := startRedis(t)
-	o := Options{Address: srv.addr, SyncInterval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond}
+	srv := testproc.StartRedis(t)
+	// Killed, Redis refuses at once: the long timeout only keeps a busy
+	// machine from making a slow round an outage.
+	o := Options{Address: srv.Addr, SyncInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}
 	fleet := newFleet(t, o)
 	// Even load, 200/s per instance, so each instance's share (a third)
 	// is what it gets.
@@ -281,7 +286,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	// The first phase includes the bucket's burst.
 	phase("shared", 2*time.Second, burst, 0.10)
-	srv.kill()
+	srv.Kill()
 	for _, in := range fleet {
 		msg := in.log.wait(t, logDown)
 		if !strings.Contains(msg, "share=1/3") {
@@ -290,7 +295,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	// Each instance allows its third of the rate: the fleet's rate holds.
 	phase("Redis down", 2*time.Second, 0, 0.15)
-	srv.start()
+	srv.Start()
 	for _, in := range fleet {
 		in.log.wait(t, logShared)
 		if st := in.c.Status(); !st.Up || st.Failures == 0 {
@@ -307,17 +312,17 @@ func TestRedisOutage(t *testing.T) {
 // TestSlowRedis stops Redis (SIGSTOP): rounds time out, the instance
 // falls back to its share, and recovers when Redis answers again.
 func TestSlowRedis(t *testing.T) {
-	srv := startRedis(t)
-	in := newInstance(t, Options{Address: srv.addr, SyncInterval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond})
+	srv := testproc.StartRedis(t)
+	in := newInstance(t, Options{Address: srv.Addr, SyncInterval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond})
 	in.log.wait(t, logShared)
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	msg := in.log.wait(t, logDown)
 	if !strings.Contains(msg, "deadline") && !strings.Contains(msg, "timeout") {
 		t.Errorf("log %q does not say the round timed out", msg)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := srv.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	in.log.wait(t, logShared)
@@ -326,15 +331,15 @@ func TestSlowRedis(t *testing.T) {
 // TestPasswordAndDB checks AUTH and SELECT: a wrong password is an
 // outage with the reason logged; the right one writes to its database.
 func TestPasswordAndDB(t *testing.T) {
-	srv := startRedis(t, "--requirepass", "s3cret")
-	bad := newInstance(t, Options{Address: srv.addr, Password: "wrong"})
+	srv := testproc.StartRedis(t, "--requirepass", "s3cret")
+	bad := newInstance(t, Options{Address: srv.Addr, Password: "wrong"})
 	if msg := bad.log.wait(t, logDown); !strings.Contains(msg, "WRONGPASS") && !strings.Contains(msg, "invalid") {
 		t.Errorf("log %q does not give the reason", msg)
 	}
 	if st := bad.c.Status(); st.Up {
 		t.Errorf("status %+v with a wrong password, want down", st)
 	}
-	good := newInstance(t, Options{Address: srv.addr, Password: "s3cret", DB: 3, Prefix: "test:"})
+	good := newInstance(t, Options{Address: srv.Addr, Password: "s3cret", DB: 3, Prefix: "test:"})
 	good.log.wait(t, logShared)
 	r := &ratelimit.Request{Peer: clientAddrs[0], Path: []byte("/")}
 	good.global.Decide(r)
@@ -342,13 +347,13 @@ func TestPasswordAndDB(t *testing.T) {
 	if err := good.nextRound(t); err != nil { // carried the counts
 		t.Fatal(err)
 	}
-	if got := srv.query("s3cret", 3, "EXISTS", "test:rl::global"); got != ":1" {
+	if got := srv.Query("s3cret", 3, "EXISTS", "test:rl::global"); got != ":1" {
 		t.Errorf("db 3 EXISTS test:rl::global = %s, want :1", got)
 	}
-	if got := srv.query("s3cret", 3, "EXISTS", "test:rl:per-client:00000000000000000000ffffc0000201"); got != ":1" {
+	if got := srv.Query("s3cret", 3, "EXISTS", "test:rl:per-client:00000000000000000000ffffc0000201"); got != ":1" {
 		t.Errorf("db 3 has no bucket for 192.0.2.1: %s", got)
 	}
-	if got := srv.query("s3cret", 0, "DBSIZE"); got != ":0" {
+	if got := srv.Query("s3cret", 0, "DBSIZE"); got != ":0" {
 		t.Errorf("db 0 DBSIZE = %s, want :0", got)
 	}
 }
@@ -356,8 +361,8 @@ func TestPasswordAndDB(t *testing.T) {
 // TestClientStopsWhenUnused checks that a Client's goroutine ends once no
 // Limiter uses it (Limiters are held weakly), and starts again on Join.
 func TestClientStopsWhenUnused(t *testing.T) {
-	srv := startRedis(t)
-	c := New(Options{Address: srv.addr, SyncInterval: time.Millisecond}, slog.New(newLogTap()))
+	srv := testproc.StartRedis(t)
+	c := New(Options{Address: srv.Addr, SyncInterval: time.Millisecond}, slog.New(newLogTap()))
 	defer c.Close()
 	l, err := ratelimit.New(ratelimit.Config{Enabled: true, RequestsPerSec: 1, Burst: 1, Store: c}, nil, nil)
 	if err != nil {

@@ -1,4 +1,4 @@
-package redisync
+package testproc
 
 import (
 	"bufio"
@@ -14,20 +14,23 @@ import (
 	"time"
 )
 
-// redisServer is a redis-server the test started on a free loopback port.
-// It dies with the test binary (Pdeathsig) and at the test's end.
-type redisServer struct {
+// Redis is a redis-server a test started on a free loopback port. It dies
+// with the test binary (Pdeathsig) and at the test's end. Its methods are
+// for the test's goroutine.
+type Redis struct {
 	t    testing.TB
 	path string
-	addr string
+	// Addr is "127.0.0.1:port".
+	Addr string
 	args []string
-	cmd  *exec.Cmd
+	// Cmd is the running server; nil after Kill.
+	Cmd *exec.Cmd
 }
 
-// startRedis starts redis-server with extra arguments (for example
+// StartRedis starts redis-server with extra arguments (for example
 // "--requirepass", "x"). Without redis-server the test is skipped, or
 // fails when CONNX_CI=1 (.ci/run installs it).
-func startRedis(t testing.TB, extra ...string) *redisServer {
+func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -42,17 +45,17 @@ func startRedis(t testing.TB, extra ...string) *redisServer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &redisServer{t: t, path: path, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	s := &Redis{t: t, path: path, Addr: "127.0.0.1:" + strconv.Itoa(port)}
 	s.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "notice"}, extra...)
-	s.start()
-	t.Cleanup(s.kill)
+	s.Start()
+	t.Cleanup(s.Kill)
 	return s
 }
 
-// start runs the server and returns once it accepts connections (it says
-// so on its log), within 10 seconds.
-func (s *redisServer) start() {
+// Start runs the server (again, after Kill, on the same port) and returns
+// once it accepts connections (it says so on its log), within 10 seconds.
+func (s *Redis) Start() {
 	s.t.Helper()
 	cmd := exec.Command(s.path, s.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -63,7 +66,7 @@ func (s *redisServer) start() {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = cmd
+	s.Cmd = cmd
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -84,7 +87,7 @@ func (s *redisServer) start() {
 			s.t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		s.kill()
+		s.Kill()
 		s.t.Fatal("redis-server did not start within 10 s")
 	}
 }
@@ -93,24 +96,24 @@ type startError struct{ log string }
 
 func (e *startError) Error() string { return "redis-server exited:\n" + e.log }
 
-// kill stops the server at once (SIGKILL), as a crash would.
-func (s *redisServer) kill() {
-	if s.cmd != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (s *Redis) Kill() {
+	if s.Cmd != nil {
+		_ = s.Cmd.Process.Kill()
+		_ = s.Cmd.Wait()
+		s.Cmd = nil
 	}
 }
 
-// query sends AUTH (if password is set), SELECT db and then args on one
+// Query sends AUTH (if password is set), SELECT db and then args on one
 // new connection (RESP) and returns the first line of the last reply, for
 // checks that do not go through the code under test.
-func (s *redisServer) query(password string, db int, args ...string) string {
+func (s *Redis) Query(password string, db int, args ...string) string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", s.addr)
+	c, err := d.DialContext(ctx, "tcp", s.Addr)
 	if err != nil {
 		s.t.Fatal(err)
 	}
