@@ -38,6 +38,7 @@ import (
 	"github.com/connx/connx/internal/demo"
 	"github.com/connx/connx/internal/metrics"
 	"github.com/connx/connx/internal/proxy"
+	"github.com/connx/connx/internal/redisync"
 	"github.com/connx/connx/internal/stats"
 )
 
@@ -312,6 +313,7 @@ type app struct {
 }
 
 func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, error) {
+	redisync.SetLogger(log) // before the first limiter joins a Redis
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		return nil, err
@@ -345,6 +347,8 @@ func newApp(cfg *config.Config, log *slog.Logger, path, listen string) (*app, er
 func (a *app) stats(s *stats.Snapshot) {
 	a.srv.Stats(s)
 	a.reloads.fill(s)
+	rs := redisync.Snapshot()
+	s.RateLimit.Redis = stats.Redis{Active: rs.Active, Up: rs.Up, Instances: rs.Instances, Syncs: rs.Syncs, Failures: rs.Failures}
 }
 
 // setAccessLog starts the access log cfg asks for (or stops it).

@@ -314,6 +314,33 @@ type RateLimit struct {
 	// Exempt lists paths never limited: exact paths, or prefixes ending
 	// in "*" (e.g. "/health*").
 	Exempt []string `yaml:"exempt"`
+	// Redis shares the limit with the other ConnX instances that use the
+	// same Redis (address, db and prefix), so that it holds for the fleet.
+	// Off while Redis.Address is empty (the default).
+	Redis RateLimitRedis `yaml:"redis"`
+}
+
+// RateLimitRedis is rateLimit.redis: where the fleet's shared buckets
+// live. Its fields are in the order of redisync.Options, which converts
+// from it.
+type RateLimitRedis struct {
+	// Address is Redis's "host:port"; "" (default) limits each instance
+	// alone.
+	Address string `yaml:"address"`
+	// Username and Password authenticate (AUTH). Default "" (none).
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// DB is the database index (SELECT), 0-1000000. Default 0.
+	DB int `yaml:"db"`
+	// Prefix starts every key ConnX writes; instances share limits only
+	// with the same prefix. Default "connx:".
+	Prefix string `yaml:"prefix"`
+	// SyncInterval is the time between two reconciliations with Redis,
+	// 1ms-10s. Default 50ms.
+	SyncInterval time.Duration `yaml:"syncInterval"`
+	// Timeout bounds connecting and each reconciliation round trip; a
+	// slower Redis counts as down, 1ms-1m. Default 250ms.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Timeouts are the proxy's I/O deadlines. Every one must be > 0.
@@ -530,6 +557,11 @@ func Default() *Config {
 			IPv6Prefix:     64,
 			MaxClients:     100000,
 			IdleTTL:        time.Minute,
+			Redis: RateLimitRedis{
+				Prefix:       "connx:",
+				SyncInterval: 50 * time.Millisecond,
+				Timeout:      250 * time.Millisecond,
+			},
 		},
 		Timeouts: Timeouts{
 			ClientHeader:           10 * time.Second,

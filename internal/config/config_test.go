@@ -67,7 +67,8 @@ func TestDefault(t *testing.T) {
 		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: false, Window: 10 * time.Second, MinRequests: 20,
 			BaseEjection: 30 * time.Second, MaxEjection: 5 * time.Minute, MaxEjectedPercent: 50},
 		RateLimit: RateLimit{Enabled: false, RequestsPerSec: 100, Burst: 200, PerIP: false,
-			Key: "client-ip", IPv6Prefix: 64, MaxClients: 100000, IdleTTL: time.Minute},
+			Key: "client-ip", IPv6Prefix: 64, MaxClients: 100000, IdleTTL: time.Minute,
+			Redis: RateLimitRedis{Prefix: "connx:", SyncInterval: 50 * time.Millisecond, Timeout: 250 * time.Millisecond}},
 		Timeouts: Timeouts{
 			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
 			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,
@@ -996,6 +997,7 @@ rateLimit:
   requestsPerSec: 0
   key: cookie
   exempt: ["/a", "/a*b"]
+  redis: {address: redis, syncInterval: 0}
 timeouts:
   upstreamConnect: 0
 limits:
@@ -1082,5 +1084,56 @@ pools:
 	}
 	if checked < 20 {
 		t.Fatalf("found only %d quoted errors in the documentation", checked)
+	}
+}
+
+// TestRateLimitRedis checks rateLimit.redis: the issue's exact form, its
+// defaults, a route's inheritance and the errors.
+func TestRateLimitRedis(t *testing.T) {
+	c := mustParse(t, oneBackend+`
+rateLimit:
+  enabled: true
+  requestsPerSec: 100
+  burst: 200
+  perIP: true
+  redis:
+    address: "127.0.0.1:6379"   # this exact form must work
+routes:
+  - {match: {path: /a}, pool: default, rateLimit: {requestsPerSec: 5}}
+  - {match: {path: /b}, pool: default, rateLimit: {redis: {db: 2}}}
+`)
+	want := RateLimitRedis{Address: "127.0.0.1:6379", Prefix: "connx:", SyncInterval: 50 * time.Millisecond, Timeout: 250 * time.Millisecond}
+	if c.RateLimit.Redis != want {
+		t.Errorf("rateLimit.redis = %+v, want %+v", c.RateLimit.Redis, want)
+	}
+	if got := c.Routes[0].RateLimit.Redis; got != want {
+		t.Errorf("routes[0].rateLimit.redis = %+v, want the top-level %+v", got, want)
+	}
+	want.DB = 2
+	if got := c.Routes[1].RateLimit.Redis; got != want {
+		t.Errorf("routes[1].rateLimit.redis = %+v, want %+v", got, want)
+	}
+	for _, tt := range []struct{ yaml, key string }{
+		{"address: localhost", "rateLimit.redis.address"},
+		{"address: ':6379'", "rateLimit.redis.address"},
+		{"address: 'h:0'", "rateLimit.redis.address"},
+		{"db: -1", "rateLimit.redis.db"},
+		{"prefix: ''", "rateLimit.redis.prefix"},
+		{"syncInterval: 11s", "rateLimit.redis.syncInterval"},
+		{"timeout: 0", "rateLimit.redis.timeout"},
+		{"", ""},
+		{"address: '[::1]:6379'", ""},
+		{"address: 'redis.internal:6380'", ""},
+	} {
+		_, err := Parse([]byte(oneBackend+"rateLimit:\n  redis: {"+tt.yaml+"}\n"), "redis.yaml")
+		if tt.key == "" {
+			if err != nil {
+				t.Errorf("redis: %s: %v", tt.yaml, err)
+			}
+			continue
+		}
+		if errs := configErrors(t, err); errs[0].Key != tt.key {
+			t.Errorf("redis: %s: error at %s, want %s", tt.yaml, errs[0].Key, tt.key)
+		}
 	}
 }

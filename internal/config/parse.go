@@ -674,6 +674,9 @@ func (d *decoder) inherit(c *Config) {
 		if rl := r.RateLimit; rl != nil {
 			key += ".rateLimit"
 			d.fill(key, rl, &c.RateLimit)
+			if d.set[key+".redis"] { // the keys it does not set
+				d.fill(key+".redis", &rl.Redis, &c.RateLimit.Redis)
+			}
 			if !d.set[key+".enabled"] {
 				rl.Enabled = true
 			}

@@ -283,6 +283,29 @@ func (v *validator) rateLimit(key string, rl *RateLimit) {
 			v.failf(fmt.Sprintf("%s.exempt[%d]", key, i), "%v", trimKey(err, "rateLimit.exempt"))
 		}
 	}
+	v.redis(key+".redis", &rl.Redis)
+}
+
+// redis checks a rateLimit.redis section. The address is checked for its
+// form only: no lookup, and Redis being down is not an error (the limit
+// then falls back to each instance's share).
+func (v *validator) redis(key string, r *RateLimitRedis) {
+	if r.Address != "" {
+		host, port, err := net.SplitHostPort(r.Address)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			v.failf(key+".address", `must be "host:port" (e.g. "127.0.0.1:6379"), got %q`, r.Address)
+		}
+	}
+	v.intRange(key+".db", r.DB, 0, 1000000)
+	if r.Prefix == "" {
+		v.failf(key+".prefix", "must not be empty")
+	}
+	if r.SyncInterval < time.Millisecond || r.SyncInterval > 10*time.Second {
+		v.failf(key+".syncInterval", "must be between 1ms and 10s, got %v", r.SyncInterval)
+	}
+	if r.Timeout < time.Millisecond || r.Timeout > time.Minute {
+		v.failf(key+".timeout", "must be between 1ms and 1m, got %v", r.Timeout)
+	}
 }
 
 // upstream checks an upstream section; key is where it is in the file.

@@ -38,6 +38,7 @@ type descs struct {
 	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
 
 	rlEnabled, rlRequests, rlClients, rlEvictions *prometheus.Desc
+	rlRedisUp, rlRedisInstances, rlRedisSyncs     *prometheus.Desc
 
 	accessLog *prometheus.Desc
 	buildInfo *prometheus.Desc
@@ -150,6 +151,13 @@ func newDescs() descs {
 			"Client token buckets the rate limiter holds."),
 		rlEvictions: d("connx_ratelimit_evictions_total",
 			"Client token buckets evicted to keep the rate limiter's table bounded."),
+		rlRedisUp: d("connx_ratelimit_redis_up",
+			"Whether the rate limit is shared through Redis now (1), or not (0): Redis is unreachable or slow and each instance limits to its share, or rateLimit.redis is off."),
+		rlRedisInstances: d("connx_ratelimit_redis_instances",
+			"ConnX instances last seen sharing the rate limit through Redis, this one included; 0 when rateLimit.redis is off."),
+		rlRedisSyncs: d("connx_ratelimit_redis_syncs_total",
+			"Reconciliation rounds with Redis by result.",
+			"result"),
 
 		accessLog: d("connx_access_log_lines_total",
 			"Access log lines by result: written, or dropped because the write queue was full.",
@@ -308,6 +316,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.rlRequests, lim.Exempt, "exempt")
 	gauge(d.rlClients, float64(lim.Keys))
 	counter(d.rlEvictions, lim.Evicted)
+	gauge(d.rlRedisUp, bool01(lim.Redis.Active && lim.Redis.Up))
+	gauge(d.rlRedisInstances, float64(lim.Redis.Instances))
+	counter(d.rlRedisSyncs, lim.Redis.Syncs, "ok")
+	counter(d.rlRedisSyncs, lim.Redis.Failures, "failed")
 
 	counter(d.accessLog, s.AccessLog.Written, "written")
 	counter(d.accessLog, s.AccessLog.Dropped, "dropped")

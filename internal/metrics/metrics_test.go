@@ -104,6 +104,7 @@ func sampleSnapshot() stats.Snapshot {
 		Backends: []stats.Backend{a, b, apiA},
 		RateLimit: stats.RateLimit{
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
+			Redis: stats.Redis{Active: true, Up: true, Instances: 3, Syncs: 40, Failures: 2},
 		},
 		AccessLog: stats.AccessLog{Enabled: true, Written: 23, Dropped: 1},
 		Pool:      def,
@@ -477,6 +478,8 @@ func TestServerGauges(t *testing.T) {
 		"connx_ratelimit_enabled":         1,
 		"connx_ratelimit_clients":         17,
 		"connx_ratelimit_evictions_total": 4,
+		"connx_ratelimit_redis_up":        1,
+		"connx_ratelimit_redis_instances": 3,
 	} {
 		wantFamily(t, got, name, map[string]float64{name: v})
 	}
@@ -484,6 +487,10 @@ func TestServerGauges(t *testing.T) {
 		`connx_ratelimit_requests_total{decision="allowed"}`:  100,
 		`connx_ratelimit_requests_total{decision="rejected"}`: 6,
 		`connx_ratelimit_requests_total{decision="exempt"}`:   2,
+	})
+	wantFamily(t, got, "connx_ratelimit_redis_syncs_total", map[string]float64{
+		`connx_ratelimit_redis_syncs_total{result="ok"}`:     40,
+		`connx_ratelimit_redis_syncs_total{result="failed"}`: 2,
 	})
 	wantFamily(t, got, "connx_access_log_lines_total", map[string]float64{
 		`connx_access_log_lines_total{result="written"}`: 23,
@@ -684,8 +691,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 39 {
-		t.Errorf("%d connx_ families, want 39", connx)
+	if connx != 42 {
+		t.Errorf("%d connx_ families, want 42", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

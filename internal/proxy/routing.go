@@ -136,7 +136,7 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 			if p := prev.act(a.label); p != nil {
 				lent = p.limiter
 			}
-			lim, err := newLimiter(r.RateLimit, lent)
+			lim, err := newLimiter(r.RateLimit, lent, "route:"+a.label)
 			if err != nil {
 				return fmt.Errorf("routes[%d].rateLimit: %w", i, err)
 			}

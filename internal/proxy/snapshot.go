@@ -14,6 +14,7 @@ import (
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/ratelimit"
 	"github.com/connx/connx/internal/route"
+	"github.com/connx/connx/internal/redisync"
 )
 
 // backend is the long-lived runtime state of one backend. Its identity is
@@ -151,7 +152,7 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 		if prev != nil {
 			prevLim = prev.limiter // keeps every client's bucket
 		}
-		lim, err := newLimiter(rl, prevLim)
+		lim, err := newLimiter(rl, prevLim, "")
 		if err != nil {
 			return nil, fmt.Errorf("rateLimit: %w", err)
 		}
@@ -164,8 +165,9 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 }
 
 // newLimiter builds the limiter for rl; prev, when not nil, lends its
-// buckets.
-func newLimiter(rl *config.RateLimit, prev *ratelimit.Limiter) (*ratelimit.Limiter, error) {
+// buckets. key tells limiters that share rateLimit.redis apart ("" for
+// the top-level one, the route's label for a route's).
+func newLimiter(rl *config.RateLimit, prev *ratelimit.Limiter, key string) (*ratelimit.Limiter, error) {
 	return ratelimit.New(ratelimit.Config{
 		Enabled:        true,
 		RequestsPerSec: rl.RequestsPerSec,
@@ -177,6 +179,8 @@ func newLimiter(rl *config.RateLimit, prev *ratelimit.Limiter) (*ratelimit.Limit
 		MaxClients:     rl.MaxClients,
 		IdleTTL:        rl.IdleTTL,
 		Exempt:         rl.Exempt,
+		Store:          redisync.For(redisync.Options(rl.Redis)), // nil without rateLimit.redis.address
+		StoreKey:       key,
 	}, prev, nil)
 }
 

@@ -192,7 +192,7 @@ func BenchmarkBucketTake(b *testing.B) {
 	bk := &bucket{p: p}
 	var c counters
 	for i := int64(0); b.Loop(); i++ {
-		bk.take(&p, 0, &c, i)
+		bk.take(&p, 0, &c, i, 1)
 	}
 }
 
@@ -203,7 +203,7 @@ func BenchmarkBucketTakeParallel(b *testing.B) {
 	var now atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			bk.take(&p, 0, &c, now.Add(1))
+			bk.take(&p, 0, &c, now.Add(1), 1)
 		}
 	})
 }
@@ -229,4 +229,51 @@ func BenchmarkBaselineXTimeRateNoClockParallel(b *testing.B) {
 			_ = lim.TokensAt(now)
 		}
 	})
+}
+
+// The Shared variants have a Store (one that never collects): Decide then
+// also reads the fleet share and counts the request for the next round.
+
+func BenchmarkDecideGlobalShared(b *testing.B) {
+	cfg := open
+	cfg.Store = &fakeStore{}
+	l := benchLimiter(b, cfg)
+	r := req("192.0.2.1", "/api")
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Decide(r)
+	}
+}
+
+func BenchmarkDecidePerClientShared(b *testing.B) {
+	cfg := open
+	cfg.PerClient, cfg.Store = true, &fakeStore{}
+	l := benchLimiter(b, cfg)
+	r := req("192.0.2.1", "/api")
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Decide(r)
+	}
+}
+
+// BenchmarkDecideHeaderKeyShared hashes the key with SHA-256 (the same on
+// every instance) instead of the process's seeded hash.
+func BenchmarkDecideHeaderKeyShared(b *testing.B) {
+	for _, shared := range []bool{false, true} {
+		name := "local"
+		cfg := open
+		cfg.PerClient, cfg.Key = true, "header:X-Key"
+		if shared {
+			name, cfg.Store = "shared", &fakeStore{}
+		}
+		b.Run(name, func(b *testing.B) {
+			l := benchLimiter(b, cfg)
+			r := req("192.0.2.1", "/api")
+			r.Key = []byte("0123456789abcdef0123456789abcdef")
+			b.ReportAllocs()
+			for b.Loop() {
+				l.Decide(r)
+			}
+		})
+	}
 }

@@ -44,20 +44,41 @@ func (p *params) sameLimits(q *params) bool {
 // tokens left and the time until the next token arrives. Otherwise *tat is
 // unchanged and wait is the time until a token arrives.
 func (p *params) take(tat *int64, now int64) (ok bool, left, wait int64) {
-	t := max(*tat, now) + p.interval
+	return p.takeStep(tat, now, p.interval)
+}
+
+// takeStep is take for a request that costs step nanoseconds of the
+// bucket instead of one interval: a Limiter whose Store is unreachable
+// charges each request the fleet's size in tokens (see Shared.SetShare), so
+// that the bucket refills at its share of the rate and holds its share of
+// the burst. step must be at least 1 and at most tau. left counts whole
+// requests of this step; with step == interval it is exactly take's.
+func (p *params) takeStep(tat *int64, now, step int64) (ok bool, left, wait int64) {
+	t := max(*tat, now) + step
 	d := t - now // deficit after spending the token
 	if d > p.tau {
 		return false, 0, d - p.tau
 	}
 	*tat = t
-	// One division: tau is burst whole intervals, so the tokens left are
-	// burst - ceil(d/interval), and the next one is d%interval away (a
-	// whole interval when d is a multiple).
-	q, r := d/p.interval, d%p.interval
-	if r == 0 {
-		return true, p.burst - q, p.interval
+	// One division: the room left, tau-d, holds (tau-d)/step more
+	// requests, and the next one fits once the remainder has grown to a
+	// whole step (a whole step away when there is no remainder). With
+	// step == interval this is burst - ceil(d/interval) tokens.
+	free := p.tau - d
+	return true, free / step, step - free%step
+}
+
+// step is what one request costs when it counts for cost requests,
+// capped at the whole bucket so that a burst smaller than the fleet still
+// lets one request through per refill.
+func (p *params) step(cost int64) int64 {
+	if cost <= 1 {
+		return p.interval
 	}
-	return true, p.burst - q - 1, r
+	if cost > p.tau/p.interval {
+		return p.tau
+	}
+	return cost * p.interval
 }
 
 // idle reports whether the bucket has been full for at least ttl at now:

@@ -67,6 +67,16 @@ type Config struct {
 	// match a path with "%", "\" or a "." or ".." segment, so that
 	// "/health/../admin" is not exempt.
 	Exempt []string
+	// Store, when not nil, shares the buckets with the other ConnX
+	// instances that use the same store, so that the limit holds for the
+	// fleet (see Store). Decide stays local and never waits for it. Nil
+	// limits this instance alone.
+	Store Store
+	// StoreKey keeps this Limiter's buckets apart from other Limiters'
+	// in the same Store ("" for the top-level rateLimit, a route's name
+	// for a route's). Limiters with the same key on different instances
+	// share buckets.
+	StoreKey string
 }
 
 // keyKind is how Decide turns a request into a table key.

@@ -16,5 +16,7 @@
 // Limiter with New(cfg, previous), which keeps the clients' buckets.
 //
 // Nothing here starts a goroutine: idle buckets are dropped lazily, during
-// Decide.
+// Decide. A Config.Store (internal/redisync) shares buckets between
+// instances; it collects counts and applies the shared state from its own
+// goroutine, and Decide never waits for it.
 package ratelimit

@@ -32,6 +32,7 @@ type Limiter struct {
 
 	global *bucket // kind == keyGlobal
 	table  *table  // otherwise
+	sh     *Shared // nil unless Config.Store is set
 
 	header   string // lower-case key header name, for keyHeader
 	v6bits   int
@@ -60,9 +61,11 @@ type counters struct {
 
 // bucket is the global bucket: one tat behind one lock.
 type bucket struct {
-	mu  sync.Mutex
-	p   params
-	tat int64
+	mu     sync.Mutex
+	p      params
+	tat    int64
+	pend   int64 // allowed since the Store last collected (see Shared)
+	shared bool  // count pend
 }
 
 // Request is what Decide needs to know about one request. The proxy keeps
@@ -174,8 +177,12 @@ func New(cfg Config, prev *Limiter, now func() time.Time) (*Limiter, error) {
 	}
 	l.pol = newPolicy(l.kind, cfg.RequestsPerSec, cfg.Burst)
 
+	// Header keys are hashed differently when shared (fleetHeaderKey), so
+	// a table keyed by header values carries over only if that does not
+	// change.
 	carry := prev != nil && prev.enabled && prev.kind == l.kind &&
-		(l.kind == keyGlobal || prev.header == l.header && prev.v6bits == l.v6bits)
+		(l.kind == keyGlobal || prev.header == l.header && prev.v6bits == l.v6bits) &&
+		(l.kind != keyHeader || (prev.sh != nil) == (cfg.Store != nil))
 	switch {
 	case l.kind == keyGlobal && carry:
 		l.global = prev.global // adopts l.p at its first use by l
@@ -189,7 +196,42 @@ func New(cfg Config, prev *Limiter, now func() time.Time) (*Limiter, error) {
 			l.table.migrate(prev.table, &l.p, l.born)
 		}
 	}
+	l.share(cfg, prev)
 	return l, nil
+}
+
+// share links l's buckets to cfg.Store: with the Shared of prev when prev
+// had the same buckets, Store and StoreKey, else with a new one that
+// joins the Store. A Shared of prev over the same buckets that l does not
+// keep is retired, so that no two Stores collect the same counts.
+func (l *Limiter) share(cfg Config, prev *Limiter) {
+	var old *Shared
+	if prev != nil && prev.sh != nil && prev.sh.global == l.global && prev.sh.table == l.table {
+		old = prev.sh
+	}
+	if cfg.Store == nil {
+		if old != nil {
+			old.retired.Store(true)
+		}
+		return
+	}
+	if old != nil && old.store == cfg.Store && old.name == cfg.StoreKey {
+		l.sh = old
+		return
+	}
+	if l.global != nil {
+		l.global.mu.Lock()
+		l.global.shared = true
+		l.global.mu.Unlock()
+	} else {
+		l.table.share()
+	}
+	l.sh = &Shared{name: cfg.StoreKey, store: cfg.Store, global: l.global, table: l.table, st: l.st, now: l.now}
+	l.sh.cost.Store(1)
+	if old != nil {
+		old.retired.Store(true)
+	}
+	cfg.Store.Join(l.sh)
 }
 
 // Decide spends a token for request r and reports whether it may pass.
@@ -205,12 +247,16 @@ func (l *Limiter) Decide(r *Request) Decision {
 		return Decision{Allowed: true}
 	}
 	now := l.clock()
+	cost := int64(1)
+	if l.sh != nil {
+		cost = l.sh.cost.Load()
+	}
 	var ok bool
 	var left, wait int64
 	if l.kind == keyGlobal {
-		ok, left, wait = l.global.take(&l.p, l.born, &l.st.counts[0], now)
+		ok, left, wait = l.global.take(&l.p, l.born, &l.st.counts[0], now, cost)
 	} else {
-		ok, left, wait = l.table.take(l.key(r), &l.p, l.born, now)
+		ok, left, wait = l.table.take(l.key(r), &l.p, l.born, now, cost)
 	}
 	d := Decision{Allowed: ok, Limit: int(l.p.burst), Remaining: int(left), Reset: time.Duration(wait), pol: l.pol}
 	if !ok {
@@ -222,22 +268,29 @@ func (l *Limiter) Decide(r *Request) Decision {
 // key is r's table key.
 func (l *Limiter) key(r *Request) key {
 	if l.kind == keyHeader && len(r.Key) > 0 {
+		if l.sh != nil {
+			return fleetHeaderKey(r.Key)
+		}
 		return headerKey(r.Key, l.st.k1, l.st.k2)
 	}
 	return addrKey(clientAddr(r.Peer, r.ForwardedFor, l.trusted), l.v6bits)
 }
 
-// take spends a token from the global bucket at now, after switching it
-// to p, as of born, if p is newer than its limits.
-func (b *bucket) take(p *params, born int64, c *counters, now int64) (ok bool, left, wait int64) {
+// take spends a token (cost tokens, see params.step) from the global
+// bucket at now, after switching it to p, as of born, if p is newer than
+// its limits.
+func (b *bucket) take(p *params, born int64, c *counters, now, cost int64) (ok bool, left, wait int64) {
 	b.mu.Lock()
 	if p.gen > b.p.gen {
 		b.tat = rescale(&b.p, p, b.tat, born)
 		b.p = *p
 	}
-	ok, left, wait = b.p.take(&b.tat, now)
+	ok, left, wait = b.p.takeStep(&b.tat, now, b.p.step(cost))
 	if ok {
 		c.allowed.Add(1)
+		if b.shared {
+			b.pend++
+		}
 	} else {
 		c.rejected.Add(1)
 	}

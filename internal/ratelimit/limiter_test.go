@@ -411,7 +411,8 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-// TestDecideAllocs proves that Decide does not allocate on any path.
+// TestDecideAllocs proves that Decide does not allocate on any path,
+// with and without a Store.
 func TestDecideAllocs(t *testing.T) {
 	c := &clock{}
 	xff, apiKey, health := []byte("2001:db8::1, 10.1.1.1"), []byte("some-api-key-0123456789"), []byte("/health/ready?x")
@@ -441,19 +442,33 @@ func TestDecideAllocs(t *testing.T) {
 		{"rejected", global(1, 1), func(*Limiter, *Request, int) {}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := newLimiter(t, tt.cfg, nil, c)
-			r := req("192.0.2.1", "/api")
-			i := 0
-			tt.fill(l, r, i) // grow r.ForwardedFor once
-			if n := testing.AllocsPerRun(1000, func() {
-				i++
-				c.advance(time.Microsecond)
-				tt.fill(l, r, i)
-				l.Decide(r)
-			}); n != 0 {
-				t.Errorf("%v allocations per Decide", n)
+		for _, shared := range []bool{false, true} {
+			name := tt.name
+			if shared {
+				tt.cfg.Store = &fakeStore{}
+				name += " shared"
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				decideAllocs(t, c, tt.cfg, tt.fill)
+			})
+		}
+	}
+}
+
+// decideAllocs fails t if Decide allocates on a Limiter for cfg, with
+// fill preparing each request.
+func decideAllocs(t *testing.T, c *clock, cfg Config, fill func(l *Limiter, r *Request, i int)) {
+	t.Helper()
+	l := newLimiter(t, cfg, nil, c)
+	r := req("192.0.2.1", "/api")
+	i := 0
+	fill(l, r, i) // grow r.ForwardedFor once
+	if n := testing.AllocsPerRun(1000, func() {
+		i++
+		c.advance(time.Microsecond)
+		fill(l, r, i)
+		l.Decide(r)
+	}); n != 0 {
+		t.Errorf("%v allocations per Decide", n)
 	}
 }

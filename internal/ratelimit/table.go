@@ -47,6 +47,11 @@ type shard struct {
 	head  int32     // most recently used entry, or -1
 	tail  int32     // least recently used entry, or -1
 	n     atomic.Int64
+	// dirty lists the entries that allowed requests since the Store last
+	// collected them (see Shared), each once (entry.pend's listed bit).
+	// Its capacity is len(e), so appending never allocates; it is nil
+	// while the table is not shared.
+	dirty []int32
 	_     [64]byte // keep the next shard's lock off this cache line
 }
 
@@ -57,6 +62,7 @@ type entry struct {
 	tat        int64  // the bucket (see params)
 	prev, next int32  // LRU neighbours, -1 at the ends
 	h          uint32 // low bits of the key's hash: home slot and tag
+	pend       uint32 // when shared: allowed since the last Collect, and the listed bit
 }
 
 // newTable returns an empty table for max keys whose buckets start under p.
@@ -82,10 +88,10 @@ func newTable(max int, p params, seed maphash.Seed, cnts *[maxShards]counters) *
 	return t
 }
 
-// take spends a token from k's bucket at now, creating the bucket (full)
-// if k has none. If p is newer than the shard's limits the shard first
-// switches to p, as of time born.
-func (t *table) take(k key, p *params, born, now int64) (ok bool, left, wait int64) {
+// take spends a token (cost tokens, see params.step) from k's bucket at
+// now, creating the bucket (full) if k has none. If p is newer than the
+// shard's limits the shard first switches to p, as of time born.
+func (t *table) take(k key, p *params, born, now, cost int64) (ok bool, left, wait int64) {
 	hash := maphash.Bytes(t.seed, k[:])
 	s := &t.shards[hash>>t.shift]
 	h := uint32(hash)
@@ -100,14 +106,41 @@ func (t *table) take(k key, p *params, born, now int64) (ok bool, left, wait int
 	} else {
 		s.touch(i)
 	}
-	ok, left, wait = s.p.take(&s.e[i].tat, now)
+	ok, left, wait = s.p.takeStep(&s.e[i].tat, now, s.p.step(cost))
 	if ok {
 		s.cnt.allowed.Add(1)
+		if s.dirty != nil {
+			s.mark(i)
+		}
 	} else {
 		s.cnt.rejected.Add(1)
 	}
 	s.mu.Unlock()
 	return ok, left, wait
+}
+
+// mark counts an allowed request of entry i for the Store.
+func (s *shard) mark(i int32) {
+	e := &s.e[i]
+	if e.pend&listed == 0 {
+		s.dirty = append(s.dirty, i)
+		e.pend |= listed
+	}
+	if e.pend&^listed < listed-1 {
+		e.pend++
+	}
+}
+
+// share makes t count allowed requests for a Store, from now on.
+func (t *table) share() {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		if s.dirty == nil {
+			s.dirty = make([]int32, 0, len(s.e))
+		}
+		s.mu.Unlock()
+	}
 }
 
 // len is the number of keys held.
@@ -189,7 +222,9 @@ func (s *shard) insert(k key, h uint32, now int64) int32 {
 		s.remove(i)
 		s.cnt.evicted.Add(1)
 	}
-	s.e[i] = entry{k: k, tat: now, h: h}
+	// A reused entry may still be in the dirty list: keep it listed (its
+	// old key's count is lost) so that it is never listed twice.
+	s.e[i] = entry{k: k, tat: now, h: h, pend: s.e[i].pend & listed}
 	s.place(i)
 	s.linkFront(i)
 	return i

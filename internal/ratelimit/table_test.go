@@ -66,14 +66,14 @@ func TestTableLRUEviction(t *testing.T) {
 	a, b, c, d, e := keyN(1), keyN(2), keyN(3), keyN(4), keyN(5)
 	now := int64(0)
 	for _, k := range []key{a, b, c} {
-		tb.take(k, &p, 0, now)
+		tb.take(k, &p, 0, now, 1)
 	}
-	tb.take(a, &p, 0, now) // a is now the most recent; b the least
-	tb.take(d, &p, 0, now) // evicts b
+	tb.take(a, &p, 0, now, 1) // a is now the most recent; b the least
+	tb.take(d, &p, 0, now, 1) // evicts b
 	if got, want := s.keys(), []key{d, a, c}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after evicting: %v, want %v", got, want)
 	}
-	tb.take(e, &p, 0, now) // evicts c
+	tb.take(e, &p, 0, now, 1) // evicts c
 	if got, want := s.keys(), []key{e, d, a}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after evicting again: %v, want %v", got, want)
 	}
@@ -81,7 +81,7 @@ func TestTableLRUEviction(t *testing.T) {
 		t.Errorf("evicted = %d, want 2", ev)
 	}
 	// b comes back with a full bucket: 5 tokens, one spent now.
-	ok, left, _ := tb.take(b, &p, 0, now)
+	ok, left, _ := tb.take(b, &p, 0, now, 1)
 	if !ok || left != 4 {
 		t.Errorf("returning key: ok=%v left=%d, want a fresh bucket (true, 4)", ok, left)
 	}
@@ -95,25 +95,25 @@ func TestTableIdleExpiry(t *testing.T) {
 	p := newParams(1, 2, 10*time.Second, 1) // full 2s after the last request
 	tb := testTable(100, p)
 	s := &tb.shards[0]
-	tb.take(keyN(1), &p, 0, 0)
-	tb.take(keyN(2), &p, 0, 0)
-	tb.take(keyN(2), &p, 0, 0) // key 2 is empty: full again at 2s
+	tb.take(keyN(1), &p, 0, 0, 1)
+	tb.take(keyN(2), &p, 0, 0, 1)
+	tb.take(keyN(2), &p, 0, 0, 1) // key 2 is empty: full again at 2s
 
 	// At 11s key 1 (full since 1s) has idled 10s, key 2 (full since 2s) not.
-	tb.take(keyN(3), &p, 0, 11*sec)
+	tb.take(keyN(3), &p, 0, 11*sec, 1)
 	if got := s.keys(); len(got) != 2 || got[0] != keyN(3) || got[1] != keyN(2) {
 		t.Fatalf("keys at 11s: %v, want [3 2]", got)
 	}
 	// A key whose bucket is not yet full never expires, however idle.
 	p2 := newParams(0.01, 2, time.Second, 1) // 100s per token
 	tb2 := testTable(100, p2)
-	tb2.take(keyN(1), &p2, 0, 0)
-	tb2.take(keyN(1), &p2, 0, 0)
-	tb2.take(keyN(2), &p2, 0, 150*sec) // key 1 has 1.5 tokens: kept
+	tb2.take(keyN(1), &p2, 0, 0, 1)
+	tb2.take(keyN(1), &p2, 0, 0, 1)
+	tb2.take(keyN(2), &p2, 0, 150*sec, 1) // key 1 has 1.5 tokens: kept
 	if n := tb2.len(); n != 2 {
 		t.Errorf("drained key expired early: len %d, want 2", n)
 	}
-	tb2.take(keyN(2), &p2, 0, 210*sec) // key 1 full at 200s, idle 10s >= 1s
+	tb2.take(keyN(2), &p2, 0, 210*sec, 1) // key 1 full at 200s, idle 10s >= 1s
 	if n := tb2.len(); n != 1 {
 		t.Errorf("idle full key kept: len %d, want 1", n)
 	}
@@ -144,7 +144,7 @@ func TestTableIndexRandomized(t *testing.T) {
 					now += int64(time.Second) // everything idle: expiry kicks in
 				}
 				before := s.n.Load()
-				tb.take(k, &p, 0, now)
+				tb.take(k, &p, 0, now, 1)
 				model[k] = true
 				// Rebuild the model from the LRU list and compare both ways.
 				inList := map[key]bool{}

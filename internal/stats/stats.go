@@ -213,6 +213,18 @@ type RateLimit struct {
 	Exempt   uint64
 	Keys     int // client buckets held
 	Evicted  uint64
+	// Redis is the state of the Redis that shares the limit with other
+	// instances (rateLimit.redis); zero when none is used.
+	Redis Redis
+}
+
+// Redis is the state of rateLimit.redis.
+type Redis struct {
+	Active    bool   // a limiter shares its buckets through Redis
+	Up        bool   // the last reconciliation round succeeded
+	Instances int    // ConnX instances last seen sharing the Redis
+	Syncs     uint64 // rounds that succeeded
+	Failures  uint64 // rounds that failed (Redis down, slow, refusing)
 }
 
 // AccessLog is the access log writer's counters.
