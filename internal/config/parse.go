@@ -529,6 +529,8 @@ func newSection(t reflect.Type) reflect.Value {
 		s.Code = 302
 	case *Respond:
 		s.Status = 200
+	case *TLS:
+		*s = *DefaultTLS()
 	}
 	return p
 }
