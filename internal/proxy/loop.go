@@ -54,6 +54,8 @@ type loop struct {
 
 	lastFull int64
 	scratch  []byte // response heads are built here
+	plain    []byte // TLS plaintext, lent to a peer's stash during its callback (tls.go)
+	sealBuf  []byte // TLS records being written
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable
