@@ -110,6 +110,9 @@ type Server struct {
 	// else the TCP peer's. [Server.AccessPolicy] builds the check.
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
+	// TLS is the HTTPS listener, on Host next to the plaintext Port; nil
+	// (the default) means none.
+	TLS *TLS `yaml:"tls"`
 }
 
 // ProxyProtocol configures reading the PROXY protocol header that a load
@@ -137,6 +140,47 @@ func (p *ProxyProtocol) Trusted() acl.Set {
 // server.deny (validated).
 func (s *Server) AccessPolicy() acl.Policy {
 	return acl.NewPolicy(prefixes(s.Allow), prefixes(s.Deny))
+}
+
+// TLS configures the HTTPS listener (docs/tls.md). A file that has a tls
+// section gets the defaults below for the keys it leaves out.
+type TLS struct {
+	// Port is the HTTPS port on server.host, 0-65535 (0: any free port,
+	// for tests); it must differ from server.port. Default 8443.
+	Port int `yaml:"port"`
+	// Certificates are the certificate chains and keys served, chosen by
+	// SNI: exact name, then wildcard, then the first as the default. At
+	// least one. Files are re-read when they change.
+	Certificates []Certificate `yaml:"certificates"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (default) or
+	// "1.3". TLS 1.3 is preferred whenever the client offers it.
+	MinVersion string `yaml:"minVersion"`
+	// MaxHandshakes bounds the handshakes in progress (each runs on a
+	// goroutine of its own, off the event loops); a connection beyond it
+	// is closed at once. >= 1, default 4096.
+	MaxHandshakes int `yaml:"maxHandshakes"`
+}
+
+// Certificate is one certificate chain (PEM, leaf first) and its private
+// key (PEM; ECDSA, RSA or Ed25519).
+type Certificate struct {
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// DefaultTLS is the tls section a file gets when it writes one, before
+// its own keys apply.
+func DefaultTLS() *TLS {
+	return &TLS{Port: 8443, MinVersion: "1.2", MaxHandshakes: 4096}
+}
+
+// TLSListenAddr returns the HTTPS listener's "host:port", or "" when
+// there is none.
+func (c *Config) TLSListenAddr() string {
+	if c.Server.TLS == nil {
+		return ""
+	}
+	return net.JoinHostPort(c.Server.Host, strconv.Itoa(c.Server.TLS.Port))
 }
 
 // Backend is one upstream server.
@@ -369,6 +413,10 @@ type Timeouts struct {
 	// TunnelIdle closes an upgraded connection (a WebSocket tunnel) after
 	// this long with no bytes in either direction. Default 1h.
 	TunnelIdle time.Duration `yaml:"tunnelIdle"`
+	// TLSHandshake bounds a TLS handshake on the HTTPS listener, from
+	// the connection's accept; exceeded -> the connection is closed.
+	// Default 10s.
+	TLSHandshake time.Duration `yaml:"tlsHandshake"`
 }
 
 // Limits bound what one client may make the proxy hold. Sizes are in bytes.
@@ -572,6 +620,7 @@ func Default() *Config {
 			UpstreamRead:           60 * time.Second,
 			UpstreamIdle:           60 * time.Second,
 			TunnelIdle:             time.Hour,
+			TLSHandshake:           10 * time.Second,
 		},
 		Limits: Limits{
 			MaxConnections:   0, // sized from the descriptor limit

@@ -73,7 +73,7 @@ func TestDefault(t *testing.T) {
 			ClientHeader: 10 * time.Second, ClientIdle: 60 * time.Second, ClientBody: 60 * time.Second,
 			UpstreamConnect: 5 * time.Second, UpstreamResponseHeader: 60 * time.Second,
 			UpstreamRead: 60 * time.Second, UpstreamIdle: 60 * time.Second,
-			TunnelIdle: time.Hour,
+			TunnelIdle: time.Hour, TLSHandshake: 10 * time.Second,
 		},
 		Limits: Limits{
 			MaxConnections: 0, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
@@ -1018,6 +1018,12 @@ log:
 requestId:
   header: "X Id"
 `, `
+server:
+  tls:
+    port: 8080
+    minVersion: "1.0"
+    certificates: [{certFile: /nonexistent.pem, keyFile: /nonexistent.key}]
+` + oneBackend, `
 limits:
   maxHeaderBytes: 32768
   connectionBuffer: 16KiB

@@ -531,6 +531,8 @@ func newSection(t reflect.Type) reflect.Value {
 		s.Status = 200
 	case *DNSDiscovery:
 		*s = *NewDNSDiscovery("")
+	case *TLS:
+		*s = *DefaultTLS()
 	}
 	return p
 }

@@ -290,6 +290,7 @@ func (c *Config) routeTimeouts(v *validator, key string, t *Timeouts) {
 		{"upstreamRead", &t.UpstreamRead, top.UpstreamRead, ""},
 		{"upstreamIdle", &t.UpstreamIdle, top.UpstreamIdle, "an idle upstream connection belongs to no route"},
 		{"tunnelIdle", &t.TunnelIdle, top.TunnelIdle, ""},
+		{"tlsHandshake", &t.TLSHandshake, top.TLSHandshake, before},
 	}
 	for _, f := range fields {
 		k := key + "." + f.name

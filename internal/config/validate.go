@@ -16,6 +16,7 @@ import (
 	"github.com/connx/connx/internal/discovery"
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/ratelimit"
+	"github.com/connx/connx/internal/tlsterm"
 )
 
 // Validate checks every value against its range and the rules between
@@ -163,6 +164,8 @@ func (c *Config) validate(v *validator) {
 	}
 	v.prefixes("metrics.allow", c.Metrics.Allow)
 	v.positive("timeouts.tunnelIdle", c.Timeouts.TunnelIdle)
+	v.positive("timeouts.tlsHandshake", c.Timeouts.TLSHandshake)
+	c.validateTLS(v)
 	for i, u := range c.Server.Upgrades {
 		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
 			v.failf("server.upgrades["+strconv.Itoa(i)+"]", "must be a protocol token such as \"websocket\", got %q", u)
@@ -539,4 +542,37 @@ func reservedField(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(n, "x-forwarded-")
+}
+
+// validateTLS checks server.tls, loading every certificate pair (so that
+// connx -check and a reload refuse files that would not serve).
+func (c *Config) validateTLS(v *validator) {
+	t := c.Server.TLS
+	if t == nil {
+		return
+	}
+	v.intRange("server.tls.port", t.Port, 0, 65535)
+	if t.Port != 0 && t.Port == c.Server.Port {
+		v.failf("server.tls.port", "must differ from server.port (%d)", c.Server.Port)
+	}
+	if len(t.Certificates) == 0 {
+		v.failf("server.tls.certificates", "must list at least one certificate (certFile and keyFile)")
+	}
+	for i, p := range t.Certificates {
+		key := "server.tls.certificates[" + strconv.Itoa(i) + "]"
+		switch {
+		case p.CertFile == "":
+			v.failf(key+".certFile", "is required: the certificate chain's PEM file, leaf first")
+		case p.KeyFile == "":
+			v.failf(key+".keyFile", "is required: the private key's PEM file")
+		default:
+			if _, _, err := tlsterm.LoadPair(tlsterm.Pair{CertFile: p.CertFile, KeyFile: p.KeyFile}); err != nil {
+				v.failf(key+".certFile", "cannot load the certificate and key: %v", err)
+			}
+		}
+	}
+	if _, ok := tlsterm.Versions[t.MinVersion]; !ok {
+		v.failf("server.tls.minVersion", "must be \"1.2\" or \"1.3\", got %q", t.MinVersion)
+	}
+	v.atLeast("server.tls.maxHandshakes", t.MaxHandshakes, 1)
 }

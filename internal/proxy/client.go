@@ -637,6 +637,7 @@ func (cl *client) closeGracefully() {
 	cl.closeAt = cl.lp.now + int64(cl.sn.shutdown)
 	cl.lp.srv.flushing.Add(1)
 	cl.lp.markBusy(&cl.peer)
+	cl.tlsCloseNotify()
 	cl.flushCheck()
 }
 

@@ -104,7 +104,11 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 		}
 	}
 	b = cl.ip.AppendTo(b)
-	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	if cl.tls != nil {
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	}
 	if len(host) > 0 {
 		b = append(b, "X-Forwarded-Host: "...)
 		b = append(b, host...)

@@ -47,6 +47,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := s.reloadTLS(cfg); err != nil {
+		return err
+	}
 	s.snap.Store(sn)
 	s.apply(sn)
 	if cfg.Limits.MaxConnections != old.cfg.Limits.MaxConnections {
@@ -114,6 +117,7 @@ func (s *Server) shutdown(ctx context.Context, successor int) error {
 	if err != nil {
 		s.log.Warn("closing the listeners", "err", err)
 	}
+	s.closeTLSListeners(ctx, successor)
 	close(s.unbound)
 	s.drainLoops()
 	tick := time.NewTicker(10 * time.Millisecond)

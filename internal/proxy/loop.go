@@ -56,6 +56,8 @@ type loop struct {
 	scratch  []byte // response heads are built here
 	norm     []byte // a request path normalised for routing
 	target   []byte // a rewritten request target
+	plain    []byte // TLS plaintext, lent to a peer's stash during its callback (tls.go)
+	sealBuf  []byte // TLS records being written
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
@@ -41,6 +42,9 @@ type peer struct {
 
 	sent int64  // bytes queued for writing, ever
 	owed []byte // output the socket has not taken yet (see write)
+
+	tls  *tlsterm.Conn // the record layer of a TLS connection (tls.go); nil for plaintext
+	lent []byte        // the loop's plaintext buffer, lent to stash during a callback
 }
 
 // data returns the unconsumed input: the stash first, then gnet's buffer.
@@ -110,6 +114,17 @@ func (p *peer) attached() bool { return p.c != nil && !p.closed }
 // gone or closing; a socket error closes it (at once, or when the running
 // callback of this connection returns).
 func (p *peer) write(b []byte) bool {
+	if p.closed || p.closeMe && !p.detaching {
+		return false
+	}
+	if p.tls != nil {
+		return p.writeTLS(b)
+	}
+	return p.writeRaw(b)
+}
+
+// writeRaw is write for bytes as they go on the wire (after TLS).
+func (p *peer) writeRaw(b []byte) bool {
 	if p.closed || p.closeMe && !p.detaching {
 		return false
 	}

@@ -67,6 +67,9 @@ type Server struct {
 	stopping atomic.Bool   // Stop or Shutdown was called
 	unbound  chan struct{} // closed once Shutdown has closed the listeners
 	join     bool          // share the port with a running ConnX (upgrade)
+
+	tls       *tlsFront // the HTTPS listener (tls.go); nil without server.tls
+	plainAddr string    // the plaintext listener's host:port, as given to gnet
 }
 
 // SetAccessLog makes l (nil: none) the access log and closes the one it
@@ -135,6 +138,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		s.stopWatches()
 		return nil, err
+	}
+	if cfg.Server.TLS != nil {
+		if s.tls, err = newTLSFront(cfg, log); err != nil {
+			s.stopWatches()
+			return nil, err
+		}
 	}
 	s.snap.Store(sn)
 	s.apply(sn)
@@ -210,6 +219,13 @@ func (s *Server) Serve() error {
 		}
 		_ = ln.Close()
 	}
+	addrs := []string{"tcp://" + addr}
+	if ta, err := s.tlsListen(sn); err != nil {
+		return err
+	} else if ta != "" {
+		addrs = append(addrs, ta)
+	}
+	s.plainAddr = addr
 	loops := sn.cfg.Server.EventLoops
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
@@ -245,7 +261,12 @@ func (s *Server) Serve() error {
 			c.Stop()
 		}
 	}()
-	err := gnet.Run(s, "tcp://"+addr, opts...)
+	if s.tls != nil {
+		watching := make(chan struct{})
+		go s.tls.run(ctx, watching)
+		<-watching
+	}
+	err := gnet.Rotate(s, addrs, opts...)
 	if err == nil && !s.stopping.Load() {
 		// gnet stops every loop when one fails (accept(2) failing with
 		// EMFILE, for one); the reason is in the log.
@@ -273,7 +294,7 @@ func (s *Server) Active() int64 { return s.active.Load() }
 // OnBoot records the engine and the bound address.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	if fd, err := eng.Dup(); err == nil {
+	if fd, err := s.dupPlainListener(eng); err == nil {
 		if sa, err := unix.Getsockname(fd); err == nil {
 			s.addr = sockaddrTCP(sa)
 		}
@@ -335,9 +356,13 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		return nil, lp.leave(&x.peer)
 	}
+	tc, handled, act := s.tlsOpen(c)
+	if handled {
+		return nil, act
+	}
 	lp := s.loopFor(c.EventLoop())
 	sn := s.snap.Load()
-	if s.active.Load() >= sn.maxConns || s.nearFDLimit() {
+	if tc == nil && (s.active.Load() >= sn.maxConns || s.nearFDLimit()) {
 		lp.st.refused.Add(1)
 		return errorResponse(503), gnet.Close
 	}
@@ -351,12 +376,15 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	cl := &client{state: csIdle, sn: sn, ip: ip}
 	cl.to = &sn.to
-	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true}
+	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true, tls: tc}
 	cl.deadline = lp.now + sn.clientHeader
 	cl.stallAt = lp.now
 	c.SetContext(cl)
 	lp.clients.push(cl)
 	s.active.Add(1)
+	if tc != nil {
+		return nil, cl.tlsStarted(c)
+	}
 	return nil, gnet.None
 }
 
@@ -365,7 +393,11 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
 		x.lp.enter(c)
-		x.onTraffic()
+		if x.tls != nil {
+			x.tlsTraffic()
+		} else {
+			x.onTraffic()
+		}
 		return x.lp.leave(&x.peer)
 	case *upstream:
 		x.lp.enter(c)
@@ -488,6 +520,9 @@ func fdLimit() int64 {
 func (s *Server) nearFDLimit() bool {
 	// Each backend also has a health-check connection open.
 	extra := int64(fdReserve + s.snap.Load().backendCount())
+	if s.tls != nil {
+		extra += s.tls.inFlight.Load() // each holds a duplicate
+	}
 	return s.active.Load()+s.upOpen.Load()+s.dialing.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/ratelimit"
-	"github.com/connx/connx/internal/route"
 	"github.com/connx/connx/internal/redisync"
+	"github.com/connx/connx/internal/route"
 )
 
 // backend is the long-lived runtime state of one backend. Its identity is

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connx/connx/internal/testcert"
+)
+
+func TestTLSSection(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	cf, kf := ca.Issue(t, testcert.ECDSA, false, "example.com").Write(t, dir, "a")
+	c := mustParse(t, "server:\n  tls:\n    certificates:\n      - certFile: "+cf+"\n        keyFile: "+kf+"\n"+oneBackend)
+	want := DefaultTLS()
+	want.Certificates = []Certificate{{cf, kf}}
+	if got := c.Server.TLS; got == nil || got.Port != 8443 || got.MinVersion != "1.2" || got.MaxHandshakes != 4096 || len(got.Certificates) != 1 || got.Certificates[0] != want.Certificates[0] {
+		t.Fatalf("server.tls = %+v, want %+v", got, want)
+	}
+	if c.Timeouts.TLSHandshake != 10*time.Second || c.TLSListenAddr() != "0.0.0.0:8443" {
+		t.Fatalf("tlsHandshake %v, addr %q", c.Timeouts.TLSHandshake, c.TLSListenAddr())
+	}
+	if mustParse(t, oneBackend).TLSListenAddr() != "" {
+		t.Fatal("no tls section, but a TLS address")
+	}
+
+	// A key that does not match its certificate, named with file and line.
+	_, kf2 := ca.Issue(t, testcert.ECDSA, false, "other").Write(t, dir, "b")
+	src := "server:\n  tls:\n    certificates:\n      - certFile: " + cf + "\n        keyFile: " + kf2 + "\n" + oneBackend
+	_, err := Parse([]byte(src), "tls.yaml")
+	errs := configErrors(t, err)
+	if e := errs[0]; e.Key != "server.tls.certificates[0].certFile" || e.Line != 4 ||
+		!strings.HasPrefix(e.Error(), "tls.yaml:4:9: server.tls.certificates[0].certFile: cannot load the certificate and key: ") ||
+		!strings.Contains(e.Msg, "private key does not match public key") {
+		t.Fatalf("error %v", e)
+	}
+	for _, c := range []struct{ yaml, key string }{
+		{"server:\n  tls: {certificates: []}\n", "server.tls.certificates"},
+		{"server:\n  tls: {certificates: [{keyFile: " + kf + "}]}\n", "server.tls.certificates[0].certFile"},
+		{"server:\n  tls: {certificates: [{certFile: " + cf + "}]}\n", "server.tls.certificates[0].keyFile"},
+		{"server:\n  tls: {certificates: [{certFile: " + cf + ", keyFile: " + kf + "}], minVersion: 1.1}\n", "server.tls.minVersion"},
+		{"server:\n  tls: {certificates: [{certFile: " + cf + ", keyFile: " + kf + "}], maxHandshakes: 0}\n", "server.tls.maxHandshakes"},
+		{"server:\n  port: 9000\n  tls: {port: 9000, certificates: [{certFile: " + cf + ", keyFile: " + kf + "}]}\n", "server.tls.port"},
+		{"timeouts: {tlsHandshake: 0}\n", "timeouts.tlsHandshake"},
+		{"pools: {p: {backends: [\"http://a\"]}}\nroutes: [{match: {path: /}, pool: p, timeouts: {tlsHandshake: 1}}]\n", "routes[0].timeouts.tlsHandshake"},
+	} {
+		_, err := Parse([]byte(c.yaml+oneBackend), "t.yaml")
+		if errs := configErrors(t, err); errs[0].Key != c.key {
+			t.Errorf("%q: error %v, want one for %s", c.yaml, errs[0], c.key)
+		}
+	}
+}

@@ -1,0 +1,516 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/tlsterm"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// TLS termination (docs/tls.md, docs/design.md#tls).
+//
+// The HTTPS listener is a second gnet listener on every event loop. A
+// connection accepted on it is handed to a goroutine for the handshake at
+// once: OnOpen duplicates its descriptor and returns gnet.Close (the park
+// of peer.go), the goroutine runs crypto/tls's handshake blocking on the
+// duplicate under timeouts.tlsHandshake, and then enrolls the socket on
+// the same loop again. From then on the connection is an ordinary client
+// whose peer has a tlsterm.Conn: OnTraffic feeds gnet's ciphertext to it
+// and the client state machine reads plaintext from the stash; every
+// write is sealed and goes through the same owed-bytes path as plaintext
+// output (peer.writeRaw), so parking and the connectionBuffer bound work
+// unchanged. No goroutine exists per connection after the handshake.
+
+// ticketRotation is how often the session-ticket key changes;
+// ticketKeys keys are kept, so a ticket resumes for up to
+// ticketRotation*(ticketKeys-1) after the next rotation.
+const (
+	ticketRotation = time.Hour
+	ticketKeys     = 3
+)
+
+// maxSealKeep bounds the loop's reused buffer for sealed records.
+const maxSealKeep = 256 << 10
+
+// tlsFront is the HTTPS listener's shared state.
+type tlsFront struct {
+	log  *slog.Logger
+	keys *tlsterm.TicketKeys
+
+	mu    sync.Mutex                    // serialises update and run
+	store atomic.Pointer[tlsterm.Store] // the certificates in use
+	conf  atomic.Pointer[tls.Config]    // for new handshakes
+	files []string                      // watched by run
+	rerun chan struct{}                 // tells run to watch files again
+
+	port    int      // the listening port once Serve has bound it
+	addr    net.Addr // the bound address, for closing the listeners
+	max     atomic.Int64
+	timeout atomic.Int64 // ns
+
+	inFlight atomic.Int64 // handshakes in progress
+	st       tlsStats
+}
+
+// tlsStats counts handshakes.
+type tlsStats struct {
+	done    [4]atomic.Uint64 // completed, by version: 1.0, 1.1, 1.2, 1.3
+	resumed atomic.Uint64
+	failed  [numTLSFailures]atomic.Uint64
+	durNs   atomic.Int64 // sum of completed handshakes' durations
+}
+
+// Reasons a handshake failed.
+const (
+	tlsFailTimeout  = iota // timeouts.tlsHandshake, or the client went away
+	tlsFailProtocol        // no common version, suite or ALPN protocol; garbage
+	tlsFailRefused         // maxHandshakes or the connection limits
+	tlsFailEnroll          // the loop could not take the connection back
+	numTLSFailures
+)
+
+// newTLSFront loads cfg's certificates.
+func newTLSFront(cfg *config.Config, log *slog.Logger) (*tlsFront, error) {
+	keys, err := tlsterm.NewTicketKeys(ticketKeys, nil)
+	if err != nil {
+		return nil, err
+	}
+	f := &tlsFront{log: log, keys: keys, rerun: make(chan struct{}, 1)}
+	if err := f.update(cfg); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// update applies cfg's server.tls (certificates, minVersion,
+// maxHandshakes) and timeouts.tlsHandshake to new handshakes. The port is
+// kept: moving the listener takes a restart or an upgrade.
+func (f *tlsFront) update(cfg *config.Config) error {
+	t := cfg.Server.TLS
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pairs := make([]tlsterm.Pair, len(t.Certificates))
+	for i, c := range t.Certificates {
+		pairs[i] = tlsterm.Pair{CertFile: c.CertFile, KeyFile: c.KeyFile}
+	}
+	store := f.store.Load()
+	if store == nil || !slices.Equal(store.Files(), pairFiles(pairs)) {
+		var err error
+		if store, err = tlsterm.NewStore(pairs, f.log); err != nil {
+			return fmt.Errorf("server.tls: %w", err)
+		}
+	}
+	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
+		MinVersion: tlsterm.Versions[t.MinVersion],
+		Tickets:    f.keys,
+	})
+	if old := f.conf.Swap(conf); old != nil {
+		f.keys.Detach(old)
+	}
+	if f.store.Swap(store) != store {
+		f.files = store.Files()
+		select {
+		case f.rerun <- struct{}{}:
+		default:
+		}
+	}
+	f.max.Store(int64(t.MaxHandshakes))
+	f.timeout.Store(int64(cfg.Timeouts.TLSHandshake))
+	return nil
+}
+
+func pairFiles(pairs []tlsterm.Pair) []string {
+	files := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		files = append(files, p.CertFile, p.KeyFile)
+	}
+	return files
+}
+
+// run watches the certificate files (reloading the store on a change)
+// and rotates the ticket keys, until ctx ends. It closes watching once
+// the first watches are in place.
+func (f *tlsFront) run(ctx context.Context, watching chan<- struct{}) {
+	rotate := time.NewTicker(ticketRotation)
+	defer rotate.Stop()
+	for {
+		stop := f.watch(ctx)
+		if watching != nil {
+			close(watching)
+			watching = nil
+		}
+		for again := false; !again; {
+			select {
+			case <-ctx.Done():
+				stop()
+				return
+			case <-f.rerun:
+				again = true
+			case <-rotate.C:
+				if err := f.keys.Rotate(); err != nil {
+					f.log.Error("TLS session ticket key not rotated", "err", err)
+				}
+			}
+		}
+		stop()
+	}
+}
+
+// watch starts a watcher per certificate or key file of the current
+// store; stop ends them and waits.
+func (f *tlsFront) watch(ctx context.Context) (stop func()) {
+	f.mu.Lock()
+	store, files := f.store.Load(), f.files
+	f.mu.Unlock()
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, file := range dedupe(files) {
+		w, err := config.NewWatcher(file, 0, f.log)
+		if err != nil {
+			f.log.Error("TLS certificate file not watched; it is re-read on reload (SIGHUP) only", "file", file, "err", err)
+			continue
+		}
+		wg.Go(func() {
+			_ = w.Run(wctx, func([]byte, error) { _ = store.Reload() })
+		})
+	}
+	// A change between loading the store and the watchers' first read
+	// would otherwise go unseen.
+	_ = store.Reload()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func dedupe(files []string) []string {
+	out := slices.Clone(files)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// isTLS reports whether c was accepted on the HTTPS listener.
+func (f *tlsFront) isTLS(c gnet.Conn) bool {
+	a, ok := c.LocalAddr().(*net.TCPAddr)
+	return ok && a.Port == f.port
+}
+
+// tlsHandshake is the context of a connection enrolled after its
+// handshake.
+type tlsHandshake struct {
+	conn *tlsterm.Conn
+}
+
+// tlsOpen runs first in OnOpen. For a connection just accepted on the
+// HTTPS listener it starts the handshake and reports handled (OnOpen
+// returns act); for a connection back from its handshake it returns the
+// tlsterm.Conn the client is to use.
+func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.Action) {
+	f := s.tls
+	if f == nil {
+		return nil, false, gnet.None
+	}
+	if hs, ok := c.Context().(*tlsHandshake); ok {
+		return hs.conn, false, gnet.None
+	}
+	if !f.isTLS(c) {
+		return nil, false, gnet.None
+	}
+	lp := s.loopFor(c.EventLoop())
+	sn := s.snap.Load()
+	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || f.inFlight.Load() >= f.max.Load() {
+		lp.st.refused.Add(1)
+		f.st.failed[tlsFailRefused].Add(1)
+		return nil, true, gnet.Close
+	}
+	fd, err := c.Dup()
+	if err != nil {
+		f.st.failed[tlsFailRefused].Add(1)
+		return nil, true, gnet.Close
+	}
+	f.inFlight.Add(1)
+	go f.handshake(lp.el, fd, time.Now())
+	return nil, true, gnet.Close // the duplicate keeps the socket open
+}
+
+// handshake runs on its own goroutine: the TLS handshake on descriptor fd,
+// then the enrollment of the socket on el.
+func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
+	defer f.inFlight.Add(-1)
+	file := os.NewFile(uintptr(fd), "connx-tls")
+	nc, err := net.FileConn(file)
+	_ = file.Close()
+	if err != nil || nc.RemoteAddr() == nil {
+		// Reset before we got to it (gnet's Enroll would panic on the
+		// missing address).
+		if nc != nil {
+			_ = nc.Close()
+		}
+		f.st.failed[tlsFailTimeout].Add(1)
+		return
+	}
+	_ = nc.SetDeadline(start.Add(time.Duration(f.timeout.Load())))
+	tc := tlsterm.Server(nc, f.conf.Load())
+	if err := tc.Handshake(); err != nil {
+		f.st.failed[handshakeFailure(err)].Add(1)
+		_ = nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	st := tc.State()
+	f.st.durNs.Add(int64(time.Since(start)))
+	if v := int(st.Version) - tls.VersionTLS10; v >= 0 && v < len(f.st.done) {
+		f.st.done[v].Add(1)
+	}
+	if st.DidResume {
+		f.st.resumed.Add(1)
+	}
+	ch, err := el.Enroll(gnet.NewContext(context.Background(), &tlsHandshake{conn: tc}), nc)
+	if err == nil {
+		err = enrollResult(ch)
+	} else {
+		_ = nc.Close()
+	}
+	if err != nil {
+		f.st.failed[tlsFailEnroll].Add(1)
+	}
+}
+
+// handshakeFailure classifies a handshake error.
+func handshakeFailure(err error) int {
+	var ne net.Error
+	var re tls.RecordHeaderError
+	var ae tls.AlertError
+	switch {
+	case errors.As(err, &re), errors.As(err, &ae):
+		return tlsFailProtocol
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		return tlsFailTimeout
+	case errors.Is(err, net.ErrClosed), isEOF(err):
+		return tlsFailTimeout
+	}
+	return tlsFailProtocol // crypto/tls's own checks: versions, suites, ALPN
+}
+
+func isEOF(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "EOF" || err.Error() == "unexpected EOF" {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsStarted runs in OnOpen for a client back from its handshake: the
+// handshake may have read the first request with its last message, so
+// decrypt and process before waiting for input.
+func (cl *client) tlsStarted(c gnet.Conn) gnet.Action {
+	cl.lp.enter(c)
+	cl.tlsTraffic()
+	return cl.lp.leave(&cl.peer)
+}
+
+// tlsTraffic is onTraffic for a TLS client: ciphertext from gnet becomes
+// plaintext in the stash, which the state machine reads as usual. An
+// error, or the client's close_notify, closes the connection once the
+// plaintext before it has been processed (as a TCP FIN does).
+func (cl *client) tlsTraffic() {
+	err := cl.tlsRead()
+	cl.onTraffic()
+	if err != nil && !cl.closed {
+		cl.abort()
+	}
+	cl.tlsReturn()
+}
+
+// tlsRead decrypts what gnet has buffered into the stash. While the
+// stash is empty the plaintext goes to the loop's buffer, lent to the
+// stash until tlsReturn at the end of the callback, so a request that is
+// processed at once is never copied to the heap.
+func (p *peer) tlsRead() error {
+	var ct []byte
+	if p.c != nil {
+		ct, _ = p.c.Peek(-1)
+	}
+	var err error
+	if len(p.stash) > 0 {
+		p.stash, err = p.tls.Open(p.stash, ct)
+	} else {
+		buf := p.lp.plain
+		p.lp.plain = nil
+		var out []byte
+		out, err = p.tls.Open(buf[:0], ct)
+		if len(out) > 0 {
+			p.stash, p.lent = out, out
+		} else {
+			p.lp.plain = out
+		}
+	}
+	if len(ct) > 0 {
+		_, _ = p.c.Discard(len(ct))
+	}
+	if out := p.tls.Pending(nil); len(out) > 0 {
+		p.writeRaw(out) // an alert, or a key update
+	}
+	return err
+}
+
+// tlsReturn gives the lent buffer back to the loop, copying what the
+// callback left unconsumed.
+func (p *peer) tlsReturn() {
+	if p.lent == nil {
+		return
+	}
+	if len(p.stash) > 0 {
+		p.stash = bytes.Clone(p.stash)
+	}
+	p.lp.plain = p.lent[:0]
+	p.lent = nil
+}
+
+// writeTLS seals b and writes the records as output of p.
+func (p *peer) writeTLS(b []byte) bool {
+	buf := p.lp.sealBuf
+	p.lp.sealBuf = nil
+	out, err := p.tls.Seal(buf[:0], b)
+	if err != nil {
+		p.broke()
+		return false
+	}
+	ok := p.writeRaw(out)
+	if cap(out) <= maxSealKeep {
+		p.lp.sealBuf = out[:0]
+	}
+	return ok
+}
+
+// tlsCloseNotify sends close_notify before a graceful close, so that the
+// client can tell the end of a response from a truncation.
+func (p *peer) tlsCloseNotify() {
+	if p.tls != nil && !p.closed {
+		p.writeRaw(p.tls.CloseNotify(nil))
+	}
+}
+
+// tlsListen binds the HTTPS address for Serve the way Serve binds the
+// plaintext one (refusing a busy port, resolving port 0), and returns the
+// gnet address to add. Without server.tls it returns "".
+func (s *Server) tlsListen(sn *snapshot) (string, error) {
+	if s.tls == nil {
+		return "", nil
+	}
+	t := sn.cfg.Server.TLS
+	addr := sn.cfg.TLSListenAddr()
+	port := t.Port
+	if anyPort := port == 0; !s.join || anyPort {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("server.tls: cannot listen on %s: %w", addr, err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		addr = net.JoinHostPort(sn.cfg.Server.Host, strconv.Itoa(port))
+		_ = ln.Close()
+	}
+	s.tls.port = port
+	if ta, err := net.ResolveTCPAddr("tcp", addr); err == nil {
+		s.tls.addr = ta
+	}
+	return "tcp://" + addr, nil
+}
+
+// TLSAddr is the bound HTTPS address (nil without server.tls); valid
+// after Ready.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.addr
+}
+
+// dupPlainListener duplicates the plaintext listener for OnBoot: gnet's
+// Engine.Dup refuses when there are two listeners.
+func (s *Server) dupPlainListener(eng gnet.Engine) (int, error) {
+	if s.tls == nil {
+		return eng.Dup()
+	}
+	return eng.DupListener("tcp", s.plainAddr)
+}
+
+// closeTLSListeners closes (or hands over) the HTTPS listeners with the
+// plaintext ones.
+func (s *Server) closeTLSListeners(ctx context.Context, successor int) {
+	if s.tls == nil || s.tls.addr == nil {
+		return
+	}
+	var err error
+	if successor > 0 {
+		err = handOverListeners(ctx, s.tls.addr, successor)
+	} else {
+		err = closeListeners(s.tls.addr)
+	}
+	if err != nil {
+		s.log.Warn("closing the TLS listeners", "err", err)
+	}
+}
+
+// reloadTLS applies a reloaded configuration's TLS settings.
+func (s *Server) reloadTLS(cfg *config.Config) error {
+	switch {
+	case s.tls == nil && cfg.Server.TLS == nil:
+		return nil
+	case s.tls == nil || cfg.Server.TLS == nil:
+		return errors.New("server.tls: adding or removing the HTTPS listener takes a restart or an upgrade (SIGUSR2)")
+	}
+	if cfg.Server.TLS.Port != 0 && cfg.Server.TLS.Port != s.tls.port {
+		s.log.Warn("server.tls.port changed; it applies after a restart or upgrade (SIGUSR2)",
+			"running", s.tls.port, "configured", cfg.Server.TLS.Port)
+	}
+	return s.tls.update(cfg)
+}
+
+// TLSStats is a snapshot of the HTTPS listener's counters.
+type TLSStats struct {
+	Handshakes  map[string]uint64 // completed, by version ("1.3")
+	Resumed     uint64            // of which resumed a session
+	Failed      map[string]uint64 // by reason: timeout, protocol, refused, enroll
+	InProgress  int64
+	DurationSum time.Duration // of completed handshakes
+	Certs       []tlsterm.CertInfo
+}
+
+// TLSStats returns the HTTPS listener's counters; ok is false without
+// server.tls. Safe for concurrent use.
+func (s *Server) TLSStats() (st TLSStats, ok bool) {
+	f := s.tls
+	if f == nil {
+		return st, false
+	}
+	st.Handshakes = map[string]uint64{}
+	for i := range f.st.done {
+		if n := f.st.done[i].Load(); n > 0 {
+			st.Handshakes[tlsterm.VersionName(uint16(tls.VersionTLS10+i))] = n
+		}
+	}
+	st.Resumed = f.st.resumed.Load()
+	st.Failed = map[string]uint64{}
+	for i, name := range [numTLSFailures]string{"timeout", "protocol", "refused", "enroll"} {
+		st.Failed[name] = f.st.failed[i].Load()
+	}
+	st.InProgress = f.inFlight.Load()
+	st.DurationSum = time.Duration(f.st.durNs.Load())
+	st.Certs = f.store.Load().Certificates()
+	return st, true
+}

@@ -1,0 +1,215 @@
+// Package tlsterm is ConnX's TLS glue without I/O: a certificate store
+// that picks a certificate by SNI and re-reads its files when they
+// change, session-ticket key rotation, the server configuration ConnX
+// offers, and [Conn], which drives crypto/tls's record layer from byte
+// slices so that an event loop can feed it ciphertext and get plaintext
+// back, and the other way round.
+//
+// It imports no event-loop library: internal/proxy owns the sockets and
+// calls into this package with the bytes it read and writes the bytes it
+// gets back.
+package tlsterm
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+)
+
+// Conn is one TLS connection, client or server side, in two phases.
+//
+// During [Conn.Handshake] crypto/tls reads and writes the net.Conn given to
+// [Server] or [Client] directly, blocking (the caller runs it on a
+// goroutine of its own, with a deadline on that net.Conn). Once it returns,
+// the net.Conn is never touched again: records are exchanged only through
+// [Conn.Open] (ciphertext in, plaintext out) and [Conn.Seal] (plaintext
+// in, ciphertext out), which never block.
+//
+// This works with stock crypto/tls because its record reader keeps a
+// partial record across reads and does not make a temporary read error
+// sticky (crypto/tls/conn.go, readRecordOrCCS): when Open runs out of
+// input, the read returns an error whose Temporary() is true, and the next
+// Open resumes where it stopped. That behaviour is not a documented
+// promise; TestRecordLayerResumes runs it on every toolchain the project
+// builds with.
+//
+// A Conn is not safe for concurrent use: after the handshake it belongs to
+// one goroutine (an event loop). The zero value is not usable.
+type Conn struct {
+	tc  *tls.Conn
+	raw rawConn
+}
+
+// Server returns the server side of a TLS connection over nc with cfg.
+func Server(nc net.Conn, cfg *tls.Config) *Conn {
+	c := &Conn{raw: rawConn{nc: nc}}
+	c.tc = tls.Server(&c.raw, cfg)
+	return c
+}
+
+// Client returns the client side of a TLS connection over nc with cfg.
+func Client(nc net.Conn, cfg *tls.Config) *Conn {
+	c := &Conn{raw: rawConn{nc: nc}}
+	c.tc = tls.Client(&c.raw, cfg)
+	return c
+}
+
+// Handshake runs the TLS handshake over the net.Conn, blocking, and then
+// lets go of it, whatever the outcome: the caller keeps the net.Conn and
+// its deadline. Bytes the peer sent behind its last handshake message
+// (typically its first request) may have been read with it; they are
+// decrypted by the first Open, so call Open once (with no new input) before
+// waiting for the socket to become readable.
+func (c *Conn) Handshake() error {
+	err := c.tc.Handshake()
+	c.raw.local, c.raw.remote = c.raw.nc.LocalAddr(), c.raw.nc.RemoteAddr()
+	c.raw.nc = nil
+	return err
+}
+
+// State is the connection's TLS state (version, cipher suite, ALPN
+// protocol, server name, peer certificates, resumption).
+func (c *Conn) State() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// minRead is the free space Open keeps in dst for each read: a whole
+// record's plaintext.
+const minRead = 16 << 10
+
+// Open consumes the ciphertext ct and appends to dst the plaintext it
+// completes, together with plaintext of earlier input that was still
+// waiting (a record is decrypted once it has arrived in full). It returns
+// io.EOF once the peer has sent close_notify, and any other error when the
+// peer sent something that is not valid TLS or an alert; either way the
+// connection is over and the caller should send [Conn.Pending] (an alert,
+// if any) before closing. ct is not retained. All of ct is consumed unless
+// there is an error.
+//
+// Open may produce output of its own (a key update answering the peer's,
+// an alert): take it with Pending after every Open.
+func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
+	c.raw.in = ct
+	defer func() { c.raw.in = nil }()
+	for {
+		if cap(dst)-len(dst) < minRead {
+			dst = append(dst[:cap(dst)], make([]byte, minRead)...)[:len(dst)]
+		}
+		n, err := c.tc.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err != nil {
+			if errors.Is(err, errWouldBlock) {
+				return dst, nil
+			}
+			return dst, err
+		}
+	}
+}
+
+// Seal encrypts p into records and appends them, after any output Open
+// left pending, to dst. It fails only once the connection is broken or
+// closed for writing.
+func (c *Conn) Seal(dst, p []byte) ([]byte, error) {
+	dst = append(dst, c.raw.out...)
+	c.raw.out = dst
+	_, err := c.tc.Write(p)
+	dst = c.raw.out
+	c.raw.out = nil
+	return dst, err
+}
+
+// Pending appends to dst the output Open produced (alerts, key updates)
+// and forgets it.
+func (c *Conn) Pending(dst []byte) []byte {
+	if len(c.raw.out) > 0 {
+		dst = append(dst, c.raw.out...)
+		c.raw.out = nil
+	}
+	return dst
+}
+
+// CloseNotify appends a close_notify alert (after any pending output) to
+// dst: the peer can tell the end of the data from a truncation. Writes
+// fail after it.
+func (c *Conn) CloseNotify(dst []byte) []byte {
+	_ = c.tc.CloseWrite()
+	return c.Pending(dst)
+}
+
+// errWouldBlock is what the record layer reads when the bytes given to
+// Open are used up. crypto/tls passes a temporary net.Error on without
+// marking the connection broken.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "tlsterm: no more input" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// rawConn is the net.Conn under the tls.Conn: the socket while nc is set
+// (the handshake), the in and out buffers afterwards.
+type rawConn struct {
+	nc            net.Conn
+	in, out       []byte
+	local, remote net.Addr
+}
+
+var _ net.Conn = (*rawConn)(nil)
+
+func (r *rawConn) Read(b []byte) (int, error) {
+	if r.nc != nil {
+		return r.nc.Read(b)
+	}
+	if len(r.in) == 0 {
+		return 0, errWouldBlock
+	}
+	n := copy(b, r.in)
+	r.in = r.in[n:]
+	return n, nil
+}
+
+func (r *rawConn) Write(b []byte) (int, error) {
+	if r.nc != nil {
+		return r.nc.Write(b)
+	}
+	r.out = append(r.out, b...)
+	return len(b), nil
+}
+
+// Close does nothing: the caller owns the socket.
+func (r *rawConn) Close() error { return nil }
+
+func (r *rawConn) LocalAddr() net.Addr {
+	if r.nc != nil {
+		return r.nc.LocalAddr()
+	}
+	return r.local
+}
+
+func (r *rawConn) RemoteAddr() net.Addr {
+	if r.nc != nil {
+		return r.nc.RemoteAddr()
+	}
+	return r.remote
+}
+
+func (r *rawConn) SetDeadline(t time.Time) error {
+	if r.nc != nil {
+		return r.nc.SetDeadline(t)
+	}
+	return nil
+}
+
+func (r *rawConn) SetReadDeadline(t time.Time) error {
+	if r.nc != nil {
+		return r.nc.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (r *rawConn) SetWriteDeadline(t time.Time) error {
+	if r.nc != nil {
+		return r.nc.SetWriteDeadline(t)
+	}
+	return nil
+}
