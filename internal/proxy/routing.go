@@ -259,8 +259,12 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 
 // rewrite returns the request target to forward: the normalised path,
 // less the route's stripPrefix, behind its addPrefix, then the query as
-// received. It returns target itself when that is what it already is.
+// received. It returns target itself when that is what it already is,
+// and for "OPTIONS *", whose target is not a path to prefix.
 func (cl *client) rewrite(target, path, query []byte, a *routeAct) []byte {
+	if len(path) == 1 && path[0] == '*' {
+		return target
+	}
 	strip, add := "", ""
 	if a != nil {
 		strip, add = a.strip, a.add

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -490,4 +492,45 @@ routes:
 		t.Error("pool p2 was removed by the last reload but is still kept")
 	}
 	t.Logf("%d requests, 0 failed, 20 reloads", done.Load())
+}
+
+// TestRoutingOptionsStar: "OPTIONS *" names the server, not a path, so a
+// route's addPrefix must not turn it into a path ("/api*").
+func TestRoutingOptionsStar(t *testing.T) {
+	lines := make(chan string, 4)
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			lines <- head[:strings.Index(head, "\r\n")]
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {host: "h.example"}
+    pool: a
+    addPrefix: "/api"
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	for req, want := range map[string]string{
+		"OPTIONS * HTTP/1.1\r\nHost: h.example\r\n\r\n":                 "OPTIONS * HTTP/1.1",
+		"OPTIONS http://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n": "OPTIONS * HTTP/1.1",
+		"GET /x HTTP/1.1\r\nHost: h.example\r\n\r\n":                    "GET /api/x HTTP/1.1",
+	} {
+		rc.send(req)
+		if resp, _ := rc.response(req[:strings.IndexByte(req, ' ')]); resp.StatusCode != 200 {
+			t.Fatalf("%q: status %d", req, resp.StatusCode)
+		}
+		if got := <-lines; got != want {
+			t.Errorf("%q reached the backend as %q, want %q", req, got, want)
+		}
+	}
 }
