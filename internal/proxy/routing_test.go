@@ -521,9 +521,9 @@ routes:
 	srv := startProxy(t, cfg)
 	rc := dialProxy(t, srv.Addr().String())
 	for req, want := range map[string]string{
-		"OPTIONS * HTTP/1.1\r\nHost: h.example\r\n\r\n":                 "OPTIONS * HTTP/1.1",
+		"OPTIONS * HTTP/1.1\r\nHost: h.example\r\n\r\n":                "OPTIONS * HTTP/1.1",
 		"OPTIONS http://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n": "OPTIONS * HTTP/1.1",
-		"GET /x HTTP/1.1\r\nHost: h.example\r\n\r\n":                    "GET /api/x HTTP/1.1",
+		"GET /x HTTP/1.1\r\nHost: h.example\r\n\r\n":                   "GET /api/x HTTP/1.1",
 	} {
 		rc.send(req)
 		if resp, _ := rc.response(req[:strings.IndexByte(req, ' ')]); resp.StatusCode != 200 {
