@@ -59,6 +59,9 @@ type routeAct struct {
 	host    string // hostRewrite
 	setReq  []byte // setRequestHeaders as wire lines
 	dropReq []string
+	// fwd are the X-Forwarded-* fields ConnX would write that the route
+	// sets or removes instead (fwdFor, fwdProto, fwdHost).
+	fwd     uint8
 	setResp []byte // setResponseHeaders as wire lines
 	// dropResp are the response fields not passed on: those removed and
 	// those set.
@@ -123,6 +126,9 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 			a.dropReq = append(a.dropReq, h.Name)
 		}
 		a.dropReq = append(a.dropReq, r.RemoveRequestHeaders...)
+		for _, name := range a.dropReq {
+			a.fwd |= forwardedField(name)
+		}
 		for _, h := range r.SetResponseHeaders {
 			a.setResp = fmt.Appendf(a.setResp, "%s: %s\r\n", h.Name, h.Value)
 			a.dropResp = append(a.dropResp, h.Name)
@@ -141,6 +147,27 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 		}
 	}
 	return nil
+}
+
+// The X-Forwarded-* fields ConnX writes on every forwarded request,
+// as bits of routeAct.fwd.
+const (
+	fwdFor uint8 = 1 << iota
+	fwdProto
+	fwdHost
+)
+
+// forwardedField returns the fwd bit of the field named name, or 0.
+func forwardedField(name string) uint8 {
+	switch {
+	case strings.EqualFold(name, "X-Forwarded-For"):
+		return fwdFor
+	case strings.EqualFold(name, "X-Forwarded-Proto"):
+		return fwdProto
+	case strings.EqualFold(name, "X-Forwarded-Host"):
+		return fwdHost
+	}
+	return 0
 }
 
 // act returns the snapshot's route labelled label, or nil; sn may be nil.

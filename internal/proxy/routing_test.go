@@ -534,3 +534,46 @@ routes:
 		}
 	}
 }
+
+// TestRoutingSetForwardedFields: a route's setRequestHeaders replaces
+// every field of that name (docs/configuration.md), the X-Forwarded-*
+// fields ConnX writes itself included: a TLS terminator in front of ConnX
+// sets X-Forwarded-Proto to https, and the backend must not also see
+// ConnX's "http". removeRequestHeaders drops them likewise.
+func TestRoutingSetForwardedFields(t *testing.T) {
+	be := namedEcho(t, "a")
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {pathPrefix: "/set"}
+    pool: a
+    setRequestHeaders: {X-Forwarded-Proto: "https", X-Forwarded-Host: "www.example.com", X-Forwarded-For: "192.0.2.1"}
+  - match: {pathPrefix: "/remove"}
+    pool: a
+    removeRequestHeaders: [X-Forwarded-For]
+  - match: {pathPrefix: "/plain"}
+    pool: a
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	const fwd = "X-Forwarded-For: 198.51.100.7\r\n"
+	_, _, s := rc.do("GET /set HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	for name, want := range map[string]string{
+		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "www.example.com", "X-Forwarded-For": "192.0.2.1",
+	} {
+		if got := strings.Join(s.Header.Values(name), " | "); got != want {
+			t.Errorf("set %s: the backend saw %q, want %q", name, got, want)
+		}
+	}
+	_, _, s = rc.do("GET /remove HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	if got := s.Header.Values("X-Forwarded-For"); len(got) != 0 || s.Header.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("remove X-Forwarded-For: the backend saw %q (X-Forwarded-Proto %q)", got, s.Header.Get("X-Forwarded-Proto"))
+	}
+	_, _, s = rc.do("GET /plain HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	if got := strings.Join(s.Header.Values("X-Forwarded-For"), " | "); got != "198.51.100.7, 127.0.0.1" ||
+		s.Header.Get("X-Forwarded-Proto") != "http" || s.Header.Get("X-Forwarded-Host") != "h.example" {
+		t.Errorf("no modifiers: the backend saw %v", s.Header)
+	}
+}
