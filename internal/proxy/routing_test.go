@@ -577,3 +577,42 @@ routes:
 		t.Errorf("no modifiers: the backend saw %v", s.Header)
 	}
 }
+
+// TestRoutingSlowBodyIsNotABackendTimeout: a client that pauses in the
+// middle of its request body, for less than timeouts.clientBody, is not
+// the backend's fault. upstreamResponseHeader runs from the request being
+// fully sent (docs/configuration.md); with a route's short value it used
+// to run from each body write, so the pause was answered 504 and counted
+// as a backend timeout (breaker, outlier detection): a slow client could
+// take a healthy backend out of service.
+func TestRoutingSlowBodyIsNotABackendTimeout(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {pathPrefix: "/up"}
+    pool: a
+    timeouts: {upstreamResponseHeader: 0.2, clientBody: 60}
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	rc.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	// Pause well past upstreamResponseHeader: nothing may come back.
+	_ = rc.c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := rc.br.Peek(1); err == nil {
+		resp, body := rc.response(http.MethodPost)
+		t.Fatalf("during the client's pause: %d %q, want no answer yet", resp.StatusCode, body)
+	}
+	rc.send("defghij")
+	if resp, body := rc.response(http.MethodPost); resp.StatusCode != 200 || body != "abcdefghij" {
+		t.Fatalf("after the pause: %d %q, want 200 with the body echoed", resp.StatusCode, body)
+	}
+	if n := settledStats(t, srv, 1).Errors[stats.ErrTimeout]; n != 0 {
+		t.Errorf("%d upstream timeouts counted, want 0", n)
+	}
+}
