@@ -245,6 +245,9 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 		cl.reject(http.StatusBadRequest)
 		return false, false
 	}
+	if cap(path) > cap(lp.norm) && &path[0] != &r.Path[0] {
+		lp.norm = path[:0] // Normalize grew it: keep it for the next long path
+	}
 	host := r.Host
 	if r.Authority != nil {
 		host = r.Authority
