@@ -223,6 +223,11 @@ func (c *Config) noEffect(v *validator, key string, r *Route, action string) {
 		v.failf(key+".setResponseHeaders", "has no effect on a respond route: put the fields in respond.headers")
 	case action == "redirect":
 		v.headerFields(key+".setResponseHeaders", r.SetResponseHeaders, false, false)
+		for j, h := range r.SetResponseHeaders {
+			if strings.EqualFold(h.Name, "Location") {
+				v.failf(key+".setResponseHeaders["+strconv.Itoa(j)+"].name", "cannot be set on a redirect route: use redirect.location")
+			}
+		}
 	}
 	if r.Timeouts == (Timeouts{}) {
 		r.Timeouts = c.Timeouts

@@ -416,6 +416,12 @@ func TestRouteErrors(t *testing.T) {
 				`test.yaml:3:5: routes[0].setResponseHeaders: has no effect on a respond route: put the fields in respond.headers`,
 				`test.yaml:4:5: routes[0].timeouts: has no effect on a respond route: only a pool route sends the request to a backend`,
 			}},
+		// A redirect writes Location itself: a second one would make the
+		// response ambiguous (RFC 9110 10.2.2 allows one).
+		{"Location on a redirect", "routes:\n  - redirect: {location: /}\n    setResponseHeaders: {location: /x}\n" + oneBackend,
+			[]string{
+				`test.yaml:3:26: routes[0].setResponseHeaders[0].name: cannot be set on a redirect route: use redirect.location`,
+			}},
 		{"strip and add prefix", pools + "routes:\n" +
 			"  - {match: {pathPrefix: /v1/}, pool: api, stripPrefix: /v2, addPrefix: \"/\"}\n" +
 			"  - {match: {path: /v1}, pool: api, stripPrefix: \"/\", addPrefix: api}\n" +

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,6 +176,10 @@ func TestProxyKeepAliveAllocs(t *testing.T) {
 		// A path that normalisation rewrites, and a route that strips a
 		// prefix and sets a field.
 		keepAliveAllocs(t, "GET /api//x/./y?z=1 HTTP/1.1\r\nHost: site17.example.com\r\n", benchRoutes(100))
+	})
+	t.Run("routed long path", func(t *testing.T) {
+		// A path whose normal form outgrows the loop's first buffer.
+		keepAliveAllocs(t, "GET /api//"+strings.Repeat("seg/", 500)+"y HTTP/1.1\r\nHost: site17.example.com\r\n", benchRoutes(100))
 	})
 }
 

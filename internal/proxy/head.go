@@ -96,20 +96,29 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	if idName != "" {
 		b = appendRequestID(b, cl, sn, id)
 	}
-	b = append(b, "X-Forwarded-For: "...)
-	for i := range r.Headers {
-		if h := &r.Headers[i]; h.Flags&http1.FlagXForwardedFor != 0 && len(h.Value) > 0 {
-			b = append(b, h.Value...)
-			b = append(b, ", "...)
+	var fwd uint8 // the X-Forwarded-* fields the route sets or removes
+	if rt != nil {
+		fwd = rt.fwd
+	}
+	if fwd&fwdFor == 0 {
+		b = append(b, "X-Forwarded-For: "...)
+		for i := range r.Headers {
+			if h := &r.Headers[i]; h.Flags&http1.FlagXForwardedFor != 0 && len(h.Value) > 0 {
+				b = append(b, h.Value...)
+				b = append(b, ", "...)
+			}
+		}
+		b = cl.ip.AppendTo(b)
+		b = append(b, "\r\n"...)
+	}
+	if fwd&fwdProto == 0 {
+		if cl.tls != nil {
+			b = append(b, "X-Forwarded-Proto: https\r\n"...)
+		} else {
+			b = append(b, "X-Forwarded-Proto: http\r\n"...)
 		}
 	}
-	b = cl.ip.AppendTo(b)
-	if cl.tls != nil {
-		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
-	} else {
-		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
-	}
-	if len(host) > 0 {
+	if len(host) > 0 && fwd&fwdHost == 0 {
 		b = append(b, "X-Forwarded-Host: "...)
 		b = append(b, host...)
 		b = append(b, "\r\n"...)

@@ -60,6 +60,9 @@ type routeAct struct {
 	host    string // hostRewrite
 	setReq  []byte // setRequestHeaders as wire lines
 	dropReq []string
+	// fwd are the X-Forwarded-* fields ConnX would write that the route
+	// sets or removes instead (fwdFor, fwdProto, fwdHost).
+	fwd     uint8
 	setResp []byte // setResponseHeaders as wire lines
 	// dropResp are the response fields not passed on: those removed and
 	// those set.
@@ -126,6 +129,9 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 			a.dropReq = append(a.dropReq, h.Name)
 		}
 		a.dropReq = append(a.dropReq, r.RemoveRequestHeaders...)
+		for _, name := range a.dropReq {
+			a.fwd |= forwardedField(name)
+		}
 		for _, h := range r.SetResponseHeaders {
 			a.setResp = fmt.Appendf(a.setResp, "%s: %s\r\n", h.Name, h.Value)
 			a.dropResp = append(a.dropResp, h.Name)
@@ -144,6 +150,27 @@ func (sn *snapshot) buildRoutes(prev *snapshot, ids routeIDs) error {
 		}
 	}
 	return nil
+}
+
+// The X-Forwarded-* fields ConnX writes on every forwarded request,
+// as bits of routeAct.fwd.
+const (
+	fwdFor uint8 = 1 << iota
+	fwdProto
+	fwdHost
+)
+
+// forwardedField returns the fwd bit of the field named name, or 0.
+func forwardedField(name string) uint8 {
+	switch {
+	case strings.EqualFold(name, "X-Forwarded-For"):
+		return fwdFor
+	case strings.EqualFold(name, "X-Forwarded-Proto"):
+		return fwdProto
+	case strings.EqualFold(name, "X-Forwarded-Host"):
+		return fwdHost
+	}
+	return 0
 }
 
 // act returns the snapshot's route labelled label, or nil; sn may be nil.
@@ -228,6 +255,9 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 		cl.reject(http.StatusBadRequest)
 		return false, false
 	}
+	if cap(path) > cap(lp.norm) && &path[0] != &r.Path[0] {
+		lp.norm = path[:0] // Normalize grew it: keep it for the next long path
+	}
 	host := r.Host
 	if r.Authority != nil {
 		host = r.Authority
@@ -275,8 +305,12 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 
 // rewrite returns the request target to forward: the normalised path,
 // less the route's stripPrefix, behind its addPrefix, then the query as
-// received. It returns target itself when that is what it already is.
+// received. It returns target itself when that is what it already is,
+// and for "OPTIONS *", whose target is not a path to prefix.
 func (cl *client) rewrite(target, path, query []byte, a *routeAct) []byte {
+	if len(path) == 1 && path[0] == '*' {
+		return target
+	}
 	strip, add := "", ""
 	if a != nil {
 		strip, add = a.strip, a.add

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -500,4 +502,127 @@ routes:
 		t.Error("pool p2 was removed by the last reload but is still kept")
 	}
 	t.Logf("%d requests, 0 failed, 20 reloads", done.Load())
+}
+
+// TestRoutingOptionsStar: "OPTIONS *" names the server, not a path, so a
+// route's addPrefix must not turn it into a path ("/api*").
+func TestRoutingOptionsStar(t *testing.T) {
+	lines := make(chan string, 4)
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			lines <- head[:strings.Index(head, "\r\n")]
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {host: "h.example"}
+    pool: a
+    addPrefix: "/api"
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	for req, want := range map[string]string{
+		"OPTIONS * HTTP/1.1\r\nHost: h.example\r\n\r\n":                "OPTIONS * HTTP/1.1",
+		"OPTIONS http://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n": "OPTIONS * HTTP/1.1",
+		"GET /x HTTP/1.1\r\nHost: h.example\r\n\r\n":                   "GET /api/x HTTP/1.1",
+	} {
+		rc.send(req)
+		if resp, _ := rc.response(req[:strings.IndexByte(req, ' ')]); resp.StatusCode != 200 {
+			t.Fatalf("%q: status %d", req, resp.StatusCode)
+		}
+		if got := <-lines; got != want {
+			t.Errorf("%q reached the backend as %q, want %q", req, got, want)
+		}
+	}
+}
+
+// TestRoutingSetForwardedFields: a route's setRequestHeaders replaces
+// every field of that name (docs/configuration.md), the X-Forwarded-*
+// fields ConnX writes itself included: a TLS terminator in front of ConnX
+// sets X-Forwarded-Proto to https, and the backend must not also see
+// ConnX's "http". removeRequestHeaders drops them likewise.
+func TestRoutingSetForwardedFields(t *testing.T) {
+	be := namedEcho(t, "a")
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {pathPrefix: "/set"}
+    pool: a
+    setRequestHeaders: {X-Forwarded-Proto: "https", X-Forwarded-Host: "www.example.com", X-Forwarded-For: "192.0.2.1"}
+  - match: {pathPrefix: "/remove"}
+    pool: a
+    removeRequestHeaders: [X-Forwarded-For]
+  - match: {pathPrefix: "/plain"}
+    pool: a
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	const fwd = "X-Forwarded-For: 198.51.100.7\r\n"
+	_, _, s := rc.do("GET /set HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	for name, want := range map[string]string{
+		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "www.example.com", "X-Forwarded-For": "192.0.2.1",
+	} {
+		if got := strings.Join(s.Header.Values(name), " | "); got != want {
+			t.Errorf("set %s: the backend saw %q, want %q", name, got, want)
+		}
+	}
+	_, _, s = rc.do("GET /remove HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	if got := s.Header.Values("X-Forwarded-For"); len(got) != 0 || s.Header.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("remove X-Forwarded-For: the backend saw %q (X-Forwarded-Proto %q)", got, s.Header.Get("X-Forwarded-Proto"))
+	}
+	_, _, s = rc.do("GET /plain HTTP/1.1\r\nHost: h.example\r\n" + fwd + "\r\n")
+	if got := strings.Join(s.Header.Values("X-Forwarded-For"), " | "); got != "198.51.100.7, 127.0.0.1" ||
+		s.Header.Get("X-Forwarded-Proto") != "http" || s.Header.Get("X-Forwarded-Host") != "h.example" {
+		t.Errorf("no modifiers: the backend saw %v", s.Header)
+	}
+}
+
+// TestRoutingSlowBodyIsNotABackendTimeout: a client that pauses in the
+// middle of its request body, for less than timeouts.clientBody, is not
+// the backend's fault. upstreamResponseHeader runs from the request being
+// fully sent (docs/configuration.md); with a route's short value it used
+// to run from each body write, so the pause was answered 504 and counted
+// as a backend timeout (breaker, outlier detection): a slow client could
+// take a healthy backend out of service.
+func TestRoutingSlowBodyIsNotABackendTimeout(t *testing.T) {
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  a:
+    backends: ["http://%s"]
+routes:
+  - match: {pathPrefix: "/up"}
+    pool: a
+    timeouts: {upstreamResponseHeader: 0.2, clientBody: 60}
+`, be))
+	srv := startProxy(t, cfg)
+	rc := dialProxy(t, srv.Addr().String())
+	rc.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	// Pause well past upstreamResponseHeader: nothing may come back.
+	_ = rc.c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := rc.br.Peek(1); err == nil {
+		resp, body := rc.response(http.MethodPost)
+		t.Fatalf("during the client's pause: %d %q, want no answer yet", resp.StatusCode, body)
+	}
+	rc.send("defghij")
+	if resp, body := rc.response(http.MethodPost); resp.StatusCode != 200 || body != "abcdefghij" {
+		t.Fatalf("after the pause: %d %q, want 200 with the body echoed", resp.StatusCode, body)
+	}
+	if n := settledStats(t, srv, 1).Errors[stats.ErrTimeout]; n != 0 {
+		t.Errorf("%d upstream timeouts counted, want 0", n)
+	}
 }

@@ -567,7 +567,15 @@ func (up *upstream) tick(now int64, full bool) {
 	case usIdle:
 		up.lp.closeConn(&up.peer)
 	case usHead:
-		up.fail(failTimeout)
+		// While the client is still sending its body and the backend has
+		// taken all of it so far, the client is the slow one: that is
+		// clientBody's business, and no fault of the backend's.
+		// upstreamResponseHeader runs once the request is fully sent.
+		if cl != nil && cl.state == csBody && len(up.owed) == 0 {
+			up.deadline = now + cl.to.upstreamHeader
+		} else {
+			up.fail(failTimeout)
+		}
 	case usSending:
 		// Only a backend that takes none of the body is late; a client
 		// that pauses is clientBody's business.
