@@ -226,12 +226,82 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 	if len(h.spans) >= maxFields {
 		return ecTooManyHeaders
 	}
-	name := line[:i]
 	value := trimOWS(line[i+1:])
 	v0 := start + i + 1
 	for v0 < end && (buf[v0] == ' ' || buf[v0] == '\t') {
 		v0++
 	}
+	return h.addField(line[:i], start, value, v0, seen, resp)
+}
+
+// Results of fastLine.
+const (
+	fastNo    uint8 = iota // not taken: use nextLine and parseField
+	fastField              // a field line, parsed and recorded (or an error)
+	fastEnd                // the empty line that ends the head
+)
+
+// fastLine parses the line at h.pos in phaseFields when it is complete in
+// b (buf cut at the head limit) and plainly valid: the empty line, or a
+// token, a colon, and a value of valid bytes, ending in CRLF. It scans
+// each byte once, where nextLine and parseField scan the line twice. Such
+// a line holds no other CR or LF, so the general path would find the same
+// line end and take the same steps, and fastLine gives the same result
+// (including the error of a field that breaks the framing rules, or one
+// too many). Any other line (an invalid one, or one not complete yet) is
+// left to the general path, with nothing but h.work changed; the caller
+// tries fastLine only before that path has scanned part of the line, so
+// every byte is still examined a bounded number of times.
+func (h *headState) fastLine(b []byte, maxFields int, resp bool) (uint8, errCode) {
+	pos := h.pos
+	if pos+1 < len(b) && b[pos] == '\r' && b[pos+1] == '\n' {
+		h.pos += 2
+		h.scanned = h.pos
+		h.work += 2
+		return fastEnd, ecNone
+	}
+	// The name: letters, digits and '-' eight bytes at a time, then
+	// any other tchars one at a time.
+	p := nameEnd(b, pos)
+	var seen uint8 // the name's byte classes, or-ed (nameTab)
+	for p < len(b) {
+		c := nameTab[b[p]]
+		if c == 0 {
+			break
+		}
+		seen |= c
+		p++
+	}
+	h.work += p - pos
+	if p == pos || p == len(b) || b[p] != ':' {
+		return fastNo, ecNone
+	}
+	v0 := p + 1
+	for v0 < len(b) && (b[v0] == ' ' || b[v0] == '\t') {
+		v0++
+	}
+	cr := valueEnd(b, v0)
+	h.work += cr - p
+	if cr+1 >= len(b) || b[cr] != '\r' || b[cr+1] != '\n' {
+		return fastNo, ecNone
+	}
+	v1 := cr
+	for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
+		v1--
+	}
+	h.pos = cr + 2
+	h.scanned = h.pos
+	h.work += 2
+	if len(h.spans) >= maxFields {
+		return fastField, ecTooManyHeaders
+	}
+	return fastField, h.addField(b[pos:p], pos, b[v0:v1], v0, seen, resp)
+}
+
+// addField classifies the field name (at buf[n0:]) with value (at
+// buf[v0:]), applies its rules and records it. seen is the name's byte
+// classes, or-ed.
+func (h *headState) addField(name []byte, n0 int, value []byte, v0 int, seen uint8, resp bool) errCode {
 	flags, kind := classify(name)
 	if seen&nameUnderscore != 0 {
 		flags |= FlagUnderscore
@@ -243,7 +313,7 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 		h.hostIdx = len(h.spans)
 	}
 	h.spans = append(h.spans, span{
-		n0: int32(start), n1: int32(start + i),
+		n0: int32(n0), n1: int32(n0 + len(name)),
 		v0: int32(v0), v1: int32(v0 + len(value)),
 		flags: flags, kind: kind,
 	})
@@ -259,56 +329,56 @@ func lineError(buf []byte, start, end int, ec errCode) errCode {
 	return ec
 }
 
-// classify returns the flags and kind of a field name.
+// knownField is a field name classify recognises, with its flags and
+// kind.
+type knownField struct {
+	key         foldKey
+	flags, kind uint8
+}
+
+// knownByLen holds the names classify recognises by length.
+var knownByLen = func() (t [18][]knownField) {
+	for _, f := range []struct {
+		name        string
+		flags, kind uint8
+	}{
+		{"te", FlagHopByHop, kindOther},
+		{"host", FlagHost, kindHost},
+		{"expect", 0, kindExpect},
+		{"upgrade", FlagHopByHop, kindUpgrade},
+		{"trailer", 0, kindTrailer},
+		{"connection", FlagHopByHop, kindConnection},
+		{"keep-alive", FlagHopByHop, kindOther},
+		{"content-length", FlagContentLength, kindContentLength},
+		{"x-forwarded-for", FlagXForwardedFor, kindOther},
+		{"x-forwarded-host", FlagXForwardedHost, kindOther},
+		{"proxy-connection", FlagHopByHop, kindOther},
+		{"x-forwarded-proto", FlagXForwardedProto, kindOther},
+		{"transfer-encoding", FlagHopByHop | FlagTransferEncoding, kindTransferEncoding},
+	} {
+		t[len(f.name)] = append(t[len(f.name)], knownField{makeFoldKey(f.name), f.flags, f.kind})
+	}
+	return t
+}()
+
+// Keys of the Connection options fieldSemantics looks for first.
+var keyKeepAlive, keyClose = makeFoldKey("keep-alive"), makeFoldKey("close")
+
+// classify returns the flags and kind of a field name, which must be a
+// token (see foldWords): one length lookup, and for the lengths of known
+// names one comparison of up to three words per candidate.
 func classify(name []byte) (flags, kind uint8) {
-	switch len(name) {
-	case 2:
-		if EqualFold(name, "te") {
-			return FlagHopByHop, kindOther
-		}
-	case 4:
-		if EqualFold(name, "host") {
-			return FlagHost, kindHost
-		}
-	case 6:
-		if EqualFold(name, "expect") {
-			return 0, kindExpect
-		}
-	case 7:
-		if EqualFold(name, "upgrade") {
-			return FlagHopByHop, kindUpgrade
-		}
-		if EqualFold(name, "trailer") {
-			return 0, kindTrailer
-		}
-	case 10:
-		if EqualFold(name, "connection") {
-			return FlagHopByHop, kindConnection
-		}
-		if EqualFold(name, "keep-alive") {
-			return FlagHopByHop, kindOther
-		}
-	case 14:
-		if EqualFold(name, "content-length") {
-			return FlagContentLength, kindContentLength
-		}
-	case 15:
-		if EqualFold(name, "x-forwarded-for") {
-			return FlagXForwardedFor, kindOther
-		}
-	case 16:
-		if EqualFold(name, "x-forwarded-host") {
-			return FlagXForwardedHost, kindOther
-		}
-		if EqualFold(name, "proxy-connection") {
-			return FlagHopByHop, kindOther
-		}
-	case 17:
-		if EqualFold(name, "x-forwarded-proto") {
-			return FlagXForwardedProto, kindOther
-		}
-		if EqualFold(name, "transfer-encoding") {
-			return FlagHopByHop | FlagTransferEncoding, kindTransferEncoding
+	if len(name) >= len(knownByLen) {
+		return 0, kindOther
+	}
+	cands := knownByLen[len(name)]
+	if len(cands) == 0 {
+		return 0, kindOther
+	}
+	a, m, z := foldWords(name)
+	for i := range cands {
+		if k := &cands[i]; a == k.key.a && m == k.key.m && z == k.key.z {
+			return k.flags, k.kind
 		}
 	}
 	return 0, kindOther
@@ -355,6 +425,16 @@ func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode 
 			}
 		}
 	case kindConnection:
+		// The common values first: one option, which the loop below
+		// would take the same way.
+		switch {
+		case foldEqual(value, &keyKeepAlive):
+			h.connKeepAlive = true
+			return ecNone
+		case foldEqual(value, &keyClose):
+			h.connClose = true
+			return ecNone
+		}
 		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
 			switch {
 			case len(elem) == 0:
@@ -484,7 +564,20 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 	if cap(*hdrs) < maxFields {
 		*hdrs = make([]Header, 0, maxFields)
 	}
+	fast := buf[:min(len(buf), maxHead)]
 	for {
+		if h.phase == phaseFields && h.scanned == h.pos {
+			st, ec := h.fastLine(fast, maxFields, isResponse)
+			if st == fastEnd {
+				break
+			}
+			if st == fastField {
+				if ec != ecNone {
+					return 0, m.fail(ec)
+				}
+				continue
+			}
+		}
 		start, end, ec := h.nextLine(buf, maxLine, maxHead, !isResponse)
 		if ec == ecNeedMore {
 			return 0, ErrNeedMore
