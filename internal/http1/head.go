@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // maxEmptyLines is how many empty lines before a start line are skipped
 // (RFC 9112 2.2); one more is an error.
@@ -60,12 +63,10 @@ type Header struct {
 	Flags uint8  // Flag* bits
 }
 
-// span locates one field inside the buffer by offsets, so that a head
-// scanned across calls can be re-sliced from the buffer of the last call.
-type span struct {
-	n0, n1, v0, v1 int32
-	flags, kind    uint8
-}
+// offset locates a field's name and value inside the buffer, so that a
+// head scanned across calls can be re-sliced from the buffer of the last
+// call (the lengths are those of the Header's slices).
+type offset struct{ n0, v0 int32 }
 
 // headState is the incremental scan state shared by Request and Response.
 // Its zero value is ready to scan a new head.
@@ -77,7 +78,15 @@ type headState struct {
 	err     error // set in phaseFailed
 	work    int   // bytes examined, for the linearity test
 
-	spans []span
+	// hdrs holds the fields recorded so far, sliced from the buffer of
+	// the call that recorded them, and offs their offsets (offs has the
+	// length of hdrs' capacity). hdrs[:fresh] come from earlier calls.
+	// The array of hdrs, allocated once, is the Headers array of the
+	// Request or Response.
+	hdrs  []Header
+	offs  []offset
+	fresh int
+	resp  bool // parsing a response
 
 	cl                                         int64
 	clCount, teLines, chunkedCount             int
@@ -87,21 +96,32 @@ type headState struct {
 	hostIdx                                    int
 }
 
-// reset prepares h for a new head, keeping the spans array.
-func (h *headState) reset() {
-	*h = headState{spans: h.spans[:0]}
-}
-
-// begin is called before scanning: it allocates spans on first use and
-// checks the caller kept the buffer.
-func (h *headState) begin(buf []byte, maxFields int) errCode {
-	if cap(h.spans) < maxFields {
-		h.spans = append(make([]span, 0, maxFields), h.spans...)
+// begin is called before scanning: it allocates the field arrays on first
+// use and checks the caller kept the buffer.
+func (h *headState) begin(buf []byte, maxFields int, resp bool) errCode {
+	if cap(h.hdrs) < maxFields {
+		h.hdrs = append(make([]Header, 0, maxFields), h.hdrs...)
+		offs := make([]offset, maxFields)
+		copy(offs, h.offs)
+		h.offs = offs
 	}
 	if len(buf) < h.scanned {
 		return ecBufferShrank
 	}
+	h.fresh = len(h.hdrs)
+	h.resp = resp
 	return ecNone
+}
+
+// rebase re-slices hdrs[:n] from buf, where the caller may have moved the
+// head since they were recorded.
+func (h *headState) rebase(buf []byte, n int) {
+	for i := range h.hdrs[:n] {
+		f, o := &h.hdrs[i], h.offs[i]
+		n1, v1 := int(o.n0)+len(f.Name), int(o.v0)+len(f.Value)
+		f.Name = buf[o.n0:n1:n1]
+		f.Value = buf[o.v0:v1:v1]
+	}
 }
 
 // nextLine returns the bounds of the next complete line of buf, without its
@@ -193,7 +213,7 @@ func lineStart(buf []byte, pos int) errCode {
 
 // parseField splits the field line buf[start:end] and records it. resp
 // selects the response rules.
-func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool) errCode {
+func (h *headState) parseField(buf []byte, start, end, maxFields int) errCode {
 	line := buf[start:end]
 	if line[0] == ' ' || line[0] == '\t' {
 		return ecObsFold
@@ -223,7 +243,7 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 	if !validValue(line[i+1:]) {
 		return ecBadValue
 	}
-	if len(h.spans) >= maxFields {
+	if len(h.hdrs) >= maxFields {
 		return ecTooManyHeaders
 	}
 	value := trimOWS(line[i+1:])
@@ -231,92 +251,100 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 	for v0 < end && (buf[v0] == ' ' || buf[v0] == '\t') {
 		v0++
 	}
-	return h.addField(line[:i], start, value, v0, seen, resp)
+	return h.addField(buf, start, start+i, v0, v0+len(value), underscoreFlag(seen))
 }
 
-// Results of fastLine.
-const (
-	fastNo    uint8 = iota // not taken: use nextLine and parseField
-	fastField              // a field line, parsed and recorded (or an error)
-	fastEnd                // the empty line that ends the head
-)
+// underscoreFlag returns FlagUnderscore when a name's or-ed byte classes
+// (nameTab) hold '_'.
+func underscoreFlag(seen uint8) uint8 {
+	if seen&nameUnderscore != 0 {
+		return FlagUnderscore
+	}
+	return 0
+}
 
-// fastLine parses the line at h.pos in phaseFields when it is complete in
-// b (buf cut at the head limit) and plainly valid: the empty line, or a
-// token, a colon, and a value of valid bytes, ending in CRLF. It scans
-// each byte once, where nextLine and parseField scan the line twice. Such
-// a line holds no other CR or LF, so the general path would find the same
-// line end and take the same steps, and fastLine gives the same result
-// (including the error of a field that breaks the framing rules, or one
-// too many). Any other line (an invalid one, or one not complete yet) is
-// left to the general path, with nothing but h.work changed; the caller
-// tries fastLine only before that path has scanned part of the line, so
-// every byte is still examined a bounded number of times.
-func (h *headState) fastLine(b []byte, maxFields int, resp bool) (uint8, errCode) {
-	pos := h.pos
-	if pos+1 < len(b) && b[pos] == '\r' && b[pos+1] == '\n' {
-		h.pos += 2
+// fastFields parses field lines from h.pos for as long as each is
+// complete in b (buf cut at the head limit) and plainly valid: a token, a
+// colon, and a value of valid bytes, ending in CRLF. It reports whether
+// it reached the empty line that ends the head (and consumed it), or the
+// error of a field it parsed. It scans each byte once, where nextLine and
+// parseField scan a line twice. Such a line holds no other CR or LF, so
+// the general path would find the same line end and take the same steps,
+// and fastFields gives the same result (including the error of a field
+// that breaks the framing rules, or of one field too many). At any other
+// line (an invalid one, or one not complete yet) it stops, with nothing
+// of that line recorded but h.work, and leaves it to the general path.
+// The caller calls it only before that path has scanned part of the line,
+// so every byte is still examined a bounded number of times.
+func (h *headState) fastFields(b []byte, maxFields int) (end bool, ec errCode) {
+	for {
+		pos := h.pos
+		if pos+2 <= len(b) && binary.LittleEndian.Uint16(b[pos:]) == crlf {
+			h.pos += 2
+			h.scanned = h.pos
+			h.work += 2
+			return true, ecNone
+		}
+		// The name: letters, digits and '-' eight bytes at a time, then
+		// any other tchars one at a time.
+		p := nameEnd(b, pos)
+		var seen uint8 // the name's byte classes, or-ed (nameTab)
+		for p < len(b) {
+			c := nameTab[b[p]]
+			if c == 0 {
+				break
+			}
+			seen |= c
+			p++
+		}
+		h.work += p - pos
+		if p == pos || p == len(b) || b[p] != ':' {
+			return false, ecNone
+		}
+		v0 := p + 1
+		for v0 < len(b) && (b[v0] == ' ' || b[v0] == '\t') {
+			v0++
+		}
+		cr := valueEnd(b, v0)
+		h.work += cr - p
+		if cr+2 > len(b) || binary.LittleEndian.Uint16(b[cr:]) != crlf {
+			return false, ecNone
+		}
+		v1 := cr
+		for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
+			v1--
+		}
+		h.pos = cr + 2
 		h.scanned = h.pos
 		h.work += 2
-		return fastEnd, ecNone
-	}
-	// The name: letters, digits and '-' eight bytes at a time, then
-	// any other tchars one at a time.
-	p := nameEnd(b, pos)
-	var seen uint8 // the name's byte classes, or-ed (nameTab)
-	for p < len(b) {
-		c := nameTab[b[p]]
-		if c == 0 {
-			break
+		if len(h.hdrs) >= maxFields {
+			return false, ecTooManyHeaders
 		}
-		seen |= c
-		p++
+		if ec := h.addField(b, pos, p, v0, v1, underscoreFlag(seen)); ec != ecNone {
+			return false, ec
+		}
 	}
-	h.work += p - pos
-	if p == pos || p == len(b) || b[p] != ':' {
-		return fastNo, ecNone
-	}
-	v0 := p + 1
-	for v0 < len(b) && (b[v0] == ' ' || b[v0] == '\t') {
-		v0++
-	}
-	cr := valueEnd(b, v0)
-	h.work += cr - p
-	if cr+1 >= len(b) || b[cr] != '\r' || b[cr+1] != '\n' {
-		return fastNo, ecNone
-	}
-	v1 := cr
-	for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
-		v1--
-	}
-	h.pos = cr + 2
-	h.scanned = h.pos
-	h.work += 2
-	if len(h.spans) >= maxFields {
-		return fastField, ecTooManyHeaders
-	}
-	return fastField, h.addField(b[pos:p], pos, b[v0:v1], v0, seen, resp)
 }
 
-// addField classifies the field name (at buf[n0:]) with value (at
-// buf[v0:]), applies its rules and records it. seen is the name's byte
-// classes, or-ed.
-func (h *headState) addField(name []byte, n0 int, value []byte, v0 int, seen uint8, resp bool) errCode {
-	flags, kind := classify(name)
-	if seen&nameUnderscore != 0 {
-		flags |= FlagUnderscore
+// crlf is "\r\n" as a little-endian 16-bit word.
+const crlf = '\n'<<8 | '\r'
+
+// addField classifies the field named buf[n0:n1] with the value
+// buf[v0:v1], applies its rules and records it with flags added to its
+// own. The caller has checked that there is room for it.
+func (h *headState) addField(buf []byte, n0, n1, v0, v1 int, flags uint8) errCode {
+	name, value := buf[n0:n1:n1], buf[v0:v1:v1]
+	f, kind := classify(name)
+	if kind != kindOther {
+		if ec := h.fieldSemantics(kind, value); ec != ecNone {
+			return ec
+		}
+		if kind == kindHost {
+			h.hostIdx = len(h.hdrs)
+		}
 	}
-	if ec := h.fieldSemantics(kind, value, resp); ec != ecNone {
-		return ec
-	}
-	if kind == kindHost {
-		h.hostIdx = len(h.spans)
-	}
-	h.spans = append(h.spans, span{
-		n0: int32(n0), n1: int32(n0 + len(name)),
-		v0: int32(v0), v1: int32(v0 + len(value)),
-		flags: flags, kind: kind,
-	})
+	h.offs[len(h.hdrs)] = offset{int32(n0), int32(v0)}
+	h.hdrs = append(h.hdrs, Header{Name: name, Value: value, Flags: flags | f})
 	return ecNone
 }
 
@@ -336,8 +364,11 @@ type knownField struct {
 	flags, kind uint8
 }
 
-// knownByLen holds the names classify recognises by length.
-var knownByLen = func() (t [18][]knownField) {
+// knownFields are the names classify recognises, and knownIdx finds the
+// one a name may be by its length and first byte: knownIdx[len][c|0x20&31]
+// is its index in knownFields plus one, or 0. No two known names share a
+// length and a first letter.
+var knownFields, knownIdx = func() (fs []knownField, idx [18][32]uint8) {
 	for _, f := range []struct {
 		name        string
 		flags, kind uint8
@@ -356,37 +387,46 @@ var knownByLen = func() (t [18][]knownField) {
 		{"x-forwarded-proto", FlagXForwardedProto, kindOther},
 		{"transfer-encoding", FlagHopByHop | FlagTransferEncoding, kindTransferEncoding},
 	} {
-		t[len(f.name)] = append(t[len(f.name)], knownField{makeFoldKey(f.name), f.flags, f.kind})
+		i := &idx[len(f.name)][f.name[0]&31]
+		if *i != 0 {
+			panic("http1: another known name has the length and first letter of " + f.name)
+		}
+		fs = append(fs, knownField{makeFoldKey(f.name), f.flags, f.kind})
+		*i = uint8(len(fs))
 	}
-	return t
+	return fs, idx
 }()
 
-// Keys of the Connection options fieldSemantics looks for first.
-var keyKeepAlive, keyClose = makeFoldKey("keep-alive"), makeFoldKey("close")
-
 // classify returns the flags and kind of a field name, which must be a
-// token (see foldWords): one length lookup, and for the lengths of known
-// names one comparison of up to three words per candidate.
+// token (see foldWords): one table lookup, and for a name that may be a
+// known one, one comparison of up to three words.
 func classify(name []byte) (flags, kind uint8) {
-	if len(name) >= len(knownByLen) {
+	if len(name) >= len(knownIdx) || len(name) == 0 {
 		return 0, kindOther
 	}
-	cands := knownByLen[len(name)]
-	if len(cands) == 0 {
+	i := knownIdx[len(name)][(name[0]|0x20)&31]
+	if i == 0 {
 		return 0, kindOther
 	}
-	a, m, z := foldWords(name)
-	for i := range cands {
-		if k := &cands[i]; a == k.key.a && m == k.key.m && z == k.key.z {
-			return k.flags, k.kind
-		}
+	k := &knownFields[i-1]
+	if a, m, z := foldWords(name); a == k.key.a && m == k.key.m && z == k.key.z {
+		return k.flags, k.kind
 	}
 	return 0, kindOther
 }
 
+// Keys of the Connection options fieldSemantics looks for first, and of
+// Connection itself (markConnectionOptions).
+var (
+	keyKeepAlive  = makeFoldKey("keep-alive")
+	keyClose      = makeFoldKey("close")
+	keyConnection = makeFoldKey("connection")
+)
+
 // fieldSemantics applies the rules of the fields that frame or route a
 // message, one field line at a time.
-func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode {
+func (h *headState) fieldSemantics(kind uint8, value []byte) errCode {
+	resp := h.resp
 	switch kind {
 	case kindHost:
 		if resp {
@@ -479,24 +519,23 @@ func (h *headState) keepAlive(minor int) bool {
 // markConnectionOptions sets FlagHopByHop on every field named by a
 // Connection option other than close, keep-alive and upgrade. Host and
 // Content-Length are never marked.
-func (h *headState) markConnectionOptions(buf []byte) {
+func (h *headState) markConnectionOptions() {
 	if !h.connOther {
 		return
 	}
-	for _, c := range h.spans {
-		if c.kind != kindConnection {
+	for _, c := range h.hdrs {
+		if !foldEqual(c.Name, &keyConnection) {
 			continue
 		}
-		value := buf[c.v0:c.v1]
-		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+		for elem, rest, ok := nextElement(c.Value); ok; elem, rest, ok = nextElement(rest) {
 			if len(elem) == 0 || EqualFold(elem, "close") ||
 				EqualFold(elem, "keep-alive") || EqualFold(elem, "upgrade") {
 				continue
 			}
-			for k := range h.spans {
-				s := &h.spans[k]
-				if s.flags&(FlagHost|FlagContentLength) == 0 && equalFoldBytes(buf[s.n0:s.n1], elem) {
-					s.flags |= FlagHopByHop
+			for k := range h.hdrs {
+				f := &h.hdrs[k]
+				if f.Flags&(FlagHost|FlagContentLength) == 0 && equalFoldBytes(f.Name, elem) {
+					f.Flags |= FlagHopByHop
 				}
 			}
 		}
@@ -516,25 +555,10 @@ func equalFoldBytes(a, b []byte) bool {
 	return true
 }
 
-// appendHeaders appends the recorded fields, sliced from buf, to hs, whose
-// capacity must hold them.
-func (h *headState) appendHeaders(hs []Header, buf []byte) []Header {
-	n := len(hs)
-	hs = hs[:n+len(h.spans)]
-	for i := range h.spans {
-		s := &h.spans[i]
-		p := &hs[n+i]
-		p.Name = buf[s.n0:s.n1:s.n1]
-		p.Value = buf[s.v0:s.v1:s.v1]
-		p.Flags = s.flags
-	}
-	return hs
-}
-
 // message is what the shared head parser needs of a Request or Response.
 type message interface {
-	// scan returns the scan state, the Headers slice and HeadLen.
-	scan() (*headState, *[]Header, int)
+	// scan returns the scan state and HeadLen.
+	scan() (*headState, int)
 	startLine(buf []byte, start, end int) errCode
 	finish(buf []byte) errCode
 	fail(ec errCode) error
@@ -545,7 +569,7 @@ type message interface {
 // incrementally, parses the start line and each field, and finishes the
 // message once the empty line arrives.
 func parseHead(m message, buf []byte, lim *Limits) (int, error) {
-	h, hdrs, headLen := m.scan()
+	h, headLen := m.scan()
 	switch h.phase {
 	case phaseFailed:
 		return 0, h.err
@@ -553,29 +577,24 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 		if len(buf) < headLen {
 			return 0, m.fail(ecBufferShrank)
 		}
+		h.rebase(buf, len(h.hdrs))
 		m.slice(buf)
 		return headLen, nil
 	}
 	_, isResponse := m.(*Response)
 	maxLine, maxHead, maxFields := lim.resolved()
-	if ec := h.begin(buf, maxFields); ec != ecNone {
+	if ec := h.begin(buf, maxFields, isResponse); ec != ecNone {
 		return 0, m.fail(ec)
-	}
-	if cap(*hdrs) < maxFields {
-		*hdrs = make([]Header, 0, maxFields)
 	}
 	fast := buf[:min(len(buf), maxHead)]
 	for {
 		if h.phase == phaseFields && h.scanned == h.pos {
-			st, ec := h.fastLine(fast, maxFields, isResponse)
-			if st == fastEnd {
-				break
+			end, ec := h.fastFields(fast, maxFields)
+			if ec != ecNone {
+				return 0, m.fail(ec)
 			}
-			if st == fastField {
-				if ec != ecNone {
-					return 0, m.fail(ec)
-				}
-				continue
+			if end {
+				break
 			}
 		}
 		start, end, ec := h.nextLine(buf, maxLine, maxHead, !isResponse)
@@ -595,13 +614,13 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 		if start == end {
 			break
 		}
-		if ec := h.parseField(buf, start, end, maxFields, isResponse); ec != ecNone {
+		if ec := h.parseField(buf, start, end, maxFields); ec != ecNone {
 			return 0, m.fail(lineError(buf, start, end, ec))
 		}
 	}
 	if ec := m.finish(buf); ec != ecNone {
 		return 0, m.fail(ec)
 	}
-	_, _, headLen = m.scan()
+	_, headLen = m.scan()
 	return headLen, nil
 }

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -190,6 +191,51 @@ func TestFastLineEdges(t *testing.T) {
 			if sn, sdesc, serr := feed(data, 1); sn != n || serr != err || sdesc != desc {
 				t.Errorf("%q\nwhole: %d, %v, %s\nbytes: %d, %v, %s", head, n, err, desc, sn, serr, sdesc)
 			}
+			for k := 1; k < len(data); k++ {
+				if sn, sdesc, serr := parseMoved(data, k); sn != n || serr != err || sdesc != desc {
+					t.Errorf("%q split at %d\nwhole: %d, %v, %s\nsplit: %d, %v, %s", head, k, n, err, desc, sn, serr, sdesc)
+				}
+			}
 		}
 	}
+}
+
+// parseMoved parses data[:k] and then data, each in a buffer of its own
+// whose predecessor is then overwritten, and, once the head is complete,
+// once more from a third buffer (the result is repeated, re-sliced).
+func parseMoved(data []byte, k int) (int, string, error) {
+	var r Request
+	var p Response
+	resp := bytes.HasPrefix(data, []byte("HTTP/"))
+	parse := func(buf []byte) (int, string, error) {
+		if resp {
+			n, err := ParseResponse(buf, &p, nil)
+			if err != nil {
+				return n, "", err
+			}
+			return n, describeResponse(&p), nil
+		}
+		n, err := ParseRequest(buf, &r, nil)
+		if err != nil {
+			return n, "", err
+		}
+		return n, describeRequest(&r), nil
+	}
+	var prev []byte
+	move := func(end int) []byte {
+		buf := append([]byte(nil), data[:end]...)
+		for i := range prev {
+			prev[i] = '!'
+		}
+		prev = buf
+		return buf
+	}
+	n, desc, err := parse(move(k))
+	if err != ErrNeedMore {
+		return n, desc, err
+	}
+	if n, desc, err = parse(move(len(data))); err != nil {
+		return n, desc, err
+	}
+	return parse(move(len(data)))
 }
