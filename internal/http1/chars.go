@@ -73,7 +73,7 @@ var alnumDashTab = makeTab(func(c byte) bool {
 // byte is exact.
 func nameEnd(b []byte, i int) int {
 	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
+		w := binary.LittleEndian.Uint64(b[i : i+8])
 		t := w &^ msb
 		x := t | 0x20*lsb // letters folded to lower case
 		letter := (x + (0x80-'a')*lsb) &^ (x + (0x7f-'z')*lsb)
@@ -358,7 +358,7 @@ func validValue(v []byte) bool {
 // propagates above a byte that is itself flagged.
 func valueEnd(b []byte, i int) int {
 	for i+8 <= len(b) {
-		w := binary.LittleEndian.Uint64(b[i:])
+		w := binary.LittleEndian.Uint64(b[i : i+8])
 		d := w ^ (0x7f * lsb)
 		m := ((w-0x20*lsb)&^w | (d-lsb)&^d) & msb
 		if m == 0 {
@@ -393,17 +393,17 @@ const foldMask = 0x20 * lsb
 func foldWords(b []byte) (a, m, z uint64) {
 	switch n := len(b); {
 	case n >= 8:
-		a = binary.LittleEndian.Uint64(b) | foldMask
-		z = binary.LittleEndian.Uint64(b[n-8:]) | foldMask
+		a = binary.LittleEndian.Uint64(b[:8]) | foldMask
+		z = binary.LittleEndian.Uint64(b[n-8:n]) | foldMask
 		if n > 16 {
-			m = binary.LittleEndian.Uint64(b[8:]) | foldMask
+			m = binary.LittleEndian.Uint64(b[8:16]) | foldMask
 		}
 	case n >= 4:
-		a = uint64(binary.LittleEndian.Uint32(b)) | foldMask>>32
-		z = uint64(binary.LittleEndian.Uint32(b[n-4:])) | foldMask>>32
+		a = uint64(binary.LittleEndian.Uint32(b[:4])) | foldMask>>32
+		z = uint64(binary.LittleEndian.Uint32(b[n-4:n])) | foldMask>>32
 	case n >= 2:
-		a = uint64(binary.LittleEndian.Uint16(b)) | foldMask>>48
-		z = uint64(binary.LittleEndian.Uint16(b[n-2:])) | foldMask>>48
+		a = uint64(binary.LittleEndian.Uint16(b[:2])) | foldMask>>48
+		z = uint64(binary.LittleEndian.Uint16(b[n-2:n])) | foldMask>>48
 	case n == 1:
 		a = uint64(b[0]) | 0x20
 	}

@@ -279,7 +279,7 @@ func underscoreFlag(seen uint8) uint8 {
 func (h *headState) fastFields(b []byte, maxFields int) (end bool, ec errCode) {
 	for {
 		pos := h.pos
-		if pos+2 <= len(b) && binary.LittleEndian.Uint16(b[pos:]) == crlf {
+		if pos+2 <= len(b) && binary.LittleEndian.Uint16(b[pos:pos+2]) == crlf {
 			h.pos += 2
 			h.scanned = h.pos
 			h.work += 2
@@ -307,7 +307,7 @@ func (h *headState) fastFields(b []byte, maxFields int) (end bool, ec errCode) {
 		}
 		cr := valueEnd(b, v0)
 		h.work += cr - p
-		if cr+2 > len(b) || binary.LittleEndian.Uint16(b[cr:]) != crlf {
+		if cr+2 > len(b) || binary.LittleEndian.Uint16(b[cr:cr+2]) != crlf {
 			return false, ecNone
 		}
 		v1 := cr
@@ -334,7 +334,10 @@ const crlf = '\n'<<8 | '\r'
 // own. The caller has checked that there is room for it.
 func (h *headState) addField(buf []byte, n0, n1, v0, v1 int, flags uint8) errCode {
 	name, value := buf[n0:n1:n1], buf[v0:v1:v1]
-	f, kind := classify(name)
+	var f, kind uint8 // classified by knownFor and match
+	if k := knownFor(name); k != nil {
+		f, kind = k.match(name)
+	}
 	if kind != kindOther {
 		if ec := h.fieldSemantics(kind, value); ec != ecNone {
 			return ec
@@ -357,14 +360,14 @@ func lineError(buf []byte, start, end int, ec errCode) errCode {
 	return ec
 }
 
-// knownField is a field name classify recognises, with its flags and
+// knownField is a field name addField recognises, with its flags and
 // kind.
 type knownField struct {
 	key         foldKey
 	flags, kind uint8
 }
 
-// knownFields are the names classify recognises, and knownIdx finds the
+// knownFields are the names addField recognises, and knownIdx finds the
 // one a name may be by its length and first byte: knownIdx[len][c|0x20&31]
 // is its index in knownFields plus one, or 0. No two known names share a
 // length and a first letter.
@@ -397,18 +400,21 @@ var knownFields, knownIdx = func() (fs []knownField, idx [18][32]uint8) {
 	return fs, idx
 }()
 
-// classify returns the flags and kind of a field name, which must be a
-// token (see foldWords): one table lookup, and for a name that may be a
-// known one, one comparison of up to three words.
-func classify(name []byte) (flags, kind uint8) {
-	if len(name) >= len(knownIdx) || len(name) == 0 {
-		return 0, kindOther
+// knownFor returns the known name that name (a token, see foldWords)
+// may be, judging by its length and first letter, or nil.
+func knownFor(name []byte) *knownField {
+	if uint(len(name)) < uint(len(knownIdx)) && len(name) > 0 {
+		if i := knownIdx[len(name)][(name[0]|0x20)&31]; i != 0 {
+			return &knownFields[i-1]
+		}
 	}
-	i := knownIdx[len(name)][(name[0]|0x20)&31]
-	if i == 0 {
-		return 0, kindOther
-	}
-	k := &knownFields[i-1]
+	return nil
+}
+
+// match returns k's flags and kind if name is k's name under ASCII case
+// folding (name being a token of the same length), and 0, kindOther
+// otherwise.
+func (k *knownField) match(name []byte) (flags, kind uint8) {
 	if a, m, z := foldWords(name); a == k.key.a && m == k.key.m && z == k.key.z {
 		return k.flags, k.kind
 	}

@@ -26,7 +26,16 @@ func nameEndRef(b []byte, i int) int {
 	return len(b)
 }
 
-// classifyRef is classify as it was written before knownByLen: one
+// classify returns the flags and kind of a field name (a token) as
+// addField finds them.
+func classify(name []byte) (flags, kind uint8) {
+	if k := knownFor(name); k != nil {
+		return k.match(name)
+	}
+	return 0, kindOther
+}
+
+// classifyRef is classify as it was written before knownFor: one
 // EqualFold per candidate name.
 func classifyRef(name []byte) (flags, kind uint8) {
 	switch {
