@@ -58,3 +58,38 @@ func BenchmarkChunkedScanSmallChunks(b *testing.B) {
 		}
 	}
 }
+
+// The heads of scripts/cost.sh's small scenario: what costclient (wrk)
+// sends, and what the nginx backends answer.
+const (
+	costRequest  = "GET / HTTP/1.1\r\nHost: 127.0.0.1:19483\r\n\r\n"
+	costResponse = "HTTP/1.1 200 OK\r\n" +
+		"Server: nginx/1.22.1\r\n" +
+		"Date: Sat, 05 Dec 2026 18:06:00 GMT\r\n" +
+		"Content-Type: text/html\r\n" +
+		"Content-Length: 6\r\n" +
+		"Last-Modified: Sat, 05 Dec 2026 18:05:59 GMT\r\n" +
+		"Connection: keep-alive\r\n" +
+		"ETag: \"6932e7b7-6\"\r\n" +
+		"Accept-Ranges: bytes\r\n" +
+		"\r\n"
+)
+
+// BenchmarkParseCost parses the request and response heads of one
+// request of scripts/cost.sh's small scenario.
+func BenchmarkParseCost(b *testing.B) {
+	req, resp := []byte(costRequest), []byte(costResponse)
+	var r Request
+	var p Response
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset()
+		if _, err := ParseRequest(req, &r, nil); err != nil {
+			b.Fatal(err)
+		}
+		p.Reset()
+		if _, err := ParseResponse(resp, &p, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

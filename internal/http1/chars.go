@@ -1,6 +1,9 @@
 package http1
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Byte classes, built once at package initialisation.
 var (
@@ -57,6 +60,36 @@ const (
 	nameChar       = 1
 	nameUnderscore = 2
 )
+
+// alnumDashTab marks ASCII letters, digits and '-', as nameEnd does.
+var alnumDashTab = makeTab(func(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+})
+
+// nameEnd returns the index of the first byte of b[i:] that is not an
+// ASCII letter, digit or '-' (the bytes of nearly every field name), or
+// len(b). It tests eight bytes at a time with range tests on each byte's
+// low seven bits, which cannot carry into the next byte, so every flagged
+// byte is exact.
+func nameEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		t := w &^ msb
+		x := t | 0x20*lsb // letters folded to lower case
+		letter := (x + (0x80-'a')*lsb) &^ (x + (0x7f-'z')*lsb)
+		digit := (t + (0x80-'0')*lsb) &^ (t + (0x7f-'9')*lsb)
+		notDash := (t ^ '-'*lsb) + 0x7f*lsb
+		if bad := ^(letter | digit | ^notDash) | w; bad&msb != 0 {
+			return i + bits.TrailingZeros64(bad&msb)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if !alnumDashTab[b[i]] {
+			return i
+		}
+	}
+	return len(b)
+}
 
 func makeTab(f func(byte) bool) (t [256]bool) {
 	for i := range t {
@@ -316,4 +349,93 @@ func validValue(v []byte) bool {
 		}
 	}
 	return true
+}
+
+// valueEnd returns the index of the first byte of b[i:] that cannot be in
+// a field value (a control character other than HTAB, or DEL), or len(b)
+// when there is none. It tests eight bytes at a time: the lowest byte
+// flagged by the two tests of validValue is exact, as a borrow only
+// propagates above a byte that is itself flagged.
+func valueEnd(b []byte, i int) int {
+	for i+8 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		d := w ^ (0x7f * lsb)
+		m := ((w-0x20*lsb)&^w | (d-lsb)&^d) & msb
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3
+		if b[i] != '\t' {
+			return i
+		}
+		i++
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// foldMask sets bit 5 of each byte: that maps an ASCII upper-case letter
+// to its lower-case one, and leaves lower-case letters and '-' as they are.
+const foldMask = 0x20 * lsb
+
+// foldWords returns up to three little-endian words that cover b (the
+// first eight bytes, the eight from the ninth, the last eight; shorter
+// loads for shorter b), each with foldMask applied. Two byte strings of
+// the same length have the same words if and only if they are equal after
+// or-ing every byte with 0x20; for b free of CR (0x0d, which 0x20 maps to
+// '-') and for s made of lower-case letters and '-', that is
+// EqualFold(b, s). It is meant for len(b) <= 24.
+func foldWords(b []byte) (a, m, z uint64) {
+	switch n := len(b); {
+	case n >= 8:
+		a = binary.LittleEndian.Uint64(b[:8]) | foldMask
+		z = binary.LittleEndian.Uint64(b[n-8:n]) | foldMask
+		if n > 16 {
+			m = binary.LittleEndian.Uint64(b[8:16]) | foldMask
+		}
+	case n >= 4:
+		a = uint64(binary.LittleEndian.Uint32(b[:4])) | foldMask>>32
+		z = uint64(binary.LittleEndian.Uint32(b[n-4:n])) | foldMask>>32
+	case n >= 2:
+		a = uint64(binary.LittleEndian.Uint16(b[:2])) | foldMask>>48
+		z = uint64(binary.LittleEndian.Uint16(b[n-2:n])) | foldMask>>48
+	case n == 1:
+		a = uint64(b[0]) | 0x20
+	}
+	return a, m, z
+}
+
+// foldKey is a lower-case name (letters and '-') in the form of
+// foldWords, for comparisons with foldEqual.
+type foldKey struct {
+	n       int
+	a, m, z uint64
+}
+
+func makeFoldKey(s string) foldKey {
+	if len(s) == 0 || len(s) > 24 {
+		panic("http1: fold key " + s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '-' && (c < 'a' || c > 'z') {
+			panic("http1: fold key " + s)
+		}
+	}
+	a, m, z := foldWords([]byte(s))
+	return foldKey{len(s), a, m, z}
+}
+
+// foldEqual reports whether b equals k's name under ASCII case folding,
+// b holding no CR (a token, or a validated field value).
+func foldEqual(b []byte, k *foldKey) bool {
+	if len(b) != k.n {
+		return false
+	}
+	a, m, z := foldWords(b)
+	return a == k.a && m == k.m && z == k.z
 }

@@ -73,6 +73,9 @@ func addRequestSeeds(f *testing.F) {
 		f.Add([]byte(tc.in))
 	}
 	f.Add([]byte(browserRequest))
+	for _, line := range fieldLineEdges {
+		f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n" + line + "\r\n"))
+	}
 	for _, s := range []string{
 		"GET http://a.b:/x%41?%zz HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET http://[::ffff:1.2.3.4]:80 HTTP/1.1\r\nHost: [::1]\r\n\r\n",
@@ -202,6 +205,9 @@ func addResponseSeeds(f *testing.F) {
 		f.Add([]byte(tc.in))
 	}
 	f.Add([]byte(typicalResponse))
+	for _, line := range fieldLineEdges {
+		f.Add([]byte("HTTP/1.1 200 OK\r\n" + line + "\r\n"))
+	}
 }
 
 // FuzzResponse checks that ParseResponse never panics and gives the same

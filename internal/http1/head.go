@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // maxEmptyLines is how many empty lines before a start line are skipped
 // (RFC 9112 2.2); one more is an error.
@@ -60,12 +63,10 @@ type Header struct {
 	Flags uint8  // Flag* bits
 }
 
-// span locates one field inside the buffer by offsets, so that a head
-// scanned across calls can be re-sliced from the buffer of the last call.
-type span struct {
-	n0, n1, v0, v1 int32
-	flags, kind    uint8
-}
+// offset locates a field's name and value inside the buffer, so that a
+// head scanned across calls can be re-sliced from the buffer of the last
+// call (the lengths are those of the Header's slices).
+type offset struct{ n0, v0 int32 }
 
 // headState is the incremental scan state shared by Request and Response.
 // Its zero value is ready to scan a new head.
@@ -77,7 +78,15 @@ type headState struct {
 	err     error // set in phaseFailed
 	work    int   // bytes examined, for the linearity test
 
-	spans []span
+	// hdrs holds the fields recorded so far, sliced from the buffer of
+	// the call that recorded them, and offs their offsets (offs has the
+	// length of hdrs' capacity). hdrs[:fresh] come from earlier calls.
+	// The array of hdrs, allocated once, is the Headers array of the
+	// Request or Response.
+	hdrs  []Header
+	offs  []offset
+	fresh int
+	resp  bool // parsing a response
 
 	cl                                         int64
 	clCount, teLines, chunkedCount             int
@@ -87,21 +96,32 @@ type headState struct {
 	hostIdx                                    int
 }
 
-// reset prepares h for a new head, keeping the spans array.
-func (h *headState) reset() {
-	*h = headState{spans: h.spans[:0]}
-}
-
-// begin is called before scanning: it allocates spans on first use and
-// checks the caller kept the buffer.
-func (h *headState) begin(buf []byte, maxFields int) errCode {
-	if cap(h.spans) < maxFields {
-		h.spans = append(make([]span, 0, maxFields), h.spans...)
+// begin is called before scanning: it allocates the field arrays on first
+// use and checks the caller kept the buffer.
+func (h *headState) begin(buf []byte, maxFields int, resp bool) errCode {
+	if cap(h.hdrs) < maxFields {
+		h.hdrs = append(make([]Header, 0, maxFields), h.hdrs...)
+		offs := make([]offset, maxFields)
+		copy(offs, h.offs)
+		h.offs = offs
 	}
 	if len(buf) < h.scanned {
 		return ecBufferShrank
 	}
+	h.fresh = len(h.hdrs)
+	h.resp = resp
 	return ecNone
+}
+
+// rebase re-slices hdrs[:n] from buf, where the caller may have moved the
+// head since they were recorded.
+func (h *headState) rebase(buf []byte, n int) {
+	for i := range h.hdrs[:n] {
+		f, o := &h.hdrs[i], h.offs[i]
+		n1, v1 := int(o.n0)+len(f.Name), int(o.v0)+len(f.Value)
+		f.Name = buf[o.n0:n1:n1]
+		f.Value = buf[o.v0:v1:v1]
+	}
 }
 
 // nextLine returns the bounds of the next complete line of buf, without its
@@ -193,7 +213,7 @@ func lineStart(buf []byte, pos int) errCode {
 
 // parseField splits the field line buf[start:end] and records it. resp
 // selects the response rules.
-func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool) errCode {
+func (h *headState) parseField(buf []byte, start, end, maxFields int) errCode {
 	line := buf[start:end]
 	if line[0] == ' ' || line[0] == '\t' {
 		return ecObsFold
@@ -223,30 +243,111 @@ func (h *headState) parseField(buf []byte, start, end, maxFields int, resp bool)
 	if !validValue(line[i+1:]) {
 		return ecBadValue
 	}
-	if len(h.spans) >= maxFields {
+	if len(h.hdrs) >= maxFields {
 		return ecTooManyHeaders
 	}
-	name := line[:i]
 	value := trimOWS(line[i+1:])
 	v0 := start + i + 1
 	for v0 < end && (buf[v0] == ' ' || buf[v0] == '\t') {
 		v0++
 	}
-	flags, kind := classify(name)
+	return h.addField(buf, start, start+i, v0, v0+len(value), underscoreFlag(seen))
+}
+
+// underscoreFlag returns FlagUnderscore when a name's or-ed byte classes
+// (nameTab) hold '_'.
+func underscoreFlag(seen uint8) uint8 {
 	if seen&nameUnderscore != 0 {
-		flags |= FlagUnderscore
+		return FlagUnderscore
 	}
-	if ec := h.fieldSemantics(kind, value, resp); ec != ecNone {
-		return ec
+	return 0
+}
+
+// fastFields parses field lines from h.pos for as long as each is
+// complete in b (buf cut at the head limit) and plainly valid: a token, a
+// colon, and a value of valid bytes, ending in CRLF. It reports whether
+// it reached the empty line that ends the head (and consumed it), or the
+// error of a field it parsed. It scans each byte once, where nextLine and
+// parseField scan a line twice. Such a line holds no other CR or LF, so
+// the general path would find the same line end and take the same steps,
+// and fastFields gives the same result (including the error of a field
+// that breaks the framing rules, or of one field too many). At any other
+// line (an invalid one, or one not complete yet) it stops, with nothing
+// of that line recorded but h.work, and leaves it to the general path.
+// The caller calls it only before that path has scanned part of the line,
+// so every byte is still examined a bounded number of times.
+func (h *headState) fastFields(b []byte, maxFields int) (end bool, ec errCode) {
+	for {
+		pos := h.pos
+		if pos+2 <= len(b) && binary.LittleEndian.Uint16(b[pos:pos+2]) == crlf {
+			h.pos += 2
+			h.scanned = h.pos
+			h.work += 2
+			return true, ecNone
+		}
+		// The name: letters, digits and '-' eight bytes at a time, then
+		// any other tchars one at a time.
+		p := nameEnd(b, pos)
+		var seen uint8 // the name's byte classes, or-ed (nameTab)
+		for p < len(b) {
+			c := nameTab[b[p]]
+			if c == 0 {
+				break
+			}
+			seen |= c
+			p++
+		}
+		h.work += p - pos
+		if p == pos || p == len(b) || b[p] != ':' {
+			return false, ecNone
+		}
+		v0 := p + 1
+		for v0 < len(b) && (b[v0] == ' ' || b[v0] == '\t') {
+			v0++
+		}
+		cr := valueEnd(b, v0)
+		h.work += cr - p
+		if cr+2 > len(b) || binary.LittleEndian.Uint16(b[cr:cr+2]) != crlf {
+			return false, ecNone
+		}
+		v1 := cr
+		for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
+			v1--
+		}
+		h.pos = cr + 2
+		h.scanned = h.pos
+		h.work += 2
+		if len(h.hdrs) >= maxFields {
+			return false, ecTooManyHeaders
+		}
+		if ec := h.addField(b, pos, p, v0, v1, underscoreFlag(seen)); ec != ecNone {
+			return false, ec
+		}
 	}
-	if kind == kindHost {
-		h.hostIdx = len(h.spans)
+}
+
+// crlf is "\r\n" as a little-endian 16-bit word.
+const crlf = '\n'<<8 | '\r'
+
+// addField classifies the field named buf[n0:n1] with the value
+// buf[v0:v1], applies its rules and records it with flags added to its
+// own. The caller has checked that there is room for it.
+func (h *headState) addField(buf []byte, n0, n1, v0, v1 int, flags uint8) errCode {
+	name, value := buf[n0:n1:n1], buf[v0:v1:v1]
+	var f, kind uint8 // classified by knownFor and match
+	if k := knownFor(name); k != nil {
+		f, kind = k.match(name)
 	}
-	h.spans = append(h.spans, span{
-		n0: int32(start), n1: int32(start + i),
-		v0: int32(v0), v1: int32(v0 + len(value)),
-		flags: flags, kind: kind,
-	})
+	if kind != kindOther {
+		if ec := h.fieldSemantics(kind, value); ec != ecNone {
+			return ec
+		}
+		if kind == kindHost {
+			h.hostIdx = len(h.hdrs)
+		}
+	}
+	h.offs[len(h.hdrs)] = offset{int32(n0), int32(v0)}
+	h.hdrs = append(h.hdrs, Header{Name: name, Value: value, Flags: flags | f})
 	return ecNone
 }
 
@@ -259,64 +360,79 @@ func lineError(buf []byte, start, end int, ec errCode) errCode {
 	return ec
 }
 
-// classify returns the flags and kind of a field name.
-func classify(name []byte) (flags, kind uint8) {
-	switch len(name) {
-	case 2:
-		if EqualFold(name, "te") {
-			return FlagHopByHop, kindOther
+// knownField is a field name addField recognises, with its flags and
+// kind.
+type knownField struct {
+	key         foldKey
+	flags, kind uint8
+}
+
+// knownFields are the names addField recognises, and knownIdx finds the
+// one a name may be by its length and first byte: knownIdx[len][c|0x20&31]
+// is its index in knownFields plus one, or 0. No two known names share a
+// length and a first letter.
+var knownFields, knownIdx = func() (fs []knownField, idx [18][32]uint8) {
+	for _, f := range []struct {
+		name        string
+		flags, kind uint8
+	}{
+		{"te", FlagHopByHop, kindOther},
+		{"host", FlagHost, kindHost},
+		{"expect", 0, kindExpect},
+		{"upgrade", FlagHopByHop, kindUpgrade},
+		{"trailer", 0, kindTrailer},
+		{"connection", FlagHopByHop, kindConnection},
+		{"keep-alive", FlagHopByHop, kindOther},
+		{"content-length", FlagContentLength, kindContentLength},
+		{"x-forwarded-for", FlagXForwardedFor, kindOther},
+		{"x-forwarded-host", FlagXForwardedHost, kindOther},
+		{"proxy-connection", FlagHopByHop, kindOther},
+		{"x-forwarded-proto", FlagXForwardedProto, kindOther},
+		{"transfer-encoding", FlagHopByHop | FlagTransferEncoding, kindTransferEncoding},
+	} {
+		i := &idx[len(f.name)][f.name[0]&31]
+		if *i != 0 {
+			panic("http1: another known name has the length and first letter of " + f.name)
 		}
-	case 4:
-		if EqualFold(name, "host") {
-			return FlagHost, kindHost
+		fs = append(fs, knownField{makeFoldKey(f.name), f.flags, f.kind})
+		*i = uint8(len(fs))
+	}
+	return fs, idx
+}()
+
+// knownFor returns the known name that name (a token, see foldWords)
+// may be, judging by its length and first letter, or nil.
+func knownFor(name []byte) *knownField {
+	if uint(len(name)) < uint(len(knownIdx)) && len(name) > 0 {
+		if i := knownIdx[len(name)][(name[0]|0x20)&31]; i != 0 {
+			return &knownFields[i-1]
 		}
-	case 6:
-		if EqualFold(name, "expect") {
-			return 0, kindExpect
-		}
-	case 7:
-		if EqualFold(name, "upgrade") {
-			return FlagHopByHop, kindUpgrade
-		}
-		if EqualFold(name, "trailer") {
-			return 0, kindTrailer
-		}
-	case 10:
-		if EqualFold(name, "connection") {
-			return FlagHopByHop, kindConnection
-		}
-		if EqualFold(name, "keep-alive") {
-			return FlagHopByHop, kindOther
-		}
-	case 14:
-		if EqualFold(name, "content-length") {
-			return FlagContentLength, kindContentLength
-		}
-	case 15:
-		if EqualFold(name, "x-forwarded-for") {
-			return FlagXForwardedFor, kindOther
-		}
-	case 16:
-		if EqualFold(name, "x-forwarded-host") {
-			return FlagXForwardedHost, kindOther
-		}
-		if EqualFold(name, "proxy-connection") {
-			return FlagHopByHop, kindOther
-		}
-	case 17:
-		if EqualFold(name, "x-forwarded-proto") {
-			return FlagXForwardedProto, kindOther
-		}
-		if EqualFold(name, "transfer-encoding") {
-			return FlagHopByHop | FlagTransferEncoding, kindTransferEncoding
-		}
+	}
+	return nil
+}
+
+// match returns k's flags and kind if name is k's name under ASCII case
+// folding (name being a token of the same length), and 0, kindOther
+// otherwise.
+func (k *knownField) match(name []byte) (flags, kind uint8) {
+	if a, m, z := foldWords(name); a == k.key.a && m == k.key.m && z == k.key.z {
+		return k.flags, k.kind
 	}
 	return 0, kindOther
 }
 
+// Keys of the Connection options fieldSemantics looks for first, and of
+// Connection itself (markConnectionOptions).
+var (
+	keyKeepAlive  = makeFoldKey("keep-alive")
+	keyClose      = makeFoldKey("close")
+	keyConnection = makeFoldKey("connection")
+)
+
 // fieldSemantics applies the rules of the fields that frame or route a
 // message, one field line at a time.
-func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode {
+func (h *headState) fieldSemantics(kind uint8, value []byte) errCode {
+	resp := h.resp
 	switch kind {
 	case kindHost:
 		if resp {
@@ -355,6 +471,16 @@ func (h *headState) fieldSemantics(kind uint8, value []byte, resp bool) errCode 
 			}
 		}
 	case kindConnection:
+		// The common values first: one option, which the loop below
+		// would take the same way.
+		switch {
+		case foldEqual(value, &keyKeepAlive):
+			h.connKeepAlive = true
+			return ecNone
+		case foldEqual(value, &keyClose):
+			h.connClose = true
+			return ecNone
+		}
 		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
 			switch {
 			case len(elem) == 0:
@@ -399,24 +525,23 @@ func (h *headState) keepAlive(minor int) bool {
 // markConnectionOptions sets FlagHopByHop on every field named by a
 // Connection option other than close, keep-alive and upgrade. Host and
 // Content-Length are never marked.
-func (h *headState) markConnectionOptions(buf []byte) {
+func (h *headState) markConnectionOptions() {
 	if !h.connOther {
 		return
 	}
-	for _, c := range h.spans {
-		if c.kind != kindConnection {
+	for _, c := range h.hdrs {
+		if !foldEqual(c.Name, &keyConnection) {
 			continue
 		}
-		value := buf[c.v0:c.v1]
-		for elem, rest, ok := nextElement(value); ok; elem, rest, ok = nextElement(rest) {
+		for elem, rest, ok := nextElement(c.Value); ok; elem, rest, ok = nextElement(rest) {
 			if len(elem) == 0 || EqualFold(elem, "close") ||
 				EqualFold(elem, "keep-alive") || EqualFold(elem, "upgrade") {
 				continue
 			}
-			for k := range h.spans {
-				s := &h.spans[k]
-				if s.flags&(FlagHost|FlagContentLength) == 0 && equalFoldBytes(buf[s.n0:s.n1], elem) {
-					s.flags |= FlagHopByHop
+			for k := range h.hdrs {
+				f := &h.hdrs[k]
+				if f.Flags&(FlagHost|FlagContentLength) == 0 && equalFoldBytes(f.Name, elem) {
+					f.Flags |= FlagHopByHop
 				}
 			}
 		}
@@ -436,25 +561,10 @@ func equalFoldBytes(a, b []byte) bool {
 	return true
 }
 
-// appendHeaders appends the recorded fields, sliced from buf, to hs, whose
-// capacity must hold them.
-func (h *headState) appendHeaders(hs []Header, buf []byte) []Header {
-	n := len(hs)
-	hs = hs[:n+len(h.spans)]
-	for i := range h.spans {
-		s := &h.spans[i]
-		p := &hs[n+i]
-		p.Name = buf[s.n0:s.n1:s.n1]
-		p.Value = buf[s.v0:s.v1:s.v1]
-		p.Flags = s.flags
-	}
-	return hs
-}
-
 // message is what the shared head parser needs of a Request or Response.
 type message interface {
-	// scan returns the scan state, the Headers slice and HeadLen.
-	scan() (*headState, *[]Header, int)
+	// scan returns the scan state and HeadLen.
+	scan() (*headState, int)
 	startLine(buf []byte, start, end int) errCode
 	finish(buf []byte) errCode
 	fail(ec errCode) error
@@ -465,7 +575,7 @@ type message interface {
 // incrementally, parses the start line and each field, and finishes the
 // message once the empty line arrives.
 func parseHead(m message, buf []byte, lim *Limits) (int, error) {
-	h, hdrs, headLen := m.scan()
+	h, headLen := m.scan()
 	switch h.phase {
 	case phaseFailed:
 		return 0, h.err
@@ -473,18 +583,26 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 		if len(buf) < headLen {
 			return 0, m.fail(ecBufferShrank)
 		}
+		h.rebase(buf, len(h.hdrs))
 		m.slice(buf)
 		return headLen, nil
 	}
 	_, isResponse := m.(*Response)
 	maxLine, maxHead, maxFields := lim.resolved()
-	if ec := h.begin(buf, maxFields); ec != ecNone {
+	if ec := h.begin(buf, maxFields, isResponse); ec != ecNone {
 		return 0, m.fail(ec)
 	}
-	if cap(*hdrs) < maxFields {
-		*hdrs = make([]Header, 0, maxFields)
-	}
+	fast := buf[:min(len(buf), maxHead)]
 	for {
+		if h.phase == phaseFields && h.scanned == h.pos {
+			end, ec := h.fastFields(fast, maxFields)
+			if ec != ecNone {
+				return 0, m.fail(ec)
+			}
+			if end {
+				break
+			}
+		}
 		start, end, ec := h.nextLine(buf, maxLine, maxHead, !isResponse)
 		if ec == ecNeedMore {
 			return 0, ErrNeedMore
@@ -502,13 +620,13 @@ func parseHead(m message, buf []byte, lim *Limits) (int, error) {
 		if start == end {
 			break
 		}
-		if ec := h.parseField(buf, start, end, maxFields, isResponse); ec != ecNone {
+		if ec := h.parseField(buf, start, end, maxFields); ec != ecNone {
 			return 0, m.fail(lineError(buf, start, end, ec))
 		}
 	}
 	if ec := m.finish(buf); ec != ecNone {
 		return 0, m.fail(ec)
 	}
-	_, _, headLen = m.scan()
+	_, headLen = m.scan()
 	return headLen, nil
 }

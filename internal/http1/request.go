@@ -67,9 +67,9 @@ var slash, star = []byte("/"), []byte("*")
 // Reset prepares r for parsing the next message. It keeps the backing
 // arrays of Headers and of the internal scan state.
 func (r *Request) Reset() {
-	hs := r.Headers[:0]
-	r.h.reset()
-	*r = Request{Headers: hs, h: r.h}
+	hdrs, offs := r.h.hdrs[:0], r.h.offs
+	*r = Request{Headers: hdrs}
+	r.h.hdrs, r.h.offs = hdrs, offs
 }
 
 // ParseRequest parses the request head at the start of buf.
@@ -88,7 +88,7 @@ func ParseRequest(buf []byte, r *Request, lim *Limits) (n int, err error) {
 	return parseHead(r, buf, lim)
 }
 
-func (r *Request) scan() (*headState, *[]Header, int) { return &r.h, &r.Headers, r.HeadLen }
+func (r *Request) scan() (*headState, int) { return &r.h, r.HeadLen }
 
 func (r *Request) startLine(buf []byte, start, end int) errCode {
 	return r.parseRequestLine(buf, start, end)
@@ -245,7 +245,8 @@ func (r *Request) finish(buf []byte) errCode {
 	r.Expect100 = r.Minor == 1 && h.expect100
 	r.Upgrade = r.Minor == 1 && h.connUpgrade && h.upgradeHeader
 	r.HeadLen = h.pos
-	h.markConnectionOptions(buf)
+	h.rebase(buf, h.fresh)
+	h.markConnectionOptions()
 	h.phase = phaseDone
 	r.slice(buf)
 	return ecNone
@@ -271,10 +272,9 @@ func (r *Request) slice(buf []byte) {
 	}
 	r.Host = nil
 	if r.h.hosts {
-		s := r.h.spans[r.h.hostIdx]
-		r.Host = buf[s.v0:s.v1:s.v1]
+		r.Host = r.h.hdrs[r.h.hostIdx].Value
 	}
-	r.Headers = r.h.appendHeaders(r.Headers[:0], buf)
+	r.Headers = r.h.hdrs
 }
 
 // BodyKind reports how the request body is framed: BodyChunked,

@@ -46,9 +46,9 @@ type Response struct {
 // Reset prepares r for parsing the next message. It keeps the backing
 // arrays of Headers and of the internal scan state.
 func (r *Response) Reset() {
-	hs := r.Headers[:0]
-	r.h.reset()
-	*r = Response{Headers: hs, h: r.h}
+	hdrs, offs := r.h.hdrs[:0], r.h.offs
+	*r = Response{Headers: hdrs}
+	r.h.hdrs, r.h.offs = hdrs, offs
 }
 
 // ParseResponse parses the response head at the start of buf, with the same
@@ -70,7 +70,7 @@ func ParseResponse(buf []byte, r *Response, lim *Limits) (n int, err error) {
 	return parseHead(r, buf, lim)
 }
 
-func (r *Response) scan() (*headState, *[]Header, int) { return &r.h, &r.Headers, r.HeadLen }
+func (r *Response) scan() (*headState, int) { return &r.h, r.HeadLen }
 
 func (r *Response) startLine(buf []byte, start, end int) errCode {
 	return r.parseStatusLine(buf, start, end)
@@ -135,7 +135,8 @@ func (r *Response) finish(buf []byte) errCode {
 	r.Upgrade = r.Status == 101
 	r.KeepAlive = h.keepAlive(r.Minor) && !r.Upgrade
 	r.HeadLen = h.pos
-	h.markConnectionOptions(buf)
+	h.rebase(buf, h.fresh)
+	h.markConnectionOptions()
 	h.phase = phaseDone
 	r.slice(buf)
 	return ecNone
@@ -144,7 +145,7 @@ func (r *Response) finish(buf []byte) errCode {
 // slice points r's []byte fields into buf.
 func (r *Response) slice(buf []byte) {
 	r.Reason = buf[r.r0:r.r1:r.r1]
-	r.Headers = r.h.appendHeaders(r.Headers[:0], buf)
+	r.Headers = r.h.hdrs
 }
 
 // BodyKind reports how the response body is framed. reqMethodHEAD reports
