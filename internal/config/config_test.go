@@ -1061,6 +1061,9 @@ pools:
 ` + oneBackend, `
 pools:
   api: {discovery: {dns: {name: api.test, type: SRV, port: 80, minTTL: 10s, maxTTL: 5s}}}
+` + oneBackend, `
+routes:
+  - {pool: default, match: {path: /a}, setRequestHeaders: {X-Request-Id: x}}
 ` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}

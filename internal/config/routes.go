@@ -269,6 +269,7 @@ func (c *Config) validateModifiers(v *validator, key string, r *Route) {
 		}
 	}
 	v.headerFields(key+".setRequestHeaders", r.SetRequestHeaders, true, false)
+	c.notRequestID(v, key, r)
 	v.headerNames(key+".removeRequestHeaders", r.RemoveRequestHeaders, true, r.SetRequestHeaders, "setRequestHeaders")
 	v.headerFields(key+".setResponseHeaders", r.SetResponseHeaders, false, false)
 	v.headerNames(key+".removeResponseHeaders", r.RemoveResponseHeaders, false, r.SetResponseHeaders, "setResponseHeaders")
@@ -309,6 +310,43 @@ func (c *Config) routeTimeouts(v *validator, key string, t *Timeouts) {
 			v.positive(k, *f.got)
 		}
 	}
+}
+
+// notRequestID refuses a route that sets or removes the request-ID field
+// (requestId.header): ConnX writes it itself, on the request and on the
+// response, and a second one would leave backends and clients two IDs.
+func (c *Config) notRequestID(v *validator, key string, r *Route) {
+	if !c.RequestID.Enabled || c.RequestID.Header == "" {
+		return
+	}
+	msg := "cannot be set or removed by a route: " + c.RequestID.Header + " is requestId.header, which ConnX writes itself"
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{
+		{"setRequestHeaders", headerNames(r.SetRequestHeaders)},
+		{"removeRequestHeaders", r.RemoveRequestHeaders},
+		{"setResponseHeaders", headerNames(r.SetResponseHeaders)},
+		{"removeResponseHeaders", r.RemoveResponseHeaders},
+	} {
+		for j, n := range l.names {
+			if strings.EqualFold(n, c.RequestID.Header) {
+				k := key + "." + l.key + "[" + strconv.Itoa(j) + "]"
+				if l.key[0] == 's' {
+					k += ".name"
+				}
+				v.failf(k, "%s", msg)
+			}
+		}
+	}
+}
+
+func headerNames(hs []Header) []string {
+	ns := make([]string, len(hs))
+	for i, h := range hs {
+		ns[i] = h.Name
+	}
+	return ns
 }
 
 // headerFields checks fields to set: names are tokens that ConnX does not

@@ -453,6 +453,13 @@ func TestRouteErrors(t *testing.T) {
 				`test.yaml:7:36: routes[2].hostRewrite: port must be between 1 and 65535, got "0"`,
 				`test.yaml:9:36: routes[4].hostRewrite: must be "host" or "host:port"`,
 			}},
+		{"request ID field", pools + "routes:\n  - pool: api\n" +
+			"    setRequestHeaders: {x-request-id: fixed}\n" +
+			"    removeResponseHeaders: [X-Request-ID]\n" + oneBackend,
+			[]string{
+				`test.yaml:6:25: routes[0].setRequestHeaders[0].name: cannot be set or removed by a route: X-Request-Id is requestId.header, which ConnX writes itself`,
+				`test.yaml:7:29: routes[0].removeResponseHeaders[0]: cannot be set or removed by a route: X-Request-Id is requestId.header, which ConnX writes itself`,
+			}},
 		{"header modifiers", pools + "routes:\n  - pool: api\n" +
 			"    setRequestHeaders: {Host: x, X-A: 1, x-a: 2, X-B: \"\\0\"}\n" +
 			"    removeRequestHeaders: [x-A, Transfer-Encoding, \"a:b\"]\n" +
