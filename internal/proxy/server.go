@@ -243,7 +243,9 @@ func (s *Server) Serve() error {
 	s.mu.Lock()
 	s.checkCtx = ctx
 	for _, st := range s.pools {
-		st.checker.Start(ctx)
+		if st.checker != nil { // nil only for a pool of a build that failed
+			st.checker.Start(ctx)
+		}
 	}
 	s.mu.Unlock()
 	s.startWatches()
@@ -254,7 +256,9 @@ func (s *Server) Serve() error {
 		s.mu.Lock()
 		var cs []*health.Checker
 		for _, st := range s.pools {
-			cs = append(cs, st.checker)
+			if st.checker != nil {
+				cs = append(cs, st.checker)
+			}
 		}
 		s.mu.Unlock()
 		for _, c := range cs {
