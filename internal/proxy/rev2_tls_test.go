@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +117,53 @@ func TestTLSHandshakeEndsWithShutdown(t *testing.T) {
 	defer cancel()
 	_ = e.srv.Shutdown(ctx)
 	expectHandshakeGone(t, e, c, "Shutdown")
+}
+
+// TestTLSListenerClosesAtShutdownOnAnyAddress: with server.host "" (all
+// addresses, which config accepts), Shutdown must close the HTTPS
+// listener as it closes the plaintext one: new connections are refused
+// while the requests in progress drain. closeTLSListeners looks the
+// sockets up by the address resolved from the configuration (IP nil),
+// which never equals the bound one ("::"), so the listener stays open.
+func TestTLSListenerClosesAtShutdownOnAnyAddress(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	entered := make(chan struct{}, 1)
+	be := httpBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "done")
+	}))
+	e := newTLSEnv(t, be, func(c *config.Config) { c.Server.Host = "" })
+	_, port, _ := net.SplitHostPort(e.addr)
+	tlsAddr := net.JoinHostPort("127.0.0.1", port)
+	_, pport, _ := net.SplitHostPort(e.plain)
+	plainAddr := net.JoinHostPort("127.0.0.1", pport)
+
+	// A request in progress keeps the server draining.
+	rc := dialProxy(t, plainAddr)
+	rc.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	<-e.srv.Unbound()
+	if c, err := net.DialTimeout("tcp", plainAddr, ioTimeout); err == nil {
+		c.Close()
+		t.Errorf("the plaintext listener accepts during the drain")
+	}
+	if c, err := net.DialTimeout("tcp", tlsAddr, ioTimeout); err == nil {
+		c.Close()
+		t.Errorf("the HTTPS listener still accepts connections after Shutdown closed the listeners")
+	}
+	free()
+	if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != "done" {
+		t.Errorf("request in progress: %d %q", resp.StatusCode, body)
+	}
+	<-done
 }
