@@ -42,21 +42,25 @@ func discoveryOf(p *config.Pool) *config.DNSDiscovery {
 // prepareDiscovery makes sure every pool of cfg with discovery has a
 // watcher with cfg's settings and a first resolution: new and changed
 // ones are made here and resolved at once (a failure, or no members, is
-// an error unless startEmpty). It returns the watchers to retire once
-// cfg is in force (those of pools that no longer have discovery or have
-// new settings), and commit, which installs the new watchers; on error
-// nothing changes. Called with reloadMu held (or from New).
-func (s *Server) prepareDiscovery(cfg *config.Config) (commit func(), err error) {
+// an error unless startEmpty). It returns them by pool name (pending, for
+// buildWith), commit, which installs them and stops the watchers cfg no
+// longer uses (pools without discovery, or with new settings), and
+// abort, which drops them; until one of the two is called nothing has
+// changed. Called with reloadMu held (or from New).
+func (s *Server) prepareDiscovery(cfg *config.Config) (pending map[string]*poolWatch, commit, abort func(), err error) {
 	type fresh struct {
 		name string
 		pw   *poolWatch
 	}
 	var made []fresh
-	fail := func(e error) (func(), error) {
+	abort = func() {
 		for _, f := range made {
 			f.pw.cancel()
 		}
-		return nil, e
+	}
+	fail := func(e error) (map[string]*poolWatch, func(), func(), error) {
+		abort()
+		return nil, nil, nil, e
 	}
 	pools := append([]config.Pool{cfg.DefaultPool()}, cfg.Pools...)
 	want := map[string]bool{}
@@ -100,7 +104,11 @@ func (s *Server) prepareDiscovery(cfg *config.Config) (commit func(), err error)
 			return fail(fmt.Errorf("%s: the first resolution of %s failed: %w (set startEmpty: true to start with an empty pool)", key, d.Name, err))
 		}
 	}
-	return func() {
+	pending = make(map[string]*poolWatch, len(made))
+	for _, f := range made {
+		pending[f.name] = f.pw
+	}
+	return pending, func() {
 		s.mu.Lock()
 		var stop []*poolWatch
 		for name, pw := range s.watches {
@@ -120,7 +128,7 @@ func (s *Server) prepareDiscovery(cfg *config.Config) (commit func(), err error)
 			pw.cancel()
 		}
 		s.startWatches()
-	}, nil
+	}, abort, nil
 }
 
 // discovered records the members a watcher published and asks for a
@@ -174,14 +182,18 @@ func (s *Server) stopWatches() {
 }
 
 // withDiscovered returns cfg's pool p with the members its watcher last
-// published in place of its backends, when it has discovery. s.mu is
-// held.
-func (s *Server) withDiscovered(p config.Pool) config.Pool {
+// published in place of its backends, when it has discovery: the pending
+// watcher of p (prepareDiscovery), else the installed one. s.mu is held.
+func (s *Server) withDiscovered(p config.Pool, pending map[string]*poolWatch) config.Pool {
 	if discoveryOf(&p) == nil {
 		return p
 	}
 	p.Backends = nil
-	if pw := s.watches[p.Name]; pw != nil {
+	pw := pending[p.Name]
+	if pw == nil {
+		pw = s.watches[p.Name]
+	}
+	if pw != nil {
 		p.Backends = pw.members
 	}
 	return p

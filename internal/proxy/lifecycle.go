@@ -35,21 +35,24 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err := servable(cfg); err != nil {
 		return err
 	}
-	commit, err := s.prepareDiscovery(cfg)
+	// Everything that can fail comes first; then the TLS settings, the
+	// DNS watchers and the snapshot change together.
+	applyTLS, err := s.prepareTLS(cfg)
 	if err != nil {
 		return err
 	}
-	// Building cannot fail once the config is valid; the watchers are
-	// in place first so that the snapshot has their members.
-	commit()
+	pending, commit, abort, err := s.prepareDiscovery(cfg)
+	if err != nil {
+		return err
+	}
 	old := s.snap.Load()
-	sn, err := s.build(cfg)
+	sn, err := s.buildWith(cfg, pending)
 	if err != nil {
+		abort()
 		return err
 	}
-	if err := s.reloadTLS(cfg); err != nil {
-		return err
-	}
+	commit()
+	applyTLS()
 	s.snap.Store(sn)
 	s.apply(sn)
 	if cfg.Limits.MaxConnections != old.cfg.Limits.MaxConnections {
@@ -123,15 +126,26 @@ func (s *Server) shutdown(ctx context.Context, successor int) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	err = nil
+	// Handshakes in progress become clients (and are drained like them)
+	// or fail; at the deadline they are cut off.
+	handshaking := func() int64 {
+		if s.tls == nil {
+			return 0
+		}
+		return s.tls.inFlight.Load()
+	}
 wait:
-	for s.active.Load() > 0 {
+	for s.active.Load() > 0 || handshaking() > 0 {
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("server: %d connections left at the shutdown deadline: %w", s.active.Load(), ctx.Err())
+			err = fmt.Errorf("server: %d connections left at the shutdown deadline: %w", s.active.Load()+handshaking(), ctx.Err())
 			break wait
 		case <-tick.C:
 			s.drainLoops() // connections that were mid-head become idle
 		}
+	}
+	if s.tls != nil {
+		s.tls.abortHandshakes()
 	}
 	// gnet's Stop closes whatever is left. It polls for the engine's end
 	// every 500 ms; Serve returns as soon as the engine is down.

@@ -129,22 +129,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
-	commit, err := s.prepareDiscovery(cfg)
-	if err != nil {
-		return nil, err
-	}
-	commit()
-	sn, err := s.build(cfg)
-	if err != nil {
-		s.stopWatches()
-		return nil, err
-	}
 	if cfg.Server.TLS != nil {
+		var err error
 		if s.tls, err = newTLSFront(cfg, log); err != nil {
-			s.stopWatches()
 			return nil, err
 		}
 	}
+	pending, commit, abort, err := s.prepareDiscovery(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sn, err := s.buildWith(cfg, pending)
+	if err != nil {
+		abort()
+		return nil, err
+	}
+	commit()
 	s.snap.Store(sn)
 	s.apply(sn)
 	return s, nil
@@ -175,17 +175,23 @@ func servable(cfg *config.Config) error {
 // build makes a snapshot for cfg, reusing the runtime state of pools and
 // backends that keep their names and addresses.
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
+	return s.buildWith(cfg, nil)
+}
+
+// buildWith is build with the members of pending DNS watchers (see
+// prepareDiscovery).
+func (s *Server) buildWith(cfg *config.Config, pending map[string]*poolWatch) (*snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pools := make([]*pool, 0, 1+len(cfg.Pools))
-	def := s.withDiscovered(cfg.DefaultPool())
+	def := s.withDiscovered(cfg.DefaultPool(), pending)
 	pl, err := s.buildPool(cfg, &def)
 	if err != nil {
 		return nil, err
 	}
 	pools = append(pools, pl)
 	for i := range cfg.Pools {
-		p := s.withDiscovered(cfg.Pools[i])
+		p := s.withDiscovered(cfg.Pools[i], pending)
 		pl, err := s.buildPool(cfg, &p)
 		if err != nil {
 			return nil, err
@@ -289,7 +295,11 @@ func (s *Server) Addr() net.Addr { return s.addr }
 func (s *Server) Stop(ctx context.Context) error {
 	<-s.ready
 	s.stopping.Store(true)
-	return s.eng.Stop(ctx)
+	err := s.eng.Stop(ctx)
+	if s.tls != nil {
+		s.tls.abortHandshakes()
+	}
+	return err
 }
 
 // Active is the number of open client connections.
@@ -303,6 +313,16 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 			s.addr = sockaddrTCP(sa)
 		}
 		_ = unix.Close(fd)
+	}
+	if s.tls != nil {
+		// The bound address ("::" for host ""), which closing or handing
+		// over the listeners looks for.
+		if fd, err := eng.DupListener("tcp", s.tls.listen); err == nil {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				s.tls.addr = sockaddrTCP(sa)
+			}
+			_ = unix.Close(fd)
+		}
 	}
 	close(s.ready)
 	s.log.Info("connx listening", "addr", fmt.Sprint(s.addr))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -57,12 +58,54 @@ type tlsFront struct {
 	rerun chan struct{}                 // tells run to watch files again
 
 	port    int      // the listening port once Serve has bound it
-	addr    net.Addr // the bound address, for closing the listeners
+	listen  string   // its host:port, as given to gnet
+	addr    net.Addr // the bound address, for closing the listeners (OnBoot)
 	max     atomic.Int64
 	timeout atomic.Int64 // ns
 
 	inFlight atomic.Int64 // handshakes in progress
 	st       tlsStats
+
+	// The connections of the handshakes in progress, so that Stop and
+	// Shutdown can end them: a handshake is not a client yet, and would
+	// otherwise outlive the server by up to timeouts.tlsHandshake.
+	hsMu    sync.Mutex
+	hsConns map[net.Conn]struct{}
+	hsDone  bool // abortHandshakes ran: no new handshake starts
+	hsWG    sync.WaitGroup
+}
+
+// track registers nc as a handshake in progress; it reports false when
+// the server is stopping (nc is then closed by the caller).
+func (f *tlsFront) track(nc net.Conn) bool {
+	f.hsMu.Lock()
+	defer f.hsMu.Unlock()
+	if f.hsDone {
+		return false
+	}
+	if f.hsConns == nil {
+		f.hsConns = make(map[net.Conn]struct{})
+	}
+	f.hsConns[nc] = struct{}{}
+	return true
+}
+
+func (f *tlsFront) untrack(nc net.Conn) {
+	f.hsMu.Lock()
+	delete(f.hsConns, nc)
+	f.hsMu.Unlock()
+}
+
+// abortHandshakes closes the connection of every handshake in progress,
+// refuses new ones, and waits for their goroutines.
+func (f *tlsFront) abortHandshakes() {
+	f.hsMu.Lock()
+	f.hsDone = true
+	for nc := range f.hsConns {
+		_ = nc.Close()
+	}
+	f.hsMu.Unlock()
+	f.hsWG.Wait()
 }
 
 // tlsStats counts handshakes.
@@ -99,19 +142,44 @@ func newTLSFront(cfg *config.Config, log *slog.Logger) (*tlsFront, error) {
 // maxHandshakes) and timeouts.tlsHandshake to new handshakes. The port is
 // kept: moving the listener takes a restart or an upgrade.
 func (f *tlsFront) update(cfg *config.Config) error {
+	apply, err := f.prepare(cfg)
+	if err != nil {
+		return err
+	}
+	apply()
+	return nil
+}
+
+// prepare loads cfg's certificates when they are other files than those
+// in use; apply puts cfg's settings in force, re-reading the files in use
+// when they are kept (a reload re-reads them, which matters when watching
+// them failed). On error nothing changes.
+func (f *tlsFront) prepare(cfg *config.Config) (apply func(), err error) {
 	t := cfg.Server.TLS
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	pairs := make([]tlsterm.Pair, len(t.Certificates))
 	for i, c := range t.Certificates {
 		pairs[i] = tlsterm.Pair{CertFile: c.CertFile, KeyFile: c.KeyFile}
 	}
+	f.mu.Lock()
 	store := f.store.Load()
-	if store == nil || !slices.Equal(store.Files(), pairFiles(pairs)) {
-		var err error
+	f.mu.Unlock()
+	kept := store != nil && slices.Equal(store.Files(), pairFiles(pairs))
+	if !kept {
 		if store, err = tlsterm.NewStore(pairs, f.log); err != nil {
-			return fmt.Errorf("server.tls: %w", err)
+			return nil, fmt.Errorf("server.tls: %w", err)
 		}
+	}
+	return func() { f.apply(cfg, store, kept) }, nil
+}
+
+// apply puts store and cfg's settings in force.
+func (f *tlsFront) apply(cfg *config.Config, store *tlsterm.Store, kept bool) {
+	t := cfg.Server.TLS
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if kept {
+		// A pair that fails to load keeps the one in use (logged).
+		_ = store.Reload()
 	}
 	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
 		MinVersion: tlsterm.Versions[t.MinVersion],
@@ -129,7 +197,6 @@ func (f *tlsFront) update(cfg *config.Config) error {
 	}
 	f.max.Store(int64(t.MaxHandshakes))
 	f.timeout.Store(int64(cfg.Timeouts.TLSHandshake))
-	return nil
 }
 
 func pairFiles(pairs []tlsterm.Pair) []string {
@@ -231,6 +298,17 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 	}
 	lp := s.loopFor(c.EventLoop())
 	sn := s.snap.Load()
+	if !sn.access.IsZero() {
+		// Refused before the handshake costs anything.
+		var ip netip.Addr
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ip = ta.AddrPort().Addr().Unmap()
+		}
+		if !sn.access.Allowed(ip) {
+			lp.st.denied.Add(1)
+			return nil, true, gnet.Close
+		}
+	}
 	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || f.inFlight.Load() >= f.max.Load() {
 		lp.st.refused.Add(1)
 		f.st.failed[tlsFailRefused].Add(1)
@@ -242,6 +320,7 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 		return nil, true, gnet.Close
 	}
 	f.inFlight.Add(1)
+	f.hsWG.Add(1)
 	go f.handshake(lp.el, fd, time.Now())
 	return nil, true, gnet.Close // the duplicate keeps the socket open
 }
@@ -249,6 +328,7 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 // handshake runs on its own goroutine: the TLS handshake on descriptor fd,
 // then the enrollment of the socket on el.
 func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
+	defer f.hsWG.Done()
 	defer f.inFlight.Add(-1)
 	file := os.NewFile(uintptr(fd), "connx-tls")
 	nc, err := net.FileConn(file)
@@ -262,9 +342,16 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
 		f.st.failed[tlsFailTimeout].Add(1)
 		return
 	}
+	if !f.track(nc) {
+		_ = nc.Close()
+		f.st.failed[tlsFailRefused].Add(1)
+		return
+	}
 	_ = nc.SetDeadline(start.Add(time.Duration(f.timeout.Load())))
 	tc := tlsterm.Server(nc, f.conf.Load())
-	if err := tc.Handshake(); err != nil {
+	err = tc.Handshake()
+	f.untrack(nc)
+	if err != nil {
 		f.st.failed[handshakeFailure(err)].Add(1)
 		_ = nc.Close()
 		return
@@ -425,9 +512,7 @@ func (s *Server) tlsListen(sn *snapshot) (string, error) {
 		_ = ln.Close()
 	}
 	s.tls.port = port
-	if ta, err := net.ResolveTCPAddr("tcp", addr); err == nil {
-		s.tls.addr = ta
-	}
+	s.tls.listen = addr // OnBoot sets s.tls.addr from the bound socket
 	return "tcp://" + addr, nil
 }
 
@@ -466,19 +551,20 @@ func (s *Server) closeTLSListeners(ctx context.Context, successor int) {
 	}
 }
 
-// reloadTLS applies a reloaded configuration's TLS settings.
-func (s *Server) reloadTLS(cfg *config.Config) error {
+// prepareTLS checks a reloaded configuration's TLS settings and loads
+// its certificates; apply puts them in force. On error nothing changes.
+func (s *Server) prepareTLS(cfg *config.Config) (apply func(), err error) {
 	switch {
 	case s.tls == nil && cfg.Server.TLS == nil:
-		return nil
+		return func() {}, nil
 	case s.tls == nil || cfg.Server.TLS == nil:
-		return errors.New("server.tls: adding or removing the HTTPS listener takes a restart or an upgrade (SIGUSR2)")
+		return nil, errors.New("server.tls: adding or removing the HTTPS listener takes a restart or an upgrade (SIGUSR2)")
 	}
 	if cfg.Server.TLS.Port != 0 && cfg.Server.TLS.Port != s.tls.port {
 		s.log.Warn("server.tls.port changed; it applies after a restart or upgrade (SIGUSR2)",
 			"running", s.tls.port, "configured", cfg.Server.TLS.Port)
 	}
-	return s.tls.update(cfg)
+	return s.tls.prepare(cfg)
 }
 
 // TLSStats is a snapshot of the HTTPS listener's counters.
