@@ -330,6 +330,23 @@ func TestPools(t *testing.T) {
 		t.Fatalf("pools\n got %+v\nwant %+v", got, want)
 	}
 
+	// A pool with DNS discovery has its state; the others no key.
+	snap.Pools[1].Discovery = stats.Discovery{Active: true, Name: "_http._tcp.api.test", Type: "SRV", State: "failing",
+		Members: 3, Resolutions: 9, Failures: 2, LastAnswer: t0.Add(-time.Minute), LastError: "discovery: SERVFAIL"}
+	decode(t, get(t, New(Options{Stats: fixed(snap)}).Handler(), "GET", "/api/pools"), 200, &raw)
+	if _, ok := raw[0]["discovery"]; ok {
+		t.Errorf("default pool without discovery has a discovery key: %v", raw[0])
+	}
+	d, _ := raw[1]["discovery"].(map[string]any)
+	dk := slices.Sorted(maps.Keys(d))
+	if want := []string{"failures", "last_answer", "last_error", "members", "name", "resolutions", "state", "type"}; !slices.Equal(dk, want) {
+		t.Fatalf("discovery keys\n got %q\nwant %q", dk, want)
+	}
+	if d["state"] != "failing" || d["members"] != 3.0 || d["failures"] != 2.0 || d["last_error"] != "discovery: SERVFAIL" ||
+		d["last_answer"] != t0.Add(-time.Minute).Format(time.RFC3339Nano) {
+		t.Errorf("discovery %v", d)
+	}
+
 	// Without pools in the snapshot: the default pool alone.
 	decode(t, get(t, New(Options{Stats: fixed(stats.Snapshot{Backends: []stats.Backend{backend("a")}})}).Handler(), "GET", "/api/pools"), 200, &got)
 	if want := []Pool{{PoolState: PoolState{Name: "default", Ready: true, BackendsUp: 1, Backends: 1}}}; !slices.Equal(got, want) {

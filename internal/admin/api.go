@@ -104,6 +104,24 @@ type Pool struct {
 	// Errors counts those answered with a 5xx status.
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
+	// Discovery is the state of the pool's DNS discovery; absent for a
+	// pool with a fixed backend list.
+	Discovery *Discovery `json:"discovery,omitempty"`
+}
+
+// Discovery is a pool's DNS discovery in GET /api/pools.
+type Discovery struct {
+	Name string `json:"name"` // the name resolved
+	Type string `json:"type"` // "A", "AAAA" or "SRV"
+	// State is "starting", "ok", "failing" (the last members are kept),
+	// "holding" (the name has no members; the last ones are kept for
+	// emptyGrace) or "empty".
+	State       string     `json:"state"`
+	Members     int        `json:"members"`     // members published last
+	Resolutions uint64     `json:"resolutions"` // finished resolutions
+	Failures    uint64     `json:"failures"`    // of those, the ones that failed
+	LastAnswer  *time.Time `json:"last_answer"` // when a nameserver last answered; null before the first answer
+	LastError   string     `json:"last_error"`  // the last resolution's error; "" after one that found members
 }
 
 // Route is one element of GET /api/routes.
@@ -361,9 +379,19 @@ func pools(snap *stats.Snapshot) []Pool {
 	for i := range list {
 		p := &list[i]
 		c := byPool[p.Name]
-		out = append(out, Pool{PoolState: poolState(p), Panics: p.Panics, Requests: c.requests, Errors: c.errors})
+		out = append(out, Pool{PoolState: poolState(p), Panics: p.Panics, Requests: c.requests, Errors: c.errors,
+			Discovery: discoveryOf(&p.Discovery)})
 	}
 	return out
+}
+
+// discoveryOf renders a pool's DNS discovery; nil when it has none.
+func discoveryOf(d *stats.Discovery) *Discovery {
+	if !d.Active {
+		return nil
+	}
+	return &Discovery{Name: d.Name, Type: d.Type, State: d.State, Members: d.Members,
+		Resolutions: d.Resolutions, Failures: d.Failures, LastAnswer: timeOrNil(d.LastAnswer), LastError: d.LastError}
 }
 
 // routes renders the routes of snap in configuration order; never nil.

@@ -29,6 +29,7 @@ type descs struct {
 	healthChecks, upstreamIdle, upstreamOpen                  *prometheus.Desc
 	poolPanic, poolPanics, poolBackends, poolUp               *prometheus.Desc
 	routeRequests, routeDuration                              *prometheus.Desc
+	discoveryMembers, discoveryState, discoveryResolutions    *prometheus.Desc
 
 	active, parked, closing, tunnels *prometheus.Desc
 	uptime, startTime                *prometheus.Desc
@@ -104,6 +105,15 @@ func newDescs() descs {
 		poolUp: d("connx_pool_backends_up",
 			"Backends of the pool the balancer may pick now (connx_backend_up summed over the pool).",
 			"pool"),
+		discoveryMembers: d("connx_discovery_members",
+			"Members the pool's DNS discovery found at its last answer with members (kept while DNS fails or, for emptyGrace, answers with none); only pools with discovery.",
+			"pool"),
+		discoveryState: d("connx_discovery_state",
+			"State of the pool's DNS discovery: 1 for the current state, 0 for the others (starting, ok, failing: the last members are kept; holding: the name has no members, the last ones are kept for emptyGrace; empty).",
+			"pool", "state"),
+		discoveryResolutions: d("connx_discovery_resolutions_total",
+			"Finished resolutions of the pool's DNS name by result: answered (with members or without) or failed (timeout, SERVFAIL, REFUSED, unreachable, unreadable).",
+			"pool", "result"),
 		routeRequests: d("connx_route_requests_total",
 			"Finished requests that took the route, by status class (1xx to 5xx; 499 counts as 4xx); pool is the route's pool, \"\" for redirect and respond routes.",
 			"route", "pool", "class"),
@@ -199,11 +209,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.backendHealthy, d.backendEjected, d.backendBreaker,
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
 		d.poolPanic, d.poolPanics, d.poolBackends, d.poolUp,
+		d.discoveryMembers, d.discoveryState, d.discoveryResolutions,
 		d.routeRequests, d.routeDuration,
 		d.active, d.parked, d.closing, d.tunnels,
 		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.denied, d.droppedHeaders,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
+		d.rlRedisUp, d.rlRedisInstances, d.rlRedisSyncs,
 		d.accessLog, d.buildInfo,
 	} {
 		ch <- x
@@ -266,6 +278,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.poolPanics, p.Panics, name)
 		gauge(d.poolBackends, float64(p.Backends), name)
 		gauge(d.poolUp, float64(p.Up), name)
+		// Discovery series exist only for pools with discovery.
+		if dd := &p.Discovery; dd.Active {
+			gauge(d.discoveryMembers, float64(dd.Members), name)
+			for _, st := range stats.DiscoveryStates {
+				gauge(d.discoveryState, bool01(dd.State == st), name, st)
+			}
+			counter(d.discoveryResolutions, dd.Resolutions-min(dd.Failures, dd.Resolutions), name, "answered")
+			counter(d.discoveryResolutions, dd.Failures, name, "failed")
+		}
 	}
 
 	// Route series exist only with routes: their names come from the

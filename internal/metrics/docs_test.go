@@ -15,7 +15,7 @@ import (
 // TestDocumentedMetrics checks docs/metrics.md against the exporter: its
 // tables list exactly the connx_* families exported, and its cardinality
 // section gives the number of fixed series and of series per backend,
-// pool and route.
+// pool (with and without DNS discovery) and route.
 func TestDocumentedMetrics(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/metrics.md")
 	if err != nil {
@@ -64,6 +64,9 @@ func TestDocumentedMetrics(t *testing.T) {
 	pools := base
 	pools.Pools = []stats.Pool{{Name: stats.DefaultPool}, {Name: "api"}}
 	perPool := count(pools) - fixedSeries
+	dns := pools
+	dns.Pools = []stats.Pool{{Name: stats.DefaultPool}, {Name: "api", Discovery: stats.Discovery{Active: true, State: "ok"}}}
+	perDiscovery := count(dns) - count(pools)
 	route := base
 	route.Routes = []stats.Route{{Name: "api", Action: "pool", Pool: "api"}}
 	perRoute := count(route) - fixedSeries
@@ -71,6 +74,7 @@ func TestDocumentedMetrics(t *testing.T) {
 		fmt.Sprintf("Fixed: %d `connx_*` series", fixedSeries),
 		fmt.Sprintf("Per backend: %d series", perBackend),
 		fmt.Sprintf("Per pool: %d series", perPool),
+		fmt.Sprintf("and %d more for a pool with DNS discovery", perDiscovery),
 		fmt.Sprintf("Per route: %d series", perRoute),
 	} {
 		if !strings.Contains(string(doc), want) {

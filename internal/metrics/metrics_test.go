@@ -108,7 +108,9 @@ func sampleSnapshot() stats.Snapshot {
 		},
 		AccessLog: stats.AccessLog{Enabled: true, Written: 23, Dropped: 1},
 		Pool:      def,
-		Pools:     []stats.Pool{def, {Name: "api", Backends: 1, Up: 1, Panics: 1}},
+		Pools: []stats.Pool{def, {Name: "api", Backends: 1, Up: 1, Panics: 1,
+			Discovery: stats.Discovery{Active: true, Name: "_http._tcp.api.test", Type: "SRV", State: "failing",
+				Members: 1, Resolutions: 9, Failures: 2, LastError: "discovery: SERVFAIL"}}},
 		Routes: []stats.Route{
 			{Name: "api", Action: "pool", Pool: "api", Requests: [5]uint64{0, 8, 0, 0, 3},
 				Duration: hist("", 0.6, map[int]uint64{4: 8, 6: 3})},
@@ -391,6 +393,19 @@ func TestPoolGauges(t *testing.T) {
 			"connx_pool_panics_total": {`connx_pool_panics_total{pool="default"}`: 2, `connx_pool_panics_total{pool="api"}`: 1},
 			"connx_pool_backends":     {`connx_pool_backends{pool="default"}`: 2, `connx_pool_backends{pool="api"}`: 1},
 			"connx_pool_backends_up":  {`connx_pool_backends_up{pool="default"}`: 1, `connx_pool_backends_up{pool="api"}`: 1},
+			// Discovery series only for the pool with discovery.
+			"connx_discovery_members": {`connx_discovery_members{pool="api"}`: 1},
+			"connx_discovery_state": {
+				`connx_discovery_state{pool="api",state="starting"}`: 0,
+				`connx_discovery_state{pool="api",state="ok"}`:       0,
+				`connx_discovery_state{pool="api",state="failing"}`:  1,
+				`connx_discovery_state{pool="api",state="holding"}`:  0,
+				`connx_discovery_state{pool="api",state="empty"}`:    0,
+			},
+			"connx_discovery_resolutions_total": {
+				`connx_discovery_resolutions_total{pool="api",result="answered"}`: 7,
+				`connx_discovery_resolutions_total{pool="api",result="failed"}`:   2,
+			},
 		}},
 		// A configuration with routes and pools but no top-level backends
 		// has no default pool.
@@ -691,8 +706,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 42 {
-		t.Errorf("%d connx_ families, want 42", connx)
+	if connx != 45 {
+		t.Errorf("%d connx_ families, want 45", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/discovery"
+	"github.com/connx/connx/internal/stats"
 )
 
 // Pools whose members come from DNS (pools[].discovery, or the top-level
@@ -197,6 +198,26 @@ func (s *Server) withDiscovered(p config.Pool, pending map[string]*poolWatch) co
 		p.Backends = pw.members
 	}
 	return p
+}
+
+// discoveryStatus is the state of pool's DNS discovery for Server.Stats:
+// its watcher's Status, or zero when the pool has no watcher.
+func (s *Server) discoveryStatus(pool string) stats.Discovery {
+	s.mu.Lock()
+	pw := s.watches[pool]
+	s.mu.Unlock()
+	if pw == nil {
+		return stats.Discovery{}
+	}
+	st := pw.w.Status()
+	d := stats.Discovery{
+		Active: true, Name: pw.cfg.Name, Type: pw.cfg.Type, State: st.State.String(),
+		Members: st.Members, Resolutions: st.Resolutions, Failures: st.Failures, LastAnswer: st.LastAnswer,
+	}
+	if st.Err != nil {
+		d.LastError = st.Err.Error()
+	}
+	return d
 }
 
 // rediscoverLoop rebuilds the snapshot when a watcher published new

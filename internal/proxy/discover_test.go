@@ -2,12 +2,18 @@ package proxy
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/connx/connx/internal/stats"
 )
 
 // dnsZone is a tiny authoritative DNS server for tests: the records of a
@@ -16,6 +22,9 @@ type dnsZone struct {
 	mu   sync.Mutex
 	recs map[string][]dns.RR
 	addr string
+	// stop shuts the server down and waits for it (once; the test's
+	// cleanup calls it too).
+	stop func()
 }
 
 // startZone serves records (zone-file syntax) until the test ends.
@@ -37,10 +46,11 @@ func startZone(t *testing.T, records ...string) *dnsZone {
 		_ = srv.ActivateAndServe()
 	}()
 	<-started
-	t.Cleanup(func() {
+	z.stop = sync.OnceFunc(func() {
 		_ = srv.Shutdown()
 		<-done
 	})
+	t.Cleanup(z.stop)
 	return z
 }
 
@@ -198,4 +208,206 @@ routes:
 		resp, _ := rc.response("GET")
 		return resp.StatusCode == 200
 	})
+}
+
+// discoveryLoad is clients sending requests through the proxy without
+// pause, each on its own keep-alive connection, counting the responses
+// by the backend that sent them and every request that did not get a
+// 200.
+type discoveryLoad struct {
+	mu     sync.Mutex
+	by     map[string]int // 200s by X-Backend
+	ok     int
+	failed []string // the first failures, for the report
+	nfail  int
+	stop   atomic.Bool
+	wg     sync.WaitGroup
+}
+
+func startDiscoveryLoad(t *testing.T, url string, clients int) *discoveryLoad {
+	l := &discoveryLoad{by: map[string]int{}}
+	for range clients {
+		tr := &http.Transport{MaxIdleConnsPerHost: 1}
+		c := &http.Client{Transport: tr, Timeout: ioTimeout}
+		l.wg.Go(func() {
+			defer tr.CloseIdleConnections()
+			for !l.stop.Load() {
+				resp, err := c.Get(url)
+				var name string
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					name = resp.Header.Get("X-Backend")
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				l.mu.Lock()
+				if err != nil {
+					l.nfail++
+					if len(l.failed) < 10 {
+						l.failed = append(l.failed, err.Error())
+					}
+				} else {
+					l.ok++
+					l.by[name]++
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(l.halt)
+	return l
+}
+
+// halt stops the clients and waits for them.
+func (l *discoveryLoad) halt() {
+	l.stop.Store(true)
+	l.wg.Wait()
+}
+
+// counts returns the 200s so far, in all and from backend name.
+func (l *discoveryLoad) counts(name string) (ok, from int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ok, l.by[name]
+}
+
+// more waits until n more requests have succeeded.
+func (l *discoveryLoad) more(t *testing.T, n int) {
+	t.Helper()
+	from, _ := l.counts("")
+	waitFor(t, fmt.Sprintf("%d more successful requests", n), func() bool {
+		ok, _ := l.counts("")
+		return ok >= from+n
+	})
+}
+
+// TestDiscoveryUnderLoad: clients send requests through a pool whose
+// members come from SRV records while the records change — a member
+// added, one removed, one replaced — and then the DNS server stops
+// answering altogether. The pool follows each change (the added member
+// gets traffic, the removed one none), keeps its last members once DNS
+// is gone, and not one request fails throughout.
+func TestDiscoveryUnderLoad(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	addrs := map[string]string{}
+	for _, n := range names {
+		addrs[n] = namedEcho(t, n)
+	}
+	records := func(members ...string) []string {
+		rrs := []string{"h.test. 1 IN A 127.0.0.1"}
+		for _, m := range members {
+			rrs = append(rrs, "_http._tcp.api.test. 1 IN SRV 0 10 "+portOf(addrs[m])+" h.test.")
+		}
+		return rrs
+	}
+	z := startZone(t, records("a", "b")...)
+	srv := startProxy(t, routedConfig(t, fmt.Sprintf(`
+pools:
+  api:
+    discovery:
+      dns: {name: "_http._tcp.api.test", type: SRV, resolver: "%s", minTTL: 1s, maxTTL: 1s}
+routes:
+  - {match: {pathPrefix: "/api/"}, pool: api}
+`, z.addr)))
+	// pool returns the names of the api pool's members in the snapshot
+	// in force, and its discovery state.
+	pool := func() ([]string, stats.Discovery) {
+		var snap stats.Snapshot
+		srv.Stats(&snap)
+		var ms []string
+		for _, b := range snap.Backends {
+			if b.Pool == "api" {
+				for n, a := range addrs {
+					if b.Addr == a {
+						ms = append(ms, n)
+					}
+				}
+			}
+		}
+		slices.Sort(ms)
+		for _, p := range snap.Pools {
+			if p.Name == "api" {
+				return ms, p.Discovery
+			}
+		}
+		t.Fatal("no pool api in the stats")
+		return nil, stats.Discovery{}
+	}
+	if ms, d := pool(); !slices.Equal(ms, []string{"a", "b"}) || d.State != "ok" || d.Members != 2 || d.Type != "SRV" {
+		t.Fatalf("at start: members %v, discovery %+v", ms, d)
+	}
+
+	const clients = 4
+	load := startDiscoveryLoad(t, "http://"+srv.Addr().String()+"/api/x", clients)
+	load.more(t, 50)
+
+	// Each step changes the records, waits for the snapshot to have the
+	// new members, for every one of them to get traffic, and for a
+	// member that left to get none.
+	for _, step := range []struct {
+		what    string
+		members []string
+		gone    string
+	}{
+		{"c added", []string{"a", "b", "c"}, ""},
+		{"a removed", []string{"b", "c"}, "a"},
+		{"b replaced by d", []string{"c", "d"}, "b"},
+	} {
+		z.set(t, records(step.members...)...)
+		waitFor(t, "the pool to follow: "+step.what, func() bool {
+			ms, _ := pool()
+			return slices.Equal(ms, step.members)
+		})
+		for _, m := range step.members {
+			_, from := load.counts(m)
+			waitFor(t, step.what+": traffic to "+m, func() bool {
+				_, n := load.counts(m)
+				return n > from
+			})
+		}
+		if step.gone != "" {
+			// Requests that picked it before the change may still be
+			// finishing; after them, it gets nothing.
+			load.more(t, 100)
+			_, before := load.counts(step.gone)
+			load.more(t, 200)
+			if _, after := load.counts(step.gone); after != before {
+				t.Errorf("%s: %s got %d requests after it left the pool", step.what, step.gone, after-before)
+			}
+		}
+	}
+
+	// The DNS server goes away: resolutions fail, the pool keeps c and d,
+	// and requests keep succeeding.
+	z.stop()
+	_, d := pool()
+	failures := d.Failures
+	waitFor(t, "two failed resolutions", func() bool {
+		_, d := pool()
+		return d.State == "failing" && d.Failures >= failures+2
+	})
+	load.more(t, 200)
+	ms, d := pool()
+	if !slices.Equal(ms, []string{"c", "d"}) || d.Members != 2 || d.State != "failing" || d.LastError == "" {
+		t.Errorf("DNS gone: members %v, discovery %+v; want c and d kept, failing", ms, d)
+	}
+	_, fromC := load.counts("c")
+	_, fromD := load.counts("d")
+	load.more(t, 100)
+	if _, c := load.counts("c"); c == fromC {
+		t.Error("DNS gone: c gets no more traffic")
+	}
+	if _, n := load.counts("d"); n == fromD {
+		t.Error("DNS gone: d gets no more traffic")
+	}
+
+	load.halt()
+	load.mu.Lock()
+	defer load.mu.Unlock()
+	t.Logf("%d requests succeeded (%v), %d failed", load.ok, load.by, load.nfail)
+	if load.nfail > 0 {
+		t.Errorf("%d requests failed while members changed; first: %q", load.nfail, load.failed)
+	}
 }

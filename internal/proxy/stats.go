@@ -190,7 +190,8 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 	s.collectSlot(snap, loops, 0, stats.NoBackend, "")
 	ns := now.UnixNano()
 	for _, pl := range sn.pools {
-		ps := stats.Pool{Name: pl.name, Backends: len(pl.members), Panic: pl.panicking(), Panics: pl.pn.entered.Load()}
+		ps := stats.Pool{Name: pl.name, Backends: len(pl.members), Panic: pl.panicking(), Panics: pl.pn.entered.Load(),
+			Discovery: s.discoveryStatus(pl.name)}
 		for i := range pl.members {
 			m := &pl.members[i]
 			up := pl.usable(m, ns)

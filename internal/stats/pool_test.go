@@ -2,8 +2,24 @@ package stats
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/connx/connx/internal/discovery"
 )
+
+// TestDiscoveryStates: DiscoveryStates are the names of the watcher's
+// states, in their order.
+func TestDiscoveryStates(t *testing.T) {
+	for i, name := range DiscoveryStates {
+		if got := discovery.State(i).String(); got != name {
+			t.Errorf("DiscoveryStates[%d] = %q, discovery.State(%d) is %q", i, name, i, got)
+		}
+	}
+	if got := discovery.State(len(DiscoveryStates)).String(); !strings.HasPrefix(got, "State(") {
+		t.Errorf("discovery has a state %q that DiscoveryStates lacks", got)
+	}
+}
 
 func TestPoolOf(t *testing.T) {
 	for _, tc := range []struct {

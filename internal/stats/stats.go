@@ -183,7 +183,41 @@ type Pool struct {
 	Panic bool
 	// Panics counts the times the pool entered panic mode since start.
 	Panics uint64
+	// Discovery is the state of the pool's DNS discovery
+	// (pools[].discovery); zero for a pool with a fixed backend list.
+	Discovery Discovery
 }
+
+// Discovery is the state of a pool's DNS discovery, as its watcher
+// (internal/discovery) last reported it.
+type Discovery struct {
+	Active bool   // the pool takes its members from DNS
+	Name   string // the name resolved, as configured
+	Type   string // "A", "AAAA" or "SRV"
+	// State is one of DiscoveryStates: where the watcher stands after its
+	// last resolution.
+	State string
+	// Members is the number of members the watcher published last (what
+	// the pool has, once the rebuild it asked for is done).
+	Members int
+	// Resolutions counts the resolutions that finished since the watcher
+	// started, Failures those of them that failed (no usable answer; an
+	// answer without members is not a failure).
+	Resolutions, Failures uint64
+	// LastAnswer is when a nameserver last answered; zero before the
+	// first answer.
+	LastAnswer time.Time
+	// LastError is the last resolution's error, "" after one that found
+	// members.
+	LastError string
+}
+
+// DiscoveryStates are the values of Discovery.State, as
+// discovery.State.String spells them: no resolution has finished yet; the
+// last one found members; it failed and the last members are kept; the
+// name has no members and the last ones are kept for emptyGrace; the name
+// has no members and the pool is empty.
+var DiscoveryStates = [...]string{"starting", "ok", "failing", "holding", "empty"}
 
 // Route is one configured route and the requests it took.
 type Route struct {
