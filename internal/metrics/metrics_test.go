@@ -102,7 +102,7 @@ func sampleSnapshot() stats.Snapshot {
 		},
 		BytesIn: 1000, BytesOut: 20000, Refused: 5, Denied: 4, DroppedHeaders: 9,
 		ProxyProtocolErrors: [stats.NumProxyProtocolReasons]uint64{0: 3, 1: 2, 4: 1},
-		Backends: []stats.Backend{a, b, apiA},
+		Backends:            []stats.Backend{a, b, apiA},
 		RateLimit: stats.RateLimit{
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
 			Redis: stats.Redis{Active: true, Up: true, Instances: 3, Syncs: 40, Failures: 2},

@@ -32,9 +32,6 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.draining.Load() {
 		return errors.New("server: shutting down")
 	}
-	if err := servable(cfg); err != nil {
-		return err
-	}
 	commit, err := s.prepareDiscovery(cfg)
 	if err != nil {
 		return err

@@ -44,6 +44,8 @@ type pool struct {
 	retryPct int
 	maxIdle  int
 	check    health.CheckConfig
+	// ppVersion is upstream.proxyProtocol: 0 (none), 1 or 2.
+	ppVersion uint8
 }
 
 // buildPool makes the snapshot's view of pool p, reusing the runtime state
@@ -66,15 +68,16 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	}
 	cb := breakerConfig(&p.CircuitBreaker)
 	pl := &pool{
-		name:     p.Name,
-		st:       st,
-		pn:       &st.pn,
-		panicPct: p.LoadBalancing.PanicThreshold,
-		hashKey:  parseHashKey(p.LoadBalancing.HashKey),
-		retries:  p.Upstream.Retries,
-		retryPct: p.LoadBalancing.RetryBudget,
-		maxIdle:  p.Upstream.MaxIdlePerBackend,
-		check:    checkConfig(&p.HealthCheck),
+		name:      p.Name,
+		st:        st,
+		pn:        &st.pn,
+		panicPct:  p.LoadBalancing.PanicThreshold,
+		hashKey:   parseHashKey(p.LoadBalancing.HashKey),
+		retries:   p.Upstream.Retries,
+		retryPct:  p.LoadBalancing.RetryBudget,
+		maxIdle:   p.Upstream.MaxIdlePerBackend,
+		ppVersion: ppVersionOf(p.Upstream.ProxyProtocol),
+		check:     checkConfig(&p.HealthCheck),
 	}
 	outliers := make([]*health.Outlier, len(p.Backends))
 	ms := make([]balancer.Member, len(p.Backends))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -212,6 +213,9 @@ func (f *tlsFront) isTLS(c gnet.Conn) bool {
 // handshake.
 type tlsHandshake struct {
 	conn *tlsterm.Conn
+	// src and dst are the endpoints of the PROXY header read before the
+	// handshake (proxyproto.go); invalid without one.
+	src, dst netip.AddrPort
 }
 
 // tlsOpen runs first in OnOpen. For a connection just accepted on the
@@ -236,19 +240,24 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 		f.st.failed[tlsFailRefused].Add(1)
 		return nil, true, gnet.Close
 	}
+	if sn.pp != nil && !sn.pp.trustedPeer(c) {
+		s.pp.fail(ppUntrusted)
+		return nil, true, gnet.Close
+	}
 	fd, err := c.Dup()
 	if err != nil {
 		f.st.failed[tlsFailRefused].Add(1)
 		return nil, true, gnet.Close
 	}
 	f.inFlight.Add(1)
-	go f.handshake(lp.el, fd, time.Now())
+	go f.handshake(lp.el, fd, time.Now(), sn.pp, &s.pp)
 	return nil, true, gnet.Close // the duplicate keeps the socket open
 }
 
-// handshake runs on its own goroutine: the TLS handshake on descriptor fd,
+// handshake runs on its own goroutine: the PROXY header when pp is not
+// nil (refusals counted in ppst), the TLS handshake on descriptor fd,
 // then the enrollment of the socket on el.
-func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
+func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time, pp *ppListener, ppst *ppStats) {
 	defer f.inFlight.Add(-1)
 	file := os.NewFile(uintptr(fd), "connx-tls")
 	nc, err := net.FileConn(file)
@@ -261,6 +270,14 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
 		}
 		f.st.failed[tlsFailTimeout].Add(1)
 		return
+	}
+	hs := &tlsHandshake{}
+	if pp != nil {
+		var ok bool
+		if hs.src, hs.dst, ok = pp.readProxyConn(nc, start, ppst); !ok {
+			_ = nc.Close()
+			return
+		}
 	}
 	_ = nc.SetDeadline(start.Add(time.Duration(f.timeout.Load())))
 	tc := tlsterm.Server(nc, f.conf.Load())
@@ -278,7 +295,8 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
 	if st.DidResume {
 		f.st.resumed.Add(1)
 	}
-	ch, err := el.Enroll(gnet.NewContext(context.Background(), &tlsHandshake{conn: tc}), nc)
+	hs.conn = tc
+	ch, err := el.Enroll(gnet.NewContext(context.Background(), hs), nc)
 	if err == nil {
 		err = enrollResult(ch)
 	} else {
