@@ -68,17 +68,18 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	}
 	cb := breakerConfig(&p.CircuitBreaker)
 	pl := &pool{
-		name:      p.Name,
-		st:        st,
-		pn:        &st.pn,
-		panicPct:  p.LoadBalancing.PanicThreshold,
-		hashKey:   parseHashKey(p.LoadBalancing.HashKey),
-		retries:   p.Upstream.Retries,
-		retryPct:  p.LoadBalancing.RetryBudget,
-		maxIdle:   p.Upstream.MaxIdlePerBackend,
-		ppVersion: ppVersionOf(p.Upstream.ProxyProtocol),
-		check:     checkConfig(&p.HealthCheck),
+		name:     p.Name,
+		st:       st,
+		pn:       &st.pn,
+		panicPct: p.LoadBalancing.PanicThreshold,
+		hashKey:  parseHashKey(p.LoadBalancing.HashKey),
+		retries:  p.Upstream.Retries,
+		retryPct: p.LoadBalancing.RetryBudget,
+		maxIdle:  p.Upstream.MaxIdlePerBackend,
+		check:    checkConfig(&p.HealthCheck),
 	}
+	pl.ppVersion = ppVersionOf(p.Upstream.ProxyProtocol)
+	pl.check.ProxyProtocol = int(pl.ppVersion) // checks send a LOCAL header
 	outliers := make([]*health.Outlier, len(p.Backends))
 	ms := make([]balancer.Member, len(p.Backends))
 	fresh := map[string]*backend{}

@@ -368,3 +368,25 @@ func TestProxyProtocolThrough(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
+
+// TestProxyProtocolHealthCheck: active checks of a pool that sends the
+// header send a LOCAL one (v1: UNKNOWN), which such a backend requires.
+func TestProxyProtocolHealthCheck(t *testing.T) {
+	for _, v := range []string{config.ProxyProtocolV1, config.ProxyProtocolV2} {
+		t.Run(v, func(t *testing.T) {
+			b := newPPBackend(t)
+			startProxy(t, testConfig(t, []string{b.addr}, func(c *config.Config) {
+				c.Upstream.ProxyProtocol = v
+				c.HealthCheck.Enabled = true
+				c.HealthCheck.Interval = 20 * time.Millisecond
+				c.HealthCheck.Jitter = 0
+			}))
+			waitFor(t, "two checks answered", func() bool { return b.reqs.Load() >= 2 })
+			for _, h := range b.headers() {
+				if h != "LOCAL" {
+					t.Errorf("a check's header had source %q", h)
+				}
+			}
+		})
+	}
+}
