@@ -258,8 +258,8 @@ func (p *ppListener) readProxyConn(nc net.Conn, start time.Time, st *ppStats) (s
 // the connection failed.
 func (up *upstream) sendProxyHeader(cl *client) bool {
 	v := cl.pool.ppVersion
-	if v == 0 || up.ppSent {
-		return true
+	if v == 0 || up.ppSent || up.reused {
+		return true // idleFor hands out no reused connection without one
 	}
 	up.ppSent = true
 	up.ppSrc, up.ppDst = cl.endpoints()
@@ -286,9 +286,11 @@ func ppVersionOf(s string) uint8 {
 
 // idleFor returns a pooled connection to be that may serve cl, or nil.
 // In a pool that sends the PROXY header, that is one whose header
-// describes cl's endpoints, or one that has not sent a header yet (it
-// was dialled for a client that left); elsewhere one that has sent none
-// (a reload may have turned the header off).
+// describes cl's endpoints, or one that has carried nothing yet (it was
+// dialled for a client that left); a connection that served requests
+// without a header (before a reload turned it on) can no longer send
+// one. Elsewhere it is one that has sent none (a reload may have turned
+// the header off).
 func (lp *loop) idleFor(cl *client, be *backend) *upstream {
 	if cl.pool.ppVersion == 0 {
 		for {
@@ -306,7 +308,7 @@ func (lp *loop) idleFor(cl *client, be *backend) *upstream {
 	pool := lp.pools[be.id]
 	for i := len(pool) - 1; i >= 0; i-- {
 		up := pool[i]
-		if !up.attached() || up.ppSent && (up.ppSrc != src || up.ppDst != dst) {
+		if !up.attached() || up.ppSent && (up.ppSrc != src || up.ppDst != dst) || !up.ppSent && up.reused {
 			continue
 		}
 		copy(pool[i:], pool[i+1:])

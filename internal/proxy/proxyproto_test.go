@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -254,8 +255,8 @@ func TestProxyProtocolTLS(t *testing.T) {
 }
 
 // ppBackend is a backend that reads the PROXY header on each connection
-// and answers every request with the source it carried; it counts
-// connections and headers.
+// and answers every request with the source it carried ("NONE" for a
+// connection without one); it counts connections and headers.
 type ppBackend struct {
 	addr  string
 	mu    sync.Mutex
@@ -269,6 +270,7 @@ func newPPBackend(t testing.TB) *ppBackend {
 		br := bufio.NewReader(c)
 		var buf []byte
 		var h proxyproto.Header
+		src := "LOCAL"
 		for {
 			x, err := br.ReadByte()
 			if err != nil {
@@ -277,15 +279,19 @@ func newPPBackend(t testing.TB) *ppBackend {
 			buf = append(buf, x)
 			_, err = proxyproto.Parse(buf, &h)
 			if err == nil {
+				if s, ok := h.Client(); ok {
+					src = s.String()
+				}
+				break
+			}
+			if err == proxyproto.ErrSignature {
+				src = "NONE"
+				br = bufio.NewReader(io.MultiReader(bytes.NewReader(buf), br))
 				break
 			}
 			if err != proxyproto.ErrNeedMore {
 				return
 			}
-		}
-		src := "LOCAL"
-		if s, ok := h.Client(); ok {
-			src = s.String()
 		}
 		b.mu.Lock()
 		b.conns = append(b.conns, src)
@@ -388,5 +394,43 @@ func TestProxyProtocolHealthCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProxyProtocolSendReload: a reload that makes a pool send the
+// header does not reuse a connection that served requests without one
+// (a header in the middle of its stream would be garbage to the
+// backend); one that turns it off does not reuse a connection bound to
+// a client.
+func TestProxyProtocolSendReload(t *testing.T) {
+	b := newPPBackend(t)
+	cfg := func(v string) *config.Config {
+		return testConfig(t, []string{b.addr}, func(c *config.Config) {
+			c.Server.EventLoops = 1
+			c.Upstream.ProxyProtocol = v
+		})
+	}
+	srv := startProxy(t, cfg(""))
+	rc := dialProxy(t, srv.Addr().String())
+	src := rc.c.LocalAddr().String()
+	for i, s := range []struct {
+		v, want string
+		conns   int
+	}{
+		{"", "NONE", 1}, // a connection without a header
+		{"v2", src, 2},  // not that one: a new one with the header
+		{"v2", src, 2},  // that one again
+		{"", "NONE", 2}, // not that one (closed): the first, idle all along
+	} {
+		if i == 1 || i == 3 {
+			mustf(t, srv.Reload(cfg(s.v)), "reload")
+		}
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := rc.response("GET"); resp.StatusCode != 200 || body != s.want {
+			t.Fatalf("step %d: %d %q, want %q", i, resp.StatusCode, body, s.want)
+		}
+		if n := len(b.headers()); n != s.conns {
+			t.Fatalf("step %d: %d backend connections %v, want %d", i, n, b.headers(), s.conns)
+		}
 	}
 }
