@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/connx/connx/internal/proxyproto"
 )
 
 // Limits of the active check settings.
@@ -72,6 +75,12 @@ type CheckConfig struct {
 	// Jitter/2 after the previous, so backends are not all probed in the
 	// same millisecond, 0..Interval. Key jitter, default 1s.
 	Jitter time.Duration
+	// ProxyProtocol, 1 or 2, sends a PROXY protocol header of that
+	// version first on every check connection, for backends that require
+	// one: a v2 LOCAL or v1 UNKNOWN header, which carries no client (the
+	// check is the sender's own). 0 (the default) sends none. Not a
+	// healthCheck key: the pool's upstream.proxyProtocol sets it.
+	ProxyProtocol int
 }
 
 // DefaultCheckConfig returns the default configuration. The caller owns
@@ -217,14 +226,17 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 	if clk == nil {
 		clk = SystemClock()
 	}
+	var c *Checker
 	tr := &http.Transport{
-		Proxy:                  nil, // never through HTTP_PROXY: check the backend itself
-		DialContext:            (&net.Dialer{}).DialContext,
+		Proxy: nil, // never through HTTP_PROXY: check the backend itself
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return c.dial(ctx, network, addr)
+		},
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	c := &Checker{
+	c = &Checker{
 		clk: clk,
 		log: log,
 		client: &http.Client{
@@ -361,6 +373,33 @@ func (c *Checker) jitter(j time.Duration) time.Duration {
 
 // check sends one check request and reports whether it passed, with a
 // short description of the result for logs.
+// dial connects to a backend for a check and sends the PROXY header the
+// configuration asks for.
+func (c *Checker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	var h []byte
+	switch c.cfg.Load().ProxyProtocol {
+	case 1:
+		h = proxyproto.AppendV1(nil, netip.AddrPort{}, netip.AddrPort{})
+	case 2:
+		h = proxyproto.AppendV2(nil, netip.AddrPort{}, netip.AddrPort{})
+	default:
+		return conn, nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetWriteDeadline(dl)
+	}
+	if _, err := conn.Write(h); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
+}
+
 func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok bool, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

@@ -35,6 +35,7 @@ type descs struct {
 	uptime, startTime                *prometheus.Desc
 	bytesIn, bytesOut                *prometheus.Desc
 	refused, droppedHeaders, denied  *prometheus.Desc
+	proxyProtocolErrors              *prometheus.Desc
 
 	reloads, reloadSuccessTime, reloadSuccessful *prometheus.Desc
 
@@ -141,6 +142,9 @@ func newDescs() descs {
 			"Client connections and requests refused with 403 by server.allow/server.deny or a route's allow/deny."),
 		refused: d("connx_connections_refused_total",
 			"Client connections refused with 503 at accept because limits.maxConnections or the file descriptor limit was reached."),
+		proxyProtocolErrors: d("connx_proxy_protocol_errors_total",
+			"Client connections closed because of their PROXY protocol header (server.proxyProtocol), by reason: untrusted, timeout, truncated, or the parser's error code.",
+			"reason"),
 		droppedHeaders: d("connx_dropped_headers_total",
 			"Request header fields not forwarded because their name contains an underscore (server.underscoresInHeaders: false)."),
 
@@ -213,6 +217,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.routeRequests, d.routeDuration,
 		d.active, d.parked, d.closing, d.tunnels,
 		d.uptime, d.startTime, d.bytesIn, d.bytesOut, d.refused, d.denied, d.droppedHeaders,
+		d.proxyProtocolErrors,
 		d.reloads, d.reloadSuccessTime, d.reloadSuccessful,
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
 		d.rlRedisUp, d.rlRedisInstances, d.rlRedisSyncs,
@@ -313,6 +318,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.refused, s.Refused)
 	counter(d.denied, s.Denied)
 	counter(d.droppedHeaders, s.DroppedHeaders)
+	for i, n := range s.ProxyProtocolErrors {
+		counter(d.proxyProtocolErrors, n, stats.ProxyProtocolReasons[i])
+	}
 
 	rl := &s.Reloads
 	counter(d.reloads, rl.Success, "success")

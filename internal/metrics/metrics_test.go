@@ -101,7 +101,8 @@ func sampleSnapshot() stats.Snapshot {
 			hist(stats.NoBackend, 0.003, map[int]uint64{0: 6}),
 		},
 		BytesIn: 1000, BytesOut: 20000, Refused: 5, Denied: 4, DroppedHeaders: 9,
-		Backends: []stats.Backend{a, b, apiA},
+		ProxyProtocolErrors: [stats.NumProxyProtocolReasons]uint64{0: 3, 1: 2, 4: 1},
+		Backends:            []stats.Backend{a, b, apiA},
 		RateLimit: stats.RateLimit{
 			Enabled: true, Allowed: 100, Rejected: 6, Exempt: 2, Keys: 17, Evicted: 4,
 			Redis: stats.Redis{Active: true, Up: true, Instances: 3, Syncs: 40, Failures: 2},
@@ -498,6 +499,15 @@ func TestServerGauges(t *testing.T) {
 	} {
 		wantFamily(t, got, name, map[string]float64{name: v})
 	}
+	// Every reason is exported from the start, at 0 until it happens.
+	pp := map[string]float64{}
+	for _, r := range stats.ProxyProtocolReasons {
+		pp[`connx_proxy_protocol_errors_total{reason="`+r+`"}`] = 0
+	}
+	pp[`connx_proxy_protocol_errors_total{reason="untrusted"}`] = 3
+	pp[`connx_proxy_protocol_errors_total{reason="timeout"}`] = 2
+	pp[`connx_proxy_protocol_errors_total{reason="v1_too_long"}`] = 1
+	wantFamily(t, got, "connx_proxy_protocol_errors_total", pp)
 	wantFamily(t, got, "connx_ratelimit_requests_total", map[string]float64{
 		`connx_ratelimit_requests_total{decision="allowed"}`:  100,
 		`connx_ratelimit_requests_total{decision="rejected"}`: 6,
@@ -706,8 +716,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 45 {
-		t.Errorf("%d connx_ families, want 45", connx)
+	if connx != 46 {
+		t.Errorf("%d connx_ families, want 46", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -51,24 +50,5 @@ routes:
 	}
 	if snap := settledStats(t, srv, 5); snap.Denied != 3 {
 		t.Errorf("denied %d, want 3", snap.Denied)
-	}
-}
-
-// TestProxyProtocolNotServed: PROXY protocol settings validate but are
-// refused by New and Reload until the data plane serves them.
-func TestProxyProtocolNotServed(t *testing.T) {
-	be := namedEcho(t, "a")
-	cfg := serverConfig(t, `proxyProtocol: {enabled: true, trustedSources: ["10.0.0.0/8"]}`, fmt.Sprintf("backends: [\"http://%s\"]\n", be))
-	if _, err := New(cfg, testLogger(t)); !errors.Is(err, ErrNotServed) {
-		t.Fatalf("New: %v, want ErrNotServed", err)
-	}
-	srv := startProxy(t, routedConfig(t, fmt.Sprintf("backends: [\"http://%s\"]\n", be)))
-	bad := routedConfig(t, fmt.Sprintf("backends: [\"http://%s\"]\npools:\n  p: {backends: [\"http://%s\"], upstream: {proxyProtocol: v2}}\n", be, be))
-	if err := srv.Reload(bad); !errors.Is(err, ErrNotServed) || err.Error() != "pools.p.upstream.proxyProtocol is "+ErrNotServed.Error() {
-		t.Fatalf("Reload: %v", err)
-	}
-	rc := dialProxy(t, srv.Addr().String())
-	if resp, _, s := rc.do("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || s.Name != "a" {
-		t.Fatalf("after the refused reload: %d from %q", resp.StatusCode, s.Name)
 	}
 }

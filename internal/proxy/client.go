@@ -24,6 +24,7 @@ const (
 	csWait                  // request forwarded; response in progress
 	csClosing               // last response written; flushing, then closing
 	csTunnel                // upgraded: bytes pass both ways (tunnel.go)
+	csProxy                 // waiting for the PROXY protocol header (proxyproto.go)
 )
 
 // lingerTime is how long a closing client may keep sending before ConnX
@@ -42,6 +43,7 @@ type client struct {
 	req   *http1.Request // borrowed from the loop while a head is parsed
 	sn    *snapshot      // the snapshot the current request runs under
 	ip    netip.Addr
+	pp    *ppClient // PROXY protocol state (proxyproto.go); nil when not in use
 
 	up   *upstream // serving the current request, if any
 	hash uint64    // consistent-hash key of the current request
@@ -52,10 +54,6 @@ type client struct {
 	rt   *routeAct
 	pool *pool
 	to   *timeouts
-	// target is the request target to forward when it is not the one
-	// received (routing normalised or rewrote it), else nil; it lives in
-	// the loop's buffer and is valid only while the head is built.
-	target []byte
 
 	head []byte // forwarded head, kept for a retry until the response starts
 
@@ -120,6 +118,10 @@ func (cl *client) onTraffic() {
 func (cl *client) process() {
 	for cl.attached() && !cl.closeMe && !cl.detaching {
 		switch cl.state {
+		case csProxy:
+			if !cl.readProxyHeader() {
+				return
+			}
 		case csIdle, csHead:
 			if len(cl.owed) > cl.sn.highWater {
 				// The client is not reading what it asked for: its next
@@ -260,7 +262,7 @@ func (cl *client) readHead() bool {
 	if sn.limiter != nil && !cl.admitRate(sn.limiter, r, n) {
 		return true
 	}
-	cl.pool, cl.target = sn.def, nil
+	cl.pool, lp.fwd = sn.def, nil
 	if sn.routes != nil {
 		cl.pool = nil
 		if ok, cont := cl.routeRequest(r, n); !ok {
@@ -278,7 +280,7 @@ func (cl *client) readHead() bool {
 	// retry elsewhere keeps that head.
 	cl.ridEnd = 0
 	cl.head = appendRequestHead(lp.getBuf(), cl, sn, be)
-	cl.target = nil
+	lp.fwd = nil
 	if cl.log != nil {
 		cl.log.id = string(cl.requestID())
 	}
@@ -397,7 +399,7 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 	cl.tries++
 	cl.be = be
 	be.node.Begin()
-	up := lp.idle(be)
+	up := lp.idleFor(cl, be)
 	if up == nil {
 		up = newUpstream(lp, be, cl.pool.maxIdle)
 		up.bind(cl)
@@ -698,6 +700,7 @@ func (cl *client) abort() {
 // cleanup releases everything the client holds. It runs once.
 func (cl *client) cleanup() {
 	lp := cl.lp
+	cl.proxyHeaderGone()
 	if cl.inReq {
 		// The client left (or was cut off) before its response was
 		// complete: 499 when it got no status at all, as nginx logs it.
@@ -776,6 +779,11 @@ func (cl *client) tick(now int64, full bool) {
 		return
 	}
 	switch cl.state {
+	case csProxy:
+		if now > cl.deadline {
+			cl.proxyHeaderFailed(ppTimeout)
+			return
+		}
 	case csIdle:
 		if now > cl.deadline && len(cl.owed) > 0 {
 			// Still reading its last response: the idle time starts when

@@ -22,8 +22,8 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 	rt := cl.rt
 	b = append(b, r.Method...)
 	b = append(b, ' ')
-	if cl.target != nil {
-		b = append(b, cl.target...) // normalised or rewritten by routing
+	if t := cl.lp.fwd; t != nil {
+		b = append(b, t...) // normalised or rewritten by routing
 	} else {
 		b = append(b, r.Path...)
 	}

@@ -32,9 +32,6 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.draining.Load() {
 		return errors.New("server: shutting down")
 	}
-	if err := servable(cfg); err != nil {
-		return err
-	}
 	// Everything that can fail comes first; then the TLS settings, the
 	// DNS watchers and the snapshot change together.
 	applyTLS, err := s.prepareTLS(cfg)

@@ -56,8 +56,13 @@ type loop struct {
 	scratch  []byte // response heads are built here
 	norm     []byte // a request path normalised for routing
 	target   []byte // a rewritten request target
-	plain    []byte // TLS plaintext, lent to a peer's stash during its callback (tls.go)
-	sealBuf  []byte // TLS records being written
+	// fwd is the request target to forward for the head being read when
+	// it is not the one received (routing normalised or rewrote it),
+	// else nil: target, norm or part of the client's input, valid only
+	// until the head is built.
+	fwd     []byte
+	plain   []byte // TLS plaintext, lent to a peer's stash during its callback (tls.go)
+	sealBuf []byte // TLS records being written
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable

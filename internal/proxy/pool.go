@@ -44,6 +44,8 @@ type pool struct {
 	retryPct int
 	maxIdle  int
 	check    health.CheckConfig
+	// ppVersion is upstream.proxyProtocol: 0 (none), 1 or 2.
+	ppVersion uint8
 }
 
 // buildPool makes the snapshot's view of pool p, reusing the runtime state
@@ -76,6 +78,8 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 		maxIdle:  p.Upstream.MaxIdlePerBackend,
 		check:    checkConfig(&p.HealthCheck),
 	}
+	pl.ppVersion = ppVersionOf(p.Upstream.ProxyProtocol)
+	pl.check.ProxyProtocol = int(pl.ppVersion) // checks send a LOCAL header
 	outliers := make([]*health.Outlier, len(p.Backends))
 	ms := make([]balancer.Member, len(p.Backends))
 	fresh := map[string]*backend{}

@@ -242,7 +242,7 @@ var forbiddenHead = []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; 
 
 // routeRequest matches the head r (n bytes) against the route table and
 // acts on the route. For a pool route (or no match, with a default pool)
-// it sets cl.rt, cl.pool, cl.to and cl.target and reports ok. Otherwise
+// it sets cl.rt, cl.pool, cl.to and the loop's fwd and reports ok. Otherwise
 // the request is answered here — a redirect, a respond route, 429 from
 // the route's rate limit, 404 for no match without a default pool, 400
 // for a path that normalisation refuses — and cont reports whether
@@ -270,7 +270,7 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 			return false, true
 		}
 		cl.pool = sn.def
-		cl.target = cl.rewrite(r.Path, path, query, nil)
+		lp.fwd = cl.rewrite(r.Path, path, query, nil)
 		return true, true
 	}
 	a := &sn.acts[i]
@@ -299,7 +299,7 @@ func (cl *client) routeRequest(r *http1.Request, n int) (ok, cont bool) {
 	}
 	cl.pool = a.pool
 	cl.to = &a.to
-	cl.target = cl.rewrite(r.Path, path, query, a)
+	lp.fwd = cl.rewrite(r.Path, path, query, a)
 	return true, true
 }
 

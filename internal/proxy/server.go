@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -69,6 +68,7 @@ type Server struct {
 	join     bool          // share the port with a running ConnX (upgrade)
 
 	tls       *tlsFront // the HTTPS listener (tls.go); nil without server.tls
+	pp        ppStats   // refused PROXY protocol headers (proxyproto.go)
 	plainAddr string    // the plaintext listener's host:port, as given to gnet
 }
 
@@ -124,9 +124,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		started:    time.Now(),
 	}
 	s.clock.Store(s.started.UnixNano())
-	if err := servable(cfg); err != nil {
-		return nil, err
-	}
 	s.fdLimit.Store(fdLimit())
 	s.checkFDLimit(cfg, log)
 	if cfg.Server.TLS != nil {
@@ -148,28 +145,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.snap.Store(sn)
 	s.apply(sn)
 	return s, nil
-}
-
-// ErrNotServed is returned by New and Reload for a configuration with
-// PROXY protocol settings: config validates them (connx -check), but the
-// data plane does not read or send the header yet, and serving without
-// it would take the load balancer's address for every client's.
-var ErrNotServed = errors.New("not served by this version of connx yet (docs/proxy-protocol.md)")
-
-// servable refuses a configuration the data plane cannot serve as written.
-func servable(cfg *config.Config) error {
-	if cfg.Server.ProxyProtocol.Enabled {
-		return fmt.Errorf("server.proxyProtocol is %w", ErrNotServed)
-	}
-	if cfg.Upstream.ProxyProtocol != "" {
-		return fmt.Errorf("upstream.proxyProtocol is %w", ErrNotServed)
-	}
-	for _, p := range cfg.Pools {
-		if p.Upstream.ProxyProtocol != "" {
-			return fmt.Errorf("pools.%s.upstream.proxyProtocol is %w", p.Name, ErrNotServed)
-		}
-	}
-	return nil
 }
 
 // build makes a snapshot for cfg, reusing the runtime state of pools and
@@ -390,18 +365,30 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		lp.st.refused.Add(1)
 		return errorResponse(503), gnet.Close
 	}
-	var ip netip.Addr
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		ip = ta.AddrPort().Addr().Unmap()
+	// A plaintext client of a PROXY protocol listener sends its header
+	// first; the listener's allow/deny waits for its address. A TLS
+	// client's header was read before its handshake.
+	pp := tc == nil && sn.pp != nil
+	if pp && !sn.pp.trustedPeer(c) {
+		s.pp.fail(ppUntrusted)
+		return nil, gnet.Close
 	}
-	if !sn.access.IsZero() && !sn.access.Allowed(ip) {
+	ip, ppc := clientAddr(c, pp || sn.ppOut)
+	if !pp && !sn.access.IsZero() && !sn.access.Allowed(ip) {
 		lp.st.denied.Add(1)
+		if tc != nil {
+			return nil, gnet.Close // no plaintext inside a TLS stream
+		}
 		return errorResponse(http.StatusForbidden), gnet.Close
 	}
-	cl := &client{state: csIdle, sn: sn, ip: ip}
+	cl := &client{state: csIdle, sn: sn, ip: ip, pp: ppc}
 	cl.to = &sn.to
 	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true, tls: tc}
 	cl.deadline = lp.now + sn.clientHeader
+	if pp {
+		cl.state = csProxy
+		cl.deadline = lp.now + int64(sn.pp.timeout)
+	}
 	cl.stallAt = lp.now
 	c.SetContext(cl)
 	lp.clients.push(cl)

@@ -85,6 +85,8 @@ type snapshot struct {
 	metricsPath string
 	metricsFrom []netip.Prefix // clients answered at metricsPath (metrics.allow)
 	access      acl.Policy     // server.allow / server.deny
+	pp          *ppListener    // server.proxyProtocol; nil when off
+	ppOut       bool           // some pool sends the PROXY header (upstream.proxyProtocol)
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
@@ -137,6 +139,7 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 		metricsPath:  cfg.Metrics.Path,
 		metricsFrom:  cfg.Metrics.AllowPrefixes(),
 		access:       cfg.Server.AccessPolicy(),
+		pp:           newPPListener(cfg),
 		upgrades:     cfg.Server.Upgrades,
 	}
 	if cfg.RequestID.Enabled {
@@ -147,6 +150,9 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 		sn.maxFraming = framingFactor*mb + framingSlack
 	}
 	sn.lowWater = sn.highWater / 4
+	for _, pl := range pools {
+		sn.ppOut = sn.ppOut || pl.ppVersion != 0
+	}
 	if rl := &cfg.RateLimit; rl.Enabled {
 		var prevLim *ratelimit.Limiter
 		if prev != nil {

@@ -186,6 +186,9 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 		snap.Denied += st.denied.Load()
 		snap.DroppedHeaders += st.dropped.Load()
 	}
+	for i := range snap.ProxyProtocolErrors {
+		snap.ProxyProtocolErrors[i] = s.pp[i].Load()
+	}
 
 	s.collectSlot(snap, loops, 0, stats.NoBackend, "")
 	ns := now.UnixNano()

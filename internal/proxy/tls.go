@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
@@ -279,6 +280,9 @@ func (f *tlsFront) isTLS(c gnet.Conn) bool {
 // handshake.
 type tlsHandshake struct {
 	conn *tlsterm.Conn
+	// src and dst are the endpoints of the PROXY header read before the
+	// handshake (proxyproto.go); invalid without one.
+	src, dst netip.AddrPort
 }
 
 // tlsOpen runs first in OnOpen. For a connection just accepted on the
@@ -298,8 +302,9 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 	}
 	lp := s.loopFor(c.EventLoop())
 	sn := s.snap.Load()
-	if !sn.access.IsZero() {
-		// Refused before the handshake costs anything.
+	if sn.pp == nil && !sn.access.IsZero() {
+		// Refused before the handshake costs anything (with the PROXY
+		// protocol, once the header has given the address).
 		var ip netip.Addr
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			ip = ta.AddrPort().Addr().Unmap()
@@ -314,6 +319,10 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 		f.st.failed[tlsFailRefused].Add(1)
 		return nil, true, gnet.Close
 	}
+	if sn.pp != nil && !sn.pp.trustedPeer(c) {
+		s.pp.fail(ppUntrusted)
+		return nil, true, gnet.Close
+	}
 	fd, err := c.Dup()
 	if err != nil {
 		f.st.failed[tlsFailRefused].Add(1)
@@ -321,13 +330,17 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 	}
 	f.inFlight.Add(1)
 	f.hsWG.Add(1)
-	go f.handshake(lp.el, fd, time.Now())
+	go f.handshake(lp.el, fd, time.Now(), sn.pp, &s.pp, sn.access, &lp.st.denied)
 	return nil, true, gnet.Close // the duplicate keeps the socket open
 }
 
-// handshake runs on its own goroutine: the TLS handshake on descriptor fd,
+// handshake runs on its own goroutine: the PROXY header when pp is not
+// nil (refusals counted in ppst), the TLS handshake on descriptor fd,
 // then the enrollment of the socket on el.
-func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
+// With the PROXY protocol (pp not nil) the header comes first, and the
+// listener's allow/deny (access; refusals counted in denied) is checked
+// on the address it carries.
+func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time, pp *ppListener, ppst *ppStats, access acl.Policy, denied *atomic.Uint64) {
 	defer f.hsWG.Done()
 	defer f.inFlight.Add(-1)
 	file := os.NewFile(uintptr(fd), "connx-tls")
@@ -347,6 +360,25 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
 		f.st.failed[tlsFailRefused].Add(1)
 		return
 	}
+	hs := &tlsHandshake{}
+	if pp != nil {
+		var ok bool
+		if hs.src, hs.dst, ok = pp.readProxyConn(nc, start, ppst); !ok {
+			f.untrack(nc)
+			_ = nc.Close()
+			return
+		}
+		ip := hs.src.Addr().Unmap()
+		if !hs.src.IsValid() {
+			ip = nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		}
+		if !access.IsZero() && !access.Allowed(ip) {
+			denied.Add(1)
+			f.untrack(nc)
+			_ = nc.Close()
+			return
+		}
+	}
 	_ = nc.SetDeadline(start.Add(time.Duration(f.timeout.Load())))
 	tc := tlsterm.Server(nc, f.conf.Load())
 	err = tc.Handshake()
@@ -365,7 +397,8 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time) {
 	if st.DidResume {
 		f.st.resumed.Add(1)
 	}
-	ch, err := el.Enroll(gnet.NewContext(context.Background(), &tlsHandshake{conn: tc}), nc)
+	hs.conn = tc
+	ch, err := el.Enroll(gnet.NewContext(context.Background(), hs), nc)
 	if err == nil {
 		err = enrollResult(ch)
 	} else {

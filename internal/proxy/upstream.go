@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -50,6 +51,11 @@ type upstream struct {
 	eof      bool    // the backend closed; stash holds its last bytes
 	why      failure // reason for a close we initiated
 	deadline int64
+
+	// A PROXY header went first on the connection (proxyproto.go),
+	// describing these endpoints: only their client may use it.
+	ppSent       bool
+	ppSrc, ppDst netip.AddrPort
 }
 
 //lint:ignore U1000 called through list's type constraint
@@ -133,7 +139,7 @@ func (up *upstream) sendHead() {
 	cl := up.cl
 	up.deadline = up.lp.now + cl.to.upstreamHeader
 	up.sentAt, up.headAt, up.status = time.Now().UnixNano(), 0, 0
-	if !up.write(cl.head) {
+	if !up.sendProxyHeader(cl) || !up.write(cl.head) {
 		return
 	}
 	if cl.state == csBody {
@@ -400,7 +406,7 @@ func (up *upstream) finish() {
 		up.state = usIdle
 		up.reused = true
 		up.deadline = lp.now + cl.sn.upstreamIdle
-		keep = lp.park(up, up.maxIdle)
+		keep = lp.parkUp(up)
 	}
 	if !keep {
 		up.state = usIdle

@@ -47,3 +47,12 @@ var (
 	ErrV2TLV      = &Error{"v2_tlv", "v2 TLV that does not fit the header, or with an invalid length"}
 	ErrV2Checksum = &Error{"v2_crc32c", "v2 CRC32C checksum mismatch"}
 )
+
+// Errors lists every error Parse returns, in a fixed order, so that a
+// receiver can count them by [Error.Code] in an array (a metric's label
+// values) without a map.
+var Errors = [...]*Error{
+	ErrSignature,
+	ErrV1TooLong, ErrV1LineEnd, ErrV1Protocol, ErrV1Fields, ErrV1Address, ErrV1Port,
+	ErrV2Version, ErrV2Command, ErrV2Family, ErrV2TooLong, ErrV2Length, ErrV2TLV, ErrV2Checksum,
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/health"
+	"github.com/connx/connx/internal/proxyproto"
 )
 
 // Snapshot is everything ConnX reports about itself at one instant.
@@ -32,6 +33,10 @@ type Snapshot struct {
 	// DroppedHeaders counts request header fields not forwarded because
 	// their name contains "_" (server.underscoresInHeaders: false).
 	DroppedHeaders uint64
+	// ProxyProtocolErrors counts client connections closed because of
+	// their PROXY protocol header (server.proxyProtocol), by reason;
+	// index with ProxyProtocolReasons.
+	ProxyProtocolErrors [NumProxyProtocolReasons]uint64
 
 	// Requests counts finished requests by method, status and backend, in
 	// no particular order. Each (Method, Code, Backend) appears once.
@@ -120,6 +125,25 @@ func (k ErrorKind) String() string {
 	}
 	return "unknown"
 }
+
+// NumProxyProtocolReasons is the number of reasons a PROXY protocol
+// header is refused: the three of the listener and every
+// proxyproto.Error.
+const NumProxyProtocolReasons = 3 + len(proxyproto.Errors)
+
+// ProxyProtocolReasons are the values of the reason label of
+// connx_proxy_protocol_errors_total, indexed as
+// Snapshot.ProxyProtocolErrors: "untrusted" (the peer is not in
+// trustedSources), "timeout" (no complete header within the timeout),
+// "truncated" (the connection ended inside the header), then each
+// proxyproto.Error's Code in the order of proxyproto.Errors.
+var ProxyProtocolReasons = func() (r [NumProxyProtocolReasons]string) {
+	r[0], r[1], r[2] = "untrusted", "timeout", "truncated"
+	for i, e := range proxyproto.Errors {
+		r[3+i] = e.Code
+	}
+	return r
+}()
 
 // DurationBuckets are the upper bounds, in seconds, of the request
 // duration histogram buckets (0.5 ms to 10 s); a last, implicit bucket is
