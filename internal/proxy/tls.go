@@ -116,6 +116,7 @@ func (f *tlsFront) update(cfg *config.Config) error {
 	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
 		MinVersion: tlsterm.Versions[t.MinVersion],
 		Tickets:    f.keys,
+		HTTP2:      t.HTTP2,
 	})
 	if old := f.conf.Swap(conf); old != nil {
 		f.keys.Detach(old)
