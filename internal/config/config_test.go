@@ -980,6 +980,7 @@ server:
   upgrades: ["web socket"]
   proxyProtocol: {enabled: true, timeout: 0}
   allow: ["10.0.0.0/8", office]
+  http2: {maxConcurrentStreams: 0}
 backends:
   - url: "http://a:80"
     weight: -2
