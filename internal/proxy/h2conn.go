@@ -242,9 +242,9 @@ func (h *h2conn) congestedNow() bool {
 // GOAWAY; every stream is abandoned.
 func (h *h2conn) fail() {
 	h.flush()
+	h.closed = true
 	h.abortStreams()
 	h.cl.linger = true
-	h.closed = true
 	h.cl.closeGracefully()
 }
 
@@ -287,8 +287,8 @@ func (h *h2conn) abortStreams() {
 
 // close runs from the connection's cleanup.
 func (h *h2conn) close() {
-	h.abortStreams()
 	h.closed = true
+	h.abortStreams()
 	h.cl.lp.st.h2conns.Add(-1)
 }
 

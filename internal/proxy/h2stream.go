@@ -475,12 +475,21 @@ func (st *h2stream) release() {
 	st.h.removed(st.id)
 }
 
-// tick runs from the connection's tick: the request timeouts of a stream
-// (clientBody, a head held for its first chunk), and body bytes that
-// waited for the upstream to drain.
+// tick runs from the connection's tick: a stream whose client takes none
+// of its response for clientIdle (its window stays closed) is reset, as
+// an HTTP/1.1 client that stops reading is dropped; then the request
+// timeouts (clientBody, a head held for its first chunk), and body bytes
+// that waited for the upstream to drain.
 func (st *h2stream) tick(now int64, full bool) {
 	s := st.cl
-	if s.closed || st.xdone {
+	if s.closed {
+		return
+	}
+	if full && s.stalled(now) {
+		st.abort()
+		return
+	}
+	if st.xdone {
 		return
 	}
 	switch s.state {
