@@ -103,9 +103,6 @@ func TestH2C(t *testing.T) {
 	}
 }
 
-var _ = net.Dial
-var _ = context.Background
-
 // h2specPath finds the h2spec binary as internal/http2's TestH2spec does.
 func h2specPath() string {
 	if p := os.Getenv("H2SPEC"); p != "" {
@@ -160,5 +157,29 @@ func TestH2specProxy(t *testing.T) {
 				t.Fatalf("h2spec: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestH2CurlPriorKnowledge: curl --http2-prior-knowledge on the plaintext
+// port with server.h2c.
+func TestH2CurlPriorKnowledge(t *testing.T) {
+	curl := needTool(t, "curl")
+	_, addr := proxyFor(t, []string{protoBackend(t)}, func(c *config.Config) { c.Server.H2C = true })
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, curl, "-sS", "--http2-prior-knowledge", "-w", " %{http_version}", "http://"+addr+"/pk").CombinedOutput()
+	if err != nil || string(out) != "http /pk 2" {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+}
+
+// TestH2TLSOff: server.tls.http2: false offers HTTP/1.1 only.
+func TestH2TLSOff(t *testing.T) {
+	e := newTLSEnv(t, protoBackend(t), func(c *config.Config) { c.Server.TLS.HTTP2 = false })
+	cfg := e.client("example.com")
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	c := e.dial(t, cfg)
+	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Fatalf("ALPN chose %q", p)
 	}
 }
