@@ -313,8 +313,11 @@ func (h *h2conn) tick(now int64, full bool) bool {
 	for _, s := range h.streams {
 		s.st.tick(now, full)
 	}
-	if len(h.streams) > 0 {
+	switch {
+	case len(h.streams) > 0:
 		cl.deadline = now + cl.sn.clientIdle // idle only once no stream is open
+	case full && now > cl.deadline && len(cl.owed) == 0:
+		h.drain() // idle: GOAWAY, then close
 	}
 	h.flush()
 	h.checkDone()

@@ -369,3 +369,28 @@ func TestH2GracefulShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// TestH2IdleGoAway: a connection without streams for timeouts.clientIdle
+// gets GOAWAY and is closed.
+func TestH2IdleGoAway(t *testing.T) {
+	cfg := testConfig(t, []string{namedEcho(t, "a")}, func(c *config.Config) {
+		c.Server.H2C = true
+		c.Timeouts.ClientIdle = 200 * time.Millisecond
+	})
+	srv := startProxy(t, cfg)
+	h := dialH2(t, srv.Addr().String())
+	h.get(1, "/")
+	var goAway *http2.GoAwayFrame
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			break
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			goAway = g
+		}
+	}
+	if goAway == nil || goAway.LastStreamID != 1 {
+		t.Fatalf("GOAWAY %+v before the close", goAway)
+	}
+}
