@@ -394,3 +394,73 @@ func TestH2IdleGoAway(t *testing.T) {
 		t.Fatalf("GOAWAY %+v before the close", goAway)
 	}
 }
+
+// TestH2BackpressureWindow: a stream whose client opens no window stops
+// ConnX reading its backend (the upstream is parked); opening the
+// window resumes it and every byte arrives.
+func TestH2BackpressureWindow(t *testing.T) {
+	const size = 32 << 20
+	var sent atomic.Int64
+	be := rawBackend(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		_, _ = io.Copy(countWriter{c, &sent}, patternReader(size))
+	})
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) { c.Server.H2C = true })
+	h := dialH2(t, addr)
+	_ = h.c.SetDeadline(time.Now().Add(time.Minute))
+	h.get(1, "/big")
+	// Read what the initial 64 KiB window lets through.
+	got := 0
+	for got < 65535 {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok {
+			got += len(d.Data())
+		}
+	}
+	stalled := waitStalled(t, "backend to stall", &sent, 300*time.Millisecond)
+	t.Logf("backend stalled after %d bytes; the client took %d", stalled, got)
+	if stalled > 16<<20 {
+		t.Errorf("backend sent %d bytes for a client that took %d", stalled, got)
+	}
+	if srv.detached.Load() == 0 {
+		t.Error("the stream's upstream is not parked")
+	}
+	// Open the windows and take the rest.
+	_ = h.fr.WriteWindowUpdate(0, 1<<30)
+	_ = h.fr.WriteWindowUpdate(1, 1<<30)
+	total := 0
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got+total, err)
+		}
+		d, ok := f.(*http2.DataFrame)
+		if !ok {
+			continue
+		}
+		total += len(d.Data())
+		if d.StreamEnded() {
+			break
+		}
+	}
+	if got+total != size {
+		t.Fatalf("got %d bytes, want %d", got+total, size)
+	}
+}
+
+type countWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
