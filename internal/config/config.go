@@ -113,6 +113,37 @@ type Server struct {
 	// TLS is the HTTPS listener, on Host next to the plaintext Port; nil
 	// (the default) means none.
 	TLS *TLS `yaml:"tls"`
+	// H2C serves cleartext HTTP/2 with prior knowledge on Port: a
+	// connection that starts with the HTTP/2 preface speaks HTTP/2, any
+	// other HTTP/1.1 (docs/http2.md). Default false.
+	H2C bool `yaml:"h2c"`
+	// HTTP2 bounds each HTTP/2 client connection (docs/http2.md).
+	HTTP2 HTTP2 `yaml:"http2"`
+}
+
+// HTTP2 holds the limits of one HTTP/2 client connection, for ALPN h2 on
+// the HTTPS listener and for h2c (docs/http2.md).
+type HTTP2 struct {
+	// MaxConcurrentStreams is advertised in SETTINGS; a stream opened
+	// beyond it is refused (REFUSED_STREAM). 1-10000, default 100.
+	MaxConcurrentStreams int `yaml:"maxConcurrentStreams"`
+	// MaxHeaderListSize bounds a decoded request head (RFC 9113 6.5.2;
+	// beyond it: 431). 1KiB-1MiB, default 32KiB.
+	MaxHeaderListSize int64 `yaml:"maxHeaderListSize"`
+	// StreamWindow is each stream's receive window: the request body
+	// bytes a client may send ahead of what the backend has taken.
+	// 64KiB-16MiB, default 64KiB.
+	StreamWindow int64 `yaml:"streamWindow"`
+	// ConnectionWindow is the connection's receive window, for all its
+	// streams together. 64KiB-64MiB, default 1MiB.
+	ConnectionWindow int64 `yaml:"connectionWindow"`
+	// MaxResets bounds the streams a client resets (or makes ConnX reset)
+	// per 10 s before the connection is closed with ENHANCE_YOUR_CALM
+	// (rapid reset, CVE-2023-44487). >= 1, default 200.
+	MaxResets int `yaml:"maxResets"`
+	// MaxControlFrames bounds PING, SETTINGS, PRIORITY and empty frames
+	// per 10 s (CVE-2019-9512/9515/9516/9518). >= 1, default 1000.
+	MaxControlFrames int `yaml:"maxControlFrames"`
 }
 
 // ProxyProtocol configures reading the PROXY protocol header that a load
@@ -159,6 +190,9 @@ type TLS struct {
 	// goroutine of its own, off the event loops); a connection beyond it
 	// is closed at once. >= 1, default 4096.
 	MaxHandshakes int `yaml:"maxHandshakes"`
+	// HTTP2 offers HTTP/2 by ALPN ("h2" before "http/1.1"); false offers
+	// HTTP/1.1 only. Default true.
+	HTTP2 bool `yaml:"http2"`
 }
 
 // Certificate is one certificate chain (PEM, leaf first) and its private
@@ -171,7 +205,7 @@ type Certificate struct {
 // DefaultTLS is the tls section a file gets when it writes one, before
 // its own keys apply.
 func DefaultTLS() *TLS {
-	return &TLS{Port: 8443, MinVersion: "1.2", MaxHandshakes: 4096}
+	return &TLS{Port: 8443, MinVersion: "1.2", MaxHandshakes: 4096, HTTP2: true}
 }
 
 // TLSListenAddr returns the HTTPS listener's "host:port", or "" when
@@ -557,6 +591,14 @@ func Default() *Config {
 			PreserveHost:    true,
 			Upgrades:        []string{"websocket"},
 			ProxyProtocol:   ProxyProtocol{Timeout: 5 * time.Second},
+			HTTP2: HTTP2{
+				MaxConcurrentStreams: 100,
+				MaxHeaderListSize:    32 * kib,
+				StreamWindow:         64 * kib,
+				ConnectionWindow:     mib,
+				MaxResets:            200,
+				MaxControlFrames:     1000,
+			},
 		},
 		LoadBalancing: LoadBalancing{
 			Algorithm:      AlgorithmRoundRobin,

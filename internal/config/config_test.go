@@ -57,7 +57,9 @@ func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
 		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
-			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second}},
+			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second},
+			HTTP2: HTTP2{MaxConcurrentStreams: 100, MaxHeaderListSize: 32 << 10, StreamWindow: 64 << 10,
+				ConnectionWindow: 1 << 20, MaxResets: 200, MaxControlFrames: 1000}},
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
@@ -978,6 +980,7 @@ server:
   upgrades: ["web socket"]
   proxyProtocol: {enabled: true, timeout: 0}
   allow: ["10.0.0.0/8", office]
+  http2: {maxConcurrentStreams: 0}
 backends:
   - url: "http://a:80"
     weight: -2

@@ -166,6 +166,7 @@ func (c *Config) validate(v *validator) {
 	v.positive("timeouts.tunnelIdle", c.Timeouts.TunnelIdle)
 	v.positive("timeouts.tlsHandshake", c.Timeouts.TLSHandshake)
 	c.validateTLS(v)
+	v.http2("server.http2", &c.Server.HTTP2)
 	for i, u := range c.Server.Upgrades {
 		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
 			v.failf("server.upgrades["+strconv.Itoa(i)+"]", "must be a protocol token such as \"websocket\", got %q", u)
@@ -575,4 +576,20 @@ func (c *Config) validateTLS(v *validator) {
 		v.failf("server.tls.minVersion", "must be \"1.2\" or \"1.3\", got %q", t.MinVersion)
 	}
 	v.atLeast("server.tls.maxHandshakes", t.MaxHandshakes, 1)
+}
+
+// http2 checks server.http2.
+func (v *validator) http2(key string, h *HTTP2) {
+	v.intRange(key+".maxConcurrentStreams", h.MaxConcurrentStreams, 1, 10000)
+	v.sizeRange(key+".maxHeaderListSize", h.MaxHeaderListSize, kib, mib)
+	v.sizeRange(key+".streamWindow", h.StreamWindow, 64*kib, 16*mib)
+	v.sizeRange(key+".connectionWindow", h.ConnectionWindow, 64*kib, 64*mib)
+	v.atLeast(key+".maxResets", h.MaxResets, 1)
+	v.atLeast(key+".maxControlFrames", h.MaxControlFrames, 1)
+}
+
+func (v *validator) sizeRange(key string, n, lo, hi int64) {
+	if n < lo || n > hi {
+		v.failf(key, "must be between %s and %s, got %s", formatSize(lo), formatSize(hi), formatSize(n))
+	}
 }

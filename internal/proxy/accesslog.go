@@ -51,6 +51,9 @@ func (lr *logRecord) write(cl *client, code int, be *backend, kind errKind, dur 
 	if lr.minor == 0 {
 		e.Proto = "HTTP/1.0"
 	}
+	if cl.st != nil {
+		e.Proto = "HTTP/2.0"
+	}
 	if be != nil {
 		e.Backend = be.url
 	}

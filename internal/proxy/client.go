@@ -90,6 +90,13 @@ type client struct {
 	ridOff     int32 // the request ID's place in head (ridEnd 0: none)
 	ridEnd     int32
 
+	// HTTP/2 (h2conn.go, h2stream.go): h2 is set on a connection that
+	// speaks HTTP/2, st on the client that serves one of its streams;
+	// h1 records that the connection was found to speak HTTP/1.x.
+	h2 *h2conn
+	st *h2stream
+	h1 bool
+
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
 	lastOut  int64 // bytes the socket had taken at the last sweep (send-stall check)
@@ -116,6 +123,9 @@ func (cl *client) onTraffic() {
 
 // process advances the state machine as far as the buffered input allows.
 func (cl *client) process() {
+	if cl.h2process() {
+		return
+	}
 	for cl.attached() && !cl.closeMe && !cl.detaching {
 		switch cl.state {
 		case csProxy:
@@ -554,6 +564,10 @@ func (cl *client) exchangeDone() {
 	lp := cl.lp
 	lp.putBuf(cl.head)
 	cl.head = nil
+	if cl.st != nil {
+		cl.st.exchangeDone()
+		return
+	}
 	if cl.closed {
 		return
 	}
@@ -632,6 +646,10 @@ func (cl *client) rejectWith(resp []byte) {
 // closeGracefully flushes what was written, shuts the write side, and
 // closes after the client's FIN or lingerTime.
 func (cl *client) closeGracefully() {
+	if cl.st != nil {
+		cl.st.exchangeDone()
+		return
+	}
 	if cl.closed || cl.state == csClosing {
 		return
 	}
@@ -681,6 +699,10 @@ func (cl *client) flushCheck() {
 // abort closes the client at once; a response in progress is cut short so
 // the client sees an incomplete message, never a fake complete one.
 func (cl *client) abort() {
+	if cl.st != nil {
+		cl.st.abort()
+		return
+	}
 	if cl.closed {
 		return
 	}
@@ -701,6 +723,9 @@ func (cl *client) abort() {
 func (cl *client) cleanup() {
 	lp := cl.lp
 	cl.proxyHeaderGone()
+	if cl.h2 != nil {
+		cl.h2.close()
+	}
 	if cl.inReq {
 		// The client left (or was cut off) before its response was
 		// complete: 499 when it got no status at all, as nginx logs it.
@@ -745,6 +770,9 @@ func (cl *client) releaseReq() {
 
 // tick runs from the loop's sweep.
 func (cl *client) tick(now int64, full bool) {
+	if cl.h2 != nil && !cl.h2.tick(now, full) {
+		return
+	}
 	if cl.state == csTunnel {
 		cl.tunnelTick(now, full) // parked or not
 		return
@@ -827,6 +855,9 @@ func (cl *client) tick(now int64, full bool) {
 
 // busy reports whether the client needs the 2 ms sweep.
 func (cl *client) busy() bool {
+	if cl.h2 != nil && cl.h2.busy() {
+		return true
+	}
 	if len(cl.owed) > 0 || cl.isDetached() || cl.state == csClosing && !cl.lingering {
 		return true
 	}

@@ -187,6 +187,10 @@ func (lp *loop) drain() {
 // Requests read from now on are answered likewise (see readHead), and
 // exchangeDone closes a client that has nothing more to answer.
 func (cl *client) drain() {
+	if cl.h2 != nil {
+		cl.h2.drain()
+		return
+	}
 	if cl.closed || cl.state == csClosing || !cl.attached() || cl.isDetached() {
 		return
 	}

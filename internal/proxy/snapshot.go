@@ -12,6 +12,7 @@ import (
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
 	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/http2"
 	"github.com/connx/connx/internal/ratelimit"
 	"github.com/connx/connx/internal/redisync"
 	"github.com/connx/connx/internal/route"
@@ -90,6 +91,8 @@ type snapshot struct {
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
+	h2c         bool           // server.h2c
+	h2lim       *http2.Limits  // server.http2, for new HTTP/2 connections
 }
 
 // timeouts are the deadlines of a request once its route is known: the
@@ -142,6 +145,7 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 		pp:           newPPListener(cfg),
 		upgrades:     cfg.Server.Upgrades,
 	}
+	sn.h2c, sn.h2lim = cfg.Server.H2C, h2Limits(&cfg.Server.HTTP2)
 	if cfg.RequestID.Enabled {
 		sn.ridHeader = cfg.RequestID.Header
 	}

@@ -24,6 +24,9 @@ type loopStats struct {
 	denied   atomic.Uint64 // connections and requests refused by allow/deny
 	dropped  atomic.Uint64 // request header fields dropped (underscore in the name)
 
+	h2conns   atomic.Int64  // open HTTP/2 client connections
+	h2streams atomic.Uint64 // HTTP/2 streams (requests) opened, ever
+
 	// slots holds the per-backend counters by slot: a backend's id + 1,
 	// a pool's noneID + 1 for its requests no backend took, 0 for requests
 	// ConnX answered before choosing a pool. It grows copy-on-write, on

@@ -185,6 +185,7 @@ func (f *tlsFront) apply(cfg *config.Config, store *tlsterm.Store, kept bool) {
 	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
 		MinVersion: tlsterm.Versions[t.MinVersion],
 		Tickets:    f.keys,
+		HTTP2:      t.HTTP2,
 	})
 	if old := f.conf.Swap(conf); old != nil {
 		f.keys.Detach(old)

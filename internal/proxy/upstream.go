@@ -555,6 +555,7 @@ func (up *upstream) tick(now int64, full bool) {
 		case up.resuming:
 		case cl == nil || cl.closed:
 			up.fail(failUpstreamReset)
+		case cl.st != nil && !cl.st.mayResume(): // an HTTP/2 stream's send window resumes it
 		case len(cl.owed) < cl.sn.lowWater:
 			up.resume(up)
 		}

@@ -52,11 +52,14 @@ type ServerOptions struct {
 	// Tickets provides the session-ticket keys; nil leaves crypto/tls's
 	// own (rotated daily).
 	Tickets *TicketKeys
+	// HTTP2 offers "h2" by ALPN ahead of "http/1.1".
+	HTTP2 bool
 }
 
 // NewServerConfig is the tls.Config of a listener serving store's
 // certificates: TLS 1.2 or newer (1.3 preferred by crypto/tls), AEAD
-// suites only, ALPN http/1.1, session resumption by tickets.
+// suites only, ALPN http/1.1 (and h2 with o.HTTP2), session resumption
+// by tickets.
 func NewServerConfig(store *Store, o ServerOptions) *tls.Config {
 	min := o.MinVersion
 	if min == 0 {
@@ -69,6 +72,9 @@ func NewServerConfig(store *Store, o ServerOptions) *tls.Config {
 		NextProtos:     []string{"http/1.1"},
 		ClientAuth:     o.ClientAuth,
 		ClientCAs:      o.ClientCAs,
+	}
+	if o.HTTP2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	if o.Tickets != nil {
 		o.Tickets.attach(cfg)
