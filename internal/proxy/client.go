@@ -57,14 +57,17 @@ type client struct {
 
 	head []byte // forwarded head, kept for a retry until the response starts
 
-	bodyKind http1.BodyKind
 	bodyLeft int64
-	chunks   http1.ChunkedScanner
+	chunks   *http1.ChunkedScanner // a chunked body's scanner, borrowed from the loop
 	bodySent int64
 	tries    int
 
-	minor       int  // client's HTTP minor version
-	isHead      bool // request method is HEAD
+	// Small fields together, to keep the struct (one per idle
+	// connection) small.
+	bodyKind    http1.BodyKind
+	minor       uint8 // client's HTTP minor version
+	h1          bool  // the connection was found to speak HTTP/1.x (see h2)
+	isHead      bool  // request method is HEAD
 	idempotent  bool
 	expect100   bool
 	keepAlive   bool // the request allows another after it
@@ -91,11 +94,9 @@ type client struct {
 	ridEnd     int32
 
 	// HTTP/2 (h2conn.go, h2stream.go): h2 is set on a connection that
-	// speaks HTTP/2, st on the client that serves one of its streams;
-	// h1 records that the connection was found to speak HTTP/1.x.
+	// speaks HTTP/2, st on the client that serves one of its streams.
 	h2 *h2conn
 	st *h2stream
-	h1 bool
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -238,7 +239,7 @@ func (cl *client) readHead() bool {
 	// The parsed head is used only in this call: hand the Request back to
 	// the loop once done, so idle connections hold no header arrays.
 	defer cl.releaseReq()
-	cl.minor = r.Minor
+	cl.minor = uint8(r.Minor)
 	cl.keepAlive = r.KeepAlive && !lp.srv.draining.Load()
 	cl.isHead = string(r.Method) == http.MethodHead
 	cl.idempotent = idempotent(r.Method)
@@ -250,7 +251,13 @@ func (cl *client) readHead() bool {
 	cl.tries = 0
 	cl.bodyKind = r.BodyKind()
 	cl.bodyLeft = r.ContentLength
-	cl.chunks.Reset()
+	if cl.bodyKind == http1.BodyChunked {
+		if cl.chunks == nil {
+			cl.chunks = lp.getChunks()
+		} else {
+			cl.chunks.Reset()
+		}
+	}
 	cl.upgrade = nil
 	if r.Upgrade {
 		cl.upgrade = upgradeValue(r, sn.upgrades)
@@ -564,6 +571,8 @@ func (cl *client) exchangeDone() {
 	lp := cl.lp
 	lp.putBuf(cl.head)
 	cl.head = nil
+	lp.putChunks(cl.chunks)
+	cl.chunks = nil
 	if cl.st != nil {
 		cl.st.exchangeDone()
 		return
@@ -755,6 +764,8 @@ func (cl *client) cleanup() {
 	}
 	lp.putBuf(cl.head)
 	cl.head = nil
+	lp.putChunks(cl.chunks)
+	cl.chunks = nil
 	cl.releaseReq()
 	cl.stash = nil
 	cl.c = nil

@@ -66,9 +66,10 @@ type loop struct {
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable
-	bufs      [][]byte          // free head buffers
-	reqs      []*http1.Request  // free request parsers
-	resps     []*http1.Response // free response parsers
+	bufs      [][]byte                // free head buffers
+	reqs      []*http1.Request        // free request parsers
+	chunks    []*http1.ChunkedScanner // free chunked-body scanners
+	resps     []*http1.Response       // free response parsers
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
@@ -149,6 +150,24 @@ func (lp *loop) getBuf() []byte {
 func (lp *loop) putBuf(b []byte) {
 	if b != nil && cap(b) <= 64<<10 && len(lp.bufs) < 256 {
 		lp.bufs = append(lp.bufs, b[:0])
+	}
+}
+
+// getChunks returns a reset chunked-body scanner.
+func (lp *loop) getChunks() *http1.ChunkedScanner {
+	if n := len(lp.chunks); n > 0 {
+		s := lp.chunks[n-1]
+		lp.chunks = lp.chunks[:n-1]
+		s.Reset()
+		return s
+	}
+	return new(http1.ChunkedScanner)
+}
+
+// putChunks takes a scanner back (nil: none).
+func (lp *loop) putChunks(s *http1.ChunkedScanner) {
+	if s != nil && len(lp.chunks) < 64 {
+		lp.chunks = append(lp.chunks, s)
 	}
 }
 

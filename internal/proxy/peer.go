@@ -282,7 +282,22 @@ var errPeerGone = errors.New("connection reset while parked")
 // enrollResult waits for an Enroll. gnet closes the channel without a
 // result when its enroll task panics; that is a failure too.
 func enrollResult(ch <-chan gnet.RegisteredResult) error {
-	res, ok := <-ch
+	return enrollResultOr(ch, nil)
+}
+
+// errEngineStopped is the result of an Enroll given up because the
+// engine stopped (it would never answer).
+var errEngineStopped = errors.New("gnet: engine stopped before the enroll completed")
+
+// enrollResultOr is enrollResult that gives up when stop is closed.
+func enrollResultOr(ch <-chan gnet.RegisteredResult, stop <-chan struct{}) error {
+	var res gnet.RegisteredResult
+	var ok bool
+	select {
+	case res, ok = <-ch:
+	case <-stop:
+		return errEngineStopped
+	}
 	switch {
 	case res.Err != nil:
 		return res.Err

@@ -72,7 +72,8 @@ type tlsFront struct {
 	// otherwise outlive the server by up to timeouts.tlsHandshake.
 	hsMu    sync.Mutex
 	hsConns map[net.Conn]struct{}
-	hsDone  bool // abortHandshakes ran: no new handshake starts
+	hsDone  bool          // abortHandshakes ran: no new handshake starts
+	hsStop  chan struct{} // closed by abortHandshakes: enrolls in flight give up
 	hsWG    sync.WaitGroup
 }
 
@@ -101,6 +102,9 @@ func (f *tlsFront) untrack(nc net.Conn) {
 // refuses new ones, and waits for their goroutines.
 func (f *tlsFront) abortHandshakes() {
 	f.hsMu.Lock()
+	if !f.hsDone {
+		close(f.hsStop)
+	}
 	f.hsDone = true
 	for nc := range f.hsConns {
 		_ = nc.Close()
@@ -132,7 +136,7 @@ func newTLSFront(cfg *config.Config, log *slog.Logger) (*tlsFront, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &tlsFront{log: log, keys: keys, rerun: make(chan struct{}, 1)}
+	f := &tlsFront{log: log, keys: keys, rerun: make(chan struct{}, 1), hsStop: make(chan struct{})}
 	if err := f.update(cfg); err != nil {
 		return nil, err
 	}
@@ -401,7 +405,9 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time, pp *ppL
 	hs.conn = tc
 	ch, err := el.Enroll(gnet.NewContext(context.Background(), hs), nc)
 	if err == nil {
-		err = enrollResult(ch)
+		if err = enrollResultOr(ch, f.hsStop); err == errEngineStopped {
+			_ = nc.Close()
+		}
 	} else {
 		_ = nc.Close()
 	}
