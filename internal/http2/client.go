@@ -94,6 +94,11 @@ const assumedMaxStreams = 100
 // is not safe for concurrent use: it belongs to the event loop that owns
 // the backend connection. After a connection error (see ConnError) every
 // method that writes returns that error and Feed consumes nothing.
+//
+// A stream counts against the server's concurrency limit until both
+// sides have ended it or it is reset: a response that ends before the
+// request does (a gRPC error while the client still streams) keeps it
+// until the proxy ends the request or calls Reset.
 type ClientConn struct {
 	lim Limits
 	clk Clock

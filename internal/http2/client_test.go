@@ -368,7 +368,7 @@ func TestClientRequestHead(t *testing.T) {
 		t.Fatalf("OpenStream with trailers: %v", err)
 	}
 	// CONNECT carries only :method and :authority.
-	id, _ = s.c.OpenStream(s.c.Request("CONNECT", "", "example.com:443", ""), false)
+	s.c.OpenStream(s.c.Request("CONNECT", "", "example.com:443", ""), false)
 	if got := s.out(); !slices.Equal(got, []string{"HEADERS 3 :method=CONNECT :authority=example.com:443"}) {
 		t.Fatalf("CONNECT: %q", got)
 	}
