@@ -1,5 +1,7 @@
-// Package http2 is the server side of an HTTP/2 connection (RFC 9113) for
-// the proxy's event loop. It never does I/O and starts no goroutine: the
+// Package http2 is HTTP/2 (RFC 9113) for the proxy's event loop: Conn is
+// the server side of a connection from a client, ClientConn the client
+// side of a connection to a backend (see its doc; it works the same way,
+// with streams opened by OpenStream and responses reported by Feed). It never does I/O and starts no goroutine: the
 // caller passes the bytes it has received to Feed and gets back how many
 // whole frames it consumed and the events they carried (a request head, a
 // piece of a request body, trailers, a reset); it answers with WriteHeaders,

@@ -379,6 +379,14 @@ type HeaderBlock struct {
 	scratch []byte
 	status  int
 	code    [3]byte
+	// request: a request head from ClientConn.Request, where the one
+	// connection-specific field a request may carry, "te: trailers", is
+	// kept (RFC 9113 8.2.2).
+	request bool
+	// size is the block's size as RFC 9113 6.5.2 counts it (name and
+	// value lengths plus 32 per field), for the peer's
+	// SETTINGS_MAX_HEADER_LIST_SIZE.
+	size int
 }
 
 func (b *HeaderBlock) init() {
@@ -392,22 +400,36 @@ func (b *HeaderBlock) init() {
 // call to Headers or Feed (which answers some requests itself).
 func (c *Conn) Headers(status int) *HeaderBlock {
 	b := &c.hb
-	b.w.b = b.w.b[:0]
+	b.reset(false)
 	if status != 0 && (status < 100 || status > 999) {
 		status = 500
 	}
 	b.status = status
 	if status != 0 {
 		b.code = [3]byte{byte('0' + status/100), byte('0' + status/10%10), byte('0' + status%10)}
-		_ = b.enc.WriteField(hpack.HeaderField{Name: ":status", Value: bstr(b.code[:])})
+		b.field(":status", bstr(b.code[:]))
 	}
 	return b
 }
 
+// reset empties the block for a new head (request: a request head).
+func (b *HeaderBlock) reset(request bool) {
+	b.w.b = b.w.b[:0]
+	b.status = 0
+	b.request = request
+	b.size = 0
+}
+
+// field encodes one field unchecked and counts its size.
+func (b *HeaderBlock) field(name, value string) {
+	b.size += len(name) + len(value) + 32
+	_ = b.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
+}
+
 // Add appends a field. The name is lowercased; pseudo-header fields and
 // the connection-specific fields RFC 9113 8.2.2 forbids (Connection,
-// Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE) are
-// dropped. name and value are not retained. Values are not checked: they
+// Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, and TE but
+// "te: trailers" in a request head) are dropped. name and value are not retained. Values are not checked: they
 // come from a parsed HTTP/1.1 head or from ConnX itself.
 func (b *HeaderBlock) Add(name, value []byte) {
 	b.scratch = append(b.scratch[:0], name...)
@@ -435,10 +457,14 @@ func (b *HeaderBlock) add(name, value string) {
 		return
 	}
 	switch name {
-	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te":
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 		return
+	case "te":
+		if !b.request || !strings.EqualFold(value, "trailers") {
+			return
+		}
 	}
-	_ = b.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
+	b.field(name, value)
 }
 
 // Len returns the encoded size of the block so far.

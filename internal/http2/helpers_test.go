@@ -92,8 +92,11 @@ func (p *peer) headers(id uint32, end bool, fields ...string) {
 // "SETTINGS", "SETTINGS ACK", "PING ACK", "WINDOW_UPDATE 1 +100",
 // "RST_STREAM 1 PROTOCOL_ERROR", "GOAWAY 3 PROTOCOL_ERROR",
 // "HEADERS 1 :status=200", "HEADERS 1 ES", "DATA 1 5", "DATA 1 0 ES".
-func (p *peer) out() []string {
-	fr := xhttp2.NewFramer(nil, bytes.NewReader(bytes.Clone(p.c.Output())))
+func (p *peer) out() []string { return describeFrames(p.c.Output()) }
+
+// describeFrames decodes frames into the descriptions peer.out returns.
+func describeFrames(b []byte) []string {
+	fr := xhttp2.NewFramer(nil, bytes.NewReader(bytes.Clone(b)))
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	var s []string
 	for {
