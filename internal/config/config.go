@@ -159,6 +159,27 @@ type TLS struct {
 	// goroutine of its own, off the event loops); a connection beyond it
 	// is closed at once. >= 1, default 4096.
 	MaxHandshakes int `yaml:"maxHandshakes"`
+	// ClientAuth asks clients for certificates (mutual TLS); nil (the
+	// default) asks none.
+	ClientAuth *ClientAuth `yaml:"clientAuth"`
+}
+
+// ClientAuth configures client certificates on the HTTPS listener
+// (docs/tls.md#client-certificates-mtls).
+type ClientAuth struct {
+	// Mode is "require" (default): a client without a certificate that
+	// CAFile verifies is refused in the handshake; or "request": a
+	// client may send none, but one it sends must verify.
+	Mode string `yaml:"mode"`
+	// CAFile is a PEM file of the CA certificates that verify client
+	// certificates. Required; re-read on reload.
+	CAFile string `yaml:"caFile"`
+	// SubjectHeader is the request header that carries the verified
+	// client certificate's subject (RFC 2253, "CN=client,O=Example") to
+	// the backends. ConnX removes it from every request a client sends,
+	// on both ports, so that a client cannot forge it. Default
+	// "X-Client-Subject".
+	SubjectHeader string `yaml:"subjectHeader"`
 }
 
 // Certificate is one certificate chain (PEM, leaf first) and its private

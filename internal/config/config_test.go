@@ -1023,6 +1023,12 @@ server:
     port: 8080
     minVersion: "1.0"
     certificates: [{certFile: /nonexistent.pem, keyFile: /nonexistent.key}]
+    clientAuth: {mode: optional, caFile: /nonexistent-ca.pem, subjectHeader: "X Subject"}
+` + oneBackend, `
+server:
+  tls:
+    certificates: [{certFile: /nonexistent.pem, keyFile: /nonexistent.key}]
+    clientAuth: {subjectHeader: X-Forwarded-User}
 ` + oneBackend, `
 limits:
   maxHeaderBytes: 32768

@@ -533,6 +533,8 @@ func newSection(t reflect.Type) reflect.Value {
 		*s = *NewDNSDiscovery("")
 	case *TLS:
 		*s = *DefaultTLS()
+	case *ClientAuth:
+		*s = ClientAuth{Mode: "require", SubjectHeader: "X-Client-Subject"}
 	}
 	return p
 }

@@ -51,3 +51,31 @@ func TestTLSSection(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSClientAuth(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	cf, kf := ca.Issue(t, testcert.ECDSA, false, "example.com").Write(t, dir, "a")
+	caFile := dir + "/ca.pem"
+	testcert.WriteFile(t, caFile, ca.PEM)
+	tlsYAML := "server:\n  tls:\n    certificates: [{certFile: " + cf + ", keyFile: " + kf + "}]\n"
+	c := mustParse(t, tlsYAML+"    clientAuth: {caFile: "+caFile+"}\n"+oneBackend)
+	if got, want := c.Server.TLS.ClientAuth, (ClientAuth{Mode: "require", CAFile: caFile, SubjectHeader: "X-Client-Subject"}); got == nil || *got != want {
+		t.Fatalf("clientAuth = %+v, want the defaults %+v", got, want)
+	}
+	if mustParse(t, tlsYAML+oneBackend).Server.TLS.ClientAuth != nil {
+		t.Fatal("clientAuth without the key")
+	}
+	for _, c := range []struct{ yaml, key string }{
+		{"    clientAuth: {caFile: " + caFile + ", mode: optional}\n", "server.tls.clientAuth.mode"},
+		{"    clientAuth: {mode: request}\n", "server.tls.clientAuth.caFile"},
+		{"    clientAuth: {caFile: " + kf + "}\n", "server.tls.clientAuth.caFile"},
+		{"    clientAuth: {caFile: " + caFile + ", subjectHeader: \"X Subject\"}\n", "server.tls.clientAuth.subjectHeader"},
+		{"    clientAuth: {caFile: " + caFile + ", subjectHeader: X-Forwarded-User}\n", "server.tls.clientAuth.subjectHeader"},
+	} {
+		_, err := Parse([]byte(tlsYAML+c.yaml+oneBackend), "t.yaml")
+		if errs := configErrors(t, err); errs[0].Key != c.key {
+			t.Errorf("%q: error %v, want one for %s", c.yaml, errs[0], c.key)
+		}
+	}
+}

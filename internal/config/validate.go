@@ -575,4 +575,21 @@ func (c *Config) validateTLS(v *validator) {
 		v.failf("server.tls.minVersion", "must be \"1.2\" or \"1.3\", got %q", t.MinVersion)
 	}
 	v.atLeast("server.tls.maxHandshakes", t.MaxHandshakes, 1)
+	if ca := t.ClientAuth; ca != nil {
+		const key = "server.tls.clientAuth"
+		if _, ok := tlsterm.ClientAuthModes[ca.Mode]; !ok {
+			v.failf(key+".mode", "must be \"require\" or \"request\", got %q", ca.Mode)
+		}
+		if ca.CAFile == "" {
+			v.failf(key+".caFile", "is required: the PEM file of the CAs that verify client certificates")
+		} else if _, err := tlsterm.LoadCAs(ca.CAFile); err != nil {
+			v.failf(key+".caFile", "cannot load the CA certificates: %v", err)
+		}
+		switch h := ca.SubjectHeader; {
+		case !validToken(h):
+			v.failf(key+".subjectHeader", "must be a header field name such as \"X-Client-Subject\", got %q", h)
+		case reservedField(h):
+			v.failf(key+".subjectHeader", "must not be a field ConnX frames, routes or forwards itself (Host, Content-Length, Transfer-Encoding, Connection, X-Forwarded-*, ...), got %q", h)
+		}
+	}
 }

@@ -87,6 +87,7 @@ type snapshot struct {
 	access      acl.Policy     // server.allow / server.deny
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
+	subjHeader  string         // server.tls.clientAuth.subjectHeader, "" without clientAuth
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
 }
 
@@ -141,6 +142,9 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 	}
 	if cfg.RequestID.Enabled {
 		sn.ridHeader = cfg.RequestID.Header
+	}
+	if t := cfg.Server.TLS; t != nil && t.ClientAuth != nil {
+		sn.subjHeader = t.ClientAuth.SubjectHeader
 	}
 	sn.maxFraming = math.MaxInt64 // no body limit, no framing limit
 	if mb := sn.maxBody; mb > 0 && mb < (math.MaxInt64-framingSlack)/framingFactor {

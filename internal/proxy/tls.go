@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/stats"
 	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
@@ -115,10 +116,15 @@ func (f *tlsFront) update(cfg *config.Config) error {
 			return fmt.Errorf("server.tls: %w", err)
 		}
 	}
-	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
-		MinVersion: tlsterm.Versions[t.MinVersion],
-		Tickets:    f.keys,
-	})
+	opts := tlsterm.ServerOptions{MinVersion: tlsterm.Versions[t.MinVersion], Tickets: f.keys}
+	if ca := t.ClientAuth; ca != nil {
+		pool, err := tlsterm.LoadCAs(ca.CAFile)
+		if err != nil {
+			return fmt.Errorf("server.tls.clientAuth.caFile: %w", err)
+		}
+		opts.ClientAuth, opts.ClientCAs = tlsterm.ClientAuthModes[ca.Mode], pool
+	}
+	conf := tlsterm.NewServerConfig(store, opts)
 	if old := f.conf.Swap(conf); old != nil {
 		f.keys.Detach(old)
 	}
@@ -519,6 +525,28 @@ func (s *Server) TLSStats() (st TLSStats, ok bool) {
 	st.DurationSum = time.Duration(f.st.durNs.Load())
 	st.Certs = f.store.Load().Certificates()
 	return st, true
+}
+
+// isSubjectHeader reports whether name is the client-certificate subject
+// field (server.tls.clientAuth.subjectHeader).
+func isSubjectHeader(name []byte, sn *snapshot) bool {
+	return len(name) == len(sn.subjHeader) && http1.EqualFold(name, sn.subjHeader)
+}
+
+// appendSubject appends the subject field for a client whose
+// certificate the handshake verified; nothing for any other client.
+func appendSubject(b []byte, cl *client, sn *snapshot) []byte {
+	if cl.tls == nil {
+		return b
+	}
+	subj := cl.tls.PeerSubject()
+	if subj == "" {
+		return b
+	}
+	b = append(b, sn.subjHeader...)
+	b = append(b, ": "...)
+	b = append(b, subj...)
+	return append(b, "\r\n"...)
 }
 
 // tlsSnapshot fills snap.TLS (left nil without server.tls).

@@ -40,6 +40,14 @@ var CipherSuites12 = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// ClientAuthModes maps the clientAuth modes ConnX accepts to crypto/tls
+// values: "require" refuses a client without a verified certificate,
+// "request" lets one without any through.
+var ClientAuthModes = map[string]tls.ClientAuthType{
+	"require": tls.RequireAndVerifyClientCert,
+	"request": tls.VerifyClientCertIfGiven,
+}
+
 // ServerOptions are the settings of a TLS listener beyond its certificates.
 type ServerOptions struct {
 	// MinVersion is tls.VersionTLS12 (0 means that) or tls.VersionTLS13.
