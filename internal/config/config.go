@@ -113,6 +113,15 @@ type Server struct {
 	// TLS is the HTTPS listener, on Host next to the plaintext Port; nil
 	// (the default) means none.
 	TLS *TLS `yaml:"tls"`
+	// RedirectHTTP makes the plaintext port answer every request with a
+	// 308 to the same URL on the HTTPS port, except the paths under
+	// RedirectHTTPExempt and the metrics path. Needs TLS. Default false.
+	RedirectHTTP bool `yaml:"redirectHTTP"`
+	// RedirectHTTPExempt lists the path prefixes (of the normalised path)
+	// that the plaintext port still serves with RedirectHTTP: ACME
+	// HTTP-01 challenges, health checks of a load balancer in front.
+	// Default ["/.well-known/acme-challenge/"].
+	RedirectHTTPExempt []string `yaml:"redirectHTTPExempt"`
 }
 
 // ProxyProtocol configures reading the PROXY protocol header that a load
@@ -578,6 +587,8 @@ func Default() *Config {
 			PreserveHost:    true,
 			Upgrades:        []string{"websocket"},
 			ProxyProtocol:   ProxyProtocol{Timeout: 5 * time.Second},
+
+			RedirectHTTPExempt: []string{"/.well-known/acme-challenge/"},
 		},
 		LoadBalancing: LoadBalancing{
 			Algorithm:      AlgorithmRoundRobin,

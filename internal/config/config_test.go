@@ -57,7 +57,8 @@ func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
 		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
-			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second}},
+			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second},
+			RedirectHTTPExempt: []string{"/.well-known/acme-challenge/"}},
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
@@ -978,6 +979,8 @@ server:
   upgrades: ["web socket"]
   proxyProtocol: {enabled: true, timeout: 0}
   allow: ["10.0.0.0/8", office]
+  redirectHTTP: true
+  redirectHTTPExempt: [".well-known/acme-challenge/"]
 backends:
   - url: "http://a:80"
     weight: -2

@@ -166,6 +166,14 @@ func (c *Config) validate(v *validator) {
 	v.positive("timeouts.tunnelIdle", c.Timeouts.TunnelIdle)
 	v.positive("timeouts.tlsHandshake", c.Timeouts.TLSHandshake)
 	c.validateTLS(v)
+	if c.Server.RedirectHTTP && c.Server.TLS == nil {
+		v.failf("server.redirectHTTP", "must be false without server.tls: the redirect points at the HTTPS port")
+	}
+	for i, p := range c.Server.RedirectHTTPExempt {
+		if !strings.HasPrefix(p, "/") {
+			v.failf("server.redirectHTTPExempt["+strconv.Itoa(i)+"]", "must be a path prefix starting with \"/\", got %q", p)
+		}
+	}
 	for i, u := range c.Server.Upgrades {
 		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
 			v.failf("server.upgrades["+strconv.Itoa(i)+"]", "must be a protocol token such as \"websocket\", got %q", u)

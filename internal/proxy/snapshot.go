@@ -89,6 +89,9 @@ type snapshot struct {
 	ridHeader   string         // the request-ID field, "" when off
 	subjHeader  string         // server.tls.clientAuth.subjectHeader, "" without clientAuth
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
+
+	redirectHTTP   bool     // server.redirectHTTP
+	redirectExempt []string // server.redirectHTTPExempt
 }
 
 // timeouts are the deadlines of a request once its route is known: the
@@ -146,6 +149,8 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 	if t := cfg.Server.TLS; t != nil && t.ClientAuth != nil {
 		sn.subjHeader = t.ClientAuth.SubjectHeader
 	}
+	sn.redirectHTTP = cfg.Server.RedirectHTTP && cfg.Server.TLS != nil
+	sn.redirectExempt = cfg.Server.RedirectHTTPExempt
 	sn.maxFraming = math.MaxInt64 // no body limit, no framing limit
 	if mb := sn.maxBody; mb > 0 && mb < (math.MaxInt64-framingSlack)/framingFactor {
 		sn.maxFraming = framingFactor*mb + framingSlack
