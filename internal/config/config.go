@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connx/connx/internal/acl"
@@ -54,6 +55,7 @@ type Config struct {
 	Timeouts       Timeouts       `yaml:"timeouts"`
 	Limits         Limits         `yaml:"limits"`
 	Upstream       Upstream       `yaml:"upstream"`
+	BackendTLS     BackendTLS     `yaml:"tls"` // TLS to https:// backends; pools inherit it key by key
 	Metrics        Metrics        `yaml:"metrics"`
 	Admin          Admin          `yaml:"admin"`
 	AccessLog      AccessLog      `yaml:"accessLog"`
@@ -219,8 +221,9 @@ func (c *Config) TLSListenAddr() string {
 // in code should normally set Weight to 1; in YAML an absent weight defaults
 // to 1.
 type Backend struct {
-	// URL is the backend URL exactly as written, e.g. "http://backend1:8080".
-	// Only http is supported; the path must be empty or "/".
+	// URL is the backend URL exactly as written, e.g. "http://backend1:8080"
+	// or "https://backend1" (TLS, with its pool's tls settings); the path
+	// must be empty or "/".
 	URL string `yaml:"url"`
 	// Weight is the backend's share of traffic, 0-1000; 0 drains the backend
 	// (no new requests are sent to it). Default 1 when read from YAML.
@@ -234,6 +237,12 @@ type Backend struct {
 	// It identifies the backend: runtime state that must survive a reload is
 	// keyed by Addr. It is not read from YAML.
 	Addr string `yaml:"-"`
+}
+
+// HTTPS reports whether the backend is spoken to over TLS (an https://
+// URL).
+func (b *Backend) HTTPS() bool {
+	return len(b.URL) >= 8 && strings.EqualFold(b.URL[:8], "https://")
 }
 
 // LoadBalancing selects the balancing policy.
@@ -762,6 +771,27 @@ type Pool struct {
 	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
 	Outlier        Outlier        `yaml:"outlierDetection"`
 	Upstream       Upstream       `yaml:"upstream"`
+	TLS            BackendTLS     `yaml:"tls"`
+}
+
+// BackendTLS configures TLS to https:// backends (docs/tls.md#https-to-backends).
+// http:// backends ignore it. The zero value verifies the backend's
+// certificate against the system's CAs for the URL's host.
+type BackendTLS struct {
+	// ServerName is sent in SNI and must be a name of the backend's
+	// certificate; "" (the default) uses the backend URL's host (an IP
+	// address then must be in the certificate's IP SANs).
+	ServerName string `yaml:"serverName"`
+	// CAFile is a PEM file of the CAs that verify backend certificates;
+	// "" (the default) uses the system's.
+	CAFile string `yaml:"caFile"`
+	// InsecureSkipVerify accepts any backend certificate. Default false.
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
+	// CertFile and KeyFile are a client certificate (PEM chain, leaf
+	// first, and its key) ConnX presents to backends that ask for one;
+	// both or neither. Default none.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
 }
 
 // NewPool returns a Pool named name with no backends and c's top-level
@@ -774,6 +804,7 @@ func (c *Config) NewPool(name string) Pool {
 		CircuitBreaker: c.CircuitBreaker,
 		Outlier:        c.Outlier,
 		Upstream:       c.Upstream,
+		TLS:            c.BackendTLS,
 	}
 }
 

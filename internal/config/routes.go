@@ -74,6 +74,7 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 	v.circuitBreaker(prefix+"circuitBreaker", &p.CircuitBreaker)
 	v.outlier(prefix+"outlierDetection", &p.Outlier)
 	v.upstream(prefix+"upstream", &p.Upstream)
+	v.backendTLS(prefix+"tls", &p.TLS)
 }
 
 // validName reports whether s is a pool or route name: 1 to 64 letters,

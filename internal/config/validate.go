@@ -158,6 +158,7 @@ func (c *Config) validate(v *validator) {
 	}
 
 	v.upstream("upstream", &c.Upstream)
+	v.backendTLS("tls", &c.BackendTLS)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -411,7 +412,7 @@ func (v *validator) backends(key string, list []Backend) {
 // backendAddr derives the dial address "host:port" from a backend URL, or
 // returns a message saying what is wrong with it.
 func backendAddr(raw string) (addr, msg string) {
-	const want = `must be an http URL with a host, e.g. "http://backend1:8080"`
+	const want = `must be an http or https URL with a host, e.g. "http://backend1:8080"`
 	if strings.TrimSpace(raw) == "" {
 		return "", "is required; " + want
 	}
@@ -427,9 +428,7 @@ func backendAddr(raw string) (addr, msg string) {
 		return "", fmt.Sprintf("invalid URL %q: %v", raw, err)
 	}
 	switch {
-	case u.Scheme == "https":
-		return "", "https backends are not supported yet"
-	case u.Scheme != "http" || u.Opaque != "":
+	case u.Scheme != "http" && u.Scheme != "https" || u.Opaque != "":
 		return "", fmt.Sprintf("%s, got %q", want, raw)
 	case u.User != nil:
 		return "", fmt.Sprintf("must not contain user information, got %q", raw)
@@ -443,7 +442,9 @@ func backendAddr(raw string) (addr, msg string) {
 		return "", fmt.Sprintf("must not contain a fragment, got %q", raw)
 	}
 	port := u.Port()
-	if port == "" {
+	if port == "" && u.Scheme == "https" {
+		port = "443"
+	} else if port == "" {
 		port = "80"
 	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", fmt.Sprintf("port must be between 1 and 65535, got %q", port)
@@ -550,6 +551,29 @@ func reservedField(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(n, "x-forwarded-")
+}
+
+// backendTLS checks a tls section (TLS to backends), loading its files.
+func (v *validator) backendTLS(key string, t *BackendTLS) {
+	if t.CAFile != "" {
+		if _, err := tlsterm.LoadCAs(t.CAFile); err != nil {
+			v.failf(key+".caFile", "cannot load the CA certificates: %v", err)
+		}
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+	case t.CertFile == "":
+		v.failf(key+".certFile", "is required with keyFile: the client certificate's PEM file")
+	case t.KeyFile == "":
+		v.failf(key+".keyFile", "is required with certFile: the client certificate's private key")
+	default:
+		if _, _, err := tlsterm.LoadPair(tlsterm.Pair{CertFile: t.CertFile, KeyFile: t.KeyFile}); err != nil {
+			v.failf(key+".certFile", "cannot load the certificate and key: %v", err)
+		}
+	}
+	if t.ServerName != "" && strings.ContainsAny(t.ServerName, " /:") {
+		v.failf(key+".serverName", "must be a host name or an IP address, got %q", t.ServerName)
+	}
 }
 
 // validateTLS checks server.tls, loading every certificate pair (so that

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math"
 	"net/netip"
@@ -41,6 +42,10 @@ type backend struct {
 	retired   atomic.Bool  // removed by a reload: pool nothing more
 	idleConns atomic.Int64 // pooled idle upstream connections, all loops
 	openConns atomic.Int64 // open upstream connections, all loops
+
+	// tlsConf is the TLS configuration of an https:// backend
+	// (upstream_tls.go), replaced by reloads; nil for http://.
+	tlsConf atomic.Pointer[tls.Config]
 }
 
 // available reports whether the backend may be picked at time now (unix
