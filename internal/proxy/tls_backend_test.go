@@ -8,8 +8,10 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/stats"
@@ -35,8 +37,13 @@ func newHTTPSBackend(t *testing.T, requireClientCert bool) *httpsBackend {
 	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
 	mustf(t, err, "backend pair")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/big" {
+		switch r.URL.Path {
+		case "/big":
 			w.Write(bytes.Repeat([]byte("0123456789abcdef"), 1<<16)) // 1 MiB
+			return
+		case "/stream":
+			w.Header().Set("Content-Length", strconv.Itoa(streamSize))
+			io.Copy(w, patternReader(streamSize))
 			return
 		}
 		cn := ""
@@ -182,4 +189,29 @@ func TestTLSBackendHealthCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamSize is the response of /stream: more than the loopback socket
+// buffers and the connection buffer hold, so the upstream must park.
+const streamSize = 32 << 20
+
+// TestTLSBackendParked: a client that does not read makes the proxy park
+// the https:// upstream (with ciphertext it had read and not yet
+// decrypted); once the client reads, the whole stream arrives intact.
+func TestTLSBackendParked(t *testing.T) {
+	b := newHTTPSBackend(t, false)
+	srv := httpsProxy(t, b, func(c *config.Config) {
+		c.Limits.ConnectionBuffer = 64 << 10
+		c.Server.EventLoops = 1
+	})
+	rc := dialProxy(t, srv.Addr().String())
+	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	rc.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+	waitFor(t, "the upstream parked", func() bool { return srv.detached.Load() > 0 })
+	resp, err := http.ReadResponse(rc.br, nil)
+	mustf(t, err, "response head")
+	pc := newPatternChecker()
+	_, err = io.Copy(pc, resp.Body)
+	mustf(t, err, "body")
+	pc.check(t, streamSize)
 }
