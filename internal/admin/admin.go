@@ -182,6 +182,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/pools", s.servePools)
 	mux.HandleFunc("GET /api/routes", s.serveRoutes)
 	mux.HandleFunc("GET /api/stats", s.serveStats)
+	mux.HandleFunc("GET /api/tls", s.serveTLS)
 	mux.HandleFunc("GET /api/config", s.serveConfig)
 	if s.opt.Metrics != nil {
 		mux.Handle("GET /metrics", s.opt.Metrics)

@@ -495,7 +495,7 @@ func TestStats(t *testing.T) {
 
 func TestMethodNotAllowedAndNotFound(t *testing.T) {
 	h := New(Options{Metrics: http.NotFoundHandler()}).Handler()
-	for _, path := range []string{"/", "/healthz", "/readyz", "/api/backends", "/api/pools", "/api/routes", "/api/stats", "/api/config", "/metrics"} {
+	for _, path := range []string{"/", "/healthz", "/readyz", "/api/backends", "/api/pools", "/api/routes", "/api/stats", "/api/tls", "/api/config", "/metrics"} {
 		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 			res := get(t, h, m, path)
 			if res.StatusCode != http.StatusMethodNotAllowed {

@@ -73,6 +73,7 @@ type fakeProxy struct {
 	backends []stats.Backend
 	pools    []stats.Pool   // nil: a data plane that predates pools
 	routes   []stats.Route  // nil: no routes
+	tls      *stats.TLS     // nil: no HTTPS listener
 	begun    int64          // /api/backends requests received
 	done     map[int64]bool // numbers of those answered
 	holdFrom int64          // requests numbered >= holdFrom wait for release; 0: none
@@ -92,6 +93,7 @@ func (f *fakeProxy) source(s *stats.Snapshot) {
 	s.Backends = slices.Clone(f.backends)
 	s.Pools = slices.Clone(f.pools)
 	s.Routes = slices.Clone(f.routes)
+	s.TLS = f.tls
 }
 
 func (f *fakeProxy) wrap(next http.Handler) http.Handler {

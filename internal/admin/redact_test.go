@@ -91,6 +91,9 @@ func TestConfigRoute(t *testing.T) {
 	if c.Server.TLS == nil {
 		want["server"].(map[string]any)["tls"] = nil // likewise
 	}
+	if c.Server.TLS == nil {
+		want["server"].(map[string]any)["tls"] = nil // likewise
+	}
 	if got := toJSON(t, c); !reflect.DeepEqual(got, want) {
 		gj, _ := json.MarshalIndent(got, "", " ")
 		wj, _ := json.MarshalIndent(want, "", " ")

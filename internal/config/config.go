@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connx/connx/internal/acl"
@@ -54,6 +55,7 @@ type Config struct {
 	Timeouts       Timeouts       `yaml:"timeouts"`
 	Limits         Limits         `yaml:"limits"`
 	Upstream       Upstream       `yaml:"upstream"`
+	BackendTLS     BackendTLS     `yaml:"tls"` // TLS to https:// backends; pools inherit it key by key
 	Metrics        Metrics        `yaml:"metrics"`
 	Admin          Admin          `yaml:"admin"`
 	AccessLog      AccessLog      `yaml:"accessLog"`
@@ -119,6 +121,15 @@ type Server struct {
 	H2C bool `yaml:"h2c"`
 	// HTTP2 bounds each HTTP/2 client connection (docs/http2.md).
 	HTTP2 HTTP2 `yaml:"http2"`
+	// RedirectHTTP makes the plaintext port answer every request with a
+	// 308 to the same URL on the HTTPS port, except the paths under
+	// RedirectHTTPExempt and the metrics path. Needs TLS. Default false.
+	RedirectHTTP bool `yaml:"redirectHTTP"`
+	// RedirectHTTPExempt lists the path prefixes (of the normalised path)
+	// that the plaintext port still serves with RedirectHTTP: ACME
+	// HTTP-01 challenges, health checks of a load balancer in front.
+	// Default ["/.well-known/acme-challenge/"].
+	RedirectHTTPExempt []string `yaml:"redirectHTTPExempt"`
 }
 
 // HTTP2 holds the limits of one HTTP/2 client connection, for ALPN h2 on
@@ -193,6 +204,27 @@ type TLS struct {
 	// HTTP2 offers HTTP/2 by ALPN ("h2" before "http/1.1"); false offers
 	// HTTP/1.1 only. Default true.
 	HTTP2 bool `yaml:"http2"`
+	// ClientAuth asks clients for certificates (mutual TLS); nil (the
+	// default) asks none.
+	ClientAuth *ClientAuth `yaml:"clientAuth"`
+}
+
+// ClientAuth configures client certificates on the HTTPS listener
+// (docs/tls.md#client-certificates-mtls).
+type ClientAuth struct {
+	// Mode is "require" (default): a client without a certificate that
+	// CAFile verifies is refused in the handshake; or "request": a
+	// client may send none, but one it sends must verify.
+	Mode string `yaml:"mode"`
+	// CAFile is a PEM file of the CA certificates that verify client
+	// certificates. Required; re-read on reload.
+	CAFile string `yaml:"caFile"`
+	// SubjectHeader is the request header that carries the verified
+	// client certificate's subject (RFC 2253, "CN=client,O=Example") to
+	// the backends. ConnX removes it from every request a client sends,
+	// on both ports, so that a client cannot forge it. Default
+	// "X-Client-Subject".
+	SubjectHeader string `yaml:"subjectHeader"`
 }
 
 // Certificate is one certificate chain (PEM, leaf first) and its private
@@ -223,8 +255,9 @@ func (c *Config) TLSListenAddr() string {
 // in code should normally set Weight to 1; in YAML an absent weight defaults
 // to 1.
 type Backend struct {
-	// URL is the backend URL exactly as written, e.g. "http://backend1:8080".
-	// Only http is supported; the path must be empty or "/".
+	// URL is the backend URL exactly as written, e.g. "http://backend1:8080"
+	// or "https://backend1" (TLS, with its pool's tls settings); the path
+	// must be empty or "/".
 	URL string `yaml:"url"`
 	// Weight is the backend's share of traffic, 0-1000; 0 drains the backend
 	// (no new requests are sent to it). Default 1 when read from YAML.
@@ -238,6 +271,12 @@ type Backend struct {
 	// It identifies the backend: runtime state that must survive a reload is
 	// keyed by Addr. It is not read from YAML.
 	Addr string `yaml:"-"`
+}
+
+// HTTPS reports whether the backend is spoken to over TLS (an https://
+// URL).
+func (b *Backend) HTTPS() bool {
+	return len(b.URL) >= 8 && strings.EqualFold(b.URL[:8], "https://")
 }
 
 // LoadBalancing selects the balancing policy.
@@ -599,6 +638,8 @@ func Default() *Config {
 				MaxResets:            200,
 				MaxControlFrames:     1000,
 			},
+
+			RedirectHTTPExempt: []string{"/.well-known/acme-challenge/"},
 		},
 		LoadBalancing: LoadBalancing{
 			Algorithm:      AlgorithmRoundRobin,
@@ -772,6 +813,27 @@ type Pool struct {
 	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
 	Outlier        Outlier        `yaml:"outlierDetection"`
 	Upstream       Upstream       `yaml:"upstream"`
+	TLS            BackendTLS     `yaml:"tls"`
+}
+
+// BackendTLS configures TLS to https:// backends (docs/tls.md#https-to-backends).
+// http:// backends ignore it. The zero value verifies the backend's
+// certificate against the system's CAs for the URL's host.
+type BackendTLS struct {
+	// ServerName is sent in SNI and must be a name of the backend's
+	// certificate; "" (the default) uses the backend URL's host (an IP
+	// address then must be in the certificate's IP SANs).
+	ServerName string `yaml:"serverName"`
+	// CAFile is a PEM file of the CAs that verify backend certificates;
+	// "" (the default) uses the system's.
+	CAFile string `yaml:"caFile"`
+	// InsecureSkipVerify accepts any backend certificate. Default false.
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
+	// CertFile and KeyFile are a client certificate (PEM chain, leaf
+	// first, and its key) ConnX presents to backends that ask for one;
+	// both or neither. Default none.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
 }
 
 // NewPool returns a Pool named name with no backends and c's top-level
@@ -784,6 +846,7 @@ func (c *Config) NewPool(name string) Pool {
 		CircuitBreaker: c.CircuitBreaker,
 		Outlier:        c.Outlier,
 		Upstream:       c.Upstream,
+		TLS:            c.BackendTLS,
 	}
 }
 

@@ -59,7 +59,8 @@ func TestDefault(t *testing.T) {
 		Server: Server{Port: 8080, Host: "0.0.0.0", ShutdownTimeout: 30 * time.Second, EventLoops: 0, PreserveHost: true,
 			Upgrades: []string{"websocket"}, ProxyProtocol: ProxyProtocol{Timeout: 5 * time.Second},
 			HTTP2: HTTP2{MaxConcurrentStreams: 100, MaxHeaderListSize: 32 << 10, StreamWindow: 64 << 10,
-				ConnectionWindow: 1 << 20, MaxResets: 200, MaxControlFrames: 1000}},
+				ConnectionWindow: 1 << 20, MaxResets: 200, MaxControlFrames: 1000},
+			RedirectHTTPExempt: []string{"/.well-known/acme-challenge/"}},
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
@@ -332,8 +333,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:2:4: backends[0]: expected a URL string or a mapping with a url key, got null`}},
 		{"list backend", "backends:\n  - [http://a]\n",
 			[]string{`test.yaml:2:5: backends[0]: expected a URL string or a mapping with a url key, got a list`}},
-		{"bad legacy backend", "backends:\n  - \"http://a\"\n  - \"https://b\"\n",
-			[]string{`test.yaml:3:5: backends[1].url: https backends are not supported yet`}},
+		{"bad legacy backend", "backends:\n  - \"http://a\"\n  - \"ftp://b\"\n",
+			[]string{`test.yaml:3:5: backends[1].url: must be an http or https URL with a host, e.g. "http://backend1:8080", got "ftp://b"`}},
 		{"bad duration string", "timeouts:\n  clientIdle: 10 seconds\n" + oneBackend,
 			[]string{`test.yaml:2:3: timeouts.clientIdle: expected a duration: seconds (e.g. 30 or 0.5) or a string like "500ms", "10s", "1m", got "10 seconds"`}},
 		{"duration list", "healthCheck:\n  interval: [1]\n" + oneBackend,
@@ -387,8 +388,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.yaml:4:5: backends[1].weight: must be between 0 and 1000, got -2`}},
 		{"weight too big", oneBackend + "    weight: 1001\n",
 			[]string{`test.yaml:3:5: backends[0].weight: must be between 0 and 1000, got 1001`}},
-		{"https backend", "backends:\n  - url: https://a\n",
-			[]string{`test.yaml:2:5: backends[0].url: https backends are not supported yet`}},
+		{"https backend without host", "backends:\n  - url: https://\n",
+			[]string{`test.yaml:2:5: backends[0].url: has no host; must be an http or https URL with a host, e.g. "http://backend1:8080"`}},
 		{"missing scheme", "backends:\n  - url: backend1:8080\n",
 			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write "http://backend1:8080", got "backend1:8080"`}},
 		{"missing scheme, IP and port", "backends:\n  - url: 127.0.0.1:23001\n",
@@ -398,9 +399,9 @@ func TestParseErrors(t *testing.T) {
 		{"missing scheme, not fixable", "backends:\n  - url: 10.0.0.1:8080/api\n",
 			[]string{`test.yaml:2:5: backends[0].url: has no scheme; write it as "http://host:port", e.g. "http://backend1:8080", got "10.0.0.1:8080/api"`}},
 		{"other scheme", "backends:\n  - url: ftp://a:21\n",
-			[]string{`test.yaml:2:5: backends[0].url: must be an http URL with a host, e.g. "http://backend1:8080", got "ftp://a:21"`}},
+			[]string{`test.yaml:2:5: backends[0].url: must be an http or https URL with a host, e.g. "http://backend1:8080", got "ftp://a:21"`}},
 		{"missing url", "backends:\n  - weight: 3\n",
-			[]string{`test.yaml:2:5: backends[0].url: is required; must be an http URL with a host, e.g. "http://backend1:8080"`}},
+			[]string{`test.yaml:2:5: backends[0].url: is required; must be an http or https URL with a host, e.g. "http://backend1:8080"`}},
 		{"no host", "backends:\n  - url: http:///x\n",
 			[]string{`test.yaml:2:5: backends[0].url: has no host`}},
 		{"path", "backends:\n  - url: http://a/api\n",
@@ -513,7 +514,7 @@ server:
   prot: 1
   port: -5
 backends:
-  - url: https://a
+  - url: ftp://a
     weight: -1
   - url: http://b
     weight: lots
@@ -527,7 +528,7 @@ healthCheck:
 		`order.yaml:2:3: loadBalancing.algorithm: unknown algorithm "fastest"`,
 		`order.yaml:4:3: server.prot: unknown key (did you mean "port"?)`,
 		`order.yaml:5:3: server.port: must be between 0 and 65535, got -5`,
-		`order.yaml:7:5: backends[0].url: https backends are not supported yet`,
+		`order.yaml:7:5: backends[0].url: must be an http or https URL with a host, e.g. "http://backend1:8080", got "ftp://a"`,
 		`order.yaml:8:5: backends[0].weight: must be between 0 and 1000, got -1`,
 		`order.yaml:10:5: backends[1].weight: expected an integer, got "lots"`,
 		`order.yaml:11:5: backends[2]: expected a URL string or a mapping with a url key, got 7`,
@@ -981,6 +982,8 @@ server:
   proxyProtocol: {enabled: true, timeout: 0}
   allow: ["10.0.0.0/8", office]
   http2: {maxConcurrentStreams: 0}
+  redirectHTTP: true
+  redirectHTTPExempt: [".well-known/acme-challenge/"]
 backends:
   - url: "http://a:80"
     weight: -2
@@ -1009,6 +1012,10 @@ limits:
 upstream:
   retries: 6
   proxyProtocol: v3
+tls:
+  serverName: "a b"
+  caFile: /nonexistent-ca.pem
+  keyFile: /nonexistent.key
 metrics:
   path: "metrics"
   allow: [10.0.0.0/8, nope]
@@ -1026,6 +1033,14 @@ server:
     port: 8080
     minVersion: "1.0"
     certificates: [{certFile: /nonexistent.pem, keyFile: /nonexistent.key}]
+    clientAuth: {mode: optional, caFile: /nonexistent-ca.pem, subjectHeader: "X Subject"}
+` + oneBackend, `
+server:
+  tls:
+    certificates: [{certFile: /nonexistent.pem, keyFile: /nonexistent.key}]
+    clientAuth: {subjectHeader: X-Forwarded-User}
+` + oneBackend, `
+tls: {certFile: /nonexistent.pem}
 ` + oneBackend, `
 limits:
   maxHeaderBytes: 32768
@@ -1067,7 +1082,10 @@ pools:
 ` + oneBackend, `
 routes:
   - {pool: default, match: {path: /a}, setRequestHeaders: {X-Request-Id: x}}
-` + oneBackend}
+` + oneBackend, `
+backends: ["https://10.0.0.1:8443"]
+upstream: {proxyProtocol: v1}
+`}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {

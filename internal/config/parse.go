@@ -533,6 +533,8 @@ func newSection(t reflect.Type) reflect.Value {
 		*s = *NewDNSDiscovery("")
 	case *TLS:
 		*s = *DefaultTLS()
+	case *ClientAuth:
+		*s = ClientAuth{Mode: "require", SubjectHeader: "X-Client-Subject"}
 	}
 	return p
 }
@@ -665,6 +667,7 @@ func (d *decoder) inherit(c *Config) {
 		d.fill(key+".circuitBreaker", &p.CircuitBreaker, &c.CircuitBreaker)
 		d.fill(key+".outlierDetection", &p.Outlier, &c.Outlier)
 		d.fill(key+".upstream", &p.Upstream, &c.Upstream)
+		d.fill(key+".tls", &p.TLS, &c.BackendTLS)
 		if h := &p.HealthCheck; d.set[key+".healthCheck.interval"] && !d.set[key+".healthCheck.timeout"] && h.Interval > 0 {
 			h.Timeout = min(c.HealthCheck.Timeout, h.Interval)
 		}

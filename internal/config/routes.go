@@ -74,6 +74,25 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 	v.circuitBreaker(prefix+"circuitBreaker", &p.CircuitBreaker)
 	v.outlier(prefix+"outlierDetection", &p.Outlier)
 	v.upstream(prefix+"upstream", &p.Upstream)
+	v.backendTLS(prefix+"tls", &p.TLS)
+	if prefix != "" {
+		v.proxyHeaderTLS(prefix+"upstream.proxyProtocol", &p.Upstream, p.Backends)
+	}
+}
+
+// proxyHeaderTLS refuses upstream.proxyProtocol for a pool with https://
+// backends: the header would have to go before the TLS handshake, which
+// the dial does not do yet.
+func (v *validator) proxyHeaderTLS(key string, u *Upstream, bs []Backend) {
+	if u.ProxyProtocol == "" {
+		return
+	}
+	for _, b := range bs {
+		if strings.HasPrefix(strings.ToLower(b.URL), "https://") {
+			v.failf(key, "is not supported with https:// backends yet, got %s", b.URL)
+			return
+		}
+	}
 }
 
 // validName reports whether s is a pool or route name: 1 to 64 letters,

@@ -320,10 +320,10 @@ func TestRouteErrors(t *testing.T) {
 				`test.yaml:3:7: pools.b.backends: at least one backend is required`,
 				`test.yaml:4:3: pools.c.backends: at least one backend is required`,
 			}},
-		{"pool backends", "pools:\n  a:\n    backends:\n      - http://a\n      - url: http://A:80\n      - url: https://b\n        weight: -1\n" + oneBackend,
+		{"pool backends", "pools:\n  a:\n    backends:\n      - http://a\n      - url: http://A:80\n      - url: ftp://b\n        weight: -1\n" + oneBackend,
 			[]string{
 				`test.yaml:5:9: pools.a.backends[1].url: duplicate backend "http://A:80": pools.a.backends[0] ("http://a") has the same address a:80`,
-				`test.yaml:6:9: pools.a.backends[2].url: https backends are not supported yet`,
+				`test.yaml:6:9: pools.a.backends[2].url: must be an http or https URL with a host, e.g. "http://backend1:8080", got "ftp://b"`,
 				`test.yaml:7:9: pools.a.backends[2].weight: must be between 0 and 1000, got -1`,
 			}},
 		{"pool unknown key", "pools:\n  a:\n    backend: [\"http://a\"]\n" + oneBackend,

@@ -51,3 +51,81 @@ func TestTLSSection(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSClientAuth(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	cf, kf := ca.Issue(t, testcert.ECDSA, false, "example.com").Write(t, dir, "a")
+	caFile := dir + "/ca.pem"
+	testcert.WriteFile(t, caFile, ca.PEM)
+	tlsYAML := "server:\n  tls:\n    certificates: [{certFile: " + cf + ", keyFile: " + kf + "}]\n"
+	c := mustParse(t, tlsYAML+"    clientAuth: {caFile: "+caFile+"}\n"+oneBackend)
+	if got, want := c.Server.TLS.ClientAuth, (ClientAuth{Mode: "require", CAFile: caFile, SubjectHeader: "X-Client-Subject"}); got == nil || *got != want {
+		t.Fatalf("clientAuth = %+v, want the defaults %+v", got, want)
+	}
+	if mustParse(t, tlsYAML+oneBackend).Server.TLS.ClientAuth != nil {
+		t.Fatal("clientAuth without the key")
+	}
+	for _, c := range []struct{ yaml, key string }{
+		{"    clientAuth: {caFile: " + caFile + ", mode: optional}\n", "server.tls.clientAuth.mode"},
+		{"    clientAuth: {mode: request}\n", "server.tls.clientAuth.caFile"},
+		{"    clientAuth: {caFile: " + kf + "}\n", "server.tls.clientAuth.caFile"},
+		{"    clientAuth: {caFile: " + caFile + ", subjectHeader: \"X Subject\"}\n", "server.tls.clientAuth.subjectHeader"},
+		{"    clientAuth: {caFile: " + caFile + ", subjectHeader: X-Forwarded-User}\n", "server.tls.clientAuth.subjectHeader"},
+	} {
+		_, err := Parse([]byte(tlsYAML+c.yaml+oneBackend), "t.yaml")
+		if errs := configErrors(t, err); errs[0].Key != c.key {
+			t.Errorf("%q: error %v, want one for %s", c.yaml, errs[0], c.key)
+		}
+	}
+}
+
+func TestBackendTLS(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	caFile := dir + "/ca.pem"
+	testcert.WriteFile(t, caFile, ca.PEM)
+	cf, kf := ca.Issue(t, testcert.ECDSA, true, "connx").Write(t, dir, "client")
+	c := mustParse(t, `
+backends: ["https://a.internal", "http://b:8080"]
+tls:
+  caFile: `+caFile+`
+  serverName: top.internal
+pools:
+  p:
+    backends: ["https://10.0.0.1:8443"]
+    tls:
+      serverName: p.internal
+      certFile: `+cf+`
+      keyFile: `+kf+`
+  q:
+    backends: ["https://10.0.0.2"]
+`)
+	if got := c.Backends[0]; got.Addr != "a.internal:443" || !got.HTTPS() || c.Backends[1].HTTPS() {
+		t.Errorf("backends: %+v %+v", got, c.Backends[1])
+	}
+	top := BackendTLS{CAFile: caFile, ServerName: "top.internal"}
+	if c.BackendTLS != top || c.DefaultPool().TLS != top {
+		t.Errorf("top-level tls = %+v", c.BackendTLS)
+	}
+	// Key by key: p sets serverName and the client pair, keeps caFile.
+	if got, want := c.Pools[0].TLS, (BackendTLS{CAFile: caFile, ServerName: "p.internal", CertFile: cf, KeyFile: kf}); got != want {
+		t.Errorf("pools.p.tls = %+v, want %+v", got, want)
+	}
+	if got := c.Pools[1].TLS; got != top {
+		t.Errorf("pools.q.tls = %+v, want the top-level %+v", got, top)
+	}
+	for _, c := range []struct{ yaml, key string }{
+		{"tls: {caFile: " + kf + "}\n", "tls.caFile"},
+		{"tls: {certFile: " + cf + "}\n", "tls.keyFile"},
+		{"tls: {keyFile: " + kf + "}\n", "tls.certFile"},
+		{"tls: {certFile: " + caFile + ", keyFile: " + kf + "}\n", "tls.certFile"},
+		{"tls: {serverName: \"a:1\"}\n", "tls.serverName"},
+		{"pools: {p: {backends: [\"https://x\"], tls: {keyFile: " + kf + "}}}\n", "pools.p.tls.certFile"},
+	} {
+		_, err := Parse([]byte(c.yaml+oneBackend), "t.yaml")
+		if errs := configErrors(t, err); errs[0].Key != c.key {
+			t.Errorf("%q: error %v, want one for %s", c.yaml, errs[0], c.key)
+		}
+	}
+}

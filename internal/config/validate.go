@@ -158,6 +158,8 @@ func (c *Config) validate(v *validator) {
 	}
 
 	v.upstream("upstream", &c.Upstream)
+	v.proxyHeaderTLS("upstream.proxyProtocol", &c.Upstream, c.Backends)
+	v.backendTLS("tls", &c.BackendTLS)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -167,6 +169,14 @@ func (c *Config) validate(v *validator) {
 	v.positive("timeouts.tlsHandshake", c.Timeouts.TLSHandshake)
 	c.validateTLS(v)
 	v.http2("server.http2", &c.Server.HTTP2)
+	if c.Server.RedirectHTTP && c.Server.TLS == nil {
+		v.failf("server.redirectHTTP", "must be false without server.tls: the redirect points at the HTTPS port")
+	}
+	for i, p := range c.Server.RedirectHTTPExempt {
+		if !strings.HasPrefix(p, "/") {
+			v.failf("server.redirectHTTPExempt["+strconv.Itoa(i)+"]", "must be a path prefix starting with \"/\", got %q", p)
+		}
+	}
 	for i, u := range c.Server.Upgrades {
 		if u == "" || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
 			v.failf("server.upgrades["+strconv.Itoa(i)+"]", "must be a protocol token such as \"websocket\", got %q", u)
@@ -404,7 +414,7 @@ func (v *validator) backends(key string, list []Backend) {
 // backendAddr derives the dial address "host:port" from a backend URL, or
 // returns a message saying what is wrong with it.
 func backendAddr(raw string) (addr, msg string) {
-	const want = `must be an http URL with a host, e.g. "http://backend1:8080"`
+	const want = `must be an http or https URL with a host, e.g. "http://backend1:8080"`
 	if strings.TrimSpace(raw) == "" {
 		return "", "is required; " + want
 	}
@@ -420,9 +430,7 @@ func backendAddr(raw string) (addr, msg string) {
 		return "", fmt.Sprintf("invalid URL %q: %v", raw, err)
 	}
 	switch {
-	case u.Scheme == "https":
-		return "", "https backends are not supported yet"
-	case u.Scheme != "http" || u.Opaque != "":
+	case u.Scheme != "http" && u.Scheme != "https" || u.Opaque != "":
 		return "", fmt.Sprintf("%s, got %q", want, raw)
 	case u.User != nil:
 		return "", fmt.Sprintf("must not contain user information, got %q", raw)
@@ -436,7 +444,9 @@ func backendAddr(raw string) (addr, msg string) {
 		return "", fmt.Sprintf("must not contain a fragment, got %q", raw)
 	}
 	port := u.Port()
-	if port == "" {
+	if port == "" && u.Scheme == "https" {
+		port = "443"
+	} else if port == "" {
 		port = "80"
 	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", fmt.Sprintf("port must be between 1 and 65535, got %q", port)
@@ -545,6 +555,29 @@ func reservedField(name string) bool {
 	return strings.HasPrefix(n, "x-forwarded-")
 }
 
+// backendTLS checks a tls section (TLS to backends), loading its files.
+func (v *validator) backendTLS(key string, t *BackendTLS) {
+	if t.CAFile != "" {
+		if _, err := tlsterm.LoadCAs(t.CAFile); err != nil {
+			v.failf(key+".caFile", "cannot load the CA certificates: %v", err)
+		}
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+	case t.CertFile == "":
+		v.failf(key+".certFile", "is required with keyFile: the client certificate's PEM file")
+	case t.KeyFile == "":
+		v.failf(key+".keyFile", "is required with certFile: the client certificate's private key")
+	default:
+		if _, _, err := tlsterm.LoadPair(tlsterm.Pair{CertFile: t.CertFile, KeyFile: t.KeyFile}); err != nil {
+			v.failf(key+".certFile", "cannot load the certificate and key: %v", err)
+		}
+	}
+	if t.ServerName != "" && strings.ContainsAny(t.ServerName, " /:") {
+		v.failf(key+".serverName", "must be a host name or an IP address, got %q", t.ServerName)
+	}
+}
+
 // validateTLS checks server.tls, loading every certificate pair (so that
 // connx -check and a reload refuse files that would not serve).
 func (c *Config) validateTLS(v *validator) {
@@ -576,6 +609,23 @@ func (c *Config) validateTLS(v *validator) {
 		v.failf("server.tls.minVersion", "must be \"1.2\" or \"1.3\", got %q", t.MinVersion)
 	}
 	v.atLeast("server.tls.maxHandshakes", t.MaxHandshakes, 1)
+	if ca := t.ClientAuth; ca != nil {
+		const key = "server.tls.clientAuth"
+		if _, ok := tlsterm.ClientAuthModes[ca.Mode]; !ok {
+			v.failf(key+".mode", "must be \"require\" or \"request\", got %q", ca.Mode)
+		}
+		if ca.CAFile == "" {
+			v.failf(key+".caFile", "is required: the PEM file of the CAs that verify client certificates")
+		} else if _, err := tlsterm.LoadCAs(ca.CAFile); err != nil {
+			v.failf(key+".caFile", "cannot load the CA certificates: %v", err)
+		}
+		switch h := ca.SubjectHeader; {
+		case !validToken(h):
+			v.failf(key+".subjectHeader", "must be a header field name such as \"X-Client-Subject\", got %q", h)
+		case reservedField(h):
+			v.failf(key+".subjectHeader", "must not be a field ConnX frames, routes or forwards itself (Host, Content-Length, Transfer-Encoding, Connection, X-Forwarded-*, ...), got %q", h)
+		}
+	}
 }
 
 // http2 checks server.http2.

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,11 @@ type CheckConfig struct {
 	// check is the sender's own). 0 (the default) sends none. Not a
 	// healthCheck key: the pool's upstream.proxyProtocol sets it.
 	ProxyProtocol int
+	// TLS is the configuration of checks of https:// backends: CAs,
+	// client certificate, sessions. A ServerName of "" is taken from each
+	// backend's URL. Nil: the system's CAs and the URL's host. It must
+	// not be modified after it is passed in.
+	TLS *tls.Config
 }
 
 // DefaultCheckConfig returns the default configuration. The caller owns
@@ -235,6 +241,9 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
+	}
+	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return c.dialTLS(ctx, network, addr, c.cfg.Load().TLS)
 	}
 	c = &Checker{
 		clk: clk,
@@ -428,4 +437,30 @@ func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok b
 		return false, "status " + strconv.Itoa(resp.StatusCode) + ", expected " + cfg.ExpectedStatus.String()
 	}
 	return true, "status " + strconv.Itoa(resp.StatusCode)
+}
+
+// dialTLS connects to addr and runs a TLS handshake with base (nil: the
+// defaults), naming the server by addr's host unless base names it.
+func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config) (net.Conn, error) {
+	conn, err := c.dial(ctx, network, addr) // the PROXY header, if any, goes first
+	if err != nil {
+		return nil, err
+	}
+	var conf *tls.Config
+	if base != nil {
+		conf = base.Clone()
+	} else {
+		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if conf.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			conf.ServerName = host
+		}
+	}
+	tc := tls.Client(conn, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return tc, nil
 }

@@ -44,6 +44,8 @@ type descs struct {
 
 	accessLog *prometheus.Desc
 	buildInfo *prometheus.Desc
+
+	tlsHandshakes, tlsDuration, tlsInProgress, tlsCertExpiry *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -179,6 +181,17 @@ func newDescs() descs {
 		buildInfo: d("connx_build_info",
 			"Always 1; the labels give the ConnX version and the Go version it was built with.",
 			"version", "goversion"),
+
+		tlsHandshakes: d("connx_tls_handshakes_total",
+			"Finished TLS handshakes on the HTTPS listener: completed by version with result full or resumed, failed (version \"none\") by reason: timeout, protocol, refused, enroll.",
+			"version", "result"),
+		tlsDuration: d("connx_tls_handshake_duration_seconds",
+			"Time from the accept of an HTTPS connection to the end of its completed TLS handshake."),
+		tlsInProgress: d("connx_tls_handshakes_in_progress",
+			"TLS handshakes in progress now (at most server.tls.maxHandshakes)."),
+		tlsCertExpiry: d("connx_tls_certificate_expiry_timestamp_seconds",
+			"Expiry (notAfter) of a serving certificate, in seconds since the Unix epoch; name is its first DNS name (or common name), cert_file its certFile as configured.",
+			"name", "cert_file"),
 	}
 }
 
@@ -222,6 +235,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		d.rlEnabled, d.rlRequests, d.rlClients, d.rlEvictions,
 		d.rlRedisUp, d.rlRedisInstances, d.rlRedisSyncs,
 		d.accessLog, d.buildInfo,
+		d.tlsHandshakes, d.tlsDuration, d.tlsInProgress, d.tlsCertExpiry,
 	} {
 		ch <- x
 	}
@@ -352,6 +366,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	counter(d.accessLog, s.AccessLog.Written, "written")
 	counter(d.accessLog, s.AccessLog.Dropped, "dropped")
+
+	// TLS series exist only with an HTTPS listener.
+	if t := s.TLS; t != nil {
+		for _, h := range t.Handshakes {
+			counter(d.tlsHandshakes, h.Count, h.Version, h.Result)
+		}
+		histogram(d.tlsDuration, &t.Duration)
+		gauge(d.tlsInProgress, float64(t.InProgress))
+		// A pair listed twice would be a duplicate series, which fails
+		// the whole scrape: export it once.
+		seen := make(map[[2]string]bool, len(t.Certificates))
+		for _, c := range t.Certificates {
+			name := ""
+			if len(c.Names) > 0 {
+				name = c.Names[0]
+			}
+			k := [2]string{validUTF8(name), validUTF8(c.CertFile)}
+			if !seen[k] {
+				seen[k] = true
+				gauge(d.tlsCertExpiry, unixSeconds(c.NotAfter), k[0], k[1])
+			}
+		}
+	}
 
 	ch <- c.buildInfo
 }

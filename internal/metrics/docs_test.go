@@ -70,7 +70,20 @@ func TestDocumentedMetrics(t *testing.T) {
 	route := base
 	route.Routes = []stats.Route{{Name: "api", Action: "pool", Pool: "api"}}
 	perRoute := count(route) - fixedSeries
+	withTLS := base
+	withTLS.TLS = &stats.TLS{Duration: hist("", 0, nil)}
+	for _, v := range stats.TLSVersions {
+		withTLS.TLS.Handshakes = append(withTLS.TLS.Handshakes, stats.TLSHandshakes{Version: v, Result: "full"}, stats.TLSHandshakes{Version: v, Result: "resumed"})
+	}
+	for _, r := range stats.TLSFailures {
+		withTLS.TLS.Handshakes = append(withTLS.TLS.Handshakes, stats.TLSHandshakes{Version: "none", Result: r})
+	}
+	tlsSeries := count(withTLS) - fixedSeries
+	withTLS.TLS.Certificates = []stats.Certificate{{CertFile: "a.pem", Names: []string{"a.example.com"}}}
+	perCert := count(withTLS) - fixedSeries - tlsSeries
 	for _, want := range []string{
+		fmt.Sprintf("With `server.tls`: %d series", tlsSeries),
+		fmt.Sprintf("Per certificate: %d series", perCert),
 		fmt.Sprintf("Fixed: %d `connx_*` series", fixedSeries),
 		fmt.Sprintf("Per backend: %d series", perBackend),
 		fmt.Sprintf("Per pool: %d series", perPool),

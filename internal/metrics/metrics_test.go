@@ -123,11 +123,29 @@ func sampleSnapshot() stats.Snapshot {
 			LastSuccess: t0.Add(-10 * time.Second), LastFailure: t0.Add(-20 * time.Second),
 		},
 	}
+	s.TLS = sampleTLS()
 	s.Errors[stats.ErrConnect] = 2
 	s.Errors[stats.ErrClientAbort] = 1
 	s.Errors[stats.ErrRateLimited] = 6
 	s.Errors[stats.ErrNoBackend] = 3
 	return s
+}
+
+// sampleTLS is an HTTPS listener's state with two certificates.
+func sampleTLS() *stats.TLS {
+	t := &stats.TLS{InProgress: 2, Duration: hist("", 0.02, map[int]uint64{0: 7, 2: 1})}
+	for _, v := range stats.TLSVersions {
+		t.Handshakes = append(t.Handshakes, stats.TLSHandshakes{Version: v, Result: "full", Count: 3}, stats.TLSHandshakes{Version: v, Result: "resumed", Count: 1})
+	}
+	for _, r := range stats.TLSFailures {
+		t.Handshakes = append(t.Handshakes, stats.TLSHandshakes{Version: "none", Result: r, Count: 5})
+	}
+	t.Certificates = []stats.Certificate{
+		{CertFile: "/etc/connx/a.pem", Names: []string{"a.example.com", "b.example.com"}, NotAfter: t0.Add(14 * 24 * time.Hour)},
+		{CertFile: "/etc/connx/wild.pem", Names: []string{"*.example.com"}, NotAfter: t0.Add(time.Hour)},
+		{CertFile: "/etc/connx/wild.pem", Names: []string{"*.example.com"}, NotAfter: t0.Add(time.Hour)}, // listed twice
+	}
+	return t
 }
 
 // scrape renders e with AppendText and parses the result.
@@ -755,5 +773,38 @@ func TestConcurrentScrapes(t *testing.T) {
 	}
 	if n := calls.Load(); n != 16 {
 		t.Errorf("Source called %d times for 16 scrapes, want one call per scrape", n)
+	}
+}
+
+func TestTLSSeries(t *testing.T) {
+	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
+	want := map[string]float64{}
+	for _, v := range stats.TLSVersions {
+		want[fmt.Sprintf(`connx_tls_handshakes_total{result="full",version=%q}`, v)] = 3
+		want[fmt.Sprintf(`connx_tls_handshakes_total{result="resumed",version=%q}`, v)] = 1
+	}
+	for _, r := range stats.TLSFailures {
+		want[fmt.Sprintf(`connx_tls_handshakes_total{result=%q,version="none"}`, r)] = 5
+	}
+	wantFamily(t, got, "connx_tls_handshakes_total", want)
+	wantFamily(t, got, "connx_tls_handshakes_in_progress", map[string]float64{"connx_tls_handshakes_in_progress": 2})
+	wantFamily(t, got, "connx_tls_certificate_expiry_timestamp_seconds", map[string]float64{
+		`connx_tls_certificate_expiry_timestamp_seconds{cert_file="/etc/connx/a.pem",name="a.example.com"}`:    float64(t0.Add(14 * 24 * time.Hour).Unix()),
+		`connx_tls_certificate_expiry_timestamp_seconds{cert_file="/etc/connx/wild.pem",name="*.example.com"}`: float64(t0.Add(time.Hour).Unix()),
+	})
+	h := got["connx_tls_handshake_duration_seconds"]
+	if h["connx_tls_handshake_duration_seconds_count"] != 8 || h["connx_tls_handshake_duration_seconds_sum"] != 0.02 ||
+		h[`connx_tls_handshake_duration_seconds_bucket{le="0.001"}`] != 7 || h[`connx_tls_handshake_duration_seconds_bucket{le="0.0025"}`] != 8 {
+		t.Errorf("connx_tls_handshake_duration_seconds:%s", dump(h))
+	}
+
+	// Without server.tls there is no TLS series.
+	s := sampleSnapshot()
+	s.TLS = nil
+	_, got = scrape(t, New(Options{Source: fixed(s)}))
+	for name := range got {
+		if strings.HasPrefix(name, "connx_tls_") {
+			t.Errorf("%s exported without server.tls", name)
+		}
 	}
 }

@@ -274,6 +274,9 @@ func (cl *client) readHead() bool {
 		cl.consume(n)
 		cl.serveMetrics()
 		return true
+	case sn.redirectHTTP && cl.redirectsHTTPS(r):
+		cl.redirectHTTPS(r, n)
+		return true
 	}
 
 	if sn.limiter != nil && !cl.admitRate(sn.limiter, r, n) {

@@ -54,6 +54,9 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 			dropped++
 			continue
 		}
+		if sn.subjHeader != "" && isSubjectHeader(h.Name, sn) {
+			continue // only ConnX sets it, from a verified certificate
+		}
 		if rt != nil && len(rt.dropReq) > 0 && listed(rt.dropReq, h.Name) {
 			continue // removed or set by the route
 		}
@@ -117,6 +120,9 @@ func appendRequestHead(b []byte, cl *client, sn *snapshot, be *backend) []byte {
 		} else {
 			b = append(b, "X-Forwarded-Proto: http\r\n"...)
 		}
+	}
+	if sn.subjHeader != "" {
+		b = appendSubject(b, cl, sn)
 	}
 	if len(host) > 0 && fwd&fwdHost == 0 {
 		b = append(b, "X-Forwarded-Host: "...)

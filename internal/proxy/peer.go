@@ -227,7 +227,10 @@ func (p *peer) detach() bool {
 	if err != nil {
 		return false
 	}
-	if n := p.c.InboundBuffered(); n > 0 {
+	if n := p.c.InboundBuffered(); n > 0 && p.tls != nil {
+		_ = p.tlsRead() // ciphertext: the stash holds plaintext; an error comes back at the next Open
+		p.tlsReturn()
+	} else if n > 0 {
 		b, _ := p.c.Next(-1)
 		p.stash = append(p.stash, b...)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"github.com/connx/connx/internal/balancer"
@@ -28,6 +29,10 @@ type poolState struct {
 	outliers *health.Pool        // outlier ejection across the pool's backends
 	checker  *health.Checker     // active health checks, off the event loops
 	pn       panicState          // loadBalancing.panicThreshold's panic mode
+
+	// sessions are the TLS sessions with its https:// backends
+	// (upstream_tls.go), kept across reloads.
+	sessions tls.ClientSessionCache
 }
 
 // pool is a pool as one snapshot sees it.
@@ -123,7 +128,15 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	}
 	pl.policy = policy
 	pl.hashed = policy.Name() == balancer.NameConsistentHash
+	base, confs, err := upstreamTLS(p, st)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tlsKey(p), err)
+	}
+	pl.check.TLS = base // health checks of https:// backends
 	// Nothing failed: commit the pool, its new backends and its settings.
+	for i, m := range pl.members {
+		m.tlsConf.Store(confs[i])
+	}
 	s.pools[p.Name] = st
 	for addr, be := range fresh {
 		st.backends[addr] = be

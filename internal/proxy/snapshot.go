@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math"
 	"net/netip"
@@ -42,6 +43,10 @@ type backend struct {
 	retired   atomic.Bool  // removed by a reload: pool nothing more
 	idleConns atomic.Int64 // pooled idle upstream connections, all loops
 	openConns atomic.Int64 // open upstream connections, all loops
+
+	// tlsConf is the TLS configuration of an https:// backend
+	// (upstream_tls.go), replaced by reloads; nil for http://.
+	tlsConf atomic.Pointer[tls.Config]
 }
 
 // available reports whether the backend may be picked at time now (unix
@@ -90,9 +95,13 @@ type snapshot struct {
 	ppOut       bool           // some pool sends the PROXY header (upstream.proxyProtocol)
 	upgrades    []string       // protocols clients may upgrade to
 	ridHeader   string         // the request-ID field, "" when off
+	subjHeader  string         // server.tls.clientAuth.subjectHeader, "" without clientAuth
 	maxFraming  int64          // chunked framing bytes allowed per body (see framingFactor)
 	h2c         bool           // server.h2c
 	h2lim       *http2.Limits  // server.http2, for new HTTP/2 connections
+
+	redirectHTTP   bool     // server.redirectHTTP
+	redirectExempt []string // server.redirectHTTPExempt
 }
 
 // timeouts are the deadlines of a request once its route is known: the
@@ -149,6 +158,11 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 	if cfg.RequestID.Enabled {
 		sn.ridHeader = cfg.RequestID.Header
 	}
+	if t := cfg.Server.TLS; t != nil && t.ClientAuth != nil {
+		sn.subjHeader = t.ClientAuth.SubjectHeader
+	}
+	sn.redirectHTTP = cfg.Server.RedirectHTTP && cfg.Server.TLS != nil
+	sn.redirectExempt = cfg.Server.RedirectHTTPExempt
 	sn.maxFraming = math.MaxInt64 // no body limit, no framing limit
 	if mb := sn.maxBody; mb > 0 && mb < (math.MaxInt64-framingSlack)/framingFactor {
 		sn.maxFraming = framingFactor*mb + framingSlack

@@ -237,6 +237,7 @@ func (s *Server) Stats(snap *stats.Snapshot) {
 	}
 	snap.AccessLog.Written += s.logRetired[0].Load()
 	snap.AccessLog.Dropped += s.logRetired[1].Load()
+	s.tlsSnapshot(snap)
 }
 
 // limiterStats are lim's counters.

@@ -18,6 +18,8 @@ import (
 
 	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/stats"
 	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -116,12 +118,13 @@ func (f *tlsFront) abortHandshakes() {
 // tlsStats counts handshakes.
 type tlsStats struct {
 	done    [4]atomic.Uint64 // completed, by version: 1.0, 1.1, 1.2, 1.3
-	resumed atomic.Uint64
+	resumed [4]atomic.Uint64 // of which resumed a session, by version
 	failed  [numTLSFailures]atomic.Uint64
-	durNs   atomic.Int64 // sum of completed handshakes' durations
+	durNs   atomic.Int64              // sum of completed handshakes' durations
+	hist    [numBuckets]atomic.Uint64 // completed handshakes by duration (stats.DurationBuckets)
 }
 
-// Reasons a handshake failed.
+// Reasons a handshake failed, indexing stats.TLSFailures.
 const (
 	tlsFailTimeout  = iota // timeouts.tlsHandshake, or the client went away
 	tlsFailProtocol        // no common version, suite or ALPN protocol; garbage
@@ -174,11 +177,19 @@ func (f *tlsFront) prepare(cfg *config.Config) (apply func(), err error) {
 			return nil, fmt.Errorf("server.tls: %w", err)
 		}
 	}
-	return func() { f.apply(cfg, store, kept) }, nil
+	opts := tlsterm.ServerOptions{MinVersion: tlsterm.Versions[t.MinVersion], Tickets: f.keys, HTTP2: t.HTTP2}
+	if ca := t.ClientAuth; ca != nil {
+		pool, err := tlsterm.LoadCAs(ca.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.clientAuth.caFile: %w", err)
+		}
+		opts.ClientAuth, opts.ClientCAs = tlsterm.ClientAuthModes[ca.Mode], pool
+	}
+	return func() { f.apply(cfg, store, kept, opts) }, nil
 }
 
-// apply puts store and cfg's settings in force.
-func (f *tlsFront) apply(cfg *config.Config, store *tlsterm.Store, kept bool) {
+// apply puts store, opts and cfg's settings in force.
+func (f *tlsFront) apply(cfg *config.Config, store *tlsterm.Store, kept bool, opts tlsterm.ServerOptions) {
 	t := cfg.Server.TLS
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -186,11 +197,7 @@ func (f *tlsFront) apply(cfg *config.Config, store *tlsterm.Store, kept bool) {
 		// A pair that fails to load keeps the one in use (logged).
 		_ = store.Reload()
 	}
-	conf := tlsterm.NewServerConfig(store, tlsterm.ServerOptions{
-		MinVersion: tlsterm.Versions[t.MinVersion],
-		Tickets:    f.keys,
-		HTTP2:      t.HTTP2,
-	})
+	conf := tlsterm.NewServerConfig(store, opts)
 	if old := f.conf.Swap(conf); old != nil {
 		f.keys.Detach(old)
 	}
@@ -395,12 +402,14 @@ func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time, pp *ppL
 	}
 	_ = nc.SetDeadline(time.Time{})
 	st := tc.State()
-	f.st.durNs.Add(int64(time.Since(start)))
+	dur := int64(time.Since(start))
+	f.st.durNs.Add(dur)
+	f.st.hist[bucketOf(dur)].Add(1)
 	if v := int(st.Version) - tls.VersionTLS10; v >= 0 && v < len(f.st.done) {
 		f.st.done[v].Add(1)
-	}
-	if st.DidResume {
-		f.st.resumed.Add(1)
+		if st.DidResume {
+			f.st.resumed[v].Add(1)
+		}
 	}
 	hs.conn = tc
 	ch, err := el.Enroll(gnet.NewContext(context.Background(), hs), nc)
@@ -630,13 +639,67 @@ func (s *Server) TLSStats() (st TLSStats, ok bool) {
 			st.Handshakes[tlsterm.VersionName(uint16(tls.VersionTLS10+i))] = n
 		}
 	}
-	st.Resumed = f.st.resumed.Load()
+	for i := range f.st.resumed {
+		st.Resumed += f.st.resumed[i].Load()
+	}
 	st.Failed = map[string]uint64{}
-	for i, name := range [numTLSFailures]string{"timeout", "protocol", "refused", "enroll"} {
+	for i, name := range stats.TLSFailures {
 		st.Failed[name] = f.st.failed[i].Load()
 	}
 	st.InProgress = f.inFlight.Load()
 	st.DurationSum = time.Duration(f.st.durNs.Load())
 	st.Certs = f.store.Load().Certificates()
 	return st, true
+}
+
+// isSubjectHeader reports whether name is the client-certificate subject
+// field (server.tls.clientAuth.subjectHeader).
+func isSubjectHeader(name []byte, sn *snapshot) bool {
+	return len(name) == len(sn.subjHeader) && http1.EqualFold(name, sn.subjHeader)
+}
+
+// appendSubject appends the subject field for a client whose
+// certificate the handshake verified; nothing for any other client.
+func appendSubject(b []byte, cl *client, sn *snapshot) []byte {
+	if cl.tls == nil {
+		return b
+	}
+	subj := cl.tls.PeerSubject()
+	if subj == "" {
+		return b
+	}
+	b = append(b, sn.subjHeader...)
+	b = append(b, ": "...)
+	b = append(b, subj...)
+	return append(b, "\r\n"...)
+}
+
+// tlsSnapshot fills snap.TLS (left nil without server.tls).
+func (s *Server) tlsSnapshot(snap *stats.Snapshot) {
+	f := s.tls
+	if f == nil {
+		return
+	}
+	t := &stats.TLS{InProgress: f.inFlight.Load()}
+	for _, name := range stats.TLSVersions {
+		v := int(tlsterm.Versions[name]) - tls.VersionTLS10
+		done, resumed := f.st.done[v].Load(), f.st.resumed[v].Load()
+		t.Handshakes = append(t.Handshakes,
+			stats.TLSHandshakes{Version: name, Result: "full", Count: done - min(resumed, done)},
+			stats.TLSHandshakes{Version: name, Result: "resumed", Count: resumed})
+	}
+	for i, name := range stats.TLSFailures {
+		t.Handshakes = append(t.Handshakes, stats.TLSHandshakes{Version: "none", Result: name, Count: f.st.failed[i].Load()})
+	}
+	h := &t.Duration
+	h.Counts = make([]uint64, numBuckets)
+	for b := range f.st.hist {
+		h.Counts[b] = f.st.hist[b].Load()
+		h.Count += h.Counts[b]
+	}
+	h.Sum = float64(f.st.durNs.Load()) / float64(time.Second)
+	for _, c := range f.store.Load().Certificates() {
+		t.Certificates = append(t.Certificates, stats.Certificate{CertFile: c.CertFile, Names: c.Names, NotAfter: c.NotAfter})
+	}
+	snap.TLS = t
 }

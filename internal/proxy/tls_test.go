@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/stats"
 	"github.com/connx/connx/internal/testcert"
 )
 
@@ -217,6 +218,28 @@ func TestTLSResumption(t *testing.T) {
 	st, _ := e.srv.TLSStats()
 	if st.Resumed < 4 {
 		t.Fatalf("stats: %d resumed handshakes, want 4", st.Resumed)
+	}
+
+	// The same counts, as the metrics and the admin API see them.
+	var snap stats.Snapshot
+	e.srv.Stats(&snap)
+	if snap.TLS == nil {
+		t.Fatal("Stats: no TLS section with server.tls")
+	}
+	got := map[string]uint64{}
+	for _, h := range snap.TLS.Handshakes {
+		got[h.Version+" "+h.Result] = h.Count
+	}
+	for _, k := range []string{"1.2 full", "1.2 resumed", "1.3 full", "1.3 resumed"} {
+		if got[k] == 0 {
+			t.Errorf("Stats: %q handshakes 0: %v", k, got)
+		}
+	}
+	if d := snap.TLS.Duration; d.Count != got["1.2 full"]+got["1.2 resumed"]+got["1.3 full"]+got["1.3 resumed"] || d.Sum <= 0 {
+		t.Errorf("Stats: duration histogram %d handshakes, sum %v; counts %v", d.Count, d.Sum, got)
+	}
+	if len(snap.TLS.Certificates) != 2 || snap.TLS.Certificates[1].Names[0] != "*.example.net" || snap.TLS.Certificates[0].NotAfter.IsZero() {
+		t.Errorf("Stats: certificates %+v", snap.TLS.Certificates)
 	}
 }
 

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/http1"
+	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -56,6 +58,7 @@ type upstream struct {
 	// describing these endpoints: only their client may use it.
 	ppSent       bool
 	ppSrc, ppDst netip.AddrPort
+	hs atomic.Pointer[tlsterm.Conn] // an https:// backend's record layer, from the dial goroutine to OnOpen
 }
 
 //lint:ignore U1000 called through list's type constraint
@@ -89,12 +92,17 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 	up.deadline = 0
 	srv := lp.srv
 	srv.dialing.Add(1)
+	conf := up.be.tlsConf.Load()
 	go func() {
 		// Enroll holds a duplicate of the dialled descriptor until the
 		// connection is registered: two descriptors for a while.
 		defer srv.dialing.Add(-1)
+		deadline := time.Now().Add(timeout)
 		d := net.Dialer{Timeout: timeout}
 		nc, err := d.Dial("tcp", addr)
+		if err == nil && conf != nil {
+			err = up.upstreamHandshake(nc, conf, deadline)
+		}
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
 			ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc)
@@ -120,6 +128,7 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 // opened runs in OnOpen when the dial completed.
 func (up *upstream) opened(c gnet.Conn) {
 	up.c = c
+	up.tlsOpened()
 	if up.cl == nil {
 		// The client left while we dialed: keep the connection if it fits.
 		up.state = usIdle
@@ -149,6 +158,9 @@ func (up *upstream) sendHead() {
 
 // onTraffic handles bytes from the backend.
 func (up *upstream) onTraffic() {
+	if up.tls != nil {
+		defer up.tlsDone(up.tlsRead())
+	}
 	if up.eof {
 		defer up.finishEOF()
 	}
@@ -195,8 +207,13 @@ func (up *upstream) keepTail(c gnet.Conn) bool {
 	if cl == nil || cl.closed || c.InboundBuffered() == 0 || (up.state != usHead && up.state != usBody) {
 		return false
 	}
-	b, _ := c.Next(-1)
-	up.stash = append(up.stash, b...)
+	if up.tls != nil {
+		_ = up.tlsRead() // an error comes back at the next Open
+		up.tlsReturn()
+	} else {
+		b, _ := c.Next(-1)
+		up.stash = append(up.stash, b...)
+	}
 	up.c = nil
 	up.eof = true
 	up.broken = true

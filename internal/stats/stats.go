@@ -63,6 +63,51 @@ type Snapshot struct {
 	// Routes has one entry per configured route, in config order; empty
 	// without routes.
 	Routes []Route
+
+	// TLS is the HTTPS listener's state; nil without server.tls.
+	TLS *TLS
+}
+
+// TLS is the state of the HTTPS listener (server.tls).
+type TLS struct {
+	// Handshakes counts finished handshakes: completed ones by Version
+	// ("1.2", "1.3") with Result "full" or "resumed", failed ones with
+	// Version "none" and Result the reason (TLSFailures). Every
+	// combination is present, at 0 until it happens.
+	Handshakes []TLSHandshakes
+	// Duration is the histogram of completed handshakes' durations, from
+	// the accept to the handshake's end, with DurationBuckets (Backend and
+	// Pool are "").
+	Duration   Histogram
+	InProgress int64 // handshakes in progress now
+	// Certificates are the serving certificates, in configuration order.
+	Certificates []Certificate
+}
+
+// TLSVersions are the versions the HTTPS listener can complete a
+// handshake with, as the version label spells them.
+var TLSVersions = [...]string{"1.2", "1.3"}
+
+// TLSFailures are the reasons a handshake fails: the client went away or
+// was too slow (timeouts.tlsHandshake), a protocol failure (no common
+// version, suite or ALPN protocol, no valid client certificate, not
+// TLS), refused before the handshake (server.tls.maxHandshakes or the
+// connection limits), or the event loop could not take the connection
+// back.
+var TLSFailures = [...]string{"timeout", "protocol", "refused", "enroll"}
+
+// TLSHandshakes is the number of handshakes with one version and result.
+type TLSHandshakes struct {
+	Version string // "1.2", "1.3"; "none" for a failed handshake
+	Result  string // "full", "resumed", or one of TLSFailures
+	Count   uint64
+}
+
+// Certificate is one serving certificate.
+type Certificate struct {
+	CertFile string    // as configured
+	Names    []string  // DNS names (the common name when there are none)
+	NotAfter time.Time // expiry
 }
 
 // NoBackend is the Backend label of requests that ConnX answered without

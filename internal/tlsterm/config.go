@@ -40,6 +40,14 @@ var CipherSuites12 = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// ClientAuthModes maps the clientAuth modes ConnX accepts to crypto/tls
+// values: "require" refuses a client without a verified certificate,
+// "request" lets one without any through.
+var ClientAuthModes = map[string]tls.ClientAuthType{
+	"require": tls.RequireAndVerifyClientCert,
+	"request": tls.VerifyClientCertIfGiven,
+}
+
 // ServerOptions are the settings of a TLS listener beyond its certificates.
 type ServerOptions struct {
 	// MinVersion is tls.VersionTLS12 (0 means that) or tls.VersionTLS13.
@@ -154,4 +162,45 @@ func (k *TicketKeys) Rotate() error {
 		c.SetSessionTicketKeys(keys)
 	}
 	return nil
+}
+
+// ClientOptions are the settings of TLS to a backend.
+type ClientOptions struct {
+	// CAFile verifies the backend's certificate; "" uses the system's CAs.
+	CAFile string
+	// InsecureSkipVerify accepts any certificate.
+	InsecureSkipVerify bool
+	// CertFile and KeyFile are a client certificate to present; both or
+	// neither.
+	CertFile, KeyFile string
+	// Sessions caches sessions for resumption; nil resumes none.
+	Sessions tls.ClientSessionCache
+}
+
+// NewClientConfig is the tls.Config for connections to backends: TLS 1.2
+// or newer with the suites of a server config, ALPN http/1.1. The
+// caller sets ServerName per backend (Clone). Errors name the file.
+func NewClientConfig(o ClientOptions) (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       CipherSuites12,
+		NextProtos:         []string{"http/1.1"},
+		InsecureSkipVerify: o.InsecureSkipVerify,
+		ClientSessionCache: o.Sessions,
+	}
+	if o.CAFile != "" {
+		pool, err := LoadCAs(o.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		c, _, err := LoadPair(Pair{CertFile: o.CertFile, KeyFile: o.KeyFile})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{*c}
+	}
+	return cfg, nil
 }

@@ -37,8 +37,9 @@ import (
 // A Conn is not safe for concurrent use: after the handshake it belongs to
 // one goroutine (an event loop). The zero value is not usable.
 type Conn struct {
-	tc  *tls.Conn
-	raw rawConn
+	tc      *tls.Conn
+	raw     rawConn
+	subject string // the verified peer certificate's subject, header-safe
 }
 
 // Server returns the server side of a TLS connection over nc with cfg.
@@ -65,7 +66,38 @@ func (c *Conn) Handshake() error {
 	err := c.tc.Handshake()
 	c.raw.local, c.raw.remote = c.raw.nc.LocalAddr(), c.raw.nc.RemoteAddr()
 	c.raw.nc = nil
+	if err == nil {
+		if st := c.tc.ConnectionState(); len(st.VerifiedChains) > 0 {
+			c.subject = headerSafe(st.VerifiedChains[0][0].Subject.String())
+		}
+	}
 	return err
+}
+
+// PeerSubject is the subject of the peer's certificate (RFC 2253,
+// "CN=client,O=Example") when the handshake verified one, else "". Bytes
+// that may not appear in an HTTP header value (controls, DEL) are written
+// as \xHH, so the result can be sent as one.
+func (c *Conn) PeerSubject() string { return c.subject }
+
+// headerSafe escapes the bytes of s that a header value may not hold.
+func headerSafe(s string) string {
+	const hex = "0123456789abcdef"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; ch < 0x20 || ch == 0x7f {
+			if b == nil {
+				b = append(make([]byte, 0, len(s)+8), s[:i]...)
+			}
+			b = append(b, '\\', 'x', hex[ch>>4], hex[ch&15])
+		} else if b != nil {
+			b = append(b, ch)
+		}
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // State is the connection's TLS state (version, cipher suite, ALPN

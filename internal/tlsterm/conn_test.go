@@ -337,3 +337,15 @@ func FuzzOpen(f *testing.F) {
 		_ = srv.Pending(nil)
 	})
 }
+
+func TestHeaderSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"CN=alice,O=Example": "CN=alice,O=Example",
+		"CN=a\r\nX-Evil: 1":  `CN=a\x0d\x0aX-Evil: 1`,
+		"CN=\x7f\x00é":       `CN=\x7f\x00é`,
+	} {
+		if got := headerSafe(in); got != want {
+			t.Errorf("headerSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

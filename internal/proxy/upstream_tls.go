@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/tlsterm"
+)
+
+// HTTPS to backends (docs/tls.md#https-to-backends).
+//
+// An https:// backend's connections are dialled as usual, off the loop,
+// and the dial goroutine then runs the client side of the TLS handshake
+// on the socket, blocking, within timeouts.upstreamConnect. The
+// tlsterm.Conn travels to the loop with the enrollment (upstream.hs) and
+// becomes the peer's record layer in OnOpen: from then on writes are
+// sealed (peer.write) and onTraffic decrypts gnet's ciphertext into the
+// stash before the state machine reads it, as for TLS clients. Sessions
+// are cached per pool, so new connections to a backend resume.
+
+// sessionCacheSize bounds a pool's cached TLS sessions (one or more per
+// backend).
+const sessionCacheSize = 1024
+
+// upstreamTLS builds the tls.Config of each backend of p (nil for the
+// http:// ones), in p.Backends order: base, the pool's settings, with
+// the backend's server name. base is nil when p has no https:// backend.
+// st keeps the pool's session cache across reloads.
+func upstreamTLS(p *config.Pool, st *poolState) (base *tls.Config, confs []*tls.Config, err error) {
+	confs = make([]*tls.Config, len(p.Backends))
+	for i := range p.Backends {
+		b := &p.Backends[i]
+		if !b.HTTPS() {
+			continue
+		}
+		if base == nil {
+			if st.sessions == nil {
+				st.sessions = tls.NewLRUClientSessionCache(sessionCacheSize)
+			}
+			t := &p.TLS
+			base, err = tlsterm.NewClientConfig(tlsterm.ClientOptions{
+				CAFile: t.CAFile, InsecureSkipVerify: t.InsecureSkipVerify,
+				CertFile: t.CertFile, KeyFile: t.KeyFile, Sessions: st.sessions,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			base.ServerName = t.ServerName
+		}
+		conf := base.Clone()
+		if conf.ServerName == "" {
+			u, err := url.Parse(b.URL)
+			if err != nil {
+				return nil, nil, err // validated: not reached
+			}
+			conf.ServerName = u.Hostname()
+		}
+		confs[i] = conf
+	}
+	return base, confs, nil
+}
+
+// tlsKey is the error prefix of pool p's tls section.
+func tlsKey(p *config.Pool) string {
+	if p.Name == config.DefaultPoolName {
+		return "tls"
+	}
+	return "pools." + p.Name + ".tls"
+}
+
+// upstreamHandshake runs the client side of a TLS handshake on nc (the
+// dial goroutine), by deadline, and hands the record layer to up for
+// OnOpen. It closes nc when the handshake fails.
+func (up *upstream) upstreamHandshake(nc net.Conn, conf *tls.Config, deadline time.Time) error {
+	_ = nc.SetDeadline(deadline)
+	tc := tlsterm.Client(nc, conf)
+	if err := tc.Handshake(); err != nil {
+		_ = nc.Close()
+		return fmt.Errorf("TLS handshake with %s: %w", up.be.addr, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	up.hs.Store(tc)
+	return nil
+}
+
+// tlsOpened takes the record layer the dial goroutine made, if any.
+func (up *upstream) tlsOpened() {
+	if tc := up.hs.Swap(nil); tc != nil {
+		up.tls = tc
+	}
+}
+
+// tlsDone ends the decryption that began onTraffic: the loop gets its
+// buffer back and a record-layer error closes the connection. A
+// close_notify (io.EOF) only keeps it out of the pool: the backend's FIN
+// follows, and ends a close-delimited body as usual.
+func (up *upstream) tlsDone(err error) {
+	up.tlsReturn()
+	if err == nil || up.closed {
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		up.broken = true
+		return
+	}
+	up.fail(failUpstreamReset)
+}
