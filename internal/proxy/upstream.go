@@ -58,7 +58,7 @@ type upstream struct {
 	// describing these endpoints: only their client may use it.
 	ppSent       bool
 	ppSrc, ppDst netip.AddrPort
-	hs atomic.Pointer[tlsterm.Conn] // an https:// backend's record layer, from the dial goroutine to OnOpen
+	hs           atomic.Pointer[tlsterm.Conn] // an https:// backend's record layer, from the dial goroutine to OnOpen
 }
 
 //lint:ignore U1000 called through list's type constraint
