@@ -734,8 +734,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 46 {
-		t.Errorf("%d connx_ families, want 46", connx)
+	if connx != 50 {
+		t.Errorf("%d connx_ families, want 50", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {
