@@ -530,7 +530,17 @@ type Upstream struct {
 	// connection to a backend, carrying the client's address:
 	// [ProxyProtocolV1], [ProxyProtocolV2], or "" (the default) for none.
 	ProxyProtocol string `yaml:"proxyProtocol"`
+	// Protocol is what the backends speak: [ProtocolHTTP1] (the default)
+	// or [ProtocolH2C], HTTP/2 in cleartext with prior knowledge, many
+	// requests (gRPC calls) sharing each connection.
+	Protocol string `yaml:"protocol"`
 }
+
+// Values of Upstream.Protocol.
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2C   = "h2c"
+)
 
 // Values of Upstream.ProxyProtocol.
 const (
@@ -716,6 +726,7 @@ func Default() *Config {
 		Upstream: Upstream{
 			MaxIdlePerBackend: 256,
 			Retries:           1,
+			Protocol:          ProtocolHTTP1,
 		},
 		Metrics: Metrics{Path: "/metrics", Allow: slices.Clone(DefaultMetricsAllow)},
 		AccessLog: AccessLog{

@@ -82,7 +82,7 @@ func TestDefault(t *testing.T) {
 			MaxConnections: 0, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
 			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
 		},
-		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1},
+		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1, Protocol: ProtocolHTTP1},
 		Metrics: Metrics{Path: "/metrics", Allow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
 			"fc00::/7", "169.254.0.0/16", "fe80::/10"}},
 		AccessLog: AccessLog{Output: "stderr", Format: "json", Sample: 1, QueueSize: 8192},
@@ -1012,6 +1012,7 @@ limits:
 upstream:
   retries: 6
   proxyProtocol: v3
+  protocol: h3
 tls:
   serverName: "a b"
   caFile: /nonexistent-ca.pem

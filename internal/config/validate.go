@@ -331,6 +331,14 @@ func (v *validator) upstream(key string, u *Upstream) {
 	default:
 		v.failf(key+".proxyProtocol", "must be %q, %q or \"\" (none), got %q", ProxyProtocolV1, ProxyProtocolV2, u.ProxyProtocol)
 	}
+	switch u.Protocol {
+	case ProtocolHTTP1, ProtocolH2C:
+	default:
+		v.failf(key+".protocol", "must be %q or %q, got %q", ProtocolHTTP1, ProtocolH2C, u.Protocol)
+	}
+	if u.Protocol == ProtocolH2C && u.ProxyProtocol != "" {
+		v.failf(key+".proxyProtocol", "must be \"\" (none) when protocol is %q", ProtocolH2C)
+	}
 }
 
 // prefixes checks a list of CIDRs or single addresses, such as
