@@ -41,6 +41,7 @@ type loop struct {
 
 	clients   list[*client]
 	upstreams list[*upstream]
+	h2        h2Conns // HTTP/2 backend connections (h2up.go)
 	pools     [][]*upstream // idle connections by backend id, newest last
 
 	st     loopStats // counters read by Server.Stats
@@ -287,6 +288,7 @@ func (lp *loop) sweep() {
 			lp.tick(&up.peer, true)
 			up = next
 		}
+		lp.h2.tick()
 	} else {
 		for _, p := range list {
 			lp.tick(p, false)
