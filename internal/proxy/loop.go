@@ -41,8 +41,9 @@ type loop struct {
 
 	clients   list[*client]
 	upstreams list[*upstream]
-	h2        h2Conns // HTTP/2 backend connections (h2up.go)
 	pools     [][]*upstream // idle connections by backend id, newest last
+
+	h2 h2Conns // HTTP/2 backend connections (h2up.go)
 
 	st     loopStats // counters read by Server.Stats
 	budget retryBudget
