@@ -5,8 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,9 +52,10 @@ func (rawCodec) Name() string { return "proto" }
 // cancelled), Stream sends as many messages as the request's first byte,
 // Bidi echoes every message. calls counts the calls it served.
 type grpcBackend struct {
-	addr  string
-	calls atomic.Int64
-	srv   *grpc.Server
+	addr      string
+	calls     atomic.Int64
+	cancelled atomic.Int64 // "slow" calls that saw their cancellation
+	srv       *grpc.Server
 }
 
 func startGRPCBackend(t *testing.T) *grpcBackend {
@@ -74,6 +80,7 @@ func startGRPCBackend(t *testing.T) *grpcBackend {
 				return nil, status.Error(codes.NotFound, "no such thing")
 			case "slow":
 				<-ctx.Done()
+				b.cancelled.Add(1)
 				return nil, ctx.Err()
 			}
 			return &in, nil
@@ -244,10 +251,13 @@ func TestGRPCCalls(t *testing.T) {
 		t.Run(tc.name+"/deadline exceeded", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
 			defer cancel()
+			before := be.cancelled.Load()
 			_, err := unaryCall(ctx, cc, []byte("slow"))
 			if status.Code(err) != codes.DeadlineExceeded {
 				t.Fatalf("got %v", err)
 			}
+			// The client's RST_STREAM reached the backend as a reset.
+			waitFor(t, "the backend's call cancelled", func() bool { return be.cancelled.Load() > before })
 			// The connection still serves calls.
 			if out, err := unaryCall(testCtx(t), cc, []byte("again")); err != nil || string(out) != "again" {
 				t.Fatalf("after: %q, %v", out, err)
@@ -333,5 +343,66 @@ func TestGRPCTimeoutFromConnX(t *testing.T) {
 	_, err := unaryCall(testCtx(t), cc, []byte("slow"))
 	if s := status.Convert(err); s.Code() != codes.DeadlineExceeded || s.Message() != "connx: timeout" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestGRPCRateLimited: a call ConnX refuses for the rate limit gets
+// RESOURCE_EXHAUSTED, not HTTP 429.
+func TestGRPCRateLimited(t *testing.T) {
+	be := startGRPCBackend(t)
+	_, addr := proxyFor(t, nil, func(c *config.Config) {
+		grpcPool(be.addr)(c)
+		c.Server.H2C = true
+		c.RateLimit.Enabled = true
+		c.RateLimit.RequestsPerSec = 0.001 // no refill during the test
+		c.RateLimit.Burst = 1
+	})
+	cc := grpcDial(t, addr, nil)
+	if _, err := unaryCall(testCtx(t), cc, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := unaryCall(testCtx(t), cc, []byte("b"))
+	if s := status.Convert(err); s.Code() != codes.ResourceExhausted || s.Message() != "connx: rate limited" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestH2CPoolHTTP1Client: an HTTP/1.1 client's requests to an h2c pool
+// (a net/http HTTP/2 backend): a body both ways, and the response's
+// trailers as a chunked trailer section for a client that sent
+// "TE: trailers", dropped for one that did not.
+func TestH2CPoolHTTP1Client(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("X-Proto", r.Proto)
+		w.Header().Set("X-TE", r.Header.Get("Te"))
+		fmt.Fprintf(w, "%s %s %d", r.Method, r.URL.Path, len(body))
+		w.Header().Set("X-Sum", strconv.Itoa(len(body)))
+	}))
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	_, addr := proxyFor(t, nil, grpcPool(ts.Listener.Addr().String()))
+
+	rc := dialProxy(t, addr)
+	body := strings.Repeat("x", 300<<10) // more than the stream window
+	rc.send("POST /up HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	resp, got := rc.response(http.MethodPost)
+	if resp.StatusCode != 200 || got != "POST /up 307200" || resp.Header.Get("X-Proto") != "HTTP/2.0" ||
+		resp.Header.Get("X-TE") != "trailers" || resp.Trailer.Get("X-Sum") != "307200" {
+		t.Fatalf("got %d %q, header %v, trailer %v", resp.StatusCode, got, resp.Header, resp.Trailer)
+	}
+	// Chunked upload, no TE: trailers: the trailers are dropped.
+	rc.send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
+	resp, got = rc.response(http.MethodPost)
+	if resp.StatusCode != 200 || got != "POST /c 5" || len(resp.Trailer) != 0 || resp.Header.Get("X-TE") != "" {
+		t.Fatalf("got %d %q, header %v, trailer %v", resp.StatusCode, got, resp.Header, resp.Trailer)
+	}
+	// And the connection is kept.
+	resp, got = rc.get("/g")
+	if resp.StatusCode != 200 || got != "GET /g 0" {
+		t.Fatalf("got %d %q", resp.StatusCode, got)
 	}
 }
