@@ -406,3 +406,52 @@ func TestH2CPoolHTTP1Client(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, got)
 	}
 }
+
+// TestH2CPoolSlowClient: a client that does not read its response holds
+// the backend's HTTP/2 windows — ConnX returns response bytes to them only
+// as the client takes them — so what the backend manages to write stays
+// bounded; once the client reads, every byte arrives intact.
+func TestH2CPoolSlowClient(t *testing.T) {
+	const total = 64 << 20
+	var sent atomic.Int64
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		buf := make([]byte, 32<<10)
+		src := patternReader(total)
+		for {
+			n, _ := src.Read(buf)
+			if n == 0 {
+				return
+			}
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			sent.Add(int64(n))
+		}
+	}))
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	_, addr := proxyFor(t, nil, grpcPool(ts.Listener.Addr().String()))
+
+	rc := dialProxy(t, addr)
+	rc.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	stalled := waitStalled(t, "the backend to stall", &sent, 300*time.Millisecond)
+	t.Logf("the backend stalled after %d KiB", stalled>>10)
+	// Socket buffers on both sides, connectionBuffer, the stream window
+	// and net/http's own buffers: a few MiB, not the response.
+	if stalled > 16<<20 {
+		t.Fatalf("the backend wrote %d MiB to a client that reads nothing", stalled>>20)
+	}
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rc.c.SetReadDeadline(time.Now().Add(ioTimeout))
+	pc := newPatternChecker()
+	if _, err := io.Copy(pc, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	pc.check(t, total)
+}
