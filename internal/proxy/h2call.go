@@ -73,8 +73,16 @@ func (cl *client) assignH2(be *backend, probe breaker.Probe) {
 	h.calls[id] = g
 	g.sentAt = time.Now().UnixNano()
 	g.deadline = lp.now + cl.to.upstreamHeader
+	if cl.grpc && cl.state == csBody {
+		cl.deadline = noDeadline // a streaming call's client may be quiet for hours
+	}
 	h.flush()
 }
+
+// noDeadline is a client deadline that never comes: a gRPC call's
+// client-streaming side has no clientBody timeout (gRPC's own deadlines
+// and keepalives bound it).
+const noDeadline = int64(1<<63 - 1)
 
 // requestHead translates the forwarded HTTP/1.1 head into an HTTP/2
 // request head: connection-specific fields go, "te: trailers" is kept
@@ -173,6 +181,9 @@ func (g *h2call) forwardBody() bool {
 		return true
 	}
 	cl.deadline = now + cl.to.clientBody
+	if cl.grpc {
+		cl.deadline = noDeadline
+	}
 	if len(g.reqOwed) > 0 {
 		g.holdClient()
 		return false
