@@ -342,7 +342,19 @@ type HealthCheck struct {
 	// backends are not probed in the same millisecond; at most half the
 	// Interval is used. Default 1s.
 	Jitter time.Duration `yaml:"jitter"`
+	// Kind is what a check asks: [HealthCheckHTTP] (a request for Path),
+	// [HealthCheckGRPC] (grpc.health.v1.Health/Check over h2c; only for a
+	// pool whose upstream.protocol is h2c), or [HealthCheckAuto] (the
+	// default): gRPC for an h2c pool, else HTTP.
+	Kind string `yaml:"kind"`
 }
+
+// Values of HealthCheck.Kind.
+const (
+	HealthCheckAuto = "auto"
+	HealthCheckHTTP = "http"
+	HealthCheckGRPC = "grpc"
+)
 
 // CircuitBreaker configures the per-backend circuit breaker.
 type CircuitBreaker struct {
@@ -669,6 +681,7 @@ func Default() *Config {
 			HealthyThreshold:   2,
 			UnhealthyThreshold: 3,
 			Jitter:             time.Second,
+			Kind:               HealthCheckAuto,
 		},
 		CircuitBreaker: CircuitBreaker{
 			Enabled:          true,

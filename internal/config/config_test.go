@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
-			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second},
+			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second, Kind: HealthCheckAuto},
 		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second,
 			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: false},
 		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: false, Window: 10 * time.Second, MinRequests: 20,
@@ -997,6 +997,7 @@ loadBalancing:
   panicThreshold: 101
 healthCheck:
   timeout: 0
+  kind: grpc
 circuitBreaker:
   maxFailures: 0
 rateLimit:

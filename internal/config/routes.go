@@ -78,6 +78,7 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 	if prefix != "" {
 		v.proxyHeaderTLS(prefix+"upstream.proxyProtocol", &p.Upstream, p.Backends)
 	}
+	v.healthKind(prefix, &p.HealthCheck, &p.Upstream)
 }
 
 // proxyHeaderTLS refuses upstream.proxyProtocol for a pool with https://

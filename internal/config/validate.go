@@ -160,6 +160,7 @@ func (c *Config) validate(v *validator) {
 	v.upstream("upstream", &c.Upstream)
 	v.proxyHeaderTLS("upstream.proxyProtocol", &c.Upstream, c.Backends)
 	v.backendTLS("tls", &c.BackendTLS)
+	v.healthKind("", &c.HealthCheck, &c.Upstream)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -251,6 +252,19 @@ func (v *validator) healthCheck(key string, h *HealthCheck) {
 	v.intRange(key+".unhealthyThreshold", h.UnhealthyThreshold, 1, 100)
 	if h.Jitter < 0 {
 		v.failf(key+".jitter", "must be at least 0s, got %v", h.Jitter)
+	}
+	switch h.Kind {
+	case HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC:
+	default:
+		v.failf(key+".kind", "must be %q, %q or %q, got %q", HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC, h.Kind)
+	}
+}
+
+// healthKind checks that a gRPC health check goes to backends that speak
+// HTTP/2; prefix is "" for the top level or "pools.name.".
+func (v *validator) healthKind(prefix string, h *HealthCheck, u *Upstream) {
+	if h.Kind == HealthCheckGRPC && u.Protocol != ProtocolH2C {
+		v.failf(prefix+"healthCheck.kind", "must not be %q unless %supstream.protocol is %q", HealthCheckGRPC, prefix, ProtocolH2C)
 	}
 }
 

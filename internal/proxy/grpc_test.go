@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -56,6 +58,7 @@ type grpcBackend struct {
 	calls     atomic.Int64
 	cancelled atomic.Int64 // "slow" calls that saw their cancellation
 	srv       *grpc.Server
+	health    *health.Server
 }
 
 func startGRPCBackend(t *testing.T) *grpcBackend {
@@ -116,6 +119,8 @@ func startGRPCBackend(t *testing.T) *grpcBackend {
 			}},
 		},
 	}, struct{}{})
+	b.health = health.NewServer()
+	healthpb.RegisterHealthServer(b.srv, b.health)
 	go func() { _ = b.srv.Serve(ln) }()
 	t.Cleanup(b.srv.Stop)
 	return b
@@ -454,4 +459,33 @@ func TestH2CPoolSlowClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc.check(t, total)
+}
+
+// TestGRPCHealthCheck: the active checks of an h2c pool are gRPC health
+// checks (healthCheck.kind auto): a backend that answers NOT_SERVING is
+// taken out, and calls go to the other one; SERVING brings it back.
+func TestGRPCHealthCheck(t *testing.T) {
+	a, b := startGRPCBackend(t), startGRPCBackend(t)
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	srv, addr := proxyFor(t, nil, func(c *config.Config) {
+		grpcPool(a.addr, b.addr)(c)
+		c.Server.H2C = true
+		c.HealthCheck.Enabled = true
+		c.HealthCheck.Interval = 100 * time.Millisecond
+		c.HealthCheck.Jitter = 0
+		c.HealthCheck.HealthyThreshold = 1
+		c.HealthCheck.UnhealthyThreshold = 1
+	})
+	waitFor(t, "backend 0 out, backend 1 in", func() bool { return !availableAt(srv, 0) && availableAt(srv, 1) })
+	cc := grpcDial(t, addr, nil)
+	for range 20 {
+		if _, err := unaryCall(testCtx(t), cc, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.calls.Load() != 0 || b.calls.Load() != 20 {
+		t.Fatalf("calls: NOT_SERVING backend %d, SERVING backend %d", a.calls.Load(), b.calls.Load())
+	}
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	waitFor(t, "backend 0 back", func() bool { return availableAt(srv, 0) })
 }

@@ -87,6 +87,7 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	}
 	pl.ppVersion = ppVersionOf(p.Upstream.ProxyProtocol)
 	pl.h2c = p.Upstream.Protocol == config.ProtocolH2C
+	pl.check.GRPC = p.HealthCheck.Kind == config.HealthCheckGRPC || p.HealthCheck.Kind == config.HealthCheckAuto && pl.h2c
 	pl.check.ProxyProtocol = int(pl.ppVersion) // checks send a LOCAL header
 	outliers := make([]*health.Outlier, len(p.Backends))
 	ms := make([]balancer.Member, len(p.Backends))
