@@ -405,6 +405,19 @@ func TestH2CPoolHTTP1Client(t *testing.T) {
 	if resp.StatusCode != 200 || got != "POST /c 5" || len(resp.Trailer) != 0 || resp.Header.Get("X-TE") != "" {
 		t.Fatalf("got %d %q, header %v, trailer %v", resp.StatusCode, got, resp.Header, resp.Trailer)
 	}
+	// Expect: 100-continue: the backend's 100 is relayed.
+	rc.send("PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+	if line, err := rc.br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q, %v; want a 100 Continue", line, err)
+	}
+	if line, _ := rc.br.ReadString('\n'); line != "\r\n" {
+		t.Fatalf("100 Continue followed by %q", line)
+	}
+	rc.send("abcd")
+	resp, got = rc.response(http.MethodPut)
+	if resp.StatusCode != 200 || got != "PUT /e 4" {
+		t.Fatalf("got %d %q", resp.StatusCode, got)
+	}
 	// And the connection is kept.
 	resp, got = rc.get("/g")
 	if resp.StatusCode != 200 || got != "GET /g 0" {

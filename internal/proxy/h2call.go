@@ -271,10 +271,15 @@ func (g *h2call) window() {
 // head relays the response head. A head that ends the stream (a gRPC
 // trailers-only response) is the whole response.
 func (g *h2call) head(ev *http2.ClientEvent) {
-	if ev.Status < 200 {
-		return // 1xx: nothing the client asked for is relayed
-	}
 	cl := g.cl
+	if ev.Status < 200 {
+		// 100 Continue goes to a client that asked for it; other 1xx
+		// are not relayed.
+		if ev.Status == 100 && cl.expect100 && cl.minor == 1 && !cl.respStarted {
+			cl.write(continue100)
+		}
+		return
+	}
 	lp := cl.lp
 	g.headAt, g.status = time.Now().UnixNano(), ev.Status
 	if cl.log != nil {
