@@ -59,6 +59,36 @@ type grpcBackend struct {
 	cancelled atomic.Int64 // "slow" calls that saw their cancellation
 	srv       *grpc.Server
 	health    *health.Server
+
+	mu    sync.Mutex
+	conns []net.Conn // accepted, for kill
+}
+
+// kill closes the backend's connections under the server's feet, as a
+// process that dies would, and stops it.
+func (b *grpcBackend) kill() {
+	b.mu.Lock()
+	for _, c := range b.conns {
+		_ = c.Close()
+	}
+	b.mu.Unlock()
+	b.srv.Stop()
+}
+
+// trackingListener records the connections it accepts.
+type trackingListener struct {
+	net.Listener
+	b *grpcBackend
+}
+
+func (l trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.b.mu.Lock()
+		l.b.conns = append(l.b.conns, c)
+		l.b.mu.Unlock()
+	}
+	return c, err
 }
 
 func startGRPCBackend(t *testing.T) *grpcBackend {
@@ -121,7 +151,7 @@ func startGRPCBackend(t *testing.T) *grpcBackend {
 	}, struct{}{})
 	b.health = health.NewServer()
 	healthpb.RegisterHealthServer(b.srv, b.health)
-	go func() { _ = b.srv.Serve(ln) }()
+	go func() { _ = b.srv.Serve(trackingListener{ln, b}) }()
 	t.Cleanup(b.srv.Stop)
 	return b
 }
@@ -501,4 +531,37 @@ func TestGRPCHealthCheck(t *testing.T) {
 	}
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	waitFor(t, "backend 0 back", func() bool { return availableAt(srv, 0) })
+}
+
+// TestGRPCBackendKilledMidStream: the backend of a bidirectional call
+// dies after the first echo; the client gets UNAVAILABLE (trailers from
+// ConnX), and nothing hangs.
+func TestGRPCBackendKilledMidStream(t *testing.T) {
+	be := startGRPCBackend(t)
+	_, addr := proxyFor(t, nil, func(c *config.Config) {
+		grpcPool(be.addr)(c)
+		c.Server.H2C = true
+	})
+	cc := grpcDial(t, addr, nil)
+	s, err := cc.NewStream(testCtx(t), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("one")
+	if err := s.SendMsg(&msg); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := s.RecvMsg(&got); err != nil || string(got) != "one" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	be.kill()
+	err = s.RecvMsg(&got)
+	if st := status.Convert(err); st.Code() != codes.Unavailable || st.Message() != "connx: backend connection lost" {
+		t.Fatalf("after the backend died: %v", err)
+	}
+	// The client connection still works: the next call finds no backend.
+	if _, err := unaryCall(testCtx(t), cc, []byte("x")); status.Code(err) != codes.Unavailable {
+		t.Fatalf("next call: %v", err)
+	}
 }

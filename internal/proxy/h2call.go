@@ -458,6 +458,18 @@ func (g *h2call) lost(f failure, unprocessed bool) {
 	cl.gc = nil
 	g.release(outcomeOf(f))
 	if cl.respStarted {
+		if cl.grpc && g.kind == http1.BodyChunked && g.trl {
+			// A gRPC client reads trailers with UNAVAILABLE as what they
+			// are; a reset would reach it as INTERNAL.
+			b := append(cl.lp.scratch[:0], "0\r\ngrpc-status: 14\r\ngrpc-message: connx: backend connection lost\r\n\r\n"...)
+			cl.lp.scratch = b
+			cl.endOut(g.status, g.be, kindOf(f), len(b))
+			if cl.write(b) {
+				cl.closeAfter = true
+				cl.exchangeDone()
+			}
+			return
+		}
 		cl.end(g.status, g.be, kindOf(f))
 		cl.abort()
 		return
