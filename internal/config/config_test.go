@@ -1087,7 +1087,10 @@ routes:
 ` + oneBackend, `
 backends: ["https://10.0.0.1:8443"]
 upstream: {proxyProtocol: v1}
-`}
+`, `
+pools:
+  g: {backends: ["https://g:443"], upstream: {protocol: h2c}}
+` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {

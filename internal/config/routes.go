@@ -79,6 +79,9 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 		v.proxyHeaderTLS(prefix+"upstream.proxyProtocol", &p.Upstream, p.Backends)
 	}
 	v.healthKind(prefix, &p.HealthCheck, &p.Upstream)
+	if prefix != "" {
+		v.h2cTLS(prefix+"upstream.protocol", &p.Upstream, p.Backends)
+	}
 }
 
 // proxyHeaderTLS refuses upstream.proxyProtocol for a pool with https://

@@ -161,6 +161,7 @@ func (c *Config) validate(v *validator) {
 	v.proxyHeaderTLS("upstream.proxyProtocol", &c.Upstream, c.Backends)
 	v.backendTLS("tls", &c.BackendTLS)
 	v.healthKind("", &c.HealthCheck, &c.Upstream)
+	v.h2cTLS("upstream.protocol", &c.Upstream, c.Backends)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -257,6 +258,20 @@ func (v *validator) healthCheck(key string, h *HealthCheck) {
 	case HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC:
 	default:
 		v.failf(key+".kind", "must be %q, %q or %q, got %q", HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC, h.Kind)
+	}
+}
+
+// h2cTLS refuses upstream.protocol h2c for a pool with https://
+// backends: HTTP/2 over TLS to backends (h2) is not done yet.
+func (v *validator) h2cTLS(key string, u *Upstream, bs []Backend) {
+	if u.Protocol != ProtocolH2C {
+		return
+	}
+	for _, b := range bs {
+		if strings.HasPrefix(strings.ToLower(b.URL), "https://") {
+			v.failf(key, "must not be %q with https:// backends (h2c is cleartext), got %s", ProtocolH2C, b.URL)
+			return
+		}
 	}
 }
 
