@@ -342,7 +342,19 @@ type HealthCheck struct {
 	// backends are not probed in the same millisecond; at most half the
 	// Interval is used. Default 1s.
 	Jitter time.Duration `yaml:"jitter"`
+	// Kind is what a check asks: [HealthCheckHTTP] (a request for Path),
+	// [HealthCheckGRPC] (grpc.health.v1.Health/Check over h2c; only for a
+	// pool whose upstream.protocol is h2c), or [HealthCheckAuto] (the
+	// default): gRPC for an h2c pool, else HTTP.
+	Kind string `yaml:"kind"`
 }
+
+// Values of HealthCheck.Kind.
+const (
+	HealthCheckAuto = "auto"
+	HealthCheckHTTP = "http"
+	HealthCheckGRPC = "grpc"
+)
 
 // CircuitBreaker configures the per-backend circuit breaker.
 type CircuitBreaker struct {
@@ -530,7 +542,17 @@ type Upstream struct {
 	// connection to a backend, carrying the client's address:
 	// [ProxyProtocolV1], [ProxyProtocolV2], or "" (the default) for none.
 	ProxyProtocol string `yaml:"proxyProtocol"`
+	// Protocol is what the backends speak: [ProtocolHTTP1] (the default)
+	// or [ProtocolH2C], HTTP/2 in cleartext with prior knowledge, many
+	// requests (gRPC calls) sharing each connection.
+	Protocol string `yaml:"protocol"`
 }
+
+// Values of Upstream.Protocol.
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2C   = "h2c"
+)
 
 // Values of Upstream.ProxyProtocol.
 const (
@@ -659,6 +681,7 @@ func Default() *Config {
 			HealthyThreshold:   2,
 			UnhealthyThreshold: 3,
 			Jitter:             time.Second,
+			Kind:               HealthCheckAuto,
 		},
 		CircuitBreaker: CircuitBreaker{
 			Enabled:          true,
@@ -716,6 +739,7 @@ func Default() *Config {
 		Upstream: Upstream{
 			MaxIdlePerBackend: 256,
 			Retries:           1,
+			Protocol:          ProtocolHTTP1,
 		},
 		Metrics: Metrics{Path: "/metrics", Allow: slices.Clone(DefaultMetricsAllow)},
 		AccessLog: AccessLog{

@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 		LoadBalancing: LoadBalancing{Algorithm: "round-robin", HashKey: "client-ip", HashLoadFactor: 1.25, EWMADecay: 10 * time.Second, RetryBudget: 20,
 			PanicThreshold: 50},
 		HealthCheck: HealthCheck{Interval: 30 * time.Second, Timeout: 5 * time.Second, Enabled: true, Path: "/", Method: "GET",
-			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second},
+			ExpectedStatus: "200-399", HealthyThreshold: 2, UnhealthyThreshold: 3, Jitter: time.Second, Kind: HealthCheckAuto},
 		CircuitBreaker: CircuitBreaker{Enabled: true, MaxFailures: 5, Timeout: 60 * time.Second, ResetTimeout: 30 * time.Second,
 			HalfOpenSuccess: 2, HalfOpenRequests: 1, FailureOn5xx: false},
 		Outlier: Outlier{Enabled: true, ConsecutiveFailures: 5, FailureOn5xx: false, Window: 10 * time.Second, MinRequests: 20,
@@ -82,7 +82,7 @@ func TestDefault(t *testing.T) {
 			MaxConnections: 0, MaxRequestLine: 8192, MaxHeaderBytes: 16384,
 			MaxHeaders: 100, MaxRequestBody: 0, ConnectionBuffer: 256 << 10,
 		},
-		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1},
+		Upstream: Upstream{MaxIdlePerBackend: 256, Retries: 1, Protocol: ProtocolHTTP1},
 		Metrics: Metrics{Path: "/metrics", Allow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
 			"fc00::/7", "169.254.0.0/16", "fe80::/10"}},
 		AccessLog: AccessLog{Output: "stderr", Format: "json", Sample: 1, QueueSize: 8192},
@@ -997,6 +997,7 @@ loadBalancing:
   panicThreshold: 101
 healthCheck:
   timeout: 0
+  kind: grpc
 circuitBreaker:
   maxFailures: 0
 rateLimit:
@@ -1012,6 +1013,7 @@ limits:
 upstream:
   retries: 6
   proxyProtocol: v3
+  protocol: h3
 tls:
   serverName: "a b"
   caFile: /nonexistent-ca.pem
@@ -1085,7 +1087,10 @@ routes:
 ` + oneBackend, `
 backends: ["https://10.0.0.1:8443"]
 upstream: {proxyProtocol: v1}
-`}
+`, `
+pools:
+  g: {backends: ["https://g:443"], upstream: {protocol: h2c}}
+` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {

@@ -78,6 +78,10 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 	if prefix != "" {
 		v.proxyHeaderTLS(prefix+"upstream.proxyProtocol", &p.Upstream, p.Backends)
 	}
+	v.healthKind(prefix, &p.HealthCheck, &p.Upstream)
+	if prefix != "" {
+		v.h2cTLS(prefix+"upstream.protocol", &p.Upstream, p.Backends)
+	}
 }
 
 // proxyHeaderTLS refuses upstream.proxyProtocol for a pool with https://

@@ -160,6 +160,8 @@ func (c *Config) validate(v *validator) {
 	v.upstream("upstream", &c.Upstream)
 	v.proxyHeaderTLS("upstream.proxyProtocol", &c.Upstream, c.Backends)
 	v.backendTLS("tls", &c.BackendTLS)
+	v.healthKind("", &c.HealthCheck, &c.Upstream)
+	v.h2cTLS("upstream.protocol", &c.Upstream, c.Backends)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -252,6 +254,33 @@ func (v *validator) healthCheck(key string, h *HealthCheck) {
 	if h.Jitter < 0 {
 		v.failf(key+".jitter", "must be at least 0s, got %v", h.Jitter)
 	}
+	switch h.Kind {
+	case HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC:
+	default:
+		v.failf(key+".kind", "must be %q, %q or %q, got %q", HealthCheckAuto, HealthCheckHTTP, HealthCheckGRPC, h.Kind)
+	}
+}
+
+// h2cTLS refuses upstream.protocol h2c for a pool with https://
+// backends: HTTP/2 over TLS to backends (h2) is not done yet.
+func (v *validator) h2cTLS(key string, u *Upstream, bs []Backend) {
+	if u.Protocol != ProtocolH2C {
+		return
+	}
+	for _, b := range bs {
+		if strings.HasPrefix(strings.ToLower(b.URL), "https://") {
+			v.failf(key, "must not be %q with https:// backends (h2c is cleartext), got %s", ProtocolH2C, b.URL)
+			return
+		}
+	}
+}
+
+// healthKind checks that a gRPC health check goes to backends that speak
+// HTTP/2; prefix is "" for the top level or "pools.name.".
+func (v *validator) healthKind(prefix string, h *HealthCheck, u *Upstream) {
+	if h.Kind == HealthCheckGRPC && u.Protocol != ProtocolH2C {
+		v.failf(prefix+"healthCheck.kind", "must not be %q unless %supstream.protocol is %q", HealthCheckGRPC, prefix, ProtocolH2C)
+	}
 }
 
 // circuitBreaker checks a circuitBreaker section; key is where it is in the file.
@@ -330,6 +359,14 @@ func (v *validator) upstream(key string, u *Upstream) {
 	case "", ProxyProtocolV1, ProxyProtocolV2:
 	default:
 		v.failf(key+".proxyProtocol", "must be %q, %q or \"\" (none), got %q", ProxyProtocolV1, ProxyProtocolV2, u.ProxyProtocol)
+	}
+	switch u.Protocol {
+	case ProtocolHTTP1, ProtocolH2C:
+	default:
+		v.failf(key+".protocol", "must be %q or %q, got %q", ProtocolHTTP1, ProtocolH2C, u.Protocol)
+	}
+	if u.Protocol == ProtocolH2C && u.ProxyProtocol != "" {
+		v.failf(key+".proxyProtocol", "must be \"\" (none) when protocol is %q", ProtocolH2C)
 	}
 }
 

@@ -87,6 +87,12 @@ type CheckConfig struct {
 	// backend's URL. Nil: the system's CAs and the URL's host. It must
 	// not be modified after it is passed in.
 	TLS *tls.Config
+	// GRPC makes a check the gRPC health check,
+	// grpc.health.v1.Health/Check for the whole server (an empty service
+	// name), over HTTP/2 in cleartext with prior knowledge; it passes
+	// when the backend answers SERVING. Path, Method, ExpectedStatus and
+	// Host do not apply. The proxy sets it from healthCheck.kind.
+	GRPC bool
 }
 
 // DefaultCheckConfig returns the default configuration. The caller owns
@@ -208,6 +214,7 @@ type Checker struct {
 	clk    Clock
 	log    *slog.Logger
 	client *http.Client
+	h2c    *http.Client // gRPC checks (grpc.go)
 	cfg    atomic.Pointer[CheckConfig]
 	// randN returns a random number in [0, n); n > 0. Tests replace it
 	// before Start.
@@ -257,6 +264,9 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 		randN:   rand.Int64N,
 		running: make(map[*Backend]context.CancelFunc),
 	}
+	c.h2c = newH2CClient(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return c.dial(ctx, network, addr)
+	})
 	n := cfg.normalized()
 	c.cfg.Store(&n)
 	c.backends = append([]*Backend(nil), backends...)
@@ -412,6 +422,9 @@ func (c *Checker) dial(ctx context.Context, network, addr string) (net.Conn, err
 func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok bool, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	if cfg.GRPC {
+		return c.checkGRPC(ctx, b, cfg)
+	}
 	req, err := http.NewRequestWithContext(ctx, cfg.Method, b.base+cfg.Path, nil)
 	if err != nil {
 		return false, err.Error()

@@ -98,6 +98,12 @@ type client struct {
 	h2 *h2conn
 	st *h2stream
 
+	// gc is the request's call on an HTTP/2 backend (h2call.go); grpc
+	// marks a gRPC call, teTrailers a client that takes trailers.
+	gc         *h2call
+	grpc       bool
+	teTrailers bool
+
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
 	lastOut  int64 // bytes the socket had taken at the last sweep (send-stall check)
@@ -223,6 +229,7 @@ func (cl *client) readHead() bool {
 		cl.sn = sn
 		cl.served = true
 		cl.begin(cl.req)
+		cl.noteGRPC(cl.req)
 	}
 	if err != nil {
 		cl.method = methodOther
@@ -373,6 +380,9 @@ func (cl *client) admitRate(lim *ratelimit.Limiter, r *http1.Request, n int) boo
 	}
 	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
+	if cl.grpc {
+		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)
+	}
 	cl.sendAnswer(http.StatusTooManyRequests, errRateLimited, lp.scratch, n, keep)
 	return false
 }
@@ -419,6 +429,10 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 	cl.tries++
 	cl.be = be
 	be.node.Begin()
+	if cl.pool.h2c {
+		cl.assignH2(be, probe)
+		return
+	}
 	up := lp.idleFor(cl, be)
 	if up == nil {
 		up = newUpstream(lp, be, cl.pool.maxIdle)
@@ -435,6 +449,9 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 // forwardBody passes buffered body bytes to the upstream. It reports
 // whether processing may continue.
 func (cl *client) forwardBody() bool {
+	if cl.gc != nil {
+		return cl.gc.forwardBody()
+	}
 	up := cl.up
 	if cl.dropBody {
 		// The backend answered and closes without reading the rest of the
@@ -562,6 +579,9 @@ func (cl *client) upstreamFailed(f failure, up *upstream) {
 func (cl *client) rejectUnavailable() {
 	lp := cl.lp
 	lp.scratch = appendUnavailable(lp.scratch[:0], cl.pool.retryAfter(lp.now))
+	if cl.grpc {
+		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusServiceUnavailable, false)
+	}
 	if !cl.respStarted {
 		cl.endOut(http.StatusServiceUnavailable, nil, errNoBackend, len(lp.scratch))
 	}
@@ -620,6 +640,9 @@ func (cl *client) reject(code int) {
 // kind (attributed to backend be, if any), and closes.
 func (cl *client) rejectFor(code int, kind errKind, be *backend) {
 	resp := errorResponse(code)
+	if cl.grpc {
+		resp = appendGRPCError(nil, code, false)
+	}
 	if !cl.respStarted {
 		cl.endOut(code, be, kind, len(resp))
 	}
@@ -632,6 +655,7 @@ func (cl *client) rejectWith(resp []byte) {
 		return
 	}
 	complete := false // the client has its whole response
+	cl.dropCall()
 	if up := cl.up; up != nil {
 		complete = up.state == usSending
 		cl.up = nil
@@ -752,6 +776,7 @@ func (cl *client) cleanup() {
 		lp.st.tunnels.Add(-1)
 	}
 	cl.dropOwed()
+	cl.dropCall()
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
@@ -886,6 +911,9 @@ func (cl *client) mayResume() bool {
 	case csIdle, csHead:
 		return len(cl.owed) < lw // it read enough of its responses
 	case csBody:
+		if cl.gc != nil {
+			return len(cl.gc.reqOwed) == 0 && cl.gc.h.c != nil
+		}
 		up := cl.up
 		return up == nil || up.state != usConnecting && !up.eof && len(up.owed) < lw
 	}

@@ -102,8 +102,8 @@ func (st *h2stream) appendHead(b []byte, ev *http2.Event) []byte {
 		case "cookie":
 			cookies++
 			continue
-		case "te", "content-length":
-			continue
+		case "content-length":
+			continue // te (only "trailers") is kept: it says the client takes trailers
 		}
 		b = appendField(b, f.Name, f.Value)
 	}
@@ -379,6 +379,9 @@ func (st *h2stream) flush() {
 			st.finish()
 		}
 	case len(s.owed) == 0:
+		if g := s.gc; g != nil {
+			g.drained()
+		}
 		if up := s.up; up != nil && up.isDetached() && !up.resuming && !st.h.congested {
 			up.resume(up)
 		}
@@ -456,6 +459,7 @@ func (st *h2stream) abort() {
 		s.up = nil
 		up.abandon()
 	}
+	s.dropCall()
 	st.reset(http2.ErrCodeInternal)
 	st.release()
 }

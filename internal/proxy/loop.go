@@ -43,6 +43,8 @@ type loop struct {
 	upstreams list[*upstream]
 	pools     [][]*upstream // idle connections by backend id, newest last
 
+	h2 h2Conns // HTTP/2 backend connections (h2up.go)
+
 	st     loopStats // counters read by Server.Stats
 	budget retryBudget
 	limReq ratelimit.Request // reused for every rate-limit decision
@@ -287,6 +289,7 @@ func (lp *loop) sweep() {
 			lp.tick(&up.peer, true)
 			up = next
 		}
+		lp.h2.tick()
 	} else {
 		for _, p := range list {
 			lp.tick(p, false)

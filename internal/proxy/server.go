@@ -339,6 +339,10 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 			x.opened(c)
 		}
 		return nil, lp.leave(&x.peer)
+	case *h2up:
+		x.lp.enter(c)
+		x.opened(c)
+		return nil, x.lp.leave(&x.peer)
 	case *client:
 		lp := x.lp
 		lp.enter(c)
@@ -414,6 +418,10 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		x.lp.enter(c)
 		x.onTraffic()
 		return x.lp.leave(&x.peer)
+	case *h2up:
+		x.lp.enter(c)
+		x.onTraffic()
+		return x.lp.leave(&x.peer)
 	}
 	return gnet.Close
 }
@@ -428,6 +436,8 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		if err != nil && x.c == c && !x.detaching && x.keepTail(c) {
 			return gnet.None // the backend closed; its last bytes wait for the client
 		}
+		p = &x.peer
+	case *h2up:
 		p = &x.peer
 	default:
 		return gnet.None

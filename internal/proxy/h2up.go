@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/connx/connx/internal/http2"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// HTTP/2 to backends (upstream.protocol: h2c; docs/grpc.md).
+//
+// Each event loop keeps, per backend of an h2c pool, a few HTTP/2
+// connections (h2up), dialled off the loop like an HTTP/1.1 upstream and
+// enrolled on it, each driven by an http2.ClientConn. A request routed to
+// such a pool — an HTTP/1.1 request or an HTTP/2 stream, both a client —
+// becomes one stream (h2call, h2call.go) on the first connection to its
+// backend with room (ClientConn.Available); when all are full a new one
+// is dialled. A connection that got GOAWAY, or whose backend was retired,
+// takes no new streams and closes once its last stream ends; one that
+// carried no stream for timeouts.upstreamIdle is closed too.
+//
+// An h2up is never parked: what a backend may send is bounded by the
+// HTTP/2 windows, which are returned (Consumed) only as clients take the
+// response bytes, and what ConnX sends it by the backend's windows.
+
+// h2up is one HTTP/2 connection to a backend, owned by its event loop.
+type h2up struct {
+	peer
+	be     *backend
+	c2     *http2.ClientConn
+	calls  map[uint32]*h2call
+	why    failure // reason for a close ConnX initiated
+	idleAt int64   // when the last stream ended
+}
+
+// h2Conns is a loop's HTTP/2 backend connections.
+type h2Conns []*h2up
+
+// tick runs the full sweep's tick of every connection.
+func (hs h2Conns) tick() {
+	for _, h := range slices.Clone(hs) {
+		h.lp.tick(&h.peer, true)
+	}
+}
+
+// h2For returns a connection to be with room for one more stream,
+// dialling a new one when none has.
+func (lp *loop) h2For(be *backend, connect time.Duration) *h2up {
+	for _, h := range lp.h2 {
+		if h.be == be && !h.closed && !h.closeMe && h.c2.Available() > 0 {
+			return h
+		}
+	}
+	h := &h2up{be: be, c2: http2.NewClientConn(nil, h2Clock{lp}), calls: make(map[uint32]*h2call)}
+	h.peer = peer{lp: lp, fd: -1, self: h}
+	h.idleAt = lp.now
+	lp.h2 = append(lp.h2, h)
+	be.openConns.Add(1)
+	lp.srv.upOpen.Add(1)
+	lp.dialH2(h, connect)
+	return h
+}
+
+// dialH2 is loop.dial for an HTTP/2 connection: connect off the loop,
+// enroll on it; OnOpen continues (opened), or the failure is handled on
+// the loop.
+func (lp *loop) dialH2(h *h2up, timeout time.Duration) {
+	el := lp.el
+	addr := h.be.addr
+	srv := lp.srv
+	srv.dialing.Add(1)
+	go func() {
+		defer srv.dialing.Add(-1)
+		d := net.Dialer{Timeout: timeout}
+		nc, err := d.Dial("tcp", addr)
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			ch, err = el.Enroll(gnet.NewContext(context.Background(), h), nc)
+			if err != nil {
+				_ = nc.Close()
+			} else {
+				err = enrollResult(ch)
+			}
+		}
+		if err != nil {
+			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				h.why = failConnect
+				if localDialError(err) {
+					h.why = failLocal
+				}
+				h.lp.gone(&h.peer)
+				return nil
+			}))
+		}
+	}()
+}
+
+// opened runs in OnOpen: the preface, SETTINGS and the streams opened
+// meanwhile go out, and the clients whose bodies waited are read again.
+func (h *h2up) opened(c gnet.Conn) {
+	h.c = c
+	h.flush()
+	for _, g := range h.calls {
+		if g.cl.state == csBody {
+			g.resumeClient()
+		}
+	}
+}
+
+// flush writes the codec's output once the connection is up.
+func (h *h2up) flush() {
+	if h.c == nil || h.closed {
+		return
+	}
+	if out := h.c2.Output(); len(out) > 0 {
+		h.write(out)
+	}
+}
+
+// onTraffic feeds the backend's frames to the codec and acts on the
+// events.
+func (h *h2up) onTraffic() {
+	for h.attached() && !h.closeMe {
+		buf := h.data()
+		if len(buf) == 0 {
+			break
+		}
+		n, evs, err := h.c2.Feed(buf)
+		for i := range evs {
+			h.event(&evs[i])
+		}
+		if n > 0 {
+			h.consume(n)
+		}
+		if err != nil {
+			h.flush() // the GOAWAY
+			h.why = failBadResponse
+			h.lp.closeConn(&h.peer)
+			return
+		}
+		if n == 0 {
+			break
+		}
+	}
+	h.flush()
+	h.checkIdle()
+}
+
+// event acts on one event of the codec.
+func (h *h2up) event(ev *http2.ClientEvent) {
+	if ev.Kind == http2.EventGoAway {
+		return // Available is 0 from now on; the streams above it are reset next
+	}
+	g := h.calls[ev.Stream]
+	if g == nil {
+		if ev.Kind == http2.EventData {
+			h.c2.Consumed(ev.Stream, len(ev.Data))
+		}
+		return
+	}
+	switch ev.Kind {
+	case http2.EventHeaders:
+		g.head(ev)
+	case http2.EventData:
+		g.data(ev.Data, ev.EndStream)
+	case http2.EventTrailers:
+		g.trailers(ev.Fields)
+	case http2.EventReset:
+		g.reset(ev)
+	case http2.EventWindow:
+		g.window()
+	}
+}
+
+// removed forgets a call that ended.
+func (h *h2up) removed(g *h2call) {
+	if h.calls[g.id] == g {
+		delete(h.calls, g.id)
+	}
+	if len(h.calls) == 0 {
+		h.idleAt = h.lp.now
+	}
+}
+
+// checkIdle closes a connection that will carry no more streams.
+func (h *h2up) checkIdle() {
+	if h.closed || len(h.calls) > 0 || !h.attached() {
+		return
+	}
+	if h.c2.Done() || h.c2.Err() != nil || h.be.retired.Load() {
+		h.lp.closeConn(&h.peer)
+	}
+}
+
+// cleanup runs once when the connection is gone: its calls fail.
+func (h *h2up) cleanup() {
+	lp := h.lp
+	if i := slices.Index(lp.h2, h); i >= 0 {
+		lp.h2 = slices.Delete(lp.h2, i, i+1)
+	}
+	h.be.openConns.Add(-1)
+	lp.srv.upOpen.Add(-1)
+	h.dropOwed()
+	h.c = nil
+	h.stash = nil
+	why := h.why
+	if why == 0 {
+		why = failUpstreamReset
+	}
+	for _, g := range h.calls {
+		g.lost(why, why == failConnect)
+	}
+	clear(h.calls)
+}
+
+// tick runs from the loop's sweep: output owed to the backend, response
+// bytes waiting for slow clients, the calls' timeouts, idle connections.
+func (h *h2up) tick(now int64, full bool) {
+	if !h.flushOwed() {
+		h.broke()
+		return
+	}
+	for _, g := range h.calls {
+		g.tick(now, full)
+	}
+	h.flush()
+	if full && len(h.calls) == 0 && h.attached() {
+		if now-h.idleAt > h.lp.srv.snap.Load().upstreamIdle {
+			h.c2.Shutdown()
+			h.flush()
+			h.lp.closeConn(&h.peer)
+			return
+		}
+		h.checkIdle()
+	}
+}
+
+// busy reports whether the connection needs the 2 ms sweep.
+func (h *h2up) busy() bool {
+	if len(h.owed) > 0 {
+		return true
+	}
+	for _, g := range h.calls {
+		if g.pending > 0 {
+			return true
+		}
+	}
+	return false
+}
