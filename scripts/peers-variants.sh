@@ -3,7 +3,9 @@
 # each load-balancing policy, rate limiting switched on at a limit that
 # is never hit, and routes-100 (the backends in a pool behind a table of
 # 100 routes: 49 hosts with two prefixes each, a wildcard host, and the
-# route the benchmark's requests take, for host 127.0.0.1). peers.sh
+# route the benchmark's requests take, for host 127.0.0.1), and
+# rate-limit-redis (rate-limit-global shared through a redis-server this
+# script starts on 127.0.0.1:$REDIS_PORT, default 19479). peers.sh
 # writes a round-robin config with rate limiting off; for each variant a
 # wrapper (given to peers.sh as CONNX_BIN) edits that config and execs
 # connx, so the process peers.sh measures is ConnX.
@@ -35,8 +37,17 @@ add_routes() {
   } >> "$1"
 }
 
+REDIS_PORT=${REDIS_PORT:-19479}
+if [[ " $VARIANTS " == *" rate-limit-redis "* ]]; then
+  command -v redis-server >/dev/null 2>&1 || { echo "rate-limit-redis needs redis-server (apt-get install redis-server)" >&2; exit 2; }
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$W/redis.log" 2>&1 &
+  REDIS_PID=$!
+  trap 'kill $REDIS_PID 2>/dev/null; rm -rf "$W"' EXIT
+fi
+
 edit_for() {
   case $1 in
+    rate-limit-redis) echo "s/^  enabled: false\$/  enabled: true\n  requestsPerSec: 1000000000\n  burst: 1000000\n  redis:\n    address: \"127.0.0.1:$REDIS_PORT\"/" ;;
     rate-limit-global) echo 's/^  enabled: false$/  enabled: true\n  requestsPerSec: 1000000000\n  burst: 1000000/' ;;
     rate-limit-per-ip) echo 's/^  enabled: false$/  enabled: true\n  requestsPerSec: 1000000000\n  burst: 1000000\n  perIP: true/; s/^  perIP: false$//' ;;
     *) echo "s/algorithm: \"round-robin\"/algorithm: \"$1\"/" ;;
