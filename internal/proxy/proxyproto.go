@@ -132,6 +132,9 @@ func (cl *client) endpoints() (src, dst netip.AddrPort) {
 	if cl.pp != nil {
 		return cl.pp.src, cl.pp.dst
 	}
+	if cl.st != nil {
+		return cl.st.h.cl.endpoints() // an HTTP/2 stream: its connection's
+	}
 	if cl.attached() {
 		if a, ok := cl.c.RemoteAddr().(*net.TCPAddr); ok {
 			src = a.AddrPort()

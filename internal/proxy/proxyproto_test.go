@@ -434,3 +434,27 @@ func TestProxyProtocolSendReload(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyProtocolSendH2: a request that came as an HTTP/2 stream (ALPN
+// h2 and h2c) sends its client's address to a backend, like an HTTP/1.1
+// request, not a LOCAL header (streams have no socket of their own).
+func TestProxyProtocolSendH2(t *testing.T) {
+	b := newPPBackend(t)
+	e := newTLSEnv(t, b.addr, func(c *config.Config) {
+		c.Upstream.ProxyProtocol = config.ProxyProtocolV2
+		c.Server.H2C = true
+	})
+	for _, tc := range []struct {
+		name string
+		c    *http.Client
+		url  string
+	}{
+		{"h2", h2Client(t, e), "https://" + e.addr + "/"},
+		{"h2c", h2Client(t, nil), "http://" + e.plain + "/"},
+	} {
+		resp, body := h2Do(t, tc.c, "GET", tc.url, nil)
+		if resp.StatusCode != 200 || !strings.HasPrefix(body, "127.0.0.1:") {
+			t.Errorf("%s: the backend learned %q (status %d), want the client's 127.0.0.1:port", tc.name, body, resp.StatusCode)
+		}
+	}
+}
