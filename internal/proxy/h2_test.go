@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/testproc"
 )
 
 // h2Client returns net/http's client speaking HTTP/2 only: over TLS (ALPN
@@ -163,7 +164,7 @@ func TestH2specProxy(t *testing.T) {
 // TestH2CurlPriorKnowledge: curl --http2-prior-knowledge on the plaintext
 // port with server.h2c.
 func TestH2CurlPriorKnowledge(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testproc.Tool(t, "curl")
 	_, addr := proxyFor(t, []string{protoBackend(t)}, func(c *config.Config) { c.Server.H2C = true })
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()

@@ -21,58 +21,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/testproc"
 )
 
 // clientIP is the loopback address the interop tests' clients use.
 const clientIP = "127.0.0.5"
-
-// listenSocket returns a listening loopback socket as a file for a peer,
-// and its address.
-func listenSocket(t *testing.T) (*os.File, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	mustf(t, err, "listen")
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	mustf(t, err, "listener file")
-	t.Cleanup(func() { f.Close() })
-	return f, ln.Addr().String()
-}
-
-// runPeer starts a peer with files as its descriptors 3, 4, ... and stops
-// it when the test ends: SIGTERM to its PID (nginx's master takes its
-// workers down), SIGKILL if it has not exited 10 seconds later.
-func runPeer(t *testing.T, files []*os.File, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.ExtraFiles = files
-	cmd.Env = append(os.Environ(), env...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	mustf(t, cmd.Start(), "start %s", name)
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
-		}
-	})
-}
 
 // dialFromClient connects to addr from clientIP.
 func dialFromClient(t *testing.T, addr string) net.Conn {
@@ -102,7 +61,7 @@ func getBody(t *testing.T, c net.Conn) (int, string) {
 // CRC32C and a unique ID); ConnX's backend sees the test client's
 // address in X-Forwarded-For.
 func TestHAProxySendsToConnX(t *testing.T) {
-	bin := needTool(t, "haproxy")
+	bin := testproc.Tool(t, "haproxy")
 	be := xffBackend(t)
 	e := newTLSEnv(t, be.addr, func(c *config.Config) {
 		c.Server.ProxyProtocol = config.ProxyProtocol{Enabled: true, TrustedSources: []string{"127.0.0.1"}, Timeout: 5 * time.Second}
@@ -120,14 +79,14 @@ func TestHAProxySendsToConnX(t *testing.T) {
 	var fronts []string
 	cfg := "global\ndefaults\n  mode tcp\n  timeout client 10s\n  timeout server 10s\n  timeout connect 5s\n"
 	for i, c := range cases {
-		f, addr := listenSocket(t)
+		f, addr := testproc.ListenFile(t)
 		files, fronts = append(files, f), append(fronts, addr)
 		cfg += fmt.Sprintf("frontend f%d\n  bind fd@%d\n  unique-id-format conn-%%ci-%%cp\n  default_backend b%d\nbackend b%d\n  server connx %s %s\n",
 			i, 3+i, i, i, c.target, c.server)
 	}
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	mustf(t, os.WriteFile(path, []byte(cfg), 0o644), "config")
-	runPeer(t, files, nil, bin, "-db", "-f", path)
+	testproc.RunPeer(t, files, nil, bin, "-db", "-f", path)
 
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,9 +112,9 @@ func TestHAProxySendsToConnX(t *testing.T) {
 func TestConnXSendsToPeers(t *testing.T) {
 	peers := []struct {
 		name  string
-		start func(t *testing.T) string // returns the peer's address
+		start func(testing.TB) string // returns the peer's address
 	}{
-		{"nginx", startNginxEcho},
+		{"nginx", testproc.NginxProxyProtocolEcho},
 		{"haproxy", startHAProxyEcho},
 	}
 	for _, p := range peers {
@@ -180,41 +139,9 @@ func TestConnXSendsToPeers(t *testing.T) {
 	}
 }
 
-func startNginxEcho(t *testing.T) string {
-	bin := needTool(t, "nginx")
-	f, addr := listenSocket(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(cfg, []byte(`daemon off;
-pid `+dir+`/nginx.pid;
-error_log stderr info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path `+dir+`/body;
-  proxy_temp_path `+dir+`/proxy;
-  fastcgi_temp_path `+dir+`/fastcgi;
-  uwsgi_temp_path `+dir+`/uwsgi;
-  scgi_temp_path `+dir+`/scgi;
-  server {
-    listen `+addr+` proxy_protocol;
-    location / {
-      default_type text/plain;
-      return 200 "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port\n";
-    }
-  }
-}
-`), 0o644)
-	mustf(t, err, "config")
-	// NGINX lists inherited listening sockets: nginx uses fd 3 for the
-	// listen directive with the same address.
-	runPeer(t, []*os.File{f}, []string{"NGINX=3;"}, bin, "-p", dir, "-e", "stderr", "-c", cfg)
-	return addr
-}
-
-func startHAProxyEcho(t *testing.T) string {
-	bin := needTool(t, "haproxy")
-	f, addr := listenSocket(t)
+func startHAProxyEcho(t testing.TB) string {
+	bin := testproc.Tool(t, "haproxy")
+	f, addr := testproc.ListenFile(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	err := os.WriteFile(cfg, []byte(`global
 defaults
@@ -227,6 +154,6 @@ frontend echo
   http-request return status 200 content-type text/plain lf-string "%[src] %[src_port] %[dst] %[dst_port]\n"
 `), 0o644)
 	mustf(t, err, "config")
-	runPeer(t, []*os.File{f}, nil, bin, "-db", "-f", cfg)
+	testproc.RunPeer(t, []*os.File{f}, nil, bin, "-db", "-f", cfg)
 	return addr
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/testcert"
+	"github.com/connx/connx/internal/testproc"
 )
 
 // subjectBackend answers with every X-Client-Subject value it got.
@@ -123,7 +124,7 @@ func TestTLSClientAuthRequest(t *testing.T) {
 
 // TestTLSClientAuthCurl: curl with and without a client certificate.
 func TestTLSClientAuthCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testproc.Tool(t, "curl")
 	m := newMTLSEnv(t, "require")
 	ca := m.dir + "/server-ca.pem"
 	mustf(t, os.WriteFile(ca, m.ca.PEM, 0o600), "CA file")

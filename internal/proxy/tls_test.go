@@ -20,6 +20,7 @@ import (
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/stats"
 	"github.com/connx/connx/internal/testcert"
+	"github.com/connx/connx/internal/testproc"
 )
 
 // tlsEnv is a proxy with an HTTPS listener serving two certificates: an
@@ -486,24 +487,10 @@ func TestTLSCloseNotify(t *testing.T) {
 	}
 }
 
-// needTool returns the path of a command-line tool, skipping the test
-// when it is missing (failing with CONNX_CI=1).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CONNX_CI") == "1" {
-			t.Fatalf("%s not found and CONNX_CI=1", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // TestTLSCurl: curl (OpenSSL) over TLS 1.2 and 1.3, with SNI through
 // --resolve and the test CA.
 func TestTLSCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testproc.Tool(t, "curl")
 	e := newTLSEnv(t, protoBackend(t), nil)
 	ca := t.TempDir() + "/ca.pem"
 	mustf(t, os.WriteFile(ca, e.ca.PEM, 0o600), "CA file")
@@ -533,7 +520,7 @@ func TestTLSCurl(t *testing.T) {
 // TestTLSOpenSSL: openssl s_client's view: ALPN, a refused TLS 1.1, and
 // session resumption with a saved session.
 func TestTLSOpenSSL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testproc.Tool(t, "openssl")
 	e := newTLSEnv(t, protoBackend(t), nil)
 	dir := t.TempDir()
 	ca := dir + "/ca.pem"

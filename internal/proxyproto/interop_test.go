@@ -19,73 +19,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/connx/connx/internal/testproc"
 )
-
-// peerBinary returns the path of name, or skips the test.
-func peerBinary(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CONNX_CI") == "1" {
-			t.Fatalf("%s not found (CONNX_CI=1): apt-get install -y %s", name, name)
-		}
-		t.Skipf("%s not found: apt-get install %s", name, name)
-	}
-	return p
-}
-
-// listenFile returns a listening loopback socket as a file to pass to a
-// child process, and its address.
-func listenFile(t *testing.T) (*os.File, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f, ln.Addr().String()
-}
-
-// startPeer runs a peer with the socket f as its file descriptor 3 and
-// stops it when the test ends: SIGTERM to its PID, so that nginx's master
-// process takes its workers down too, and SIGKILL if it has not exited
-// 10 seconds later.
-func startPeer(t *testing.T, f *os.File, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.ExtraFiles = []*os.File{f}
-	cmd.Env = append(os.Environ(), env...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
-		}
-	})
-}
 
 // ask sends header and an HTTP/1.0 request to addr and returns the
 // response body.
@@ -137,8 +77,8 @@ func (c echoCase) want() string {
 }
 
 func TestHAProxyAcceptsOurHeaders(t *testing.T) {
-	bin := peerBinary(t, "haproxy")
-	f, addr := listenFile(t)
+	bin := testproc.Tool(t, "haproxy")
+	f, addr := testproc.ListenFile(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	err := os.WriteFile(cfg, []byte(`global
 defaults
@@ -153,7 +93,7 @@ frontend echo
 	if err != nil {
 		t.Fatal(err)
 	}
-	startPeer(t, f, nil, bin, "-db", "-f", cfg)
+	testproc.RunPeer(t, []*os.File{f}, nil, bin, "-db", "-f", cfg)
 
 	for _, c := range echoCases {
 		for v, h := range [][]byte{AppendV1(nil, c.src, c.dst), AppendV2(nil, c.src, c.dst, c.tlvs...)} {
@@ -181,37 +121,7 @@ frontend echo
 }
 
 func TestNginxAcceptsOurHeaders(t *testing.T) {
-	bin := peerBinary(t, "nginx")
-	f, addr := listenFile(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "nginx.conf")
-	err := os.WriteFile(cfg, []byte(`daemon off;
-pid `+dir+`/nginx.pid;
-error_log stderr info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path `+dir+`/body;
-  proxy_temp_path `+dir+`/proxy;
-  fastcgi_temp_path `+dir+`/fastcgi;
-  uwsgi_temp_path `+dir+`/uwsgi;
-  scgi_temp_path `+dir+`/scgi;
-  server {
-    listen `+addr+` proxy_protocol;
-    location / {
-      default_type text/plain;
-      return 200 "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port\n";
-    }
-  }
-}
-`), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// NGINX lists inherited listening sockets: nginx uses fd 3 for the
-	// listen directive with the same address. (Its master process keeps
-	// the socket; with master_process off nginx closes it.)
-	startPeer(t, f, []string{"NGINX=3;"}, bin, "-p", dir, "-e", "stderr", "-c", cfg)
+	addr := testproc.NginxProxyProtocolEcho(t)
 
 	for _, c := range echoCases {
 		for v, h := range [][]byte{AppendV1(nil, c.src, c.dst), AppendV2(nil, c.src, c.dst, c.tlvs...)} {
@@ -232,13 +142,13 @@ http {
 // unique ID, and checks that Parse, fed from the socket as bytes arrive,
 // reads the test client's address and leaves the stream after it alone.
 func TestParseHAProxyHeaders(t *testing.T) {
-	bin := peerBinary(t, "haproxy")
+	bin := testproc.Tool(t, "haproxy")
 	for _, tc := range []struct{ name, server string }{
 		{"send-proxy", "send-proxy"},
 		{"send-proxy-v2", "send-proxy-v2 proxy-v2-options crc32c,unique-id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, front := listenFile(t)
+			f, front := testproc.ListenFile(t)
 			back, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -261,7 +171,7 @@ backend test
 			if err != nil {
 				t.Fatal(err)
 			}
-			startPeer(t, f, nil, bin, "-db", "-f", cfg)
+			testproc.RunPeer(t, []*os.File{f}, nil, bin, "-db", "-f", cfg)
 
 			c, err := net.Dial("tcp", front)
 			if err != nil {
