@@ -2,7 +2,6 @@ package http2
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -79,23 +78,8 @@ func (c *ClientConn) onHeaders(flags byte, id uint32, p []byte) *ConnError {
 // at END_HEADERS.
 func (c *ClientConn) fragment(p []byte, end bool) *ConnError {
 	b := &c.in
-	b.size += len(p)
-	if b.size > 4*int(c.lim.MaxHeaderListSize) {
-		return ErrHeaderBlockTooLarge
-	}
-	if _, err := c.dec.Write(p); err != nil {
-		if errors.Is(err, hpack.ErrStringLength) {
-			return ErrHeaderBlockTooLarge
-		}
-		return ErrCompression
-	}
-	if !end {
-		b.active = true
-		return nil
-	}
-	b.active = false
-	if err := c.dec.Close(); err != nil {
-		return ErrCompression
+	if err := decodeFragment(c.dec, &b.size, &b.active, c.lim.MaxHeaderListSize, p, end); err != nil || !end {
+		return err
 	}
 	return c.endBlock()
 }

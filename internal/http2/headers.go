@@ -111,25 +111,33 @@ func (c *Conn) onHeaders(flags byte, id uint32, p []byte) *ConnError {
 // at END_HEADERS.
 func (c *Conn) fragment(p []byte, end bool) *ConnError {
 	b := &c.in
-	b.size += len(p)
-	if b.size > 4*int(c.lim.MaxHeaderListSize) {
+	if err := decodeFragment(c.dec, &b.size, &b.active, c.lim.MaxHeaderListSize, p, end); err != nil || !end {
+		return err
+	}
+	return c.endBlock()
+}
+
+// decodeFragment feeds p, one piece of a header block, to dec, both
+// roles' way: size counts the block's encoded bytes (more than four
+// times maxList is an HPACK bomb), active says a CONTINUATION must
+// follow, and end closes the block. The caller finishes the block when
+// end and no error.
+func decodeFragment(dec *hpack.Decoder, size *int, active *bool, maxList uint32, p []byte, end bool) *ConnError {
+	*size += len(p)
+	if *size > 4*int(maxList) {
 		return ErrHeaderBlockTooLarge
 	}
-	if _, err := c.dec.Write(p); err != nil {
+	if _, err := dec.Write(p); err != nil {
 		if errors.Is(err, hpack.ErrStringLength) {
 			return ErrHeaderBlockTooLarge
 		}
 		return ErrCompression
 	}
-	if !end {
-		b.active = true
-		return nil
-	}
-	b.active = false
-	if err := c.dec.Close(); err != nil {
+	*active = !end
+	if end && dec.Close() != nil {
 		return ErrCompression
 	}
-	return c.endBlock()
+	return nil
 }
 
 // onField is the hpack.Decoder's emit function: it validates one field
