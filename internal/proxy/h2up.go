@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"context"
-	"net"
 	"slices"
 	"time"
 
@@ -68,34 +66,7 @@ func (lp *loop) h2For(be *backend, connect time.Duration) *h2up {
 // enroll on it; OnOpen continues (opened), or the failure is handled on
 // the loop.
 func (lp *loop) dialH2(h *h2up, timeout time.Duration) {
-	el := lp.el
-	addr := h.be.addr
-	srv := lp.srv
-	srv.dialing.Add(1)
-	go func() {
-		defer srv.dialing.Add(-1)
-		d := net.Dialer{Timeout: timeout}
-		nc, err := d.Dial("tcp", addr)
-		if err == nil {
-			var ch <-chan gnet.RegisteredResult
-			ch, err = el.Enroll(gnet.NewContext(context.Background(), h), nc)
-			if err != nil {
-				_ = nc.Close()
-			} else {
-				err = enrollResult(ch)
-			}
-		}
-		if err != nil {
-			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				h.why = failConnect
-				if localDialError(err) {
-					h.why = failLocal
-				}
-				h.lp.gone(&h.peer)
-				return nil
-			}))
-		}
-	}()
+	lp.dialAndEnroll(h.be.addr, timeout, h, nil, &h.peer, &h.why)
 }
 
 // opened runs in OnOpen: the preface, SETTINGS and the streams opened

@@ -84,15 +84,27 @@ func (up *upstream) bind(cl *client) {
 	}
 }
 
-// dial connects to the backend off the loop and enrolls the connection on
-// the loop; OnOpen continues, or dialFailed runs on the loop.
+// dial connects to the backend off the loop (with the TLS handshake of
+// an https:// backend) and enrolls the connection on the loop; OnOpen
+// continues, or the upstream is gone with failConnect or failLocal.
 func (lp *loop) dial(up *upstream, timeout time.Duration) {
-	el := lp.el
-	addr := up.be.addr
 	up.deadline = 0
+	var prep func(net.Conn, time.Time) error
+	if conf := up.be.tlsConf.Load(); conf != nil {
+		prep = func(nc net.Conn, deadline time.Time) error { return up.upstreamHandshake(nc, conf, deadline) }
+	}
+	lp.dialAndEnroll(up.be.addr, timeout, up, prep, &up.peer, &up.why)
+}
+
+// dialAndEnroll connects to addr off the loop within timeout, runs prep
+// (nil: none) on the connection before that deadline, and enrolls it on
+// the loop with owner as its context, where OnOpen continues. When any
+// step fails, *why is set to failConnect (failLocal when this host ran
+// out of descriptors or ports) and p is gone, on the loop.
+func (lp *loop) dialAndEnroll(addr string, timeout time.Duration, owner any, prep func(net.Conn, time.Time) error, p *peer, why *failure) {
+	el := lp.el
 	srv := lp.srv
 	srv.dialing.Add(1)
-	conf := up.be.tlsConf.Load()
 	go func() {
 		// Enroll holds a duplicate of the dialled descriptor until the
 		// connection is registered: two descriptors for a while.
@@ -100,12 +112,12 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 		deadline := time.Now().Add(timeout)
 		d := net.Dialer{Timeout: timeout}
 		nc, err := d.Dial("tcp", addr)
-		if err == nil && conf != nil {
-			err = up.upstreamHandshake(nc, conf, deadline)
+		if err == nil && prep != nil {
+			err = prep(nc, deadline)
 		}
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
-			ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc)
+			ch, err = el.Enroll(gnet.NewContext(context.Background(), owner), nc)
 			if err != nil {
 				_ = nc.Close()
 			} else {
@@ -114,11 +126,11 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 		}
 		if err != nil {
 			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				up.why = failConnect
+				*why = failConnect
 				if localDialError(err) {
-					up.why = failLocal
+					*why = failLocal
 				}
-				up.lp.gone(&up.peer)
+				lp.gone(p)
 				return nil
 			}))
 		}
