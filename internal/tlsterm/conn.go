@@ -13,6 +13,7 @@ package tlsterm
 import (
 	"crypto/tls"
 	"errors"
+	"iter"
 	"net"
 	"time"
 )
@@ -34,12 +35,24 @@ import (
 // promise; TestRecordLayerResumes runs it on every toolchain the project
 // builds with.
 //
+// A Conn made by [ServerStepped] has no net.Conn at all: its handshake is
+// driven by [Conn.Step], which feeds it the bytes an event loop read, so
+// the handshake runs on the loop like the record layer does.
+//
 // A Conn is not safe for concurrent use: after the handshake it belongs to
 // one goroutine (an event loop). The zero value is not usable.
 type Conn struct {
 	tc      *tls.Conn
 	raw     rawConn
 	subject string // the verified peer certificate's subject, header-safe
+
+	// The stepped handshake: crypto/tls's blocking Handshake runs as a
+	// coroutine (iter.Pull) that yields whenever it has read all the
+	// input given to Step; nil when not started or over.
+	next  func() (struct{}, bool)
+	stop  func()
+	hsErr error
+	done  bool
 }
 
 // Server returns the server side of a TLS connection over nc with cfg.
@@ -56,6 +69,77 @@ func Client(nc net.Conn, cfg *tls.Config) *Conn {
 	return c
 }
 
+// ServerStepped returns the server side of a TLS connection whose
+// handshake is driven by [Conn.Step] instead of a socket; local and
+// remote are the connection's addresses (what crypto/tls's callbacks
+// see).
+func ServerStepped(local, remote net.Addr, cfg *tls.Config) *Conn {
+	c := &Conn{raw: rawConn{local: local, remote: remote, stepped: true}}
+	c.tc = tls.Server(&c.raw, cfg)
+	return c
+}
+
+// Step feeds the ciphertext ct, all of which it consumes, to a handshake
+// started with [ServerStepped], and runs the handshake until it needs
+// more input or is over. Its output (the server's flight, an alert) is
+// then waiting in [Conn.Pending]. It reports whether the handshake is
+// over, and then its error: nil means the connection is ready for
+// [Conn.Open] and [Conn.Seal], and bytes the peer sent behind its last
+// handshake message wait to be decrypted by the first Open (call it with
+// no new input before waiting for more).
+//
+// Step runs crypto/tls's own handshake code on the caller's goroutine, as
+// a coroutine that is suspended while it waits for input: no goroutine of
+// its own is scheduled, and nothing blocks. ct is not retained.
+func (c *Conn) Step(ct []byte) (done bool, err error) {
+	if c.done {
+		return true, c.hsErr
+	}
+	if c.next == nil {
+		c.next, c.stop = iter.Pull(c.handshake)
+	}
+	c.raw.in = ct
+	_, more := c.next()
+	if len(c.raw.in) > 0 {
+		// Read past the handshake's last message in this input: kept for
+		// the first Open.
+		c.raw.left = append(c.raw.left[:0], c.raw.in...)
+	}
+	c.raw.in = nil
+	if more {
+		return false, nil
+	}
+	c.next, c.stop = nil, nil
+	return true, c.hsErr
+}
+
+// handshake is the coroutine behind Step.
+func (c *Conn) handshake(yield func(struct{}) bool) {
+	c.raw.yield = yield
+	c.hsErr = c.tc.Handshake()
+	c.raw.yield = nil
+	c.raw.stepped = false
+	c.done = true
+	if c.hsErr == nil {
+		c.setSubject()
+	}
+}
+
+// Handshaking reports whether a handshake driven by Step has started and
+// is not over.
+func (c *Conn) Handshaking() bool { return c.next != nil }
+
+// Abort ends a handshake driven by Step that is not over (the connection
+// is closing): crypto/tls's handshake gets a read error and returns, so
+// nothing of it is left running. It does nothing otherwise.
+func (c *Conn) Abort() {
+	if c.stop != nil {
+		stop := c.stop
+		c.next, c.stop = nil, nil
+		stop()
+	}
+}
+
 // Handshake runs the TLS handshake over the net.Conn, blocking, and then
 // lets go of it, whatever the outcome: the caller keeps the net.Conn and
 // its deadline. Bytes the peer sent behind its last handshake message
@@ -67,11 +151,16 @@ func (c *Conn) Handshake() error {
 	c.raw.local, c.raw.remote = c.raw.nc.LocalAddr(), c.raw.nc.RemoteAddr()
 	c.raw.nc = nil
 	if err == nil {
-		if st := c.tc.ConnectionState(); len(st.VerifiedChains) > 0 {
-			c.subject = headerSafe(st.VerifiedChains[0][0].Subject.String())
-		}
+		c.setSubject()
 	}
 	return err
+}
+
+// setSubject records the verified peer certificate's subject.
+func (c *Conn) setSubject() {
+	if st := c.tc.ConnectionState(); len(st.VerifiedChains) > 0 {
+		c.subject = headerSafe(st.VerifiedChains[0][0].Subject.String())
+	}
 }
 
 // PeerSubject is the subject of the peer's certificate (RFC 2253,
@@ -120,6 +209,10 @@ const minRead = 16 << 10
 // Open may produce output of its own (a key update answering the peer's,
 // an alert): take it with Pending after every Open.
 func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
+	if c.raw.left != nil {
+		ct = append(c.raw.left, ct...)
+		c.raw.left = nil
+	}
 	c.raw.in = ct
 	defer func() { c.raw.in = nil }()
 	for {
@@ -179,12 +272,19 @@ func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
 
 // rawConn is the net.Conn under the tls.Conn: the socket while nc is set
-// (the handshake), the in and out buffers afterwards.
+// (the handshake), the in and out buffers afterwards. A stepped handshake
+// reads from in too, and waits for more by yielding to Step's caller.
 type rawConn struct {
 	nc            net.Conn
 	in, out       []byte
+	left          []byte // input a stepped handshake left unread
 	local, remote net.Addr
+	stepped       bool                // the handshake is driven by Step
+	yield         func(struct{}) bool // suspends it while in is empty
 }
+
+// errAborted is the read error of a stepped handshake ended by Abort.
+var errAborted = errors.New("tlsterm: handshake aborted")
 
 var _ net.Conn = (*rawConn)(nil)
 
@@ -192,8 +292,16 @@ func (r *rawConn) Read(b []byte) (int, error) {
 	if r.nc != nil {
 		return r.nc.Read(b)
 	}
-	if len(r.in) == 0 {
-		return 0, errWouldBlock
+	for len(r.in) == 0 {
+		if r.yield == nil {
+			if r.stepped {
+				return 0, errAborted
+			}
+			return 0, errWouldBlock
+		}
+		if !r.yield(struct{}{}) {
+			return 0, errAborted
+		}
 	}
 	n := copy(b, r.in)
 	r.in = r.in[n:]
