@@ -183,7 +183,7 @@ func newDescs() descs {
 			"version", "goversion"),
 
 		tlsHandshakes: d("connx_tls_handshakes_total",
-			"Finished TLS handshakes on the HTTPS listener: completed by version with result full or resumed, failed (version \"none\") by reason: timeout, protocol, refused, enroll.",
+			"Finished TLS handshakes on the HTTPS listener: completed by version with result full or resumed, failed (version \"none\") by reason: timeout, protocol, refused, enroll (always 0 since handshakes run on the event loops).",
 			"version", "result"),
 		tlsDuration: d("connx_tls_handshake_duration_seconds",
 			"Time from the accept of an HTTPS connection to the end of its completed TLS handshake."),

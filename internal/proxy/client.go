@@ -25,6 +25,7 @@ const (
 	csClosing               // last response written; flushing, then closing
 	csTunnel                // upgraded: bytes pass both ways (tunnel.go)
 	csProxy                 // waiting for the PROXY protocol header (proxyproto.go)
+	csHandshake             // in its TLS handshake (tls.go)
 )
 
 // lingerTime is how long a closing client may keep sending before ConnX
@@ -138,6 +139,13 @@ func (cl *client) process() {
 		case csProxy:
 			if !cl.readProxyHeader() {
 				return
+			}
+		case csHandshake:
+			if !cl.tlsHandshake() {
+				return
+			}
+			if cl.h2process() {
+				return // ALPN chose HTTP/2
 			}
 		case csIdle, csHead:
 			if len(cl.owed) > cl.sn.highWater {
@@ -759,6 +767,7 @@ func (cl *client) abort() {
 func (cl *client) cleanup() {
 	lp := cl.lp
 	cl.proxyHeaderGone()
+	cl.tlsHandshakeGone()
 	if cl.h2 != nil {
 		cl.h2.close()
 	}
@@ -849,6 +858,11 @@ func (cl *client) tick(now int64, full bool) {
 	case csProxy:
 		if now > cl.deadline {
 			cl.proxyHeaderFailed(ppTimeout)
+			return
+		}
+	case csHandshake:
+		if now > cl.deadline {
+			cl.abort() // counted as a timeout by cleanup
 			return
 		}
 	case csIdle:

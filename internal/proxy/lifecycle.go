@@ -141,9 +141,6 @@ wait:
 			s.drainLoops() // connections that were mid-head become idle
 		}
 	}
-	if s.tls != nil {
-		s.tls.abortHandshakes()
-	}
 	// gnet's Stop closes whatever is left. It polls for the engine's end
 	// every 500 ms; Serve returns as soon as the engine is down.
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,14 +1,10 @@
 package proxy
 
 import (
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/connx/connx/internal/acl"
@@ -16,7 +12,6 @@ import (
 	"github.com/connx/connx/internal/proxyproto"
 	"github.com/connx/connx/internal/stats"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
 // The PROXY protocol (docs/proxy-protocol.md).
@@ -30,8 +25,7 @@ import (
 // describes); the listener's allow/deny is checked on them only then.
 // The loop's sweep closes a client still in csProxy after
 // server.proxyProtocol.timeout. On the TLS listener the header is read
-// before the handshake, on the handshake's goroutine (readProxyConn),
-// and reaches OnOpen in the tlsHandshake context.
+// the same way, before the handshake (csProxy, then csHandshake).
 //
 // Sending. A pool with upstream.proxyProtocol sends the header before
 // the first request on each new connection to a backend (sendProxyHeader),
@@ -101,21 +95,16 @@ type ppClient struct {
 	partial  bool // part of a header has arrived (csProxy)
 }
 
-// clientAddr returns the client's address for c: the one of the PROXY
-// header read before c's TLS handshake, else c's TCP peer's. With pp it
-// also returns c's PROXY protocol state.
+// clientAddr returns the address of c's TCP peer. With pp it also
+// returns c's PROXY protocol state.
 func clientAddr(c gnet.Conn, pp bool) (netip.Addr, *ppClient) {
 	var src, dst netip.AddrPort
-	if hs, ok := c.Context().(*tlsHandshake); ok && hs.src.IsValid() {
-		src, dst = hs.src, hs.dst
-	} else {
-		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			src = a.AddrPort()
-		}
-		if pp {
-			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
-				dst = a.AddrPort()
-			}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		src = a.AddrPort()
+	}
+	if pp {
+		if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+			dst = a.AddrPort()
 		}
 	}
 	if !pp {
@@ -169,21 +158,41 @@ func (cl *client) readProxyHeader() bool {
 		cl.ip, cl.pp.src, cl.pp.dst = src.Addr(), src, h.Destination
 	}
 	cl.consume(n)
-	cl.state = csIdle
-	cl.deadline = cl.lp.now + cl.sn.clientHeader // the first request's head starts now
 	if sn := cl.sn; !sn.access.IsZero() && !sn.access.Allowed(cl.ip) {
 		cl.lp.st.denied.Add(1)
+		if cl.tls != nil {
+			cl.proxyHeaderDone()
+			cl.abort() // no plaintext answer on the HTTPS listener
+			return false
+		}
+		cl.state = csIdle
 		cl.rejectWith(errorResponse(http.StatusForbidden))
 		return false
 	}
+	if cl.tls != nil {
+		cl.state = csHandshake // the handshake's time counts from the accept
+		cl.deadline = cl.lp.srv.tlsDeadline(cl.startNs)
+		return true
+	}
+	cl.state = csIdle
+	cl.deadline = cl.lp.now + cl.sn.clientHeader // the first request's head starts now
 	return true
+}
+
+// proxyHeaderDone takes a TLS client whose header was refused out of the
+// handshakes in progress, so that cleanup counts nothing more.
+func (cl *client) proxyHeaderDone() {
+	if cl.tls != nil {
+		cl.lp.srv.tls.release()
+	}
+	cl.state = csIdle
 }
 
 // proxyHeaderFailed counts a refused header and closes the client at
 // once: nothing is answered, nothing was forwarded.
 func (cl *client) proxyHeaderFailed(reason int) {
 	cl.lp.srv.pp.fail(reason)
-	cl.state = csIdle // counted: cleanup must not count a truncation
+	cl.proxyHeaderDone() // counted: cleanup must not count a truncation
 	cl.abort()
 }
 
@@ -196,65 +205,6 @@ func (cl *client) proxyHeaderGone() {
 	}
 }
 
-// readProxyConn reads the PROXY header of a connection accepted on the
-// TLS listener before its handshake, on the handshake's goroutine,
-// within the timeout from start. The header is peeked at (MSG_PEEK)
-// until it is complete, and then exactly its bytes are read: what
-// follows is the TLS handshake's. It returns the header's endpoints
-// (invalid for a header without a client address) and false, after
-// counting the reason, when the connection is to be closed.
-func (p *ppListener) readProxyConn(nc net.Conn, start time.Time, st *ppStats) (src, dst netip.AddrPort, ok bool) {
-	sc, isSys := nc.(syscall.Conn)
-	if !isSys {
-		st.fail(ppTruncated)
-		return src, dst, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		st.fail(ppTruncated)
-		return src, dst, false
-	}
-	_ = nc.SetReadDeadline(start.Add(p.timeout))
-	buf := make([]byte, proxyproto.MaxV2Len)
-	var h proxyproto.Header
-	have := 0
-	for {
-		var got int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			got, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			// Nothing new since the last look: wait for more.
-			return !(rerr == unix.EAGAIN || rerr == unix.EINTR || rerr == nil && got > 0 && got == have)
-		})
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			st.fail(ppTimeout)
-			return src, dst, false
-		case err != nil || rerr != nil || got == 0:
-			if have > 0 || rerr != nil {
-				st.fail(ppTruncated)
-			}
-			return src, dst, false
-		}
-		have = got
-		n, perr := proxyproto.Parse(buf[:got], &h)
-		if perr == proxyproto.ErrNeedMore {
-			continue
-		}
-		if perr != nil {
-			st.fail(ppReason(perr))
-			return src, dst, false
-		}
-		if _, err := io.ReadFull(nc, buf[:n]); err != nil {
-			st.fail(ppTruncated)
-			return src, dst, false
-		}
-		if c, ok := h.Client(); ok {
-			src, dst = c, h.Destination
-		}
-		return src, dst, true
-	}
-}
 
 // sendProxyHeader writes the pool's PROXY header for cl first on a new
 // upstream connection, before its first request. It reports false when

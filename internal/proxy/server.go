@@ -270,11 +270,7 @@ func (s *Server) Addr() net.Addr { return s.addr }
 func (s *Server) Stop(ctx context.Context) error {
 	<-s.ready
 	s.stopping.Store(true)
-	err := s.eng.Stop(ctx)
-	if s.tls != nil {
-		s.tls.abortHandshakes()
-	}
-	return err
+	return s.eng.Stop(ctx)
 }
 
 // Active is the number of open client connections.
@@ -359,36 +355,41 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		return nil, lp.leave(&x.peer)
 	}
-	tc, handled, act := s.tlsOpen(c)
-	if handled {
-		return nil, act
-	}
 	lp := s.loopFor(c.EventLoop())
 	sn := s.snap.Load()
+	tc, refused := s.tlsOpen(c, lp, sn)
+	if refused {
+		return nil, gnet.Close
+	}
 	if tc == nil && (s.active.Load() >= sn.maxConns || s.nearFDLimit()) {
 		lp.st.refused.Add(1)
 		return errorResponse(503), gnet.Close
 	}
-	// A plaintext client of a PROXY protocol listener sends its header
-	// first; the listener's allow/deny waits for its address. A TLS
-	// client's header was read before its handshake.
-	pp := tc == nil && sn.pp != nil
+	// A client of a PROXY protocol listener sends its header first (on
+	// the HTTPS listener, before its handshake); the listener's
+	// allow/deny waits for its address.
+	pp := sn.pp != nil
 	if pp && !sn.pp.trustedPeer(c) {
 		s.pp.fail(ppUntrusted)
+		if tc != nil {
+			s.tls.release()
+		}
 		return nil, gnet.Close
 	}
 	ip, ppc := clientAddr(c, pp || sn.ppOut)
-	if !pp && !sn.access.IsZero() && !sn.access.Allowed(ip) {
+	if !pp && tc == nil && !sn.access.IsZero() && !sn.access.Allowed(ip) {
 		lp.st.denied.Add(1)
-		if tc != nil {
-			return nil, gnet.Close // no plaintext inside a TLS stream
-		}
 		return errorResponse(http.StatusForbidden), gnet.Close
 	}
 	cl := &client{state: csIdle, sn: sn, ip: ip, pp: ppc}
 	cl.to = &sn.to
 	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true, tls: tc}
 	cl.deadline = lp.now + sn.clientHeader
+	if tc != nil {
+		cl.state = csHandshake
+		cl.startNs = time.Now().UnixNano()
+		cl.deadline = s.tlsDeadline(cl.startNs)
+	}
 	if pp {
 		cl.state = csProxy
 		cl.deadline = lp.now + int64(sn.pp.timeout)
@@ -397,9 +398,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(cl)
 	lp.clients.push(cl)
 	s.active.Add(1)
-	if tc != nil {
-		return nil, cl.tlsStarted(c)
-	}
 	return nil, gnet.None
 }
 
@@ -541,9 +539,6 @@ func fdLimit() int64 {
 func (s *Server) nearFDLimit() bool {
 	// Each backend also has a health-check connection open.
 	extra := int64(fdReserve + s.snap.Load().backendCount())
-	if s.tls != nil {
-		extra += s.tls.inFlight.Load() // each holds a duplicate
-	}
 	return s.active.Load()+s.upOpen.Load()+s.dialing.Load()+s.detached.Load()+extra >= s.fdLimit.Load()
 }
 

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/connx/connx/internal/acl"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/stats"
@@ -27,16 +26,18 @@ import (
 // TLS termination (docs/tls.md, docs/design.md#tls).
 //
 // The HTTPS listener is a second gnet listener on every event loop. A
-// connection accepted on it is handed to a goroutine for the handshake at
-// once: OnOpen duplicates its descriptor and returns gnet.Close (the park
-// of peer.go), the goroutine runs crypto/tls's handshake blocking on the
-// duplicate under timeouts.tlsHandshake, and then enrolls the socket on
-// the same loop again. From then on the connection is an ordinary client
-// whose peer has a tlsterm.Conn: OnTraffic feeds gnet's ciphertext to it
-// and the client state machine reads plaintext from the stash; every
-// write is sealed and goes through the same owed-bytes path as plaintext
-// output (peer.writeRaw), so parking and the connectionBuffer bound work
-// unchanged. No goroutine exists per connection after the handshake.
+// connection accepted on it is a client from the start, in state
+// csHandshake (after csProxy with the PROXY protocol): its peer has a
+// tlsterm.Conn whose handshake is stepped with the ciphertext gnet reads
+// (tlsHandshake), on the loop, under timeouts.tlsHandshake and at most
+// server.tls.maxHandshakes at a time. crypto/tls's handshake runs there as
+// a coroutine that waits for input without blocking the loop, so a
+// handshake costs no descriptor duplicate, no goroutine to schedule and no
+// second registration. From then on OnTraffic feeds gnet's ciphertext to
+// the record layer and the client state machine reads plaintext from the
+// stash; every write is sealed and goes through the same owed-bytes path
+// as plaintext output (peer.writeRaw), so parking and the connectionBuffer
+// bound work unchanged.
 
 // ticketRotation is how often the session-ticket key changes;
 // ticketKeys keys are kept, so a ticket resumes for up to
@@ -66,54 +67,27 @@ type tlsFront struct {
 	max     atomic.Int64
 	timeout atomic.Int64 // ns
 
-	inFlight atomic.Int64 // handshakes in progress
+	inFlight atomic.Int64 // handshakes in progress (admit, release)
 	st       tlsStats
-
-	// The connections of the handshakes in progress, so that Stop and
-	// Shutdown can end them: a handshake is not a client yet, and would
-	// otherwise outlive the server by up to timeouts.tlsHandshake.
-	hsMu    sync.Mutex
-	hsConns map[net.Conn]struct{}
-	hsDone  bool          // abortHandshakes ran: no new handshake starts
-	hsStop  chan struct{} // closed by abortHandshakes: enrolls in flight give up
-	hsWG    sync.WaitGroup
 }
 
-// track registers nc as a handshake in progress; it reports false when
-// the server is stopping (nc is then closed by the caller).
-func (f *tlsFront) track(nc net.Conn) bool {
-	f.hsMu.Lock()
-	defer f.hsMu.Unlock()
-	if f.hsDone {
-		return false
+// admit takes one of the server.tls.maxHandshakes slots for a new
+// handshake, if one is free. Loops admit concurrently: the check and the
+// take are one compare-and-swap, so the bound holds exactly.
+func (f *tlsFront) admit() bool {
+	for {
+		n := f.inFlight.Load()
+		if n >= f.max.Load() {
+			return false
+		}
+		if f.inFlight.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	if f.hsConns == nil {
-		f.hsConns = make(map[net.Conn]struct{})
-	}
-	f.hsConns[nc] = struct{}{}
-	return true
 }
 
-func (f *tlsFront) untrack(nc net.Conn) {
-	f.hsMu.Lock()
-	delete(f.hsConns, nc)
-	f.hsMu.Unlock()
-}
-
-// abortHandshakes closes the connection of every handshake in progress,
-// refuses new ones, and waits for their goroutines.
-func (f *tlsFront) abortHandshakes() {
-	f.hsMu.Lock()
-	if !f.hsDone {
-		close(f.hsStop)
-	}
-	f.hsDone = true
-	for nc := range f.hsConns {
-		_ = nc.Close()
-	}
-	f.hsMu.Unlock()
-	f.hsWG.Wait()
-}
+// release gives back the slot admit took.
+func (f *tlsFront) release() { f.inFlight.Add(-1) }
 
 // tlsStats counts handshakes.
 type tlsStats struct {
@@ -129,7 +103,7 @@ const (
 	tlsFailTimeout  = iota // timeouts.tlsHandshake, or the client went away
 	tlsFailProtocol        // no common version, suite or ALPN protocol; garbage
 	tlsFailRefused         // maxHandshakes or the connection limits
-	tlsFailEnroll          // the loop could not take the connection back
+	tlsFailEnroll          // unused since handshakes run on the loop; the series stays for dashboards
 	numTLSFailures
 )
 
@@ -139,7 +113,7 @@ func newTLSFront(cfg *config.Config, log *slog.Logger) (*tlsFront, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &tlsFront{log: log, keys: keys, rerun: make(chan struct{}, 1), hsStop: make(chan struct{})}
+	f := &tlsFront{log: log, keys: keys, rerun: make(chan struct{}, 1)}
 	if err := f.update(cfg); err != nil {
 		return nil, err
 	}
@@ -288,140 +262,101 @@ func (f *tlsFront) isTLS(c gnet.Conn) bool {
 	return ok && a.Port == f.port
 }
 
-// tlsHandshake is the context of a connection enrolled after its
-// handshake.
-type tlsHandshake struct {
-	conn *tlsterm.Conn
-	// src and dst are the endpoints of the PROXY header read before the
-	// handshake (proxyproto.go); invalid without one.
-	src, dst netip.AddrPort
-}
-
-// tlsOpen runs first in OnOpen. For a connection just accepted on the
-// HTTPS listener it starts the handshake and reports handled (OnOpen
-// returns act); for a connection back from its handshake it returns the
-// tlsterm.Conn the client is to use.
-func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.Action) {
+// tlsOpen runs first in OnOpen. For a connection accepted on the HTTPS
+// listener it checks what refuses a connection before its handshake costs
+// anything (allow/deny without the PROXY protocol, the connection limits,
+// maxHandshakes) and returns its record layer, whose handshake the client
+// steps as its bytes arrive; refused reports that the connection is to be
+// closed. A connection of the plaintext listener gets nil.
+func (s *Server) tlsOpen(c gnet.Conn, lp *loop, sn *snapshot) (tc *tlsterm.Conn, refused bool) {
 	f := s.tls
-	if f == nil {
-		return nil, false, gnet.None
+	if f == nil || !f.isTLS(c) {
+		return nil, false
 	}
-	if hs, ok := c.Context().(*tlsHandshake); ok {
-		return hs.conn, false, gnet.None
-	}
-	if !f.isTLS(c) {
-		return nil, false, gnet.None
-	}
-	lp := s.loopFor(c.EventLoop())
-	sn := s.snap.Load()
 	if sn.pp == nil && !sn.access.IsZero() {
-		// Refused before the handshake costs anything (with the PROXY
-		// protocol, once the header has given the address).
+		// With the PROXY protocol, once the header has given the address.
 		var ip netip.Addr
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			ip = ta.AddrPort().Addr().Unmap()
 		}
 		if !sn.access.Allowed(ip) {
 			lp.st.denied.Add(1)
-			return nil, true, gnet.Close
+			return nil, true
 		}
 	}
-	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || f.inFlight.Load() >= f.max.Load() {
+	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || !f.admit() {
 		lp.st.refused.Add(1)
 		f.st.failed[tlsFailRefused].Add(1)
-		return nil, true, gnet.Close
+		return nil, true
 	}
-	if sn.pp != nil && !sn.pp.trustedPeer(c) {
-		s.pp.fail(ppUntrusted)
-		return nil, true, gnet.Close
-	}
-	fd, err := c.Dup()
-	if err != nil {
-		f.st.failed[tlsFailRefused].Add(1)
-		return nil, true, gnet.Close
-	}
-	f.inFlight.Add(1)
-	f.hsWG.Add(1)
-	go f.handshake(lp.el, fd, time.Now(), sn.pp, &s.pp, sn.access, &lp.st.denied)
-	return nil, true, gnet.Close // the duplicate keeps the socket open
+	return tlsterm.ServerStepped(c.LocalAddr(), c.RemoteAddr(), f.conf.Load()), false
 }
 
-// handshake runs on its own goroutine: the PROXY header when pp is not
-// nil (refusals counted in ppst), the TLS handshake on descriptor fd,
-// then the enrollment of the socket on el.
-// With the PROXY protocol (pp not nil) the header comes first, and the
-// listener's allow/deny (access; refusals counted in denied) is checked
-// on the address it carries.
-func (f *tlsFront) handshake(el gnet.EventLoop, fd int, start time.Time, pp *ppListener, ppst *ppStats, access acl.Policy, denied *atomic.Uint64) {
-	defer f.hsWG.Done()
-	defer f.inFlight.Add(-1)
-	file := os.NewFile(uintptr(fd), "connx-tls")
-	nc, err := net.FileConn(file)
-	_ = file.Close()
-	if err != nil || nc.RemoteAddr() == nil {
-		// Reset before we got to it (gnet's Enroll would panic on the
-		// missing address).
-		if nc != nil {
-			_ = nc.Close()
-		}
-		f.st.failed[tlsFailTimeout].Add(1)
-		return
+// tlsDeadline is when the handshake of a client accepted at startNs must
+// be over.
+func (s *Server) tlsDeadline(startNs int64) int64 {
+	return startNs + s.tls.timeout.Load()
+}
+
+// tlsHandshake steps the handshake of a client in csHandshake with the
+// ciphertext gnet holds. It reports whether processing may go on: the
+// handshake is over and the client is idle, with whatever plaintext came
+// behind the client's Finished in its stash.
+func (cl *client) tlsHandshake() bool {
+	ct, _ := cl.c.Peek(-1)
+	if len(ct) == 0 {
+		return false
 	}
-	if !f.track(nc) {
-		_ = nc.Close()
-		f.st.failed[tlsFailRefused].Add(1)
-		return
+	done, err := cl.tls.Step(ct)
+	_, _ = cl.c.Discard(len(ct))
+	if out := cl.tls.Pending(cl.lp.sealBuf[:0]); len(out) > 0 {
+		cl.writeRaw(out)
+		cl.lp.sealBuf = out[:0]
 	}
-	hs := &tlsHandshake{}
-	if pp != nil {
-		var ok bool
-		if hs.src, hs.dst, ok = pp.readProxyConn(nc, start, ppst); !ok {
-			f.untrack(nc)
-			_ = nc.Close()
-			return
-		}
-		ip := hs.src.Addr().Unmap()
-		if !hs.src.IsValid() {
-			ip = nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		}
-		if !access.IsZero() && !access.Allowed(ip) {
-			denied.Add(1)
-			f.untrack(nc)
-			_ = nc.Close()
-			return
-		}
+	if !done {
+		return false
 	}
-	_ = nc.SetDeadline(start.Add(time.Duration(f.timeout.Load())))
-	tc := tlsterm.Server(nc, f.conf.Load())
-	err = tc.Handshake()
-	f.untrack(nc)
+	f := cl.lp.srv.tls
+	f.release()
+	cl.state = csIdle
 	if err != nil {
 		f.st.failed[handshakeFailure(err)].Add(1)
-		_ = nc.Close()
-		return
+		cl.abort()
+		return false
 	}
-	_ = nc.SetDeadline(time.Time{})
-	st := tc.State()
-	dur := int64(time.Since(start))
+	now := time.Now().UnixNano()
+	dur := now - cl.startNs
 	f.st.durNs.Add(dur)
 	f.st.hist[bucketOf(dur)].Add(1)
+	st := cl.tls.State()
 	if v := int(st.Version) - tls.VersionTLS10; v >= 0 && v < len(f.st.done) {
 		f.st.done[v].Add(1)
 		if st.DidResume {
 			f.st.resumed[v].Add(1)
 		}
 	}
-	hs.conn = tc
-	ch, err := el.Enroll(gnet.NewContext(context.Background(), hs), nc)
-	if err == nil {
-		if err = enrollResultOr(ch, f.hsStop); err == errEngineStopped {
-			_ = nc.Close()
-		}
-	} else {
-		_ = nc.Close()
+	cl.deadline = cl.lp.now + cl.sn.clientHeader
+	cl.stallAt = cl.lp.now
+	if err := cl.tlsRead(); err != nil {
+		cl.abort()
+		return false
 	}
-	if err != nil {
-		f.st.failed[tlsFailEnroll].Add(1)
+	return true
+}
+
+// tlsHandshakeGone runs in cleanup: a client that closes during its
+// handshake (or the PROXY header before it) gives its slot back, ends the
+// handshake's coroutine and counts as a timeout (the client went away or
+// timeouts.tlsHandshake ran out).
+func (cl *client) tlsHandshakeGone() {
+	if cl.tls == nil || cl.state != csHandshake && cl.state != csProxy {
+		return
+	}
+	f := cl.lp.srv.tls
+	f.release()
+	cl.tls.Abort()
+	if cl.state == csHandshake {
+		f.st.failed[tlsFailTimeout].Add(1)
 	}
 }
 
@@ -450,20 +385,16 @@ func isEOF(err error) bool {
 	return false
 }
 
-// tlsStarted runs in OnOpen for a client back from its handshake: the
-// handshake may have read the first request with its last message, so
-// decrypt and process before waiting for input.
-func (cl *client) tlsStarted(c gnet.Conn) gnet.Action {
-	cl.lp.enter(c)
-	cl.tlsTraffic()
-	return cl.lp.leave(&cl.peer)
-}
-
 // tlsTraffic is onTraffic for a TLS client: ciphertext from gnet becomes
 // plaintext in the stash, which the state machine reads as usual. An
 // error, or the client's close_notify, closes the connection once the
 // plaintext before it has been processed (as a TCP FIN does).
 func (cl *client) tlsTraffic() {
+	if cl.state == csHandshake || cl.state == csProxy {
+		cl.onTraffic() // ciphertext for the handshake, or the PROXY header before it
+		cl.tlsReturn()
+		return
+	}
 	err := cl.tlsRead()
 	cl.onTraffic()
 	if err != nil && !cl.closed {

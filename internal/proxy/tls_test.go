@@ -614,3 +614,33 @@ func mustServe(e *tlsEnv) []byte {
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0].Raw
 }
+
+// TestTLSAdmitExact: loops take handshake slots concurrently, and
+// server.tls.maxHandshakes holds exactly: checking and taking a slot are
+// one step.
+func TestTLSAdmitExact(t *testing.T) {
+	f := &tlsFront{}
+	f.max.Store(5)
+	var wg sync.WaitGroup
+	var got atomic.Int64
+	start := make(chan struct{})
+	for range 64 {
+		wg.Go(func() {
+			<-start
+			for range 100 {
+				if f.admit() {
+					got.Add(1)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got.Load() != 5 || f.inFlight.Load() != 5 {
+		t.Fatalf("%d slots taken (in flight %d), want 5", got.Load(), f.inFlight.Load())
+	}
+	f.release()
+	if !f.admit() || f.admit() {
+		t.Fatal("a released slot is not taken exactly once")
+	}
+}
