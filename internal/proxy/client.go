@@ -18,14 +18,14 @@ import (
 type cstate uint8
 
 const (
-	csIdle    cstate = iota // between requests (keep-alive idle)
-	csHead                  // part of a request head has arrived
-	csBody                  // forwarding the request body
-	csWait                  // request forwarded; response in progress
-	csClosing               // last response written; flushing, then closing
-	csTunnel                // upgraded: bytes pass both ways (tunnel.go)
-	csProxy                 // waiting for the PROXY protocol header (proxyproto.go)
-	csHandshake             // in its TLS handshake (tls.go)
+	csIdle      cstate = iota // between requests (keep-alive idle)
+	csHead                    // part of a request head has arrived
+	csBody                    // forwarding the request body
+	csWait                    // request forwarded; response in progress
+	csClosing                 // last response written; flushing, then closing
+	csTunnel                  // upgraded: bytes pass both ways (tunnel.go)
+	csProxy                   // waiting for the PROXY protocol header (proxyproto.go)
+	csHandshake               // in its TLS handshake (tls.go)
 )
 
 // lingerTime is how long a closing client may keep sending before ConnX

@@ -205,7 +205,6 @@ func (cl *client) proxyHeaderGone() {
 	}
 }
 
-
 // sendProxyHeader writes the pool's PROXY header for cl first on a new
 // upstream connection, before its first request. It reports false when
 // the connection failed.
