@@ -158,6 +158,11 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 	if kind == http1.BodyChunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
+	if cl.keepAlive && cl.lp.srv.draining.Load() && cl.buffered() == 0 {
+		// Shutdown began after the request was read, and its loop may not
+		// have drained yet: exchangeDone will close, so say so.
+		cl.keepAlive = false
+	}
 	switch {
 	case cl.closeAfter || !cl.keepAlive:
 		b = append(b, "Connection: close\r\n"...)
