@@ -1,15 +1,18 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -409,5 +412,59 @@ routes:
 	t.Logf("%d requests succeeded (%v), %d failed", load.ok, load.by, load.nfail)
 	if load.nfail > 0 {
 		t.Errorf("%d requests failed while members changed; first: %q", load.nfail, load.failed)
+	}
+}
+
+// TestDiscoveryWatchersEndWithServe: once Serve has returned, no DNS
+// watcher is left running, not even one waiting for a nameserver that
+// does not answer.
+func TestDiscoveryWatchersEndWithServe(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	queries := make(chan struct{}, 64)
+	go func() { // a nameserver that reads queries and never answers
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case queries <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	cfg := routedConfig(t, fmt.Sprintf(`
+pools:
+  api:
+    discovery:
+      dns: {name: "api.test", port: 80, resolver: "%s", timeout: 200ms, startEmpty: true}
+routes:
+  - {match: {pathPrefix: "/"}, pool: api}
+`, pc.LocalAddr()))
+	srv, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	<-srv.Ready()
+	<-queries // New's query
+	<-queries // the watcher's: it waits in it (or in its backoff) now
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	go func() { _ = srv.Stop(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(ioTimeout):
+		t.Fatal("Serve did not return")
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "discovery.(*Watcher).Run") {
+		t.Fatalf("a DNS watcher outlived Serve:\n%s", stacks)
 	}
 }
