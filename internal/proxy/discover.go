@@ -29,7 +29,8 @@ type poolWatch struct {
 	w       *discovery.Watcher
 	members []config.Backend // guarded by Server.mu
 	cancel  context.CancelFunc
-	running bool // Run has started
+	running bool          // Run has started
+	done    chan struct{} // closed when Run has returned (running only)
 }
 
 // discoveryOf returns the discovery settings of pool p, or nil.
@@ -167,11 +168,17 @@ func (s *Server) startWatches() {
 		ctx, cancel := context.WithCancel(s.checkCtx)
 		prev := pw.cancel
 		pw.cancel = func() { cancel(); prev() }
-		go pw.w.Run(ctx)
+		pw.done = make(chan struct{})
+		go func(done chan struct{}) {
+			defer close(done)
+			pw.w.Run(ctx)
+		}(pw.done)
 	}
 }
 
-// stopWatches stops every watcher (Serve's end).
+// stopWatches stops every watcher and waits for them (Serve's end): a
+// cancelled query ends at once (discovery moves its deadline), so no
+// watcher outlives Serve.
 func (s *Server) stopWatches() {
 	s.mu.Lock()
 	ws := s.watches
@@ -179,6 +186,11 @@ func (s *Server) stopWatches() {
 	s.mu.Unlock()
 	for _, pw := range ws {
 		pw.cancel()
+	}
+	for _, pw := range ws {
+		if pw.done != nil {
+			<-pw.done
+		}
 	}
 }
 
