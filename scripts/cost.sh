@@ -426,12 +426,18 @@ condense() {
       name = line; sub(/\(.*/, "", name)
       arg = line; sub(/^[a-z_0-9]+\(/, "", arg)
       a = arg; sub(/[,) ].*/, "", a)
+      if (a ~ /^"/) a = "buf"
       if (name == "epoll_ctl") { op = arg; sub(/^[^,]*, */, "", op); sub(/,.*/, "", op); sub(/EPOLL_CTL_/, "", op); a = a "," op }
       n++; nm[n] = name; tok[n] = name "(" a ")"
       if (name == "accept4" && !first) first = n
       if (name == "close" && (a in accepted)) { last = n; delete accepted[a] }
     }
     /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
+    # a duplicate of an accepted descriptor (ConnX before 4344dbf, for the
+    # TLS handshake) is the same connection: its close counts too.
+    /^[0-9]+ +fcntl[(][0-9]+, F_DUPFD/ { src = $2; sub(/^fcntl[(]/, "", src); sub(/,.*/, "", src)
+      if ($NF ~ /^[0-9]+$/ && $(NF - 1) == "=") { if (src in accepted) accepted[$NF] = 1 } else dupsrc[$1] = src }
+    /<[.][.][.] fcntl resumed>.* = [0-9]+$/ { if (($1 in dupsrc) && (dupsrc[$1] in accepted)) accepted[$NF] = 1; delete dupsrc[$1] }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       out = ""
@@ -462,6 +468,11 @@ per_call() {
       if (name == "close" && (arg in accepted)) { last = n; delete accepted[arg] }
     }
     /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
+    # a duplicate of an accepted descriptor (ConnX before 4344dbf, for the
+    # TLS handshake) is the same connection: its close counts too.
+    /^[0-9]+ +fcntl[(][0-9]+, F_DUPFD/ { src = $2; sub(/^fcntl[(]/, "", src); sub(/,.*/, "", src)
+      if ($NF ~ /^[0-9]+$/ && $(NF - 1) == "=") { if (src in accepted) accepted[$NF] = 1 } else dupsrc[$1] = src }
+    /<[.][.][.] fcntl resumed>.* = [0-9]+$/ { if (($1 in dupsrc) && (dupsrc[$1] in accepted)) accepted[$NF] = 1; delete dupsrc[$1] }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       for (i = first; i <= last; i++) {
