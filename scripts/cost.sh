@@ -9,11 +9,31 @@
 #   CONNX_BIN=/path/to/connx scripts/cost.sh
 #   MEASURE=syscalls RUNS=3 SCENARIOS="small close" scripts/cost.sh
 #   N_SMALL=50000 CG_N_SMALL=5000 scripts/cost.sh
+#   SCENARIOS="tls tlsclose" scripts/cost.sh  # the TLS scenarios (about 6 min)
 #
-# Scenarios (those of ../shared/bench/peers.sh, without TLS):
-#   small   GET /     (6-byte body),  keep-alive,                  N_SMALL requests
-#   big     GET /big  (1 MiB body),   keep-alive,                  N_BIG requests
-#   close   GET /     (6-byte body),  a new connection per request, N_CLOSE requests
+# Scenarios (those of ../shared/bench/peers.sh):
+#   small    GET /    (6-byte body), keep-alive,                   N_SMALL requests
+#   big      GET /big (1 MiB body),  keep-alive,                   N_BIG requests
+#   close    GET /    (6-byte body), a new connection per request, N_CLOSE requests
+#   tls      GET / over TLS, keep-alive (one handshake),           N_TLS requests
+#   tlsclose GET / over TLS, a new connection and handshake per
+#            request ("Connection: close"), the session resumed
+#            from the second connection on (as wrk),               N_TLSCLOSE requests
+# The default SCENARIOS are the first three (4-6 minutes); with tls and
+# tlsclose too a run takes 10-12 minutes, so they are asked for by name.
+# TLS: one self-signed ECDSA P-256 certificate for 127.0.0.1 made with
+# openssl, as peers.sh; ConnX gets server.tls (port, certificates) and
+# negotiates TLS 1.3; nginx gets `listen ... ssl` with its default
+# ssl_protocols (nginx 1.22 stops at TLS 1.2: the row "nginx", as in
+# peers.sh) and, on a second port of the same worker, `ssl_protocols
+# TLSv1.2 TLSv1.3` (nginx >= 1.23.4's default: the row "nginx-tls13", like
+# for like with ConnX). costclient -tls offers X25519 first (no
+# post-quantum hybrid, as wrk's OpenSSL 3.0) and no ALPN, and shares one
+# session cache between its connections; the first connection of each
+# costclient run makes a full handshake, the others resume (TLS 1.2: a
+# session ticket, no key exchange; TLS 1.3: a PSK with an X25519 exchange).
+# Under callgrind a resumed TLS 1.3 handshake costs about 2 million
+# instructions, so CG_N_TLSCLOSE is 300 by default.
 #
 # What it does:
 #   - installs nginx, strace and valgrind with apt-get when they are missing;
@@ -41,7 +61,8 @@
 #     3 connections of the close scenario (printed in order, to compare per
 #     request and per connection), and for LIST_N of each (printed per
 #     request, with the epoll waits split by epoll instance: the event
-#     loop's, and for ConnX the Go runtime's netpoller);
+#     loop's, and for ConnX the Go runtime's netpoller); the same for tls
+#     and tlsclose when they are among the SCENARIOS;
 #   - prints the runs one by one, then one table: scenario, proxy,
 #     syscalls/request (mean over runs, and the spread between runs), the
 #     same without epoll waits and the Go runtime's timing calls, those
@@ -66,7 +87,9 @@
 #     restart_syscall) are the Go runtime's: sysmon, hand-offs of the P
 #     while the loop blocks in epoll_wait, preemption signals. They follow
 #     wall time, not requests (strace itself slows the process), so they
-#     are reported in a column of their own;
+#     are reported in a column of their own (for ConnX only: nginx's
+#     getpid calls are OpenSSL's fork check, per handshake and record, and
+#     count with the rest);
 #   - ConnX also does time-driven work: a gnet ticker every 100 ms (every
 #     2 ms while a connection is parked or flushing) and health checks
 #     (every 5 s per backend here). Under strace that is a few hundredths of
@@ -80,31 +103,40 @@
 #     falling inside or outside a window is most of the spread between runs.
 #
 # Environment:
-#   SCENARIOS ("small big close"), PROXIES ("nginx connx"),
+#   SCENARIOS ("small big close"; also tls, tlsclose),
+#   PROXIES ("nginx nginx-tls13 connx"; nginx-tls13 takes part in the TLS
+#   scenarios only, and is nginx's worker on another port),
 #   MEASURE ("syscalls instructions"), RUNS (2),
-#   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000): requests under strace,
-#   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default): under callgrind,
+#   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000), N_TLS (20000),
+#   N_TLSCLOSE (2000): requests under strace,
+#   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default), CG_N_TLS (5000),
+#   CG_N_TLSCLOSE (300): under callgrind,
 #   CONNS (1), WARMUP (500 per scenario), LISTING (1), LIST_N (100),
 #   IDLE_SECONDS (5), TOP_FUNCS (12), KEEP_DIR (0; 1 keeps the work directory:
 #   the strace listings, the callgrind dumps for callgrind_annotate, the
 #   per-run results),
 #   STEP_TIMEOUT (300), BASE_PORT (19400: backends +1 and +2, nginx +81,
-#   ConnX +83, nginx under callgrind +86, ConnX under callgrind +88),
+#   ConnX +83, nginx under callgrind +86, ConnX under callgrind +88; TLS:
+#   nginx +91, nginx-tls13 +92, ConnX +93, under callgrind +96, +97, +98),
 #   CONNX_BIN (build ./cmd/connx when empty), CONNX_PROCS (1: ConnX's
 #   GOMAXPROCS; server.eventLoops stays 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCENARIOS=${SCENARIOS:-"small big close"}
-PROXIES=${PROXIES:-"nginx connx"}
+PROXIES=${PROXIES:-"nginx nginx-tls13 connx"}
 MEASURE=${MEASURE:-"syscalls instructions"}
 RUNS=${RUNS:-2}
 N_SMALL=${N_SMALL:-20000}
 N_BIG=${N_BIG:-2000}
 N_CLOSE=${N_CLOSE:-5000}
+N_TLS=${N_TLS:-20000}
+N_TLSCLOSE=${N_TLSCLOSE:-2000}
 CG_N_SMALL=${CG_N_SMALL:-$N_SMALL}
 CG_N_BIG=${CG_N_BIG:-$N_BIG}
 CG_N_CLOSE=${CG_N_CLOSE:-$N_CLOSE}
+CG_N_TLS=${CG_N_TLS:-5000}
+CG_N_TLSCLOSE=${CG_N_TLSCLOSE:-300}
 CONNS=${CONNS:-1}
 CONNX_PROCS=${CONNX_PROCS:-1}
 WARMUP=${WARMUP:-500}
@@ -118,13 +150,33 @@ BASE=${BASE_PORT:-19400}
 B1=$((BASE + 1)); B2=$((BASE + 2))
 P_NGINX=$((BASE + 81)); P_CONNX=$((BASE + 83))
 P_CG_NGINX=$((BASE + 86)); P_CG_CONNX=$((BASE + 88))
+# TLS ports: nginx (its default ssl_protocols), nginx with TLS 1.3 allowed
+# (the same worker, a second server block), ConnX; then the same under callgrind.
+T_NGINX=$((BASE + 91)); T_NGINX13=$((BASE + 92)); T_CONNX=$((BASE + 93))
+T_CG_NGINX=$((BASE + 96)); T_CG_NGINX13=$((BASE + 97)); T_CG_CONNX=$((BASE + 98))
 # The Go runtime's calls that follow wall time rather than requests.
 RUNTIME_CALLS="nanosleep futex sched_yield tgkill getpid rt_sigreturn restart_syscall"
+# rt_calls NAME: those calls for ConnX; none for nginx, whose calls are all
+# its own (OpenSSL calls getpid for every handshake and record, to detect
+# a fork).
+rt_calls() { if [ "$1" = connx ]; then echo "$RUNTIME_CALLS"; fi; }
 
 has() { [[ " $2 " == *" $1 "* ]]; }
+is_tls() { [ "$1" = tls ] || [ "$1" = tlsclose ]; }
+TLS_ON=0
+for sc in $SCENARIOS; do if is_tls "$sc"; then TLS_ON=1; fi; done
+# part NAME SCENARIO: does NAME take part in SCENARIO? nginx-tls13 is
+# nginx's worker on a TLS port of its own (ssl_protocols TLSv1.2 TLSv1.3):
+# it takes part in the TLS scenarios only.
+part() { [ "$1" != nginx-tls13 ] || is_tls "$2"; }
+# proc NAME: the process that serves NAME (nginx-tls13 is nginx's).
+proc() { if [ "$1" = nginx-tls13 ]; then echo nginx; else echo "$1"; fi; }
+NGINX_ON=0
+if has nginx "$PROXIES" || has nginx-tls13 "$PROXIES"; then NGINX_ON=1; fi
 need() { command -v "$1" >/dev/null 2>&1; }
 pkgs=()
 need nginx || pkgs+=(nginx)
+if [ "$TLS_ON" = 1 ]; then need openssl || pkgs+=(openssl); fi
 if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then need strace || pkgs+=(strace); fi
 if has instructions "$MEASURE"; then need valgrind && need callgrind_control || pkgs+=(valgrind); fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
@@ -170,6 +222,13 @@ fi
 go build -o "$W/costclient" ./scripts/costclient
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
+if [ "$TLS_ON" = 1 ]; then
+  # One certificate for every TLS port, as peers.sh.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1
+  chmod 644 "$W"/*.pem
+fi
 printf 'hello\n' > "$W/www/index.html"
 head -c 1048576 /dev/zero | tr '\0' 'x' > "$W/www/big"
 
@@ -186,11 +245,20 @@ http {
   server { listen 127.0.0.1:$B2; root $W/www; location = / { try_files /index.html =404; } }
 }
 EOF
-nginx_conf() { # PORT PIDFILE ERRFILE DAEMON(on|off) [extra main-context lines]
+nginx_conf() { # PORT PIDFILE ERRFILE DAEMON(on|off) TLSPORT TLS13PORT [extra main-context lines]
+  local loc tls="" tls13=""
+  loc='location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+  if [ "$TLS_ON" = 1 ]; then
+    # As peers.sh: nginx's default ssl_protocols (TLS 1.2 at most in 1.22)...
+    tls="listen 127.0.0.1:$5 ssl; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;"
+    # ... and, on a port of its own, TLS 1.3 allowed (nginx >= 1.23.4's default).
+    tls13="server { listen 127.0.0.1:$6 ssl; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; $loc }"
+  fi
   cat <<EOF
 worker_processes 1;
 daemon $4;
-${5:-}
+${7:-}
 pid $2;
 error_log $3 warn;
 events { worker_connections 20000; }
@@ -198,18 +266,30 @@ http {
   access_log off;
   keepalive_requests 10000000;
   upstream be { server 127.0.0.1:$B1; server 127.0.0.1:$B2; keepalive 512; keepalive_requests 10000000; }
-  server { listen 127.0.0.1:$1;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  server { listen 127.0.0.1:$1; $tls
+    $loc }
+  $tls13
 }
 EOF
 }
-connx_conf() { # PORT — peers.sh's ConnX config, with one event loop
+connx_conf() { # PORT TLSPORT — peers.sh's ConnX config, with one event loop
   cat <<EOF
 server:
   port: $1
   host: "127.0.0.1"
   shutdownTimeout: 2
   eventLoops: 1
+EOF
+  if [ "$TLS_ON" = 1 ]; then
+    cat <<EOF
+  tls:
+    port: $2
+    certificates:
+      - certFile: $W/cert.pem
+        keyFile: $W/key.pem
+EOF
+  fi
+  cat <<EOF
 backends:
   - url: "http://127.0.0.1:$B1"
     weight: 1
@@ -230,10 +310,10 @@ rateLimit:
   enabled: false
 EOF
 }
-nginx_conf "$P_NGINX" "$W/nginx.pid" "$W/nginx.err" on > "$W/nginx.conf"
-nginx_conf "$P_CG_NGINX" "$W/cgnginx.pid" "$W/cgnginx.err" off "master_process off;" > "$W/cgnginx.conf"
-connx_conf "$P_CONNX" > "$W/connx/connx.yaml"
-connx_conf "$P_CG_CONNX" > "$W/cgconnx/connx.yaml"
+nginx_conf "$P_NGINX" "$W/nginx.pid" "$W/nginx.err" on "$T_NGINX" "$T_NGINX13" > "$W/nginx.conf"
+nginx_conf "$P_CG_NGINX" "$W/cgnginx.pid" "$W/cgnginx.err" off "$T_CG_NGINX" "$T_CG_NGINX13" "master_process off;" > "$W/cgnginx.conf"
+connx_conf "$P_CONNX" "$T_CONNX" > "$W/connx/connx.yaml"
+connx_conf "$P_CG_CONNX" "$T_CG_CONNX" > "$W/cgconnx/connx.yaml"
 
 start_nginx() { # CONF PIDFILE
   NGINX_PIDFILES+=("$2")
@@ -249,13 +329,15 @@ load() {
     small) ;;
     big) args+=(-path /big) ;;
     close) args+=(-close) ;;
+    tls) args+=(-tls) ;;
+    tlsclose) args+=(-close -tls) ;;
     *) echo "cost.sh: unknown scenario $2" >&2; exit 2 ;;
   esac
   timeout "$STEP_TIMEOUT" "$W/costclient" "${args[@]}"
 }
-wait_ready() { # PORT NAME: until one GET / through it succeeds (valgrind starts slowly)
+wait_ready() { # PORT NAME [-tls]: until one GET / through it succeeds (valgrind starts slowly)
   for _ in $(seq 1 300); do
-    "$W/costclient" -addr "127.0.0.1:$1" -n 1 -timeout 5s >/dev/null 2>&1 && return 0
+    "$W/costclient" -addr "127.0.0.1:$1" -n 1 -timeout 5s "${@:3}" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   echo "cost.sh: $2 does not answer on port $1" >&2
@@ -266,18 +348,43 @@ n_of() { # KIND(sys|cg) SCENARIO
   case $1.$2 in
     sys.small) echo "$N_SMALL" ;; sys.big) echo "$N_BIG" ;; sys.close) echo "$N_CLOSE" ;;
     cg.small) echo "$CG_N_SMALL" ;; cg.big) echo "$CG_N_BIG" ;; cg.close) echo "$CG_N_CLOSE" ;;
+    sys.tls) echo "$N_TLS" ;; sys.tlsclose) echo "$N_TLSCLOSE" ;;
+    cg.tls) echo "$CG_N_TLS" ;; cg.tlsclose) echo "$CG_N_TLSCLOSE" ;;
   esac
 }
-warm() { # PORT
+port_of() { # KIND(sys|cg) NAME SCENARIO: the port that serves NAME in SCENARIO
+  local k=$1.$2
+  if is_tls "$3"; then k=$k.tls; fi
+  case $k in
+    sys.nginx|sys.nginx-tls13) echo "$P_NGINX" ;; sys.connx) echo "$P_CONNX" ;;
+    cg.nginx|cg.nginx-tls13) echo "$P_CG_NGINX" ;; cg.connx) echo "$P_CG_CONNX" ;;
+    sys.nginx.tls) echo "$T_NGINX" ;; sys.nginx-tls13.tls) echo "$T_NGINX13" ;; sys.connx.tls) echo "$T_CONNX" ;;
+    cg.nginx.tls) echo "$T_CG_NGINX" ;; cg.nginx-tls13.tls) echo "$T_CG_NGINX13" ;; cg.connx.tls) echo "$T_CG_CONNX" ;;
+  esac
+}
+warm() { # KIND(sys|cg) NAME: WARMUP requests of every scenario NAME takes part in
   local sc
-  for sc in $SCENARIOS; do load "$1" "$sc" "$WARMUP" >/dev/null; done
+  for sc in $SCENARIOS; do
+    if part "$2" "$sc"; then load "$(port_of "$1" "$2" "$sc")" "$sc" "$WARMUP" >/dev/null; fi
+  done
+}
+# ready KIND PROC: waits for the plaintext port of PROC and, with TLS
+# scenarios, for the TLS port of every name PROC serves.
+ready() {
+  local name
+  wait_ready "$(port_of "$1" "$2" small)" "$2"
+  if [ "$TLS_ON" = 1 ]; then
+    for name in nginx nginx-tls13 connx; do
+      if [ "$(proc "$name")" = "$2" ]; then wait_ready "$(port_of "$1" "$name" tls)" "$name (TLS)" -tls; fi
+    done
+  fi
 }
 
 start_nginx "$W/backends.conf" "$W/backends.pid"
 wait_ready "$B1" backend; wait_ready "$B2" backend
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') commit $COMMIT, $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(go version | awk '{print $3}'), $(strace -V 2>/dev/null | awk 'NR == 1 { print "strace " $NF }'), $(valgrind --version 2>/dev/null || echo 'no valgrind')" >&2
-echo "# conns=$CONNS runs=$RUNS strace N: small=$N_SMALL big=$N_BIG close=$N_CLOSE; callgrind N: small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE" >&2
+echo "# conns=$CONNS runs=$RUNS scenarios: $SCENARIOS; strace N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done); callgrind N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)" >&2
 
 # ---- system calls -----------------------------------------------------------
 STRACE_PID=
@@ -299,30 +406,38 @@ strace_detach() {
 }
 # The processes whose system calls count: ConnX's process; nginx's worker.
 sys_pids() {
-  case $1 in
+  case $(proc "$1") in
     connx) echo "$CONNX_PID" ;;
     nginx) pgrep -P "$(cat "$W/nginx.pid")" | tr '\n' ' ' ;;
   esac
 }
-sys_port() { case $1 in connx) echo "$P_CONNX" ;; nginx) echo "$P_NGINX" ;; esac; }
+# The scenarios of the listings: small and close, and those of TLS asked for.
+LIST_SCENARIOS="small close"
+for sc in tls tlsclose; do if has "$sc" "$SCENARIOS"; then LIST_SCENARIOS="$LIST_SCENARIOS $sc"; fi; done
 
-# condense FILE: a full strace -f listing, from the first accept4 to the
+# condense FILE NAME: a full strace -f listing, from the first accept4 to the
 # last close of an accepted connection, as one line of calls (name and
 # first argument; epoll_ctl with its operation), the Go runtime's timing
 # calls counted apart.
 condense() {
-  awk -v rt=" $RUNTIME_CALLS " '
+  awk -v rt=" $(rt_calls "$2") " '
     /^[0-9]+ +[a-z_0-9]+\(/ {
       line = $0; sub(/^[0-9]+ +/, "", line)
       name = line; sub(/\(.*/, "", name)
       arg = line; sub(/^[a-z_0-9]+\(/, "", arg)
       a = arg; sub(/[,) ].*/, "", a)
+      if (a ~ /^"/) a = "buf"
       if (name == "epoll_ctl") { op = arg; sub(/^[^,]*, */, "", op); sub(/,.*/, "", op); sub(/EPOLL_CTL_/, "", op); a = a "," op }
       n++; nm[n] = name; tok[n] = name "(" a ")"
       if (name == "accept4" && !first) first = n
       if (name == "close" && (a in accepted)) { last = n; delete accepted[a] }
     }
     /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
+    # a duplicate of an accepted descriptor (ConnX before 4344dbf, for the
+    # TLS handshake) is the same connection: its close counts too.
+    /^[0-9]+ +fcntl[(][0-9]+, F_DUPFD/ { src = $2; sub(/^fcntl[(]/, "", src); sub(/,.*/, "", src)
+      if ($NF ~ /^[0-9]+$/ && $(NF - 1) == "=") { if (src in accepted) accepted[$NF] = 1 } else dupsrc[$1] = src }
+    /<[.][.][.] fcntl resumed>.* = [0-9]+$/ { if (($1 in dupsrc) && (dupsrc[$1] in accepted)) accepted[$NF] = 1; delete dupsrc[$1] }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       out = ""
@@ -353,6 +468,11 @@ per_call() {
       if (name == "close" && (arg in accepted)) { last = n; delete accepted[arg] }
     }
     /accept4[(].*\) += [0-9]+$|<[.][.][.] accept4 resumed>.* = [0-9]+$/ { fdno = $NF; accepted[fdno] = 1 }
+    # a duplicate of an accepted descriptor (ConnX before 4344dbf, for the
+    # TLS handshake) is the same connection: its close counts too.
+    /^[0-9]+ +fcntl[(][0-9]+, F_DUPFD/ { src = $2; sub(/^fcntl[(]/, "", src); sub(/,.*/, "", src)
+      if ($NF ~ /^[0-9]+$/ && $(NF - 1) == "=") { if (src in accepted) accepted[$NF] = 1 } else dupsrc[$1] = src }
+    /<[.][.][.] fcntl resumed>.* = [0-9]+$/ { if (($1 in dupsrc) && (dupsrc[$1] in accepted)) accepted[$NF] = 1; delete dupsrc[$1] }
     END {
       if (!first || last < first) { print "(no accepted connection in the listing)"; exit }
       for (i = first; i <= last; i++) {
@@ -365,23 +485,24 @@ per_call() {
 }
 
 if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
-  if has nginx "$PROXIES"; then start_nginx "$W/nginx.conf" "$W/nginx.pid"; wait_ready "$P_NGINX" nginx; fi
+  if [ "$NGINX_ON" = 1 ]; then start_nginx "$W/nginx.conf" "$W/nginx.pid"; ready sys nginx; fi
   if has connx "$PROXIES"; then
     GOMAXPROCS=$CONNX_PROCS "$CONNX_BIN" -config "$W/connx/connx.yaml" >"$W/connx.log" 2>&1 &
     CONNX_PID=$!
     PIDS+=("$CONNX_PID")
-    wait_ready "$P_CONNX" connx
+    ready sys connx
   fi
-  for name in $PROXIES; do warm "$(sys_port "$name")"; done
+  for name in $PROXIES; do warm sys "$name"; done
 
   if [ "$LISTING" = 1 ]; then
     STRACE_OPTS=()
-    for sc in small close; do
+    for sc in $LIST_SCENARIOS; do
       for name in $PROXIES; do
+        part "$name" "$sc" || continue
         for k in 3 "$LIST_N"; do
           # shellcheck disable=SC2046
           strace_attach "$R/list.$name.$sc.$k" "$R/list.$name.$sc.$k.err" $(sys_pids "$name")
-          load "$(sys_port "$name")" "$sc" "$k" >/dev/null
+          load "$(port_of sys "$name" "$sc")" "$sc" "$k" >/dev/null
           sleep 0.2
           strace_detach
         done
@@ -395,14 +516,15 @@ if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
       for sc in $SCENARIOS; do
         n=$(n_of sys "$sc")
         for name in $PROXIES; do
+          part "$name" "$sc" || continue
           # shellcheck disable=SC2046
           strace_attach "$R/strace.$name.$sc.$run" "$R/strace.$name.$sc.$run.err" $(sys_pids "$name")
-          client=$(load "$(sys_port "$name")" "$sc" "$n")
+          client=$(load "$(port_of sys "$name" "$sc")" "$sc" "$n")
           strace_detach
           # "% time seconds usecs/call calls [errors] syscall" -> "syscall calls"
           awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $NF, $4 }' \
             "$R/strace.$name.$sc.$run" > "$R/sys.$name.$sc.$run"
-          awk -v n="$n" -v rt=" $RUNTIME_CALLS " -v name="$name" -v sc="$sc" -v run="$run" -v client="$client" '
+          awk -v n="$n" -v rt=" $(rt_calls "$name") " -v name="$name" -v sc="$sc" -v run="$run" -v client="$client" '
             { t += $2; if (index(rt, " " $1 " ")) r += $2; else c[$1] = $2 }
             END {
               top = ""
@@ -412,7 +534,7 @@ if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
                 if (best == "") break
                 top = top sprintf(" %s=%.3f", best, c[best] / n); delete c[best]; k++
               }
-              printf "syscalls run %d %-6s %-6s n=%d total/req=%.3f runtime_timing/req=%.3f |%s   [%s]\n", run, sc, name, n, t / n, r / n, top, client
+              printf "syscalls run %d %-8s %-11s n=%d total/req=%.3f runtime_timing/req=%.3f |%s   [%s]\n", run, sc, name, n, t / n, r / n, top, client
             }' "$R/sys.$name.$sc.$run" >&2
         done
       done
@@ -421,14 +543,13 @@ if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
 
   # Stop this phase's proxies before the valgrind phase.
   if has connx "$PROXIES"; then kill "$CONNX_PID" 2>/dev/null || true; wait "$CONNX_PID" 2>/dev/null || true; fi
-  if has nginx "$PROXIES"; then kill "$(cat "$W/nginx.pid")" 2>/dev/null || true; fi
+  if [ "$NGINX_ON" = 1 ]; then kill "$(cat "$W/nginx.pid")" 2>/dev/null || true; fi
 fi
 
 # ---- instructions -----------------------------------------------------------
 declare -A CG_PID CG_DUMPS
-cg_port() { case $1 in connx) echo "$P_CG_CONNX" ;; nginx) echo "$P_CG_NGINX" ;; esac; }
-# cg_dump NAME: dump the counters into the next file of NAME's series
-# (callgrind numbers its dumps .1, .2, ...); cg_total NAME prints that
+# cg_dump PROC: dump the counters into the next file of PROC's series
+# (callgrind numbers its dumps .1, .2, ...); cg_total PROC prints that
 # dump's total Ir.
 cg_dump() {
   timeout 120 callgrind_control -d "${CG_PID[$1]}" >/dev/null
@@ -495,7 +616,7 @@ breakdown() {
 
 if has instructions "$MEASURE"; then
   VG=(valgrind --tool=callgrind --instr-atstart=no)
-  if has nginx "$PROXIES"; then
+  if [ "$NGINX_ON" = 1 ]; then
     NGINX_PIDFILES+=("$W/cgnginx.pid")
     "${VG[@]}" --callgrind-out-file="$W/out/cg-nginx.out" nginx -c "$W/cgnginx.conf" >"$W/cgnginx.log" 2>&1 &
     CG_PID[nginx]=$!
@@ -507,17 +628,22 @@ if has instructions "$MEASURE"; then
     CG_PID[connx]=$!
     PIDS+=("$!")
   fi
-  for name in $PROXIES; do
-    CG_DUMPS[$name]=0
-    wait_ready "$(cg_port "$name")" "$name under callgrind"
-    warm "$(cg_port "$name")"
-    timeout 120 callgrind_control -i on "${CG_PID[$name]}" >/dev/null
-    load "$(cg_port "$name")" small 200 >/dev/null   # once more, instrumented
+  CG_PROCS=""
+  if [ "$NGINX_ON" = 1 ]; then CG_PROCS=nginx; fi
+  if has connx "$PROXIES"; then CG_PROCS="$CG_PROCS connx"; fi
+  for p in $CG_PROCS; do
+    CG_DUMPS[$p]=0
+    ready cg "$p"
+  done
+  for name in $PROXIES; do warm cg "$name"; done
+  for p in $CG_PROCS; do
+    timeout 120 callgrind_control -i on "${CG_PID[$p]}" >/dev/null
+    load "$(port_of cg "$p" small)" small 200 >/dev/null   # once more, instrumented
   done
   # Work done with no traffic (timers, health checks, the runtime), per second.
-  for name in $PROXIES; do cg_zero "$name"; done
+  for name in $CG_PROCS; do cg_zero "$name"; done
   sleep "$IDLE_SECONDS"
-  for name in $PROXIES; do
+  for name in $CG_PROCS; do
     cg_dump "$name"
     ir=$(cg_total "$name")
     echo "$ir" > "$R/idle.$name"
@@ -527,14 +653,16 @@ if has instructions "$MEASURE"; then
     for sc in $SCENARIOS; do
       n=$(n_of cg "$sc")
       for name in $PROXIES; do
-        cg_zero "$name"
-        client=$(load "$(cg_port "$name")" "$sc" "$n")
-        cg_dump "$name"
-        ir=$(cg_total "$name")
+        part "$name" "$sc" || continue
+        p=$(proc "$name")
+        cg_zero "$p"
+        client=$(load "$(port_of cg "$name" "$sc")" "$sc" "$n")
+        cg_dump "$p"
+        ir=$(cg_total "$p")
         echo "$ir" > "$R/ins.$name.$sc.$run"
-        cg_self "$name" > "$R/self.$name.$sc.$run"
+        cg_self "$p" > "$R/self.$name.$sc.$run"
         awk -v ir="$ir" -v n="$n" -v name="$name" -v sc="$sc" -v run="$run" -v client="$client" \
-          'BEGIN { printf "instructions run %d %-6s %-6s n=%d Ir=%d Ir/req=%.0f   [%s]\n", run, sc, name, n, ir, ir / n, client }' >&2
+          'BEGIN { printf "instructions run %d %-8s %-11s n=%d Ir=%d Ir/req=%.0f   [%s]\n", run, sc, name, n, ir, ir / n, client }' >&2
       done
     done
   done
@@ -548,8 +676,8 @@ stats() { awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "- -"; exit }
 
 echo
 head="Cost per request — commit $COMMIT, conns=$CONNS, ConnX GOMAXPROCS=$CONNX_PROCS, $RUNS run(s)"
-has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N small=$N_SMALL big=$N_BIG close=$N_CLOSE"
-has instructions "$MEASURE" && head="$head; instructions: callgrind, N small=$CG_N_SMALL big=$CG_N_BIG close=$CG_N_CLOSE"
+has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done)"
+has instructions "$MEASURE" && head="$head; instructions: callgrind, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)"
 echo "$head"
 echo "(each figure: the mean over runs, then in brackets the spread between runs, (max-min)/mean)"
 echo
@@ -562,7 +690,7 @@ per_req() {
   local n run
   n=$(n_of sys "$1")
   for run in $(seq 1 "$RUNS"); do
-    awk -v n="$n" -v f="$3" -v rt=" $RUNTIME_CALLS " '
+    awk -v n="$n" -v f="$3" -v rt=" $(rt_calls "$2") " '
       { kind = index(rt, " " $1 " ") ? "runtime" : ($1 ~ /^epoll_(p)?wait$/ ? "epoll" : "steady") }
       f == "all" || f == kind { t += $2 }
       END { print t / n }' "$R/sys.$2.$1.$run"
@@ -570,6 +698,7 @@ per_req() {
 }
 for sc in $SCENARIOS; do
   for name in $PROXIES; do
+    part "$name" "$sc" || continue
     cols=()
     if has syscalls "$MEASURE"; then
       for f in all steady epoll runtime; do
@@ -596,6 +725,7 @@ if has syscalls "$MEASURE"; then
   echo "|---|---|---|"
   for sc in $SCENARIOS; do
     for name in $PROXIES; do
+      part "$name" "$sc" || continue
       n=$(n_of sys "$sc")
       echo "| $sc | $name | $(sort -k2 -nr "$R/sys.$name.$sc.1" | awk -v n="$n" '$2 / n >= 0.005 { printf "%s%s %.2f", (k++ ? ", " : ""), $1, $2 / n }') |"
     done
@@ -609,6 +739,7 @@ if has instructions "$MEASURE"; then
   echo "|---|---|---|"
   for sc in $SCENARIOS; do
     for name in $PROXIES; do
+      part "$name" "$sc" || continue
       files=()
       for run in $(seq 1 "$RUNS"); do files+=("$R/self.$name.$sc.$run"); done
       echo "| $sc | $name | $(breakdown "$(n_of cg "$sc")" "${files[@]}") |"
@@ -618,6 +749,7 @@ if has instructions "$MEASURE"; then
   echo "Top functions by self instructions per request, run 1:"
   for sc in $SCENARIOS; do
     for name in $PROXIES; do
+      part "$name" "$sc" || continue
       n=$(n_of cg "$sc")
       echo "== $sc $name"
       # (awk, not head: with pipefail, head would end sort with SIGPIPE)
@@ -626,7 +758,7 @@ if has instructions "$MEASURE"; then
     done
   done
   echo
-  for name in $PROXIES; do
+  for name in $CG_PROCS; do
     awk -v ir="$(cat "$R/idle.$name")" -v s="$IDLE_SECONDS" -v name="$name" \
       'BEGIN { printf "Idle under callgrind, %s: %.0f instructions per second with no traffic (timers, health checks, runtime)\n", name, ir / s }'
   done
@@ -634,17 +766,19 @@ fi
 
 if [ "$LISTING" = 1 ]; then
   echo
-  echo "System calls in order, from accept to close, for 3 requests on one keep-alive connection (small) and for 3 connections (close), after warm-up (strace -f):"
-  for sc in small close; do
+  echo "System calls in order, from accept to close, for 3 requests on one keep-alive connection (small, tls) and for 3 connections (close, tlsclose), after warm-up (strace -f; with TLS the first connection of each costclient run makes a full handshake, the next ones resume):"
+  for sc in $LIST_SCENARIOS; do
     for name in $PROXIES; do
+      part "$name" "$sc" || continue
       echo "== $sc $name"
-      condense "$R/list.$name.$sc.3"
+      condense "$R/list.$name.$sc.3" "$name"
     done
   done
   echo
   echo "Per request over $LIST_N requests (strace -f, the same window), epoll waits by epoll instance:"
-  for sc in small close; do
+  for sc in $LIST_SCENARIOS; do
     for name in $PROXIES; do
+      part "$name" "$sc" || continue
       echo "== $sc $name"
       per_call "$R/list.$name.$sc.$LIST_N" "$LIST_N"
     done
