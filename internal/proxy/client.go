@@ -1067,7 +1067,11 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 	case cl.pool != nil:
 		slot = cl.pool.st.noneID + 1
 	}
-	st.count(slot, cl.method, code, dur)
+	proto := protoHTTP1
+	if cl.st != nil {
+		proto = protoH2
+	}
+	st.count(slot, proto, cl.method, code, dur)
 	if cl.rt != nil {
 		st.countRoute(cl.rt.id, code, dur)
 	}
