@@ -44,6 +44,9 @@ type client struct {
 	sn    *snapshot      // the snapshot the current request runs under
 	ip    netip.Addr
 	pp    *ppClient // PROXY protocol state (proxyproto.go); nil when not in use
+	// connID numbers the client connection from 1 in accept order (the
+	// access log's conn); a stream client has its connection's.
+	connID uint64
 
 	up   *upstream // serving the current request, if any
 	hash uint64    // consistent-hash key of the current request
