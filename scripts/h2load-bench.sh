@@ -212,6 +212,7 @@ run_one() {
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
+# shellcheck disable=SC2086 # the list is split on purpose
 set -- $PEERS
 n=$#
 for sc in $SCENARIOS; do for name in $PEERS; do : >"$W/$name.$sc"; done; done
