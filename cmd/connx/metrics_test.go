@@ -63,18 +63,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	text := scrape("http://" + admin + "/metrics")
 	promtoolCheck(t, text)
-	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default"}`, a), 5)
-	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="404",method="GET",pool="default"}`, a), 2)
-	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default"}`, b), 7)
-	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q,pool="default"}`, a), 7)
-	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q,pool="default"}`, b), 7)
-	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_bucket{backend=%q,pool="default",le="+Inf"}`, b), 7)
+	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default",protocol="http1"}`, a), 5)
+	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="404",method="GET",pool="default",protocol="http1"}`, a), 2)
+	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default",protocol="http1"}`, b), 7)
+	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q,pool="default",protocol="http1"}`, a), 7)
+	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_count{backend=%q,pool="default",protocol="http1"}`, b), 7)
+	wantSample(t, text, fmt.Sprintf(`connx_request_duration_seconds_bucket{backend=%q,pool="default",protocol="http1",le="+Inf"}`, b), 7)
 	wantSample(t, text, fmt.Sprintf(`connx_backend_up{backend=%q,pool="default"}`, b), 1)
 	wantSample(t, text, `connx_active_connections`, 1) // the test client's keep-alive connection
 	// The main-port route serves the same exposition (and counts itself).
 	main := scrape("http://" + p.Addr + "/metrics")
 	promtoolCheck(t, main)
-	wantSample(t, main, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default"}`, b), 7)
+	wantSample(t, main, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default",protocol="http1"}`, b), 7)
 
 	reloaded := p.Watch("config reloaded")
 	testproc.WriteConfig(t, path, configFor("round-robin", extra, b))
@@ -83,7 +83,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if strings.Contains(text, `backend="`+a+`"`) {
 		t.Errorf("removed backend %s still has series:\n%s", a, grepLines(text, a))
 	}
-	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default"}`, b), 7)
+	wantSample(t, text, fmt.Sprintf(`connx_requests_total{backend=%q,code="200",method="GET",pool="default",protocol="http1"}`, b), 7)
 	wantSample(t, text, `connx_config_reloads_total{result="success"}`, 1)
 	promtoolCheck(t, text)
 }

@@ -60,7 +60,7 @@ type Config struct {
 	Sample float64
 	// QueueSize is how many entries may wait for the writer,
 	// 1 to [MaxQueueSize]; an entry that finds the queue full is dropped.
-	// 0 means [DefaultQueueSize]. Each slot takes 216 bytes (the size of
+	// 0 means [DefaultQueueSize]. Each slot takes 224 bytes (the size of
 	// an [Entry] on 64-bit platforms), plus the strings it refers to.
 	QueueSize int
 	// Writer, when not nil, receives the lines instead of Output (which

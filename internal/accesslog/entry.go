@@ -22,7 +22,7 @@ type Entry struct {
 	Client   netip.Addr    // peer address; the zero Addr is written as ""
 	Method   string        // request method as received
 	Path     string        // request target as received
-	Proto    string        // "HTTP/1.1" or "HTTP/1.0"
+	Proto    string        // "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0"
 	Status   int           // status sent; 499 if the client left before any
 	BytesIn  int64         // request body bytes forwarded
 	BytesOut int64         // response bytes written to the client (head + body)
@@ -33,6 +33,10 @@ type Entry struct {
 	ID       string        // request ID (requestId.header), "" if none
 	Route    string        // the route taken (its name, or "routes[i]"), "" if none
 	Pool     string        // the pool the request was sent to, "" if none
+	// Conn numbers the client connection, from 1 in the order of accept
+	// (per process); the HTTP/2 streams of one connection share it. 0 is
+	// not written.
+	Conn uint64
 }
 
 // Field names, in the order they are written.
@@ -52,7 +56,8 @@ const (
 	keyID       = "request_id"
 	keyRoute    = "route"
 	keyPool     = "pool"
-	numKeys     = 15
+	keyConn     = "conn"
+	numKeys     = 16
 )
 
 // timeLayout is RFC 3339 with exactly three fractional digits.
@@ -127,6 +132,9 @@ func (f *formatter) write(e *Entry) error {
 	}
 	if e.Pool != "" {
 		a = append(a, slog.String(keyPool, e.Pool))
+	}
+	if e.Conn != 0 {
+		a = append(a, slog.Uint64(keyConn, e.Conn))
 	}
 	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
 	r.AddAttrs(a...)

@@ -66,6 +66,31 @@ var formatCases = []struct {
 		logfmt: map[string]string{"duration_ms": "1.2e+06"},
 	},
 	{
+		name: "HTTP/2 stream with route, pool and connection",
+		e: func() Entry {
+			return Entry{
+				Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Method: "GET", Path: "/", Proto: "HTTP/2.0",
+				Status: 200, Upstream: -1, ID: "r1", Route: "api", Pool: "p", Conn: 42,
+			}
+		},
+		want: []field{
+			{"time", "2026-01-02T03:04:05.000Z"},
+			{"client", ""},
+			{"method", "GET"},
+			{"path", "/"},
+			{"proto", "HTTP/2.0"},
+			{"status", "200"},
+			{"bytes_in", "0"},
+			{"bytes_out", "0"},
+			{"duration_ms", "0"},
+			{"backend", ""},
+			{"request_id", "r1"},
+			{"route", "api"},
+			{"pool", "p"},
+			{"conn", "42"},
+		},
+	},
+	{
 		name: "zero entry, upstream 0",
 		e:    func() Entry { return Entry{} },
 		want: []field{

@@ -57,14 +57,14 @@ func newDescs() descs {
 	}
 	return descs{
 		requests: d("connx_requests_total",
-			"Finished requests by method, status code sent (499: the client left before any status), backend (\"none\": answered by ConnX itself) and pool (\"\": answered before a pool was chosen).",
-			"method", "code", "backend", "pool"),
+			"Finished requests by method, status code sent (499: the client left before any status), backend (\"none\": answered by ConnX itself), pool (\"\": answered before a pool was chosen) and the protocol the client spoke (http1, h2).",
+			"method", "code", "backend", "pool", "protocol"),
 		errors: d("connx_errors_total",
 			"Failed requests by kind of failure.",
 			"kind"),
 		duration: d("connx_request_duration_seconds",
-			"Time from the request head being read to the last response byte being handed to the kernel, by backend and pool.",
-			be...),
+			"Time from the request head being read to the last response byte being handed to the kernel, by backend, pool and the protocol the client spoke (http1, h2).",
+			"backend", "pool", "protocol"),
 
 		backendUp: d("connx_backend_up",
 			"Whether the balancer may pick the backend now (1) or not (0): weight above 0, healthy, not ejected and its circuit breaker admits requests; in panic mode breaker and ejection are ignored.",
@@ -263,14 +263,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	for _, r := range s.Requests {
-		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend), poolLabel(r.Pool, r.Backend))
+		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend), poolLabel(r.Pool, r.Backend), protocolLabel(r.Protocol))
 	}
 	for k, n := range s.Errors {
 		counter(d.errors, n, stats.ErrorKind(k).String())
 	}
 	for i := range s.Durations {
 		h := &s.Durations[i]
-		histogram(d.duration, h, validUTF8(h.Backend), poolLabel(h.Pool, h.Backend))
+		histogram(d.duration, h, validUTF8(h.Backend), poolLabel(h.Pool, h.Backend), protocolLabel(h.Protocol))
 	}
 
 	for i := range s.Backends {
@@ -428,6 +428,15 @@ func unixSeconds(t time.Time) float64 {
 // made valid UTF-8.
 func poolLabel(pool, backend string) string {
 	return validUTF8(stats.PoolOf(pool, backend))
+}
+
+// protocolLabel is the protocol label of a request series: "" (a
+// source that does not tell) counts as "http1".
+func protocolLabel(p string) string {
+	if p == "" {
+		return stats.Protocols[0]
+	}
+	return validUTF8(p)
 }
 
 // validUTF8 makes s a valid label value: Prometheus requires UTF-8, and a

@@ -50,6 +50,12 @@ func hist(backend string, sum float64, counts map[int]uint64) stats.Histogram {
 	return h
 }
 
+// h2 returns h with Protocol "h2".
+func h2(h stats.Histogram) stats.Histogram {
+	h.Protocol = "h2"
+	return h
+}
+
 // inPool returns h with Pool set.
 func inPool(pool string, h stats.Histogram) stats.Histogram {
 	h.Pool = pool
@@ -85,7 +91,8 @@ func sampleSnapshot() stats.Snapshot {
 		Time: t0, Started: started,
 		Active: 7, Parked: 1, Closing: 2, Tunnels: 3,
 		Requests: []stats.RequestCount{
-			{Method: "GET", Code: 200, Backend: backendA, Pool: stats.DefaultPool, Count: 10},
+			{Method: "GET", Code: 200, Backend: backendA, Pool: stats.DefaultPool, Protocol: "http1", Count: 10},
+			{Method: "GET", Code: 200, Backend: backendA, Pool: stats.DefaultPool, Protocol: "h2", Count: 7},
 			{Method: "GET", Code: 502, Backend: backendA, Pool: stats.DefaultPool, Count: 2},
 			{Method: "POST", Code: 200, Backend: backendB, Pool: stats.DefaultPool, Count: 4},
 			{Method: "OTHER", Code: 499, Backend: backendB, Pool: stats.DefaultPool, Count: 1},
@@ -96,6 +103,7 @@ func sampleSnapshot() stats.Snapshot {
 		},
 		Durations: []stats.Histogram{
 			inPool(stats.DefaultPool, hist(backendA, 12.5, map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3})),
+			h2(inPool(stats.DefaultPool, hist(backendA, 0.007, map[int]uint64{1: 7}))),
 			inPool(stats.DefaultPool, hist(backendB, 0.25, map[int]uint64{1: 5})),
 			inPool("api", hist(backendA, 0.5, map[int]uint64{4: 8})),
 			hist(stats.NoBackend, 0.003, map[int]uint64{0: 6}),
@@ -236,14 +244,15 @@ func dump(m map[string]float64) string {
 func TestRequestCounts(t *testing.T) {
 	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
 	wantFamily(t, got, "connx_requests_total", map[string]float64{
-		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="default"}`:   10,
-		`connx_requests_total{backend="http://10.0.0.1:8080",code="502",method="GET",pool="default"}`:   2,
-		`connx_requests_total{backend="http://10.0.0.2:8080",code="200",method="POST",pool="default"}`:  4,
-		`connx_requests_total{backend="http://10.0.0.2:8080",code="499",method="OTHER",pool="default"}`: 1,
-		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="api"}`:       8,
-		`connx_requests_total{backend="none",code="503",method="GET",pool="api"}`:                       3,
-		`connx_requests_total{backend="none",code="429",method="GET",pool=""}`:                          6,
-		`connx_requests_total{backend="none",code="301",method="GET",pool=""}`:                          5,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="default",protocol="http1"}`:   10,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="default",protocol="h2"}`:      7,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="502",method="GET",pool="default",protocol="http1"}`:   2,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="200",method="POST",pool="default",protocol="http1"}`:  4,
+		`connx_requests_total{backend="http://10.0.0.2:8080",code="499",method="OTHER",pool="default",protocol="http1"}`: 1,
+		`connx_requests_total{backend="http://10.0.0.1:8080",code="200",method="GET",pool="api",protocol="http1"}`:       8,
+		`connx_requests_total{backend="none",code="503",method="GET",pool="api",protocol="http1"}`:                       3,
+		`connx_requests_total{backend="none",code="429",method="GET",pool="",protocol="http1"}`:                          6,
+		`connx_requests_total{backend="none",code="301",method="GET",pool="",protocol="http1"}`:                          5,
 	})
 	wantFamily(t, got, "connx_errors_total", map[string]float64{
 		`connx_errors_total{kind="no_backend"}`:      3,
@@ -263,18 +272,19 @@ func TestDurationHistogram(t *testing.T) {
 	_, got := scrape(t, New(Options{Source: fixed(sampleSnapshot())}))
 	want := map[string]float64{}
 	// Non-cumulative counts by bucket index, from sampleSnapshot.
-	type series struct{ backend, pool string }
+	type series struct{ backend, pool, protocol string }
 	per := map[series]struct {
 		counts map[int]uint64
 		sum    float64
 	}{
-		{backendA, "default"}: {map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}, 12.5},
-		{backendB, "default"}: {map[int]uint64{1: 5}, 0.25},
-		{backendA, "api"}:     {map[int]uint64{4: 8}, 0.5},
-		{stats.NoBackend, ""}: {map[int]uint64{0: 6}, 0.003},
+		{backendA, "default", "http1"}: {map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3}, 12.5},
+		{backendA, "default", "h2"}:    {map[int]uint64{1: 7}, 0.007},
+		{backendB, "default", "http1"}: {map[int]uint64{1: 5}, 0.25},
+		{backendA, "api", "http1"}:     {map[int]uint64{4: 8}, 0.5},
+		{stats.NoBackend, "", "http1"}: {map[int]uint64{0: 6}, 0.003},
 	}
 	for k, p := range per {
-		labels := fmt.Sprintf(`backend=%q,pool=%q`, k.backend, k.pool)
+		labels := fmt.Sprintf(`backend=%q,pool=%q,protocol=%q`, k.backend, k.pool, k.protocol)
 		addHistogram(want, "connx_request_duration_seconds", labels, p.counts, p.sum)
 	}
 	wantFamily(t, got, "connx_request_duration_seconds", want)
@@ -282,18 +292,18 @@ func TestDurationHistogram(t *testing.T) {
 	// Spot-check the conversion by hand, so the test does not only
 	// mirror the code.
 	for series, v := range map[string]float64{
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0005",pool="default"}`: 2,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0025",pool="default"}`: 2,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="default"}`:  7,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.25",pool="default"}`:   7,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.5",pool="default"}`:    8,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="10",pool="default"}`:     8,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="+Inf",pool="default"}`:   11,
-		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="default"}`:              11,
-		`connx_request_duration_seconds_sum{backend="http://10.0.0.1:8080",pool="default"}`:                12.5,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="api"}`:      0,
-		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.01",pool="api"}`:       8,
-		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="api"}`:                  8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0005",pool="default",protocol="http1"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.0025",pool="default",protocol="http1"}`: 2,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="default",protocol="http1"}`:  7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.25",pool="default",protocol="http1"}`:   7,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.5",pool="default",protocol="http1"}`:    8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="10",pool="default",protocol="http1"}`:     8,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="+Inf",pool="default",protocol="http1"}`:   11,
+		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="default",protocol="http1"}`:              11,
+		`connx_request_duration_seconds_sum{backend="http://10.0.0.1:8080",pool="default",protocol="http1"}`:                12.5,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.005",pool="api",protocol="http1"}`:      0,
+		`connx_request_duration_seconds_bucket{backend="http://10.0.0.1:8080",le="0.01",pool="api",protocol="http1"}`:       8,
+		`connx_request_duration_seconds_count{backend="http://10.0.0.1:8080",pool="api",protocol="http1"}`:                  8,
 	} {
 		if g, ok := got["connx_request_duration_seconds"][series]; !ok || g != v {
 			t.Errorf("%s = %v (%v), want %v", series, g, ok, v)
@@ -655,8 +665,8 @@ func TestLabelEscaping(t *testing.T) {
 		n = strings.ToValidUTF8(n, "\uFFFD")
 		for fam, series := range map[string]string{
 			"connx_backend_up":               fmt.Sprintf("connx_backend_up{backend=%q,pool=\"default\"}", n),
-			"connx_requests_total":           fmt.Sprintf("connx_requests_total{backend=%q,code=\"200\",method=\"GET\",pool=\"default\"}", n),
-			"connx_request_duration_seconds": fmt.Sprintf("connx_request_duration_seconds_count{backend=%q,pool=\"default\"}", n),
+			"connx_requests_total":           fmt.Sprintf("connx_requests_total{backend=%q,code=\"200\",method=\"GET\",pool=\"default\",protocol=\"http1\"}", n),
+			"connx_request_duration_seconds": fmt.Sprintf("connx_request_duration_seconds_count{backend=%q,pool=\"default\",protocol=\"http1\"}", n),
 		} {
 			if v, ok := got[fam][series]; !ok || v != 1 {
 				t.Errorf("%s: %s = %v, %v", fam, series, v, ok)

@@ -47,6 +47,7 @@ func (lr *logRecord) write(cl *client, code int, be *backend, kind errKind, dur 
 		Duration: time.Duration(dur),
 		Upstream: lr.upstream,
 		ID:       lr.id,
+		Conn:     cl.connID,
 	}
 	if lr.minor == 0 {
 		e.Proto = "HTTP/1.0"

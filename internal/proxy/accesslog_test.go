@@ -74,6 +74,7 @@ func TestAccessLog(t *testing.T) {
 		Backend  string   `json:"backend"`
 		Upstream *float64 `json:"upstream_ms"`
 		Error    string   `json:"error"`
+		Conn     uint64   `json:"conn"`
 	}
 	var got []line
 	for _, l := range lines {
@@ -94,6 +95,10 @@ func TestAccessLog(t *testing.T) {
 	if b := got[2]; b.Status != 400 || b.Backend != "" || b.Error != "bad_request" || b.Upstream != nil ||
 		b.BytesOut != int64(len(errorResponse(400))) {
 		t.Errorf("bad request line: %+v (want bytes_out %d)", b, len(errorResponse(400)))
+	}
+	// The two requests of rc share its connection number; bad has its own.
+	if got[0].Conn == 0 || got[1].Conn != got[0].Conn || got[2].Conn == got[0].Conn || got[2].Conn == 0 {
+		t.Errorf("conn: %d, %d on one connection, %d on another", got[0].Conn, got[1].Conn, got[2].Conn)
 	}
 	var snap stats.Snapshot
 	srv.Stats(&snap)
@@ -153,5 +158,45 @@ func TestAccessLogLocalAnswers(t *testing.T) {
 		default:
 			t.Errorf("unexpected line %+v", l)
 		}
+	}
+}
+
+// TestAccessLogH2: the streams of one HTTP/2 connection are logged with
+// proto HTTP/2.0 and the connection's number; another connection has
+// another.
+func TestAccessLogH2(t *testing.T) {
+	srv, addr := proxyFor(t, []string{h2EchoBackend(t)}, func(c *config.Config) { c.Server.H2C = true })
+	var out lockedBuffer
+	lg, err := accesslog.New(accesslog.Config{Writer: &out, QueueSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetAccessLog(lg)
+	c := h2Client(t, nil)
+	for _, p := range []string{"/a", "/b", "/c"} {
+		h2Do(t, c, "GET", "http://"+addr+p, nil)
+	}
+	if r, _ := dialProxy(t, addr).get("/h1"); r.StatusCode != 200 {
+		t.Fatalf("HTTP/1.1: %d", r.StatusCode)
+	}
+	settledStats(t, srv, 4)
+	srv.SetAccessLog(nil)
+	conns := map[string]uint64{}
+	for _, l := range strings.Split(strings.TrimSpace(out.b.String()), "\n") {
+		var e struct {
+			Path  string `json:"path"`
+			Proto string `json:"proto"`
+			Conn  uint64 `json:"conn"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if want := map[bool]string{true: "HTTP/1.1", false: "HTTP/2.0"}[e.Path == "/h1"]; e.Proto != want {
+			t.Errorf("%s: proto %q, want %q", e.Path, e.Proto, want)
+		}
+		conns[e.Path] = e.Conn
+	}
+	if len(conns) != 4 || conns["/a"] == 0 || conns["/b"] != conns["/a"] || conns["/c"] != conns["/a"] || conns["/h1"] == conns["/a"] || conns["/h1"] == 0 {
+		t.Errorf("conn numbers %v: want /a, /b, /c on one connection, /h1 on another", conns)
 	}
 }

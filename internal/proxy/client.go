@@ -45,6 +45,9 @@ type client struct {
 	sn    *snapshot      // the snapshot the current request runs under
 	ip    netip.Addr
 	pp    *ppClient // PROXY protocol state (proxyproto.go); nil when not in use
+	// connID numbers the client connection from 1 in accept order (the
+	// access log's conn); a stream client has its connection's.
+	connID uint64
 
 	up   *upstream // serving the current request, if any
 	hash uint64    // consistent-hash key of the current request
@@ -1081,7 +1084,11 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 	case cl.pool != nil:
 		slot = cl.pool.st.noneID + 1
 	}
-	st.count(slot, cl.method, code, dur)
+	proto := protoHTTP1
+	if cl.st != nil {
+		proto = protoH2
+	}
+	st.count(slot, proto, cl.method, code, dur)
 	if cl.rt != nil {
 		st.countRoute(cl.rt.id, code, dur)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"time"
 
 	"github.com/connx/connx/internal/config"
@@ -36,6 +37,9 @@ type h2conn struct {
 	// draining: GOAWAY was sent (server drain); close once no stream is
 	// left.
 	draining bool
+	// queued: the connection is in its loop's h2out, its output to be
+	// written at the end of the loop's batch of events.
+	queued bool
 }
 
 // h2Limits turns server.http2 into the codec's limits.
@@ -219,14 +223,46 @@ func (h *h2conn) open(ev *http2.Event) {
 	s.st.pump()
 }
 
-// flush writes the codec's output to the connection.
+// flush has the codec's output written to the connection once the loop
+// has run the callbacks of its current batch of events: the responses of
+// many streams whose upstreams answered in one batch leave in one write
+// (one TLS record, one syscall) instead of one each.
 func (h *h2conn) flush() {
+	if h.closed || h.queued || h.c.Buffered() == 0 {
+		return
+	}
+	lp := h.cl.lp
+	if lp.el == nil {
+		h.flushNow()
+		return
+	}
+	h.queued = true
+	lp.h2out = append(lp.h2out, h)
+	if len(lp.h2out) == 1 && lp.el.Execute(context.Background(), lp.h2outTask) != nil {
+		lp.flushH2() // the engine is stopping: no more tasks
+	}
+}
+
+// flushNow writes the codec's output to the connection at once.
+func (h *h2conn) flushNow() {
 	if h.closed {
 		return
 	}
 	if out := h.c.Output(); len(out) > 0 {
 		h.cl.write(out)
 	}
+}
+
+// flushH2 writes the output of the HTTP/2 connections queued by flush.
+// It runs as a loop task, which gnet runs after the callbacks of the
+// batch of events that queued them.
+func (lp *loop) flushH2() {
+	for i, h := range lp.h2out {
+		lp.h2out[i] = nil
+		h.queued = false
+		h.flushNow()
+	}
+	lp.h2out = lp.h2out[:0]
 }
 
 // congestedNow reports whether stream output must wait for the
@@ -241,7 +277,7 @@ func (h *h2conn) congestedNow() bool {
 // fail ends the connection after a connection error: the codec queued
 // GOAWAY; every stream is abandoned.
 func (h *h2conn) fail() {
-	h.flush()
+	h.flushNow()
 	h.closed = true
 	h.abortStreams()
 	h.cl.linger = true
@@ -257,7 +293,7 @@ func (h *h2conn) drain() {
 	}
 	h.draining = true
 	h.c.Shutdown()
-	h.flush()
+	h.flushNow()
 	h.checkDone()
 }
 
@@ -266,6 +302,7 @@ func (h *h2conn) checkDone() {
 	if h.closed || !h.draining || len(h.streams) > 0 || !h.c.Done() {
 		return
 	}
+	h.flushNow()
 	h.closed = true
 	h.cl.closeGracefully()
 }

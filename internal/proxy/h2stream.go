@@ -63,7 +63,7 @@ func newStreamClient(h *h2conn, ev *http2.Event) *client {
 	conn := h.cl
 	lp := conn.lp
 	sn := lp.srv.snap.Load()
-	s := &client{state: csIdle, sn: sn, ip: conn.ip, minor: 1, served: true}
+	s := &client{state: csIdle, sn: sn, ip: conn.ip, minor: 1, served: true, connID: conn.connID}
 	s.to = &sn.to
 	// tls marks the request as received over TLS (X-Forwarded-Proto);
 	// nothing is ever written through it: client.write takes the output.

@@ -68,6 +68,10 @@ type loop struct {
 
 	sweepTask gnet.Runnable
 	drainTask gnet.Runnable
+	// h2out are the HTTP/2 client connections with output to write at
+	// the end of the current batch of events, by h2outTask (h2conn.go).
+	h2out     []*h2conn
+	h2outTask gnet.Runnable
 	bufs      [][]byte                // free head buffers
 	reqs      []*http1.Request        // free request parsers
 	chunks    []*http1.ChunkedScanner // free chunked-body scanners
@@ -80,6 +84,10 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp.eligible = lp.eligibleMember
 	lp.sweepTask = gnet.RunnableFunc(func(context.Context) error {
 		lp.sweep()
+		return nil
+	})
+	lp.h2outTask = gnet.RunnableFunc(func(context.Context) error {
+		lp.flushH2()
 		return nil
 	})
 	lp.drainTask = gnet.RunnableFunc(func(context.Context) error {

@@ -47,14 +47,15 @@ type Server struct {
 	addr     net.Addr
 	ready    chan struct{}
 	started  time.Time
-	active   atomic.Int64 // open client connections
-	detached atomic.Int64 // peers parked for backpressure, all loops
-	flushing atomic.Int64 // closing clients waiting for a flush, all loops
-	clock    atomic.Int64 // coarse unix-ns clock for the balancer, set by OnTick
-	upOpen   atomic.Int64 // open upstream connections, all loops
-	dialing  atomic.Int64 // upstream dials in flight (each holds a second descriptor for a while)
-	owing    atomic.Int64 // peers with owed output bytes, all loops
-	fdLimit  atomic.Int64 // RLIMIT_NOFILE; new clients are refused near it
+	active   atomic.Int64  // open client connections
+	conns    atomic.Uint64 // client connections accepted: numbers them (client.connID)
+	detached atomic.Int64  // peers parked for backpressure, all loops
+	flushing atomic.Int64  // closing clients waiting for a flush, all loops
+	clock    atomic.Int64  // coarse unix-ns clock for the balancer, set by OnTick
+	upOpen   atomic.Int64  // open upstream connections, all loops
+	dialing  atomic.Int64  // upstream dials in flight (each holds a second descriptor for a while)
+	owing    atomic.Int64  // peers with owed output bytes, all loops
+	fdLimit  atomic.Int64  // RLIMIT_NOFILE; new clients are refused near it
 
 	metrics atomic.Pointer[func(dst []byte) ([]byte, error)] // renders the metrics route
 
@@ -381,7 +382,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		lp.st.denied.Add(1)
 		return errorResponse(http.StatusForbidden), gnet.Close
 	}
-	cl := &client{state: csIdle, sn: sn, ip: ip, pp: ppc}
+	cl := &client{state: csIdle, sn: sn, ip: ip, pp: ppc, connID: s.conns.Add(1)}
 	cl.to = &sn.to
 	cl.peer = peer{lp: lp, c: c, fd: -1, self: cl, isClient: true, tls: tc}
 	cl.deadline = lp.now + sn.clientHeader

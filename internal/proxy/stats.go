@@ -44,12 +44,23 @@ type routeStats struct {
 	sumNs   atomic.Int64
 }
 
-// slotStats count the requests of one backend (or of none) on one loop.
+// slotStats count the requests of one backend (or of none) on one loop,
+// by protocol (an index in stats.Protocols).
 type slotStats struct {
-	codes [len(stats.Methods)]atomic.Pointer[codeCounts] // by method index, made on first use
-	hist  [numBuckets]atomic.Uint64                      // request durations, not cumulative
-	sumNs atomic.Int64
+	codes [numProtocols][len(stats.Methods)]atomic.Pointer[codeCounts] // by method index, made on first use
+	hist  [numProtocols][numBuckets]atomic.Uint64                      // request durations, not cumulative
+	sumNs [numProtocols]atomic.Int64
 }
+
+// numProtocols is len(stats.Protocols): protoHTTP1 and protoH2 index it.
+const (
+	protoHTTP1 = iota
+	protoH2
+	numProtocols
+)
+
+// The indexes above match stats.Protocols (a compile-time check).
+var _ = [1]struct{}{}[numProtocols-len(stats.Protocols)]
 
 // codeCounts counts requests by status code 100-599.
 type codeCounts [500]atomic.Uint64
@@ -113,21 +124,21 @@ func (st *loopStats) slot(i int) *slotStats {
 	return grown[i]
 }
 
-// count records one finished request in slot i.
-func (st *loopStats) count(i int, method uint8, code int, durNs int64) {
+// count records one finished request of protocol proto in slot i.
+func (st *loopStats) count(i, proto int, method uint8, code int, durNs int64) {
 	s := st.slot(i)
-	cc := s.codes[method].Load()
+	cc := s.codes[proto][method].Load()
 	if cc == nil {
 		cc = new(codeCounts)
-		s.codes[method].Store(cc)
+		s.codes[proto][method].Store(cc)
 	}
 	if code < 100 || code > 599 {
 		code = 599
 	}
 	cc[code-100].Add(1)
 	b := bucketOf(durNs)
-	s.hist[b].Add(1)
-	s.sumNs.Add(durNs)
+	s.hist[proto][b].Add(1)
+	s.sumNs[proto].Add(durNs)
 }
 
 func bucketOf(durNs int64) int {
@@ -286,54 +297,67 @@ func (s *Server) collectRoute(loops []*loop, a *routeAct) stats.Route {
 }
 
 // collectSlot adds the request counts and durations of slot i, summed over
-// loops, to snap under the backend name and pool.
+// loops, to snap under the backend name and pool: per protocol, the
+// "http1" histogram always (for a backend; for none once it counted a
+// request), the "h2" one once it counted an HTTP/2 request.
 func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name, pool string) {
-	var codes [len(stats.Methods)]*[500]uint64
-	h := stats.Histogram{Backend: name, Pool: pool, Counts: make([]uint64, numBuckets)}
-	var sumNs int64
+	var codes [numProtocols][len(stats.Methods)]*[500]uint64
+	var hs [numProtocols]stats.Histogram
+	var sumNs [numProtocols]int64
+	for p := range hs {
+		hs[p] = stats.Histogram{Backend: name, Pool: pool, Protocol: stats.Protocols[p], Counts: make([]uint64, numBuckets)}
+	}
 	seen := false
 	for _, lp := range loops {
-		p := lp.st.slots.Load()
-		if p == nil || i >= len(*p) || (*p)[i] == nil {
+		ptr := lp.st.slots.Load()
+		if ptr == nil || i >= len(*ptr) || (*ptr)[i] == nil {
 			continue
 		}
 		seen = true
-		sl := (*p)[i]
-		for m := range sl.codes {
-			cc := sl.codes[m].Load()
-			if cc == nil {
-				continue
+		sl := (*ptr)[i]
+		for p := range sl.codes {
+			for m := range sl.codes[p] {
+				cc := sl.codes[p][m].Load()
+				if cc == nil {
+					continue
+				}
+				if codes[p][m] == nil {
+					codes[p][m] = new([500]uint64)
+				}
+				for c := range cc {
+					codes[p][m][c] += cc[c].Load()
+				}
 			}
-			if codes[m] == nil {
-				codes[m] = new([500]uint64)
+			for b := range sl.hist[p] {
+				hs[p].Counts[b] += sl.hist[p][b].Load()
 			}
-			for c := range cc {
-				codes[m][c] += cc[c].Load()
-			}
+			sumNs[p] += sl.sumNs[p].Load()
 		}
-		for b := range sl.hist {
-			h.Counts[b] += sl.hist[b].Load()
-		}
-		sumNs += sl.sumNs.Load()
 	}
 	if !seen && name == stats.NoBackend {
 		return // no request without a backend: no "none" series
 	}
-	for m, cc := range codes {
-		if cc == nil {
-			continue
-		}
-		for c, n := range cc {
-			if n > 0 {
-				snap.Requests = append(snap.Requests, stats.RequestCount{
-					Method: stats.Methods[m], Code: c + 100, Backend: name, Pool: pool, Count: n,
-				})
+	for p := range codes {
+		for m, cc := range codes[p] {
+			if cc == nil {
+				continue
+			}
+			for c, n := range cc {
+				if n > 0 {
+					snap.Requests = append(snap.Requests, stats.RequestCount{
+						Method: stats.Methods[m], Code: c + 100, Backend: name, Pool: pool,
+						Protocol: stats.Protocols[p], Count: n,
+					})
+				}
 			}
 		}
+		h := &hs[p]
+		for _, n := range h.Counts {
+			h.Count += n
+		}
+		h.Sum = float64(sumNs[p]) / float64(time.Second)
+		if p == protoHTTP1 || h.Count > 0 {
+			snap.Durations = append(snap.Durations, *h)
+		}
 	}
-	for _, n := range h.Counts {
-		h.Count += n
-	}
-	h.Sum = float64(sumNs) / float64(time.Second)
-	snap.Durations = append(snap.Durations, h)
 }

@@ -63,13 +63,13 @@ func TestRequestCounters(t *testing.T) {
 	for _, rc := range snap.Requests {
 		got[rc] = true
 	}
-	want := []stats.RequestCount{{Method: "OTHER", Code: 400, Backend: "none", Count: 2}}
+	want := []stats.RequestCount{{Method: "OTHER", Code: 400, Backend: "none", Protocol: "http1", Count: 2}}
 	for _, be := range []string{"http://" + a, "http://" + b} {
 		want = append(want,
-			stats.RequestCount{Method: "GET", Code: 200, Backend: be, Pool: "default", Count: 5},
-			stats.RequestCount{Method: "POST", Code: 200, Backend: be, Pool: "default", Count: 2},
-			stats.RequestCount{Method: "GET", Code: 404, Backend: be, Pool: "default", Count: 1},
-			stats.RequestCount{Method: "GET", Code: 500, Backend: be, Pool: "default", Count: 1})
+			stats.RequestCount{Method: "GET", Code: 200, Backend: be, Pool: "default", Protocol: "http1", Count: 5},
+			stats.RequestCount{Method: "POST", Code: 200, Backend: be, Pool: "default", Protocol: "http1", Count: 2},
+			stats.RequestCount{Method: "GET", Code: 404, Backend: be, Pool: "default", Protocol: "http1", Count: 1},
+			stats.RequestCount{Method: "GET", Code: 500, Backend: be, Pool: "default", Protocol: "http1", Count: 1})
 	}
 	for _, w := range want {
 		if !got[w] {
@@ -89,6 +89,9 @@ func TestRequestCounters(t *testing.T) {
 			t.Errorf("histogram %s: buckets sum to %d, count %d, sum %v", h.Backend, sum, h.Count, h.Sum)
 		}
 		hist[h.Backend] = h.Count
+		if h.Protocol != "http1" {
+			t.Errorf("histogram %s for protocol %q: no HTTP/2 request was made", h.Backend, h.Protocol)
+		}
 	}
 	if hist["http://"+a] != 9 || hist["http://"+b] != 9 || hist["none"] != 2 {
 		t.Errorf("histogram counts %v, want 9 per backend and 2 for none", hist)
@@ -135,6 +138,54 @@ func TestErrorCounters(t *testing.T) {
 	}
 }
 
+// TestProtocolLabel: requests are counted, and timed, by the protocol
+// the client spoke: HTTP/1.1 and HTTP/2 (h2c and TLS) on one backend
+// make separate series (TestRequestCounters: without HTTP/2 requests
+// there is no h2 histogram).
+func TestProtocolLabel(t *testing.T) {
+	a := h2EchoBackend(t)
+	e := newTLSEnv(t, a, func(c *config.Config) { c.Server.H2C = true })
+	for range 3 {
+		rc := dialProxy(t, e.plain)
+		if r, _ := rc.get("/h1"); r.StatusCode != 200 {
+			t.Fatalf("HTTP/1.1: %d", r.StatusCode)
+		}
+	}
+	h2c, tlsc := h2Client(t, nil), h2Client(t, e)
+	for range 2 {
+		h2Do(t, h2c, "GET", "http://"+e.plain+"/c", nil)
+		h2Do(t, tlsc, "POST", "https://"+e.addr+"/t", strings.NewReader("x"))
+	}
+	snap := settledStats(t, e.srv, 7)
+	be := "http://" + a
+	got := map[stats.RequestCount]bool{}
+	for _, rc := range snap.Requests {
+		got[rc] = true
+	}
+	for _, w := range []stats.RequestCount{
+		{Method: "GET", Code: 200, Backend: be, Pool: "default", Protocol: "http1", Count: 3},
+		{Method: "GET", Code: 200, Backend: be, Pool: "default", Protocol: "h2", Count: 2},
+		{Method: "POST", Code: 200, Backend: be, Pool: "default", Protocol: "h2", Count: 2},
+	} {
+		if !got[w] {
+			t.Errorf("missing %+v in %+v", w, snap.Requests)
+		}
+	}
+	hist := map[[2]string]uint64{}
+	for _, h := range snap.Durations {
+		hist[[2]string{h.Backend, h.Protocol}] = h.Count
+	}
+	want := map[[2]string]uint64{{be, "http1"}: 3, {be, "h2"}: 4}
+	if len(hist) != len(want) {
+		t.Errorf("histograms %v, want %v", hist, want)
+	}
+	for k, n := range want {
+		if c, ok := hist[k]; !ok || c != n {
+			t.Errorf("histogram %v: %d (%v), want %d", k, c, ok, n)
+		}
+	}
+}
+
 // settledStats waits until srv has counted n requests and returns its
 // stats.
 func settledStats(t *testing.T, srv *Server, n uint64) stats.Snapshot {
@@ -160,6 +211,6 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		start := time.Now().UnixNano()
-		st.count(be.id+1, 0, 200, time.Now().UnixNano()-start)
+		st.count(be.id+1, protoHTTP1, 0, 200, time.Now().UnixNano()-start)
 	}
 }

@@ -45,7 +45,8 @@ type Snapshot struct {
 	Errors [NumErrorKinds]uint64
 	// Durations holds one request-duration histogram per backend in
 	// Backends, plus one for Backend == NoBackend when ConnX answered
-	// requests itself.
+	// requests itself, for Protocol "http1"; and one more with Protocol
+	// "h2" for each of them that has counted an HTTP/2 request.
 	Durations []Histogram
 
 	BytesIn  uint64 // bytes read from clients
@@ -131,9 +132,17 @@ type RequestCount struct {
 	// for the top-level backends), or "" when ConnX answered it before
 	// choosing a pool (a malformed request, a redirect or respond route,
 	// a request no route matched and no default pool takes).
-	Pool  string
-	Count uint64
+	Pool string
+	// Protocol is the protocol the client spoke, one of Protocols; ""
+	// counts as "http1".
+	Protocol string
+	Count    uint64
 }
+
+// Protocols are the values of the protocol label of the request metrics,
+// in the order the data plane indexes them: "http1" for HTTP/1.0 and
+// HTTP/1.1 requests, "h2" for HTTP/2 streams (TLS with ALPN h2, or h2c).
+var Protocols = [...]string{"http1", "h2"}
 
 // Methods lists the methods counted by name, in the order the data plane
 // indexes them; every other method counts as "OTHER" (the last entry).
@@ -201,6 +210,9 @@ var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 type Histogram struct {
 	Backend string
 	Pool    string // as in RequestCount
+	// Protocol is as in RequestCount for the request-duration histograms
+	// (Snapshot.Durations); "" elsewhere.
+	Protocol string
 	// Counts[i] is the number of requests with duration <= DurationBuckets[i]
 	// and > DurationBuckets[i-1] (not cumulative); Counts[len(DurationBuckets)]
 	// counts the longer ones. len(Counts) == len(DurationBuckets)+1.
