@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/config"
+	"github.com/connx/connx/internal/proxyproto"
+	"github.com/connx/connx/internal/stats"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -126,5 +129,97 @@ func TestTLSDataWithFinished(t *testing.T) {
 	}
 	if status != "200" || !strings.HasPrefix(string(data), "GET /h2 example.com") {
 		t.Fatalf("HTTP/2: %q %q", status, data)
+	}
+}
+
+// TestTLSHandshakeSlots: on every way a connection to the HTTPS listener
+// with the PROXY protocol can end before its handshake is over, its
+// server.tls.maxHandshakes slot is given back and the end is counted
+// once, by its reason (docs/metrics.md): the header refused, timed out,
+// cut or from a denied address; the handshake timed out, failed, or left
+// by the client.
+func TestTLSHandshakeSlots(t *testing.T) {
+	e := newTLSEnv(t, protoBackend(t), func(c *config.Config) {
+		c.Server.ProxyProtocol = config.ProxyProtocol{Enabled: true, TrustedSources: []string{"127.0.0.1"}, Timeout: 300 * time.Millisecond}
+		c.Server.Deny = []string{"203.0.113.9"}
+		c.Timeouts.TLSHandshake = 600 * time.Millisecond
+	})
+	hdr := func(ip string) []byte { return proxyproto.AppendV1(nil, ap(ip+":1"), ap("198.51.100.1:443")) }
+	settled := func(what string) {
+		t.Helper()
+		waitFor(t, what+": slot and connection given back", func() bool {
+			st, _ := e.srv.TLSStats()
+			return st.InProgress == 0 && e.srv.Active() == 0
+		})
+	}
+	var hello []byte // a real ClientHello
+	{
+		raw, err := net.DialTimeout("tcp", e.addr, ioTimeout)
+		mustf(t, err, "dial")
+		_, err = raw.Write(hdr("203.0.113.7"))
+		mustf(t, err, "header")
+		rec := &recordConn{Conn: raw}
+		_ = tls.Client(rec, e.client("example.com")).Handshake()
+		hello = rec.first
+		raw.Close()
+		settled("the connection that made the ClientHello")
+	}
+	counts := func() map[string]uint64 {
+		st, _ := e.srv.TLSStats()
+		var snap stats.Snapshot
+		e.srv.Stats(&snap)
+		m := map[string]uint64{"denied": snap.Denied}
+		for k, n := range st.Failed {
+			m["tls "+k] = n
+		}
+		for k, n := range ppErrors(e.srv) {
+			m["pp "+k] = n
+		}
+		return m
+	}
+	before := counts()
+	for _, c := range []struct {
+		name  string
+		in    []byte
+		close bool   // the client closes; else it waits for the proxy to
+		count string // the count the end adds to
+	}{
+		{"silence", nil, false, "pp timeout"},
+		{"bad header", []byte("GARBAGE\r\n"), false, "pp signature"},
+		{"half a header", hdr("203.0.113.7")[:10], false, "pp timeout"},
+		{"denied address", hdr("203.0.113.9"), false, "denied"},
+		{"no ClientHello", hdr("203.0.113.7"), false, "tls timeout"},
+		{"garbage ClientHello", append(hdr("203.0.113.7"), bytes.Repeat([]byte{0x16, 0xff, 0, 0x41}, 30)...), false, "tls protocol"},
+		{"no Finished", append(hdr("203.0.113.7"), hello...), false, "tls timeout"},
+		{"closed in silence", nil, true, ""},
+		{"closed in the header", hdr("203.0.113.7")[:10], true, "pp truncated"},
+		{"closed before the ClientHello", hdr("203.0.113.7"), true, "tls timeout"},
+		{"closed before the Finished", append(hdr("203.0.113.7"), hello...), true, "tls timeout"},
+	} {
+		nc, err := net.DialTimeout("tcp", e.addr, ioTimeout)
+		mustf(t, err, "dial")
+		waitFor(t, c.name+": accepted", func() bool { return e.srv.Active() == 1 })
+		if len(c.in) > 0 {
+			_, err = nc.Write(c.in)
+			mustf(t, err, "write")
+		}
+		if !c.close {
+			_ = nc.SetReadDeadline(time.Now().Add(ioTimeout))
+			_, err = io.Copy(io.Discard, nc) // until the proxy closes
+			mustf(t, err, "%s: the proxy does not close", c.name)
+		}
+		nc.Close() // what was sent is read before the close is seen
+		settled(c.name)
+		after := counts()
+		for k, n := range after {
+			want := before[k]
+			if k == c.count {
+				want++
+			}
+			if n != want {
+				t.Errorf("%s: %s %d, want %d (counts %v)", c.name, k, n, want, after)
+			}
+		}
+		before = after
 	}
 }
