@@ -144,12 +144,8 @@ func (cl *client) process() {
 				return
 			}
 		case csHandshake:
-			if !cl.tlsHandshake() {
-				return
-			}
-			if cl.h2process() {
-				return // ALPN chose HTTP/2
-			}
+			cl.tlsHandshake() // tlsTraffic goes on once it is over
+			return
 		case csIdle, csHead:
 			if len(cl.owed) > cl.sn.highWater {
 				// The client is not reading what it asked for: its next

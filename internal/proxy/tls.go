@@ -299,13 +299,12 @@ func (s *Server) tlsDeadline(startNs int64) int64 {
 }
 
 // tlsHandshake steps the handshake of a client in csHandshake with the
-// ciphertext gnet holds. It reports whether processing may go on: the
-// handshake is over and the client is idle, with whatever plaintext came
-// behind the client's Finished in its stash.
-func (cl *client) tlsHandshake() bool {
+// ciphertext gnet holds. Once it is over the client is idle, and what it
+// sent behind its Finished waits in the record layer for tlsTraffic.
+func (cl *client) tlsHandshake() {
 	ct, _ := cl.c.Peek(-1)
 	if len(ct) == 0 {
-		return false
+		return
 	}
 	done, err := cl.tls.Step(ct)
 	_, _ = cl.c.Discard(len(ct))
@@ -314,7 +313,7 @@ func (cl *client) tlsHandshake() bool {
 		cl.lp.sealBuf = out[:0]
 	}
 	if !done {
-		return false
+		return
 	}
 	f := cl.lp.srv.tls
 	f.release()
@@ -322,7 +321,7 @@ func (cl *client) tlsHandshake() bool {
 	if err != nil {
 		f.st.failed[handshakeFailure(err)].Add(1)
 		cl.abort()
-		return false
+		return
 	}
 	now := time.Now().UnixNano()
 	dur := now - cl.startNs
@@ -337,11 +336,6 @@ func (cl *client) tlsHandshake() bool {
 	}
 	cl.deadline = cl.lp.now + cl.sn.clientHeader
 	cl.stallAt = cl.lp.now
-	if err := cl.tlsRead(); err != nil {
-		cl.abort()
-		return false
-	}
-	return true
 }
 
 // tlsHandshakeGone runs in cleanup: a client that closes during its
@@ -392,8 +386,13 @@ func isEOF(err error) bool {
 func (cl *client) tlsTraffic() {
 	if cl.state == csHandshake || cl.state == csProxy {
 		cl.onTraffic() // ciphertext for the handshake, or the PROXY header before it
-		cl.tlsReturn()
-		return
+		if cl.state != csIdle || cl.closeMe || cl.closed {
+			cl.tlsReturn()
+			return
+		}
+		// The handshake is over: what came behind the client's Finished
+		// (its first request, the HTTP/2 preface, a close_notify) is
+		// decrypted and processed like any later input.
 	}
 	err := cl.tlsRead()
 	cl.onTraffic()
