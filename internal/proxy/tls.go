@@ -69,6 +69,10 @@ type tlsFront struct {
 	inFlight atomic.Int64 // handshakes in progress
 	st       tlsStats
 
+	// admitHook, when set (tests only), runs in admit between reading
+	// the count of handshakes in progress and claiming a place.
+	admitHook func()
+
 	// The connections of the handshakes in progress, so that Stop and
 	// Shutdown can end them: a handshake is not a client yet, and would
 	// otherwise outlive the server by up to timeouts.tlsHandshake.
@@ -326,24 +330,39 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 			return nil, true, gnet.Close
 		}
 	}
-	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || f.inFlight.Load() >= f.max.Load() {
+	if s.active.Load() >= sn.maxConns || s.nearFDLimit() || !f.admit() {
 		lp.st.refused.Add(1)
 		f.st.failed[tlsFailRefused].Add(1)
 		return nil, true, gnet.Close
 	}
 	if sn.pp != nil && !sn.pp.trustedPeer(c) {
+		f.inFlight.Add(-1)
 		s.pp.fail(ppUntrusted)
 		return nil, true, gnet.Close
 	}
 	fd, err := c.Dup()
 	if err != nil {
+		f.inFlight.Add(-1)
 		f.st.failed[tlsFailRefused].Add(1)
 		return nil, true, gnet.Close
 	}
-	f.inFlight.Add(1)
 	f.hsWG.Add(1)
 	go f.handshake(lp.el, fd, time.Now(), sn.pp, &s.pp, sn.access, &lp.st.denied)
 	return nil, true, gnet.Close // the duplicate keeps the socket open
+}
+
+// admit claims a place for a new handshake under maxHandshakes; it
+// reports false when all are taken. The handshake gives it back.
+func (f *tlsFront) admit() bool {
+	n := f.inFlight.Load()
+	if n >= f.max.Load() {
+		return false
+	}
+	if f.admitHook != nil {
+		f.admitHook()
+	}
+	f.inFlight.Add(1)
+	return true
 }
 
 // handshake runs on its own goroutine: the PROXY header when pp is not
