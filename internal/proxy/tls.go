@@ -353,16 +353,21 @@ func (s *Server) tlsOpen(c gnet.Conn) (tc *tlsterm.Conn, handled bool, act gnet.
 
 // admit claims a place for a new handshake under maxHandshakes; it
 // reports false when all are taken. The handshake gives it back.
+// The count is claimed by compare-and-swap, so event loops admitting at
+// the same moment cannot overshoot the limit together.
 func (f *tlsFront) admit() bool {
-	n := f.inFlight.Load()
-	if n >= f.max.Load() {
-		return false
+	for {
+		n := f.inFlight.Load()
+		if n >= f.max.Load() {
+			return false
+		}
+		if f.admitHook != nil {
+			f.admitHook()
+		}
+		if f.inFlight.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	if f.admitHook != nil {
-		f.admitHook()
-	}
-	f.inFlight.Add(1)
-	return true
 }
 
 // handshake runs on its own goroutine: the PROXY header when pp is not
