@@ -133,6 +133,14 @@ func (r *Records13) KeyUpdate(t testing.TB, requested bool) {
 // Queued is how many bytes Flush would write.
 func (r *Records13) Queued() int { return len(r.buf) }
 
+// Take returns the queued records and forgets them, for a test that
+// feeds them to the server side itself.
+func (r *Records13) Take() []byte {
+	b := bytes.Clone(r.buf)
+	r.buf = r.buf[:0]
+	return b
+}
+
 // Flush writes the queued records.
 func (r *Records13) Flush() error {
 	_, err := r.Conn.Write(r.buf)

@@ -119,9 +119,16 @@ const minRead = 16 << 10
 //
 // Open may produce output of its own (a key update answering the peer's,
 // an alert): take it with Pending after every Open.
+//
+// A peer that asks for more than MaxKeyUpdates key updates within
+// KeyUpdateWindow gets a close_notify (in Pending) and
+// ErrKeyUpdateFlood: each request obliges this side to send a KeyUpdate
+// of its own, output a peer that does not read would otherwise pile up
+// without bound. crypto/tls stops only 16 in a row with no application
+// data between them.
 func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
-	c.raw.in = ct
-	defer func() { c.raw.in = nil }()
+	c.raw.in, c.raw.opening = ct, true
+	defer func() { c.raw.in, c.raw.opening = nil, false }()
 	for {
 		if cap(dst)-len(dst) < minRead {
 			dst = append(dst[:cap(dst)], make([]byte, minRead)...)[:len(dst)]
@@ -132,10 +139,28 @@ func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
 			if errors.Is(err, errWouldBlock) {
 				return dst, nil
 			}
+			if errors.Is(err, ErrKeyUpdateFlood) {
+				_ = c.tc.CloseWrite()
+			}
 			return dst, err
 		}
 	}
 }
+
+// The KeyUpdate budget (see Open): MaxKeyUpdates requests per
+// KeyUpdateWindow. Real peers update keys after gigabytes of records,
+// not several times a second.
+const (
+	MaxKeyUpdates   = 32
+	KeyUpdateWindow = 10 * time.Second
+)
+
+// ErrKeyUpdateFlood is Open's error for a peer that asked for more key
+// updates than the budget allows.
+var ErrKeyUpdateFlood = errors.New("tlsterm: too many KeyUpdate requests")
+
+// now is the budget's clock (tests replace it).
+var now = time.Now
 
 // Seal encrypts p into records and appends them, after any output Open
 // left pending, to dst. It fails only once the connection is broken or
@@ -184,6 +209,15 @@ type rawConn struct {
 	nc            net.Conn
 	in, out       []byte
 	local, remote net.Addr
+
+	// While Open runs, crypto/tls writes only to answer a KeyUpdate
+	// request (or to send an alert, with an error). They are counted
+	// per KeyUpdateWindow starting at kuStart (unix ns); flood is set
+	// beyond MaxKeyUpdates, and reading stops.
+	opening bool
+	flood   bool
+	kuN     int32
+	kuStart int64
 }
 
 var _ net.Conn = (*rawConn)(nil)
@@ -191,6 +225,9 @@ var _ net.Conn = (*rawConn)(nil)
 func (r *rawConn) Read(b []byte) (int, error) {
 	if r.nc != nil {
 		return r.nc.Read(b)
+	}
+	if r.flood {
+		return 0, ErrKeyUpdateFlood // not temporary: crypto/tls keeps it
 	}
 	if len(r.in) == 0 {
 		return 0, errWouldBlock
@@ -204,8 +241,23 @@ func (r *rawConn) Write(b []byte) (int, error) {
 	if r.nc != nil {
 		return r.nc.Write(b)
 	}
+	if r.opening {
+		r.keyUpdateAnswered()
+	}
 	r.out = append(r.out, b...)
 	return len(b), nil
+}
+
+// keyUpdateAnswered counts an answer against the budget.
+func (r *rawConn) keyUpdateAnswered() {
+	t := now().UnixNano()
+	if r.kuN == 0 || t-r.kuStart > int64(KeyUpdateWindow) {
+		r.kuStart, r.kuN = t, 0
+	}
+	r.kuN++
+	if r.kuN > MaxKeyUpdates {
+		r.flood = true
+	}
 }
 
 // Close does nothing: the caller owns the socket.
