@@ -445,6 +445,12 @@ func (v *validator) backends(key string, list []Backend) {
 		}
 		v.intRange(k+".weight", b.Weight, 0, maxWeight)
 		v.intRange(k+".maxConnections", b.MaxConnections, 0, 1000000)
+		if b.TLS != nil {
+			if msg == "" && !b.HTTPS() {
+				v.failf(k+".tls", "applies to https:// backends only, got %q", b.URL)
+			}
+			v.backendTLS(k+".tls", b.TLS)
+		}
 	}
 }
 
