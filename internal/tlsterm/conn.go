@@ -70,6 +70,7 @@ func (c *Conn) Handshake() error {
 		if st := c.tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 			c.subject = headerSafe(st.VerifiedChains[0][0].Subject.String())
 		}
+		c.Release() // what the handshake grew (a request read with it stays)
 	}
 	return err
 }
