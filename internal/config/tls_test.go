@@ -177,3 +177,18 @@ pools:
 		}
 	}
 }
+
+// TestBackendTLSErrorsOnce: a bad key of the pool's tls is reported once,
+// as the pool's, not again for each backend that inherits it.
+func TestBackendTLSErrorsOnce(t *testing.T) {
+	_, err := Parse([]byte(`
+tls: {caFile: /nonexistent-ca.pem}
+backends:
+  - {url: "https://a", tls: {serverName: a.internal}}
+  - {url: "https://b", tls: {serverName: b.internal}}
+`), "once.yaml")
+	errs := configErrors(t, err)
+	if len(errs) != 1 || errs[0].Key != "tls.caFile" {
+		t.Fatalf("errors %v, want one for tls.caFile", errs)
+	}
+}
