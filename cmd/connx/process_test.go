@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -76,8 +77,13 @@ type served struct {
 // a new connection per request, each with pause between requests; it
 // records failures and which backend answered when.
 func startLoad(t *testing.T, addr string, keepAlive, fresh int, pause time.Duration) *loadGen {
+	return startLoadURL(t, "http://"+addr+"/", nil, keepAlive, fresh, pause)
+}
+
+// startLoadURL is startLoad on url, over TLS with tc for https://.
+func startLoadURL(t *testing.T, url string, tc *tls.Config, keepAlive, fresh int, pause time.Duration) *loadGen {
 	g := &loadGen{}
-	g.Load = testproc.StartLoad(t, "http://"+addr+"/", keepAlive, fresh, pause, func(resp *http.Response, err error) {
+	g.Load = testproc.StartLoadTLS(t, url, tc, keepAlive, fresh, pause, func(resp *http.Response, err error) {
 		if err == nil && resp.StatusCode != 200 {
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}

@@ -94,6 +94,11 @@ func TestConfigRoute(t *testing.T) {
 	if c.Server.TLS == nil {
 		want["server"].(map[string]any)["tls"] = nil // likewise
 	}
+	for i, b := range c.Backends { // a backend's own tls section, likewise
+		if b.TLS == nil {
+			want["backends"].([]any)[i].(map[string]any)["tls"] = nil
+		}
+	}
 	if got := toJSON(t, c); !reflect.DeepEqual(got, want) {
 		gj, _ := json.MarshalIndent(got, "", " ")
 		wj, _ := json.MarshalIndent(want, "", " ")

@@ -266,6 +266,11 @@ type Backend struct {
 	// 0, the default, means no cap); a full backend is skipped by the
 	// balancer.
 	MaxConnections int `yaml:"maxConnections"`
+	// TLS overrides its pool's tls settings for this backend (an
+	// https:// URL only): the keys it sets replace the pool's, the
+	// others are the pool's (Parse fills them in). Nil, the default,
+	// uses the pool's settings as they are. Key tls.
+	TLS *BackendTLS `yaml:"tls"`
 	// Addr is the "host:port" dial address derived from URL by
 	// [Config.Validate] (port 80 when the URL has none; host lower-cased).
 	// It identifies the backend: runtime state that must survive a reload is

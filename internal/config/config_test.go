@@ -1090,7 +1090,14 @@ upstream: {proxyProtocol: v1}
 `, `
 pools:
   g: {backends: ["https://g:443"], upstream: {protocol: h2c}}
-` + oneBackend}
+` + oneBackend, `
+backends:
+  - {url: "http://a:80", tls: {serverName: a}}
+pools:
+  mixed:
+    backends:
+      - {url: "https://10.0.5.1:8443", tls: {caFile: /nonexistent-ca.pem}}
+`}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {
@@ -1103,7 +1110,7 @@ pools:
 	if err != nil {
 		t.Fatal(err)
 	}
-	quote := regexp.MustCompile(`\b([a-zA-Z]+(?:\.[a-zA-Z]+|\[\d+\])+: (?:must|unknown|https|has|duplicate|path|is|cannot|shadowed|route|not|a wildcard|at least|"\*")[^` + "`" + `\n]*)`)
+	quote := regexp.MustCompile(`\b([a-zA-Z]+(?:\.[a-zA-Z]+|\[\d+\])+: (?:must|unknown|https|has|duplicate|path|is|cannot|shadowed|route|not|a wildcard|at least|applies|"\*")[^` + "`" + `\n]*)`)
 	checked := 0
 	for _, path := range append(docs, "../../README.md") {
 		text, err := os.ReadFile(path)

@@ -659,6 +659,7 @@ func (d *decoder) entries(n *yaml.Node, key string, add func(child string, kat p
 // routes did not set: a pool's sections and a route's timeouts from the
 // top-level sections, and a route's rateLimit from the top-level one.
 func (d *decoder) inherit(c *Config) {
+	d.inheritBackends("backends", c.Backends, &c.BackendTLS)
 	for i := range c.Pools {
 		p := &c.Pools[i]
 		key := "pools." + p.Name
@@ -671,6 +672,7 @@ func (d *decoder) inherit(c *Config) {
 		if h := &p.HealthCheck; d.set[key+".healthCheck.interval"] && !d.set[key+".healthCheck.timeout"] && h.Interval > 0 {
 			h.Timeout = min(c.HealthCheck.Timeout, h.Interval)
 		}
+		d.inheritBackends(key+".backends", p.Backends, &p.TLS)
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -688,6 +690,16 @@ func (d *decoder) inherit(c *Config) {
 			if !d.set[key+".burst"] && d.set[key+".requestsPerSec"] {
 				rl.Burst = defaultBurst(rl.RequestsPerSec)
 			}
+		}
+	}
+}
+
+// inheritBackends fills the keys a backend's own tls section does not
+// set from its pool's (already complete) tls section.
+func (d *decoder) inheritBackends(key string, list []Backend, pool *BackendTLS) {
+	for i := range list {
+		if b := &list[i]; b.TLS != nil {
+			d.fill(key+"["+strconv.Itoa(i)+"].tls", b.TLS, pool)
 		}
 	}
 }

@@ -54,7 +54,7 @@ func (c *Config) validatePools(v *validator) {
 		if p.Discovery != nil {
 			v.discovery(key+".discovery", p.Discovery, "backends", p.Backends)
 		} else {
-			v.backends(key+".backends", p.Backends)
+			v.backends(key+".backends", p.Backends, &p.TLS)
 		}
 		sub := &validator{file: v.file, pos: v.pos, bad: v.bad}
 		sub.poolSections(key+".", p)

@@ -129,3 +129,66 @@ pools:
 		}
 	}
 }
+
+// TestBackendTLSOverride: a backend's own tls keys replace its pool's,
+// key by key; the others come from the pool's tls, itself inherited
+// from the top level. Backends without one keep nil (the pool's).
+func TestBackendTLSOverride(t *testing.T) {
+	ca := testcert.NewCA(t)
+	dir := t.TempDir()
+	caA, caB := dir+"/a.pem", dir+"/b.pem"
+	testcert.WriteFile(t, caA, ca.PEM)
+	testcert.WriteFile(t, caB, ca.PEM)
+	c := mustParse(t, `
+tls: {serverName: api.internal, caFile: `+caA+`}
+backends:
+  - url: "https://10.0.0.1:8443"
+    tls: {caFile: `+caB+`}
+  - "https://10.0.0.2:8443"
+pools:
+  p:
+    tls: {insecureSkipVerify: true}
+    backends:
+      - {url: "https://10.0.1.1", tls: {serverName: one.internal}}
+      - {url: "https://10.0.1.2"}
+`)
+	if got, want := c.Backends[0].TLS, (&BackendTLS{ServerName: "api.internal", CAFile: caB}); got == nil || *got != *want {
+		t.Errorf("backends[0].tls = %+v, want %+v", got, want)
+	}
+	if c.Backends[1].TLS != nil {
+		t.Errorf("backends[1].tls = %+v, want nil", c.Backends[1].TLS)
+	}
+	p := c.Pools[0]
+	want := BackendTLS{ServerName: "one.internal", CAFile: caA, InsecureSkipVerify: true}
+	if got := p.Backends[0].TLS; got == nil || *got != want {
+		t.Errorf("pools.p.backends[0].tls = %+v, want %+v", got, want)
+	}
+	if p.Backends[1].TLS != nil {
+		t.Errorf("pools.p.backends[1].tls = %+v, want nil", p.Backends[1].TLS)
+	}
+	for _, c := range []struct{ yaml, key string }{
+		{"backends:\n  - {url: \"http://a\", tls: {serverName: a}}\n", "backends[0].tls"},
+		{"backends:\n  - {url: \"https://a\", tls: {keyFile: x}}\n", "backends[0].tls.certFile"},
+		{"backends:\n  - {url: \"https://a\", tls: {serverName: \"a b\"}}\n", "backends[0].tls.serverName"},
+	} {
+		_, err := Parse([]byte(c.yaml), "b.yaml")
+		if errs := configErrors(t, err); errs[0].Key != c.key {
+			t.Errorf("%q: error %v, want one for %s", c.yaml, errs[0], c.key)
+		}
+	}
+}
+
+// TestBackendTLSErrorsOnce: a bad key of the pool's tls is reported once,
+// as the pool's, not again for each backend that inherits it.
+func TestBackendTLSErrorsOnce(t *testing.T) {
+	_, err := Parse([]byte(`
+tls: {caFile: /nonexistent-ca.pem}
+backends:
+  - {url: "https://a", tls: {serverName: a.internal}}
+  - {url: "https://b", tls: {serverName: b.internal}}
+`), "once.yaml")
+	errs := configErrors(t, err)
+	if len(errs) != 1 || errs[0].Key != "tls.caFile" {
+		t.Fatalf("errors %v, want one for tls.caFile", errs)
+	}
+}

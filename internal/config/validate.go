@@ -389,7 +389,7 @@ func (c *Config) validateBackends(v *validator) {
 		v.discovery("discovery", c.Discovery, "backends", c.Backends)
 	case len(c.Backends) == 0 && len(c.Routes) > 0:
 	default:
-		v.backends("backends", c.Backends)
+		v.backends("backends", c.Backends, &c.BackendTLS)
 	}
 }
 
@@ -424,7 +424,10 @@ func (v *validator) discovery(key string, d *Discovery, backendsKey string, back
 
 // backends checks each backend of a list at key, fills in Addr and
 // rejects two backends with the same address.
-func (v *validator) backends(key string, list []Backend) {
+//
+// A backend's own tls section is checked for what it adds to the pool's
+// (pool), which is checked, and named in errors, once as the pool's.
+func (v *validator) backends(key string, list []Backend, pool *BackendTLS) {
 	if len(list) == 0 {
 		v.failf(key, "at least one backend is required")
 		return
@@ -445,6 +448,22 @@ func (v *validator) backends(key string, list []Backend) {
 		}
 		v.intRange(k+".weight", b.Weight, 0, maxWeight)
 		v.intRange(k+".maxConnections", b.MaxConnections, 0, 1000000)
+		if b.TLS != nil {
+			if msg == "" && !b.HTTPS() {
+				v.failf(k+".tls", "applies to https:// backends only, got %q", b.URL)
+			}
+			own := *b.TLS
+			if own.ServerName == pool.ServerName {
+				own.ServerName = ""
+			}
+			if own.CAFile == pool.CAFile {
+				own.CAFile = ""
+			}
+			if own.CertFile == pool.CertFile && own.KeyFile == pool.KeyFile {
+				own.CertFile, own.KeyFile = "", ""
+			}
+			v.backendTLS(k+".tls", &own)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -54,7 +55,16 @@ type Backend struct {
 	checkErrAt  int64
 
 	checksOK, checksFailed uint64 // finished active checks, by result
+
+	tlsConf atomic.Pointer[tls.Config] // SetTLS; nil: CheckConfig.TLS
 }
+
+// SetTLS sets the TLS configuration of the backend's checks (an
+// https:// backend with settings of its own); nil, the default, uses
+// CheckConfig.TLS. conf must not be modified afterwards. Safe for
+// concurrent use; a check in progress keeps the configuration it
+// started with.
+func (b *Backend) SetTLS(conf *tls.Config) { b.tlsConf.Store(conf) }
 
 // NewBackend returns the health record of the backend at rawURL (an
 // absolute http or https URL; its path is ignored: checks use

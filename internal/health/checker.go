@@ -250,7 +250,11 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return c.dialTLS(ctx, network, addr, c.cfg.Load().TLS)
+		conf := c.cfg.Load().TLS
+		if bc, ok := ctx.Value(backendTLSKey{}).(*tls.Config); ok {
+			conf = bc
+		}
+		return c.dialTLS(ctx, network, addr, conf)
 	}
 	c = &Checker{
 		clk: clk,
@@ -425,6 +429,9 @@ func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok b
 	if cfg.GRPC {
 		return c.checkGRPC(ctx, b, cfg)
 	}
+	if conf := b.tlsConf.Load(); conf != nil {
+		ctx = context.WithValue(ctx, backendTLSKey{}, conf) // for DialTLSContext
+	}
 	req, err := http.NewRequestWithContext(ctx, cfg.Method, b.base+cfg.Path, nil)
 	if err != nil {
 		return false, err.Error()
@@ -454,6 +461,10 @@ func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok b
 
 // dialTLS connects to addr and runs a TLS handshake with base (nil: the
 // defaults), naming the server by addr's host unless base names it.
+// backendTLSKey is the context key of a backend's own TLS
+// configuration (Backend.SetTLS) on its way to the dial.
+type backendTLSKey struct{}
+
 func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config) (net.Conn, error) {
 	conn, err := c.dial(ctx, network, addr) // the PROXY header, if any, goes first
 	if err != nil {

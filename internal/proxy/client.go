@@ -875,6 +875,11 @@ func (cl *client) tick(now int64, full bool) {
 			cl.abort()
 			return
 		}
+		if cl.tls != nil && cl.buffered() == 0 {
+			// Idle: crypto/tls's input buffers go back (at most once
+			// per sweep, not per request).
+			cl.tls.Release()
+		}
 	case csHead, csBody:
 		if now > cl.deadline {
 			if !cl.inReq {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/connx/connx/internal/http1"
@@ -54,10 +55,11 @@ type loop struct {
 	// visit every idle connection; busyNext is the spare list.
 	busy, busyNext []*peer
 
-	lastFull int64
-	scratch  []byte // response heads are built here
-	norm     []byte // a request path normalised for routing
-	target   []byte // a rewritten request target
+	lastFull   int64
+	fullSweeps atomic.Uint64 // full sweeps done; tests wait on it
+	scratch    []byte        // response heads are built here
+	norm       []byte        // a request path normalised for routing
+	target     []byte        // a rewritten request target
 	// fwd is the request target to forward for the head being read when
 	// it is not the one received (routing normalised or rewrote it),
 	// else nil: target, norm or part of the client's input, valid only
@@ -276,6 +278,7 @@ func (lp *loop) sweep() {
 	if full {
 		lp.lastFull = lp.now
 		lp.budget.decay(lp.now)
+		defer lp.fullSweeps.Add(1)
 	}
 	if !full && len(lp.busy) == 0 {
 		return

@@ -132,7 +132,7 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	}
 	pl.policy = policy
 	pl.hashed = policy.Name() == balancer.NameConsistentHash
-	base, confs, err := upstreamTLS(p, st)
+	base, confs, err := upstreamTLS(p, st, pl.members)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tlsKey(p), err)
 	}
@@ -140,6 +140,7 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	// Nothing failed: commit the pool, its new backends and its settings.
 	for i, m := range pl.members {
 		m.tlsConf.Store(confs[i])
+		m.hb.SetTLS(confs[i]) // also for checks: the backend's own settings
 	}
 	s.pools[p.Name] = st
 	for addr, be := range fresh {

@@ -47,6 +47,10 @@ type backend struct {
 	// tlsConf is the TLS configuration of an https:// backend
 	// (upstream_tls.go), replaced by reloads; nil for http://.
 	tlsConf atomic.Pointer[tls.Config]
+	// sessions caches the TLS sessions of an https:// backend with tls
+	// settings of its own (other backends use their pool's cache); made
+	// by the first snapshot that needs it, kept across reloads.
+	sessions tls.ClientSessionCache
 }
 
 // available reports whether the backend may be picked at time now (unix

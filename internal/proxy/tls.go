@@ -69,6 +69,10 @@ type tlsFront struct {
 
 	inFlight atomic.Int64 // handshakes in progress (admit, release)
 	st       tlsStats
+
+	// admitHook, when set (tests only), runs in admit between reading
+	// the count of handshakes in progress and claiming a place.
+	admitHook func()
 }
 
 // admit takes one of the server.tls.maxHandshakes slots for a new
@@ -79,6 +83,9 @@ func (f *tlsFront) admit() bool {
 		n := f.inFlight.Load()
 		if n >= f.max.Load() {
 			return false
+		}
+		if f.admitHook != nil {
+			f.admitHook()
 		}
 		if f.inFlight.CompareAndSwap(n, n+1) {
 			return true

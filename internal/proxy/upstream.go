@@ -596,6 +596,9 @@ func (up *upstream) tick(now int64, full bool) {
 			return
 		}
 	}
+	if full && up.state == usIdle && up.tls != nil && up.buffered() == 0 {
+		up.tls.Release() // pooled: crypto/tls's input buffers go back
+	}
 	if !full || !up.attached() || up.deadline == 0 || now <= up.deadline {
 		return
 	}

@@ -29,31 +29,41 @@ import (
 const sessionCacheSize = 1024
 
 // upstreamTLS builds the tls.Config of each backend of p (nil for the
-// http:// ones), in p.Backends order: base, the pool's settings, with
-// the backend's server name. base is nil when p has no https:// backend.
-// st keeps the pool's session cache across reloads.
-func upstreamTLS(p *config.Pool, st *poolState) (base *tls.Config, confs []*tls.Config, err error) {
+// http:// ones), in p.Backends order (members is the same list as the
+// snapshot sees it): base, the pool's settings, with the backend's
+// server name; or, for a backend with a tls key of its own, a config of
+// its settings (already completed from the pool's by config.Parse) with
+// a session cache of its own, so that a session verified under one
+// backend's CAs is never offered to another. base is nil when no
+// https:// backend of p uses the pool's settings. st keeps the pool's
+// session cache across reloads.
+func upstreamTLS(p *config.Pool, st *poolState, members []member) (base *tls.Config, confs []*tls.Config, err error) {
 	confs = make([]*tls.Config, len(p.Backends))
 	for i := range p.Backends {
 		b := &p.Backends[i]
 		if !b.HTTPS() {
 			continue
 		}
-		if base == nil {
-			if st.sessions == nil {
-				st.sessions = tls.NewLRUClientSessionCache(sessionCacheSize)
+		var conf *tls.Config
+		switch be := members[i].backend; {
+		case b.TLS != nil:
+			if be.sessions == nil {
+				be.sessions = tls.NewLRUClientSessionCache(backendSessionCacheSize)
 			}
-			t := &p.TLS
-			base, err = tlsterm.NewClientConfig(tlsterm.ClientOptions{
-				CAFile: t.CAFile, InsecureSkipVerify: t.InsecureSkipVerify,
-				CertFile: t.CertFile, KeyFile: t.KeyFile, Sessions: st.sessions,
-			})
-			if err != nil {
-				return nil, nil, err
+			if conf, err = clientConfig(b.TLS, be.sessions); err != nil {
+				return nil, nil, fmt.Errorf("backend %s: %w", b.URL, err)
 			}
-			base.ServerName = t.ServerName
+		default:
+			if base == nil {
+				if st.sessions == nil {
+					st.sessions = tls.NewLRUClientSessionCache(sessionCacheSize)
+				}
+				if base, err = clientConfig(&p.TLS, st.sessions); err != nil {
+					return nil, nil, err
+				}
+			}
+			conf = base.Clone()
 		}
-		conf := base.Clone()
 		if conf.ServerName == "" {
 			u, err := url.Parse(b.URL)
 			if err != nil {
@@ -64,6 +74,24 @@ func upstreamTLS(p *config.Pool, st *poolState) (base *tls.Config, confs []*tls.
 		confs[i] = conf
 	}
 	return base, confs, nil
+}
+
+// backendSessionCacheSize bounds the cached sessions of a backend with
+// tls settings of its own.
+const backendSessionCacheSize = 64
+
+// clientConfig is the tls.Config of settings t, caching sessions in
+// sessions.
+func clientConfig(t *config.BackendTLS, sessions tls.ClientSessionCache) (*tls.Config, error) {
+	conf, err := tlsterm.NewClientConfig(tlsterm.ClientOptions{
+		CAFile: t.CAFile, InsecureSkipVerify: t.InsecureSkipVerify,
+		CertFile: t.CertFile, KeyFile: t.KeyFile, Sessions: sessions,
+	})
+	if err != nil {
+		return nil, err
+	}
+	conf.ServerName = t.ServerName
+	return conf, nil
 }
 
 // tlsKey is the error prefix of pool p's tls section.

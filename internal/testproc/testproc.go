@@ -6,6 +6,7 @@ package testproc
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -225,6 +226,13 @@ type Load struct {
 // result goes to record, called from the clients' goroutines: the
 // response (body read and closed; headers and status valid) or the error.
 func StartLoad(t *testing.T, url string, keepAlive, fresh int, pause time.Duration, record func(*http.Response, error)) *Load {
+	return StartLoadTLS(t, url, nil, keepAlive, fresh, pause, record)
+}
+
+// StartLoadTLS is StartLoad for an https:// url, with the clients'
+// TLS configuration tc (nil: Go's default). Fresh clients then run a
+// full or resumed handshake per request.
+func StartLoadTLS(t *testing.T, url string, tc *tls.Config, keepAlive, fresh int, pause time.Duration, record func(*http.Response, error)) *Load {
 	l := &Load{stop: make(chan struct{})}
 	run := func(tr *http.Transport) {
 		defer l.wg.Done()
@@ -247,11 +255,11 @@ func StartLoad(t *testing.T, url string, keepAlive, fresh int, pause time.Durati
 	}
 	for range keepAlive {
 		l.wg.Add(1)
-		go run(&http.Transport{MaxIdleConnsPerHost: 1})
+		go run(&http.Transport{MaxIdleConnsPerHost: 1, TLSClientConfig: tc})
 	}
 	for range fresh {
 		l.wg.Add(1)
-		go run(&http.Transport{DisableKeepAlives: true})
+		go run(&http.Transport{DisableKeepAlives: true, TLSClientConfig: tc})
 	}
 	t.Cleanup(l.Halt)
 	return l

@@ -122,6 +122,7 @@ func (c *Conn) handshake(yield func(struct{}) bool) {
 	c.done = true
 	if c.hsErr == nil {
 		c.setSubject()
+		c.Release() // what the handshake grew (a request read with it stays)
 	}
 }
 
@@ -152,6 +153,7 @@ func (c *Conn) Handshake() error {
 	c.raw.nc = nil
 	if err == nil {
 		c.setSubject()
+		c.Release() // what the handshake grew (a request read with it stays)
 	}
 	return err
 }
@@ -208,13 +210,20 @@ const minRead = 16 << 10
 //
 // Open may produce output of its own (a key update answering the peer's,
 // an alert): take it with Pending after every Open.
+//
+// A peer that asks for more than MaxKeyUpdates key updates within
+// KeyUpdateWindow gets a close_notify (in Pending) and
+// ErrKeyUpdateFlood: each request obliges this side to send a KeyUpdate
+// of its own, output a peer that does not read would otherwise pile up
+// without bound. crypto/tls stops only 16 in a row with no application
+// data between them.
 func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
 	if c.raw.left != nil {
 		ct = append(c.raw.left, ct...)
 		c.raw.left = nil
 	}
-	c.raw.in = ct
-	defer func() { c.raw.in = nil }()
+	c.raw.in, c.raw.opening = ct, true
+	defer func() { c.raw.in, c.raw.opening = nil, false }()
 	for {
 		if cap(dst)-len(dst) < minRead {
 			dst = append(dst[:cap(dst)], make([]byte, minRead)...)[:len(dst)]
@@ -225,10 +234,28 @@ func (c *Conn) Open(dst, ct []byte) ([]byte, error) {
 			if errors.Is(err, errWouldBlock) {
 				return dst, nil
 			}
+			if errors.Is(err, ErrKeyUpdateFlood) {
+				_ = c.tc.CloseWrite()
+			}
 			return dst, err
 		}
 	}
 }
+
+// The KeyUpdate budget (see Open): MaxKeyUpdates requests per
+// KeyUpdateWindow. Real peers update keys after gigabytes of records,
+// not several times a second.
+const (
+	MaxKeyUpdates   = 32
+	KeyUpdateWindow = 10 * time.Second
+)
+
+// ErrKeyUpdateFlood is Open's error for a peer that asked for more key
+// updates than the budget allows.
+var ErrKeyUpdateFlood = errors.New("tlsterm: too many KeyUpdate requests")
+
+// now is the budget's clock (tests replace it).
+var now = time.Now
 
 // Seal encrypts p into records and appends them, after any output Open
 // left pending, to dst. It fails only once the connection is broken or
@@ -281,6 +308,15 @@ type rawConn struct {
 	local, remote net.Addr
 	stepped       bool                // the handshake is driven by Step
 	yield         func(struct{}) bool // suspends it while in is empty
+
+	// While Open runs, crypto/tls writes only to answer a KeyUpdate
+	// request (or to send an alert, with an error). They are counted
+	// per KeyUpdateWindow starting at kuStart (unix ns); flood is set
+	// beyond MaxKeyUpdates, and reading stops.
+	opening bool
+	flood   bool
+	kuN     int32
+	kuStart int64
 }
 
 // errAborted is the read error of a stepped handshake ended by Abort.
@@ -291,6 +327,9 @@ var _ net.Conn = (*rawConn)(nil)
 func (r *rawConn) Read(b []byte) (int, error) {
 	if r.nc != nil {
 		return r.nc.Read(b)
+	}
+	if r.flood {
+		return 0, ErrKeyUpdateFlood // not temporary: crypto/tls keeps it
 	}
 	for len(r.in) == 0 {
 		if r.yield == nil {
@@ -312,8 +351,23 @@ func (r *rawConn) Write(b []byte) (int, error) {
 	if r.nc != nil {
 		return r.nc.Write(b)
 	}
+	if r.opening {
+		r.keyUpdateAnswered()
+	}
 	r.out = append(r.out, b...)
 	return len(b), nil
+}
+
+// keyUpdateAnswered counts an answer against the budget.
+func (r *rawConn) keyUpdateAnswered() {
+	t := now().UnixNano()
+	if r.kuN == 0 || t-r.kuStart > int64(KeyUpdateWindow) {
+		r.kuStart, r.kuN = t, 0
+	}
+	r.kuN++
+	if r.kuN > MaxKeyUpdates {
+		r.flood = true
+	}
 }
 
 // Close does nothing: the caller owns the socket.
