@@ -1090,6 +1090,10 @@ upstream: {proxyProtocol: v1}
 `, `
 pools:
   g: {backends: ["https://g:443"], upstream: {protocol: h2c}}
+` + oneBackend, `
+pools:
+  g: {backends: ["http://g:50051"], upstream: {protocol: h2}}
+  d: {discovery: {dns: {name: g.test}}, upstream: {protocol: h2}}
 ` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}

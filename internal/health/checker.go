@@ -214,7 +214,8 @@ type Checker struct {
 	clk    Clock
 	log    *slog.Logger
 	client *http.Client
-	h2c    *http.Client // gRPC checks (grpc.go)
+	h2c    *http.Client // gRPC checks of http:// backends (grpc.go)
+	h2tls  *http.Client // gRPC checks of https:// backends
 	cfg    atomic.Pointer[CheckConfig]
 	// randN returns a random number in [0, n); n > 0. Tests replace it
 	// before Start.
@@ -250,7 +251,7 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return c.dialTLS(ctx, network, addr, c.cfg.Load().TLS)
+		return c.dialTLS(ctx, network, addr, c.cfg.Load().TLS, "http/1.1")
 	}
 	c = &Checker{
 		clk: clk,
@@ -266,6 +267,9 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 	}
 	c.h2c = newH2CClient(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return c.dial(ctx, network, addr)
+	})
+	c.h2tls = newH2TLSClient(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return c.dialH2TLS(ctx, network, addr, c.cfg.Load().TLS)
 	})
 	n := cfg.normalized()
 	c.cfg.Store(&n)
@@ -453,8 +457,10 @@ func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok b
 }
 
 // dialTLS connects to addr and runs a TLS handshake with base (nil: the
-// defaults), naming the server by addr's host unless base names it.
-func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config) (net.Conn, error) {
+// defaults), naming the server by addr's host unless base names it, and
+// offering alpn (an h2 pool's base offers h2, which an HTTP check does
+// not speak).
+func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config, alpn string) (net.Conn, error) {
 	conn, err := c.dial(ctx, network, addr) // the PROXY header, if any, goes first
 	if err != nil {
 		return nil, err
@@ -465,6 +471,7 @@ func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.C
 	} else {
 		conf = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	conf.NextProtos = []string{alpn}
 	if conf.ServerName == "" {
 		if host, _, err := net.SplitHostPort(addr); err == nil {
 			conf.ServerName = host

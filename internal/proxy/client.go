@@ -429,7 +429,7 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 	cl.tries++
 	cl.be = be
 	be.node.Begin()
-	if cl.pool.h2c {
+	if cl.pool.h2 {
 		cl.assignH2(be, probe)
 		return
 	}

@@ -91,14 +91,15 @@ func (l trackingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func startGRPCBackend(t *testing.T) *grpcBackend {
+func startGRPCBackend(t *testing.T, opts ...grpc.ServerOption) *grpcBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &grpcBackend{addr: ln.Addr().String()}
-	b.srv = grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
+	opts = append(opts, grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
+	b.srv = grpc.NewServer(opts...)
 	b.srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "test.Echo",
 		HandlerType: (*any)(nil),

@@ -101,7 +101,11 @@ func (g *h2call) requestHead() (*http2.HeaderBlock, bool) {
 			authority = h.Value
 		}
 	}
-	blk := g.h.c2.Request(string(r.Method), "http", string(authority), string(r.Path))
+	scheme := "http"
+	if g.be.tlsConf.Load() != nil {
+		scheme = "https" // upstream.protocol h2
+	}
+	blk := g.h.c2.Request(string(r.Method), scheme, string(authority), string(r.Path))
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		if h.Flags&(http1.FlagHost|http1.FlagHopByHop|http1.FlagTransferEncoding) != 0 {
