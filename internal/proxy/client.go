@@ -103,6 +103,11 @@ type client struct {
 	gc         *h2call
 	grpc       bool
 	teTrailers bool
+	// grpcDeadline is when a gRPC call's grpc-timeout runs out (loop
+	// clock; 0: none); grpcCode the call's gRPC status once known (-1
+	// before), for connx_grpc_calls_total.
+	grpcDeadline int64
+	grpcCode     int
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
+	"github.com/connx/connx/internal/grpcwire"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/http2"
 )
@@ -462,29 +463,70 @@ func (g *h2call) lost(f failure, unprocessed bool) {
 	cl.gc = nil
 	g.release(outcomeOf(f))
 	if cl.respStarted {
-		if cl.grpc && g.kind == http1.BodyChunked && g.trl {
-			// A gRPC client reads trailers with UNAVAILABLE as what they
-			// are; a reset would reach it as INTERNAL.
-			b := append(cl.lp.scratch[:0], "0\r\ngrpc-status: 14\r\ngrpc-message: connx: backend connection lost\r\n\r\n"...)
-			cl.lp.scratch = b
-			cl.endOut(g.status, g.be, kindOf(f), len(b))
-			if cl.write(b) {
-				cl.closeAfter = true
-				cl.exchangeDone()
-			}
-			return
-		}
-		cl.end(g.status, g.be, kindOf(f))
-		cl.abort()
+		g.cutShort(grpcUnavailable, "connx: backend connection lost", kindOf(f))
 		return
 	}
 	cl.h2Failed(f, g.be, unprocessed)
 }
 
+// cutShort ends the client's side of a call whose response had started
+// (the call is done): a gRPC call gets trailers with status st and msg —
+// a gRPC client reads them as what they are, where a reset would reach
+// it as INTERNAL —, anything else is aborted.
+func (g *h2call) cutShort(st int, msg string, kind errKind) {
+	cl := g.cl
+	if cl.grpc && g.kind == http1.BodyChunked && g.trl {
+		b := append(cl.lp.scratch[:0], "0\r\ngrpc-status: "...)
+		b = strconv.AppendInt(b, int64(st), 10)
+		b = append(b, "\r\ngrpc-message: "...)
+		b = append(b, msg...)
+		b = append(b, "\r\n\r\n"...)
+		cl.lp.scratch = b
+		cl.grpcCode = st
+		cl.endOut(g.status, g.be, kind, len(b))
+		if cl.write(b) {
+			cl.closeAfter = true
+			cl.exchangeDone()
+		}
+		return
+	}
+	cl.end(g.status, g.be, kind)
+	cl.abort()
+}
+
+// expire ends a gRPC call whose grpc-timeout ran out: the backend's
+// stream is reset (CANCEL) and the client gets DEADLINE_EXCEEDED — as a
+// trailers-only answer before the response started, as trailers after.
+func (g *h2call) expire() {
+	cl := g.cl
+	if !cl.respStarted {
+		resp := appendGRPCStatus(nil, grpcDeadlineExceeded, grpcDeadlineMsg, false)
+		cl.grpcCode = grpcDeadlineExceeded
+		cl.endOut(http.StatusGatewayTimeout, g.be, errTimeout, len(resp))
+		cl.rejectWith(resp) // resets the stream (dropCall)
+		return
+	}
+	g.done = true
+	g.h.c2.Reset(g.id, http2.ErrCodeCancel)
+	g.h.removed(g)
+	g.h.flush()
+	cl.gc = nil
+	g.release(breaker.Canceled)
+	g.cutShort(grpcDeadlineExceeded, grpcDeadlineMsg, errTimeout)
+}
+
+// grpcDeadlineMsg is the grpc-message of a call whose grpc-timeout ConnX
+// enforced.
+const grpcDeadlineMsg = "connx: deadline exceeded (grpc-timeout)"
+
 // tick enforces the call's timeouts and returns response bytes a slow
 // client has taken since.
 func (g *h2call) tick(now int64, full bool) {
 	if g.done {
+		return
+	}
+	if dl := g.cl.grpcDeadline; dl > 0 && now >= dl {
+		g.expire()
 		return
 	}
 	g.drained()
@@ -642,8 +684,12 @@ func (d *chunkDecoder) next(b []byte) (data []byte, n int, end bool) {
 
 // noteGRPC records whether the request r is a gRPC call and whether its
 // client takes trailers.
+// A valid grpc-timeout sets the call's deadline (grpcDeadline), counted
+// from now.
 func (cl *client) noteGRPC(r *http1.Request) {
 	cl.grpc, cl.teTrailers = false, false
+	cl.grpcDeadline, cl.grpcCode = 0, -1
+	var timeout []byte
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		switch {
@@ -652,8 +698,23 @@ func (cl *client) noteGRPC(r *http1.Request) {
 			cl.grpc = len(v) >= 16 && http1.EqualFold(v[:16], "application/grpc") && (len(v) == 16 || v[16] == '+' || v[16] == ';')
 		case len(h.Name) == 2 && http1.EqualFold(h.Name, "te"):
 			cl.teTrailers = bytes.Contains(h.Value, []byte("trailers"))
+		case len(h.Name) == 12 && http1.EqualFold(h.Name, "grpc-timeout"):
+			timeout = h.Value
 		}
 	}
+	if cl.grpc && timeout != nil {
+		if d, ok := grpcwire.ParseTimeout(timeout); ok {
+			cl.grpcDeadline = satAdd(cl.lp.now, int64(d))
+		}
+	}
+}
+
+// satAdd is a+b for b >= 0, at most the largest int64.
+func satAdd(a, b int64) int64 {
+	if a > noDeadline-b {
+		return noDeadline
+	}
+	return a + b
 }
 
 // gRPC status codes ConnX answers with.
@@ -686,6 +747,12 @@ func grpcStatusFor(code int) (int, string) {
 // failed with HTTP status code; keep leaves the connection open.
 func appendGRPCError(b []byte, code int, keep bool) []byte {
 	st, msg := grpcStatusFor(code)
+	return appendGRPCStatus(b, st, msg, keep)
+}
+
+// appendGRPCStatus appends a trailers-only answer with gRPC status st and
+// message msg; keep leaves the connection open.
+func appendGRPCStatus(b []byte, st int, msg string, keep bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nGrpc-Status: "...)
 	b = strconv.AppendInt(b, int64(st), 10)
 	b = append(b, "\r\nGrpc-Message: "...)
