@@ -1,6 +1,7 @@
 // Package grpcwire reads the gRPC fields a proxy acts on, as the gRPC
 // over HTTP/2 protocol spells them (PROTOCOL-HTTP2.md in grpc/grpc):
-// grpc-timeout and grpc-status. It does no I/O and allocates nothing.
+// grpc-timeout and grpc-status, and the status a client makes of an HTTP
+// status without one. It does no I/O and allocates nothing.
 package grpcwire
 
 import "time"
@@ -50,16 +51,42 @@ func ParseTimeout(v []byte) (time.Duration, bool) {
 // ParseStatus parses a grpc-status value, a decimal code; it returns -1
 // for a value that is not one (empty, signs, other characters, more
 // than 9 digits).
-func ParseStatus(v []byte) int {
+func ParseStatus[T string | []byte](v T) int {
 	if len(v) == 0 || len(v) > 9 {
 		return -1
 	}
 	n := 0
-	for _, c := range v {
+	for i := range len(v) {
+		c := v[i]
 		if c < '0' || c > '9' {
 			return -1
 		}
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// Status codes 0 to MaxStatus are the ones gRPC defines (OK to
+// UNAUTHENTICATED).
+const MaxStatus = 16
+
+// FromHTTPStatus is the gRPC status a client gives a response with HTTP
+// status code and no grpc-status (the mapping of grpc/grpc's
+// http-grpc-status-mapping.md): 400 INTERNAL, 401 UNAUTHENTICATED, 403
+// PERMISSION_DENIED, 404 UNIMPLEMENTED, 429, 502, 503 and 504
+// UNAVAILABLE, any other UNKNOWN.
+func FromHTTPStatus(code int) int {
+	switch code {
+	case 400:
+		return 13
+	case 401:
+		return 16
+	case 403:
+		return 7
+	case 404:
+		return 12
+	case 429, 502, 503, 504:
+		return 14
+	}
+	return 2
 }

@@ -49,6 +49,14 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestFromHTTPStatus(t *testing.T) {
+	for code, want := range map[int]int{400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14, 500: 2, 200: 2} {
+		if got := FromHTTPStatus(code); got != want {
+			t.Errorf("FromHTTPStatus(%d) = %d, want %d", code, got, want)
+		}
+	}
+}
+
 func TestAllocs(t *testing.T) {
 	v, s := []byte("250m"), []byte("14")
 	if n := testing.AllocsPerRun(100, func() {

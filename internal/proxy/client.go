@@ -386,7 +386,7 @@ func (cl *client) admitRate(lim *ratelimit.Limiter, r *http1.Request, n int) boo
 	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
 	if cl.grpc {
-		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)
+		lp.scratch = cl.appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)
 	}
 	cl.sendAnswer(http.StatusTooManyRequests, errRateLimited, lp.scratch, n, keep)
 	return false
@@ -585,7 +585,7 @@ func (cl *client) rejectUnavailable() {
 	lp := cl.lp
 	lp.scratch = appendUnavailable(lp.scratch[:0], cl.pool.retryAfter(lp.now))
 	if cl.grpc {
-		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusServiceUnavailable, false)
+		lp.scratch = cl.appendGRPCError(lp.scratch[:0], http.StatusServiceUnavailable, false)
 	}
 	if !cl.respStarted {
 		cl.endOut(http.StatusServiceUnavailable, nil, errNoBackend, len(lp.scratch))
@@ -646,7 +646,7 @@ func (cl *client) reject(code int) {
 func (cl *client) rejectFor(code int, kind errKind, be *backend) {
 	resp := errorResponse(code)
 	if cl.grpc {
-		resp = appendGRPCError(nil, code, false)
+		resp = cl.appendGRPCError(nil, code, false)
 	}
 	if !cl.respStarted {
 		cl.endOut(code, be, kind, len(resp))
@@ -1073,6 +1073,9 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 		slot = cl.pool.st.noneID + 1
 	}
 	st.count(slot, cl.method, code, dur)
+	if cl.grpc && cl.pool != nil && cl.pool.h2 {
+		st.countGRPC(slot, cl.grpcStatus(code))
+	}
 	if cl.rt != nil {
 		st.countRoute(cl.rt.id, code, dur)
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,12 +30,31 @@ func h2cBackend(t *testing.T, h http.HandlerFunc) string {
 }
 
 // h2cClient is a net/http client that speaks HTTP/2 in cleartext with
-// prior knowledge; it does not act on grpc-timeout either.
+// prior knowledge; it does not act on grpc-timeout either. Its
+// connections are closed when the test ends (CloseIdleConnections would
+// miss one whose last stream the transport has not finished with yet).
 func h2cClient(t *testing.T) *http.Client {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: p}
-	t.Cleanup(tr.CloseIdleConnections)
+	var mu sync.Mutex
+	var conns []net.Conn
+	tr := &http.Transport{Protocols: p, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
 	return &http.Client{Transport: tr}
 }
 

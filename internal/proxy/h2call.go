@@ -340,6 +340,9 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	lp.putResp(r)
 	g.respEnd = ev.EndStream
 	if g.kind == http1.BodyNone {
+		if cl.grpc {
+			cl.noteGRPCStatus(ev.Fields) // trailers-only
+		}
 		cl.endOut(g.status, g.be, errNone, len(lp.scratch))
 		if cl.write(lp.scratch) {
 			g.finish()
@@ -398,6 +401,9 @@ func (g *h2call) trailers(fields []http2.Field) {
 		}
 		b = append(b, "\r\n"...)
 		cl.lp.scratch = b
+	}
+	if cl.grpc {
+		cl.noteGRPCStatus(fields)
 	}
 	cl.endOut(g.status, g.be, errNone, len(b))
 	if len(b) > 0 && !cl.write(b) {
@@ -744,10 +750,42 @@ func grpcStatusFor(code int) (int, string) {
 }
 
 // appendGRPCError appends the trailers-only answer for a call ConnX
-// failed with HTTP status code; keep leaves the connection open.
-func appendGRPCError(b []byte, code int, keep bool) []byte {
+// failed with HTTP status code, and records its gRPC status; keep leaves
+// the connection open.
+func (cl *client) appendGRPCError(b []byte, code int, keep bool) []byte {
 	st, msg := grpcStatusFor(code)
+	cl.grpcCode = st
 	return appendGRPCStatus(b, st, msg, keep)
+}
+
+// grpcStatus is the gRPC status of a call that ended with HTTP status
+// code: the one ConnX sent or passed on; CANCELLED for a client that
+// went away first; for a response without grpc-status, what a gRPC
+// client makes of its HTTP status, or -1 ("other") for a 200.
+func (cl *client) grpcStatus(code int) int {
+	switch {
+	case cl.grpcCode >= 0:
+		return cl.grpcCode
+	case code == statusClientGone:
+		return 1 // CANCELLED
+	case code == http.StatusOK:
+		return -1
+	}
+	return grpcwire.FromHTTPStatus(code)
+}
+
+// noteGRPCStatus records the grpc-status among fields (a trailers-only
+// head, or trailers).
+func (cl *client) noteGRPCStatus(fields []http2.Field) {
+	for i := range fields {
+		if f := &fields[i]; f.Name == "grpc-status" {
+			cl.grpcCode = grpcwire.ParseStatus(f.Value)
+			if cl.grpcCode < 0 {
+				cl.grpcCode = grpcOther
+			}
+			return
+		}
+	}
 }
 
 // appendGRPCStatus appends a trailers-only answer with gRPC status st and
