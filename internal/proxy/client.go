@@ -108,6 +108,13 @@ type client struct {
 	// before), for connx_grpc_calls_total.
 	grpcDeadline int64
 	grpcCode     int
+	// replay is a gRPC call's request payload sent so far, kept (up to
+	// grpcReplayMax, a loop buffer) so that the call can be retried on
+	// another backend (h2Failed); replayOver: more was sent, no retry.
+	// h2dec is the call's chunked-body decoder, which a retry continues.
+	replay     []byte
+	replayOver bool
+	h2dec      chunkDecoder
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -261,6 +268,8 @@ func (cl *client) readHead() bool {
 	cl.dropBody = false
 	cl.bodySent = 0
 	cl.tries = 0
+	cl.dropReplay()
+	cl.h2dec = chunkDecoder{}
 	cl.bodyKind = r.BodyKind()
 	cl.bodyLeft = r.ContentLength
 	if cl.bodyKind == http1.BodyChunked {
@@ -599,6 +608,7 @@ func (cl *client) exchangeDone() {
 	lp := cl.lp
 	lp.putBuf(cl.head)
 	cl.head = nil
+	cl.dropReplay()
 	lp.putChunks(cl.chunks)
 	cl.chunks = nil
 	if cl.st != nil {
@@ -782,6 +792,7 @@ func (cl *client) cleanup() {
 	}
 	cl.dropOwed()
 	cl.dropCall()
+	cl.dropReplay()
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {

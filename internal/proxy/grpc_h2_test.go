@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -106,7 +107,11 @@ func TestGRPCH2Backends(t *testing.T) {
 		}
 	})
 	t.Run("bidi with a 16 MiB message", func(t *testing.T) {
-		s, err := cc.NewStream(testCtx(t), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/test.Echo/Bidi")
+		// TLS on both legs under -race takes several seconds: a bound
+		// against a hang, not a speed test.
+		ctx, cancel := context.WithTimeout(context.Background(), 6*ioTimeout)
+		defer cancel()
+		s, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/test.Echo/Bidi")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,13 +52,15 @@ func (rawCodec) Name() string { return "proto" }
 // grpcBackend is a grpc-go server with test.Echo: Unary echoes (fails
 // with NOT_FOUND for "fail", waits for "slow" until the call is
 // cancelled), Stream sends as many messages as the request's first byte,
-// Bidi echoes every message. calls counts the calls it served.
+// Sink answers how many bytes its messages had, Bidi echoes every
+// message. calls counts the calls it served.
 type grpcBackend struct {
-	addr      string
-	calls     atomic.Int64
-	cancelled atomic.Int64 // "slow" calls that saw their cancellation
-	srv       *grpc.Server
-	health    *health.Server
+	addr        string
+	calls       atomic.Int64
+	cancelled   atomic.Int64 // "slow" calls that saw their cancellation
+	unavailable atomic.Bool  // Unary and Sink answer UNAVAILABLE after reading the request
+	srv         *grpc.Server
+	health      *health.Server
 
 	mu    sync.Mutex
 	conns []net.Conn // accepted, for kill
@@ -109,6 +111,9 @@ func startGRPCBackend(t *testing.T, opts ...grpc.ServerOption) *grpcBackend {
 			if err := dec(&in); err != nil {
 				return nil, err
 			}
+			if b.unavailable.Load() {
+				return nil, status.Error(codes.Unavailable, "backend unavailable")
+			}
 			switch string(in) {
 			case "fail":
 				return nil, status.Error(codes.NotFound, "no such thing")
@@ -133,6 +138,24 @@ func startGRPCBackend(t *testing.T, opts ...grpc.ServerOption) *grpcBackend {
 					}
 				}
 				return nil
+			}},
+			{StreamName: "Sink", ClientStreams: true, Handler: func(_ any, s grpc.ServerStream) error {
+				b.calls.Add(1)
+				n := 0
+				for {
+					var in []byte
+					if err := s.RecvMsg(&in); err == io.EOF {
+						break
+					} else if err != nil {
+						return err
+					}
+					n += len(in)
+				}
+				if b.unavailable.Load() {
+					return status.Error(codes.Unavailable, "backend unavailable")
+				}
+				out := []byte(strconv.Itoa(n))
+				return s.SendMsg(&out)
 			}},
 			{StreamName: "Bidi", ServerStreams: true, ClientStreams: true, Handler: func(_ any, s grpc.ServerStream) error {
 				b.calls.Add(1)

@@ -39,7 +39,6 @@ type h2call struct {
 	reqOwed []byte // body payload the send windows did not take
 	reqEnd  bool   // END_STREAM goes after reqOwed
 	reqDone bool   // the request ended on the stream
-	dec     chunkDecoder
 
 	// Response side.
 	kind    http1.BodyKind // framing toward the client
@@ -72,6 +71,11 @@ func (cl *client) assignH2(be *backend, probe breaker.Probe) {
 	g.id = id
 	g.reqDone = cl.bodyKind == http1.BodyNone
 	h.calls[id] = g
+	if cl.tries > 1 && !g.reqDone && (len(cl.replay) > 0 || cl.state != csBody) {
+		// A retry: what the client sent goes again (and the end of the
+		// request, if it came); the rest follows from forwardBody.
+		g.sendReq(cl.replay, cl.state != csBody)
+	}
 	g.sentAt = time.Now().UnixNano()
 	g.deadline = lp.now + cl.to.upstreamHeader
 	if cl.grpc && cl.state == csBody {
@@ -142,7 +146,7 @@ func (g *h2call) forwardBody() bool {
 		k = int(min(int64(len(buf)), cl.bodyLeft))
 		cl.bodyLeft -= int64(k)
 		done = cl.bodyLeft == 0
-		g.sendReq(buf[:k], done)
+		g.send(buf[:k], done)
 	case http1.BodyChunked:
 		var err error
 		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
@@ -158,17 +162,17 @@ func (g *h2call) forwardBody() bool {
 			}
 		}
 		for b := buf[:k]; len(b) > 0; {
-			data, n, end := g.dec.next(b)
+			data, n, end := cl.h2dec.next(b)
 			b = b[n:]
 			if len(data) > 0 {
-				g.sendReq(data, false)
+				g.send(data, false)
 			}
 			if end {
 				break
 			}
 		}
 		if done {
-			g.sendReq(nil, true)
+			g.send(nil, true)
 		}
 	}
 	if k > 0 {
@@ -194,6 +198,43 @@ func (g *h2call) forwardBody() bool {
 		return false
 	}
 	return k > 0
+}
+
+// grpcReplayMax is how much request payload a gRPC call keeps for a
+// retry: one stream window, which a unary call's message usually fits.
+// A call that sent more is not retried.
+const grpcReplayMax = 64 << 10
+
+// send is sendReq for payload read from the client: a gRPC call keeps it
+// for a retry while it fits in grpcReplayMax.
+func (g *h2call) send(p []byte, end bool) {
+	if cl := g.cl; cl.grpc && !cl.replayOver && len(p) > 0 {
+		if len(cl.replay)+len(p) > grpcReplayMax {
+			cl.dropReplay()
+			cl.replayOver = true
+		} else {
+			if cl.replay == nil {
+				cl.replay = cl.lp.getBuf()
+			}
+			cl.replay = append(cl.replay, p...)
+		}
+	}
+	g.sendReq(p, end)
+}
+
+// dropReplay gives the retry copy of the request payload back.
+func (cl *client) dropReplay() {
+	if cl.replay != nil {
+		cl.lp.putBuf(cl.replay)
+		cl.replay = nil
+	}
+	cl.replayOver = false
+}
+
+// replayable reports whether the payload the client has sent so far can
+// be sent again: none was, or a gRPC call kept all of it.
+func (cl *client) replayable() bool {
+	return cl.bodySent == 0 || cl.grpc && !cl.replayOver
 }
 
 // sendReq queues request payload p on the stream, keeping what the
@@ -283,6 +324,9 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 		if ev.Status == 100 && cl.expect100 && cl.minor == 1 && !cl.respStarted {
 			cl.write(continue100)
 		}
+		return
+	}
+	if g.retryUnavailable(ev) {
 		return
 	}
 	lp := cl.lp
@@ -606,14 +650,11 @@ func (cl *client) h2Failed(f failure, be *backend, unprocessed bool) {
 	if f == failConnect {
 		be.downUntil.Store(cl.lp.now + int64(2*time.Second))
 	}
-	safe := cl.bodySent == 0 &&
+	safe := cl.replayable() &&
 		(f == failConnect || unprocessed || f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone)
 	if safe && cl.tries <= pl.retries && cl.lp.budget.retry(pl.retryPct) {
 		cl.count(kindOf(f))
-		cl.dispatch(be)
-		if cl.st == nil && cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
-			_ = cl.c.Wake(nil)
-		}
+		cl.retryH2(be)
 		return
 	}
 	if f == failConnect && !pl.anyAvailable(cl.lp.now) {
@@ -622,6 +663,51 @@ func (cl *client) h2Failed(f failure, be *backend, unprocessed bool) {
 		return
 	}
 	cl.rejectFor(statusFor(f), kindOf(f), be)
+}
+
+// retryH2 sends the request again, to a backend other than be.
+func (cl *client) retryH2(be *backend) {
+	cl.dispatch(be)
+	if g := cl.gc; g != nil && cl.state == csBody && g.h.c != nil {
+		g.resumeClient() // the rest of the body (a new connection resumes it when it opens)
+	}
+}
+
+// retryUnavailable retries, when the rules allow, a gRPC call that the
+// backend answered with a trailers-only UNAVAILABLE (14) and nothing
+// else: the backend did not take the call, and the client has seen
+// nothing of it. The request's payload must all be in the replay copy,
+// and the retry within upstream.retries and the retry budget. It reports
+// whether the call went to another backend.
+func (g *h2call) retryUnavailable(ev *http2.ClientEvent) bool {
+	cl := g.cl
+	pl := cl.pool
+	if !cl.grpc || !ev.EndStream || ev.Status != http.StatusOK || cl.respStarted || !cl.replayable() ||
+		cl.tries > pl.retries || grpcStatusIn(ev.Fields) != grpcUnavailable || !cl.lp.budget.retry(pl.retryPct) {
+		return false
+	}
+	g.done = true
+	g.respEnd = true
+	if !g.reqDone {
+		g.h.c2.Reset(g.id, http2.ErrCodeCancel) // the backend wants no more of it
+	}
+	g.h.removed(g)
+	g.h.flush()
+	cl.gc = nil
+	g.headAt = time.Now().UnixNano()
+	g.release(statusOutcome(http.StatusServiceUnavailable))
+	cl.retryH2(g.be)
+	return true
+}
+
+// grpcStatusIn is the grpc-status among fields, -1 if none.
+func grpcStatusIn(fields []http2.Field) int {
+	for i := range fields {
+		if fields[i].Name == "grpc-status" {
+			return grpcwire.ParseStatus(fields[i].Value)
+		}
+	}
+	return -1
 }
 
 // next takes a validated chunked body's framing from b up to the next
@@ -777,14 +863,10 @@ func (cl *client) grpcStatus(code int) int {
 // noteGRPCStatus records the grpc-status among fields (a trailers-only
 // head, or trailers).
 func (cl *client) noteGRPCStatus(fields []http2.Field) {
-	for i := range fields {
-		if f := &fields[i]; f.Name == "grpc-status" {
-			cl.grpcCode = grpcwire.ParseStatus(f.Value)
-			if cl.grpcCode < 0 {
-				cl.grpcCode = grpcOther
-			}
-			return
-		}
+	if st := grpcStatusIn(fields); st >= 0 {
+		cl.grpcCode = st
+	} else if len(fields) > 0 {
+		cl.grpcCode = grpcOther // trailers without a grpc-status
 	}
 }
 

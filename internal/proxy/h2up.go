@@ -102,7 +102,9 @@ func (h *h2up) opened(c gnet.Conn) {
 	}
 	h.flush()
 	for _, g := range h.calls {
-		if g.cl.state == csBody {
+		if len(g.reqOwed) > 0 {
+			g.window() // a retried call's replay
+		} else if g.cl.state == csBody {
 			g.resumeClient()
 		}
 	}
