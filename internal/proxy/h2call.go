@@ -329,6 +329,12 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	if g.retryUnavailable(ev) {
 		return
 	}
+	if cl.grpc {
+		// No retry once a response has come: a stream that lasts hours
+		// holds no copy of its messages.
+		cl.dropReplay()
+		cl.replayOver = true
+	}
 	lp := cl.lp
 	g.headAt, g.status = time.Now().UnixNano(), ev.Status
 	if cl.log != nil {
