@@ -174,3 +174,20 @@ func TestGRPCStreamOutlivesTimeouts(t *testing.T) {
 		t.Fatalf("end: %v", err)
 	}
 }
+
+// TestH2PoolResponseRequestID: a response from an HTTP/2 backend carries
+// the request ID back to the client, as one from an HTTP/1.1 backend
+// does. (It was lost: the forwarded head that holds the ID was released
+// before the response head was written.)
+func TestH2PoolResponseRequestID(t *testing.T) {
+	be := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Request-Id"))
+	})
+	_, addr := proxyFor(t, nil, grpcPool(be))
+	rc := dialProxy(t, addr)
+	rc.send("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: trace-42\r\n\r\n")
+	resp, body := rc.response(http.MethodGet)
+	if body != "trace-42" || resp.Header.Get("X-Request-Id") != "trace-42" {
+		t.Fatalf("backend saw %q, client got %q", body, resp.Header.Get("X-Request-Id"))
+	}
+}

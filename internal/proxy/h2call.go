@@ -342,8 +342,6 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	}
 	cl.respStarted = true
 	cl.status = ev.Status
-	lp.putBuf(cl.head) // kept for a retry until now
-	cl.head = nil
 	noBody := ev.EndStream || cl.isHead || ev.Status == 204 || ev.Status == 304
 	switch {
 	case noBody:
@@ -388,6 +386,8 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	}
 	lp.scratch = appendResponseHead(lp.scratch[:0], r, g.kind, cl)
 	lp.putResp(r)
+	lp.putBuf(cl.head) // kept for a retry, and for the request ID above, until now
+	cl.head = nil
 	g.respEnd = ev.EndStream
 	if g.kind == http1.BodyNone {
 		if cl.grpc {
