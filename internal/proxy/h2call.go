@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
@@ -354,38 +355,7 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	default:
 		g.kind = http1.BodyChunked
 	}
-	raw := lp.getBuf()
-	raw = append(raw, "HTTP/1.1 "...)
-	raw = strconv.AppendInt(raw, int64(ev.Status), 10)
-	raw = append(raw, ' ')
-	raw = append(raw, http.StatusText(ev.Status)...)
-	raw = append(raw, "\r\n"...)
-	for i := range ev.Fields {
-		if f := &ev.Fields[i]; f.Name != "content-length" {
-			raw = appendField(raw, f.Name, f.Value)
-		}
-	}
-	switch {
-	case g.kind == http1.BodyLength || noBody && ev.ContentLength >= 0:
-		raw = append(raw, "content-length: "...)
-		raw = strconv.AppendInt(raw, ev.ContentLength, 10)
-		raw = append(raw, "\r\n"...)
-	case ev.EndStream && !cl.isHead && ev.Status != 204 && ev.Status != 304:
-		raw = append(raw, "content-length: 0\r\n"...)
-	}
-	raw = append(raw, "\r\n"...)
-	r := lp.getResp()
-	_, err := http1.ParseResponse(raw, r, &h2RespLimits)
-	lp.putBuf(raw)
-	if err != nil {
-		lp.putResp(r)
-		cl.respStarted = false
-		g.h.c2.Reset(g.id, http2.ErrCodeProtocol)
-		g.lost(failBadResponse, false)
-		return
-	}
-	lp.scratch = appendResponseHead(lp.scratch[:0], r, g.kind, cl)
-	lp.putResp(r)
+	lp.scratch = g.appendClientHead(lp.scratch[:0], ev, noBody)
 	lp.putBuf(cl.head) // kept for a retry, and for the request ID above, until now
 	cl.head = nil
 	g.respEnd = ev.EndStream
@@ -404,6 +374,54 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 		g.deadline = lp.now + cl.to.upstreamRead // a call may be idle for hours
 	}
 	cl.write(lp.scratch)
+}
+
+// appendClientHead appends the client's HTTP/1.1 response head for the
+// backend's head ev, as appendResponseHead does for an HTTP/1.1 backend's
+// parsed head — route changes, request ID, framing, keep-alive — but
+// written from ev's fields directly: the codec has validated them (names
+// lowercase tokens, values an HTTP/1.1 field can carry, no
+// connection-specific field), so there is nothing to parse. Content-Length
+// is written once, for g.kind.
+func (g *h2call) appendClientHead(b []byte, ev *http2.ClientEvent, noBody bool) []byte {
+	cl := g.cl
+	var drop []string
+	if cl.rt != nil {
+		drop = cl.rt.dropResp
+	}
+	rid := cl.sn.ridHeader
+	hasID := false
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(ev.Status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(ev.Status)...)
+	b = append(b, "\r\n"...)
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Name == "content-length" || len(drop) > 0 && listedName(drop, f.Name) {
+			continue
+		}
+		hasID = hasID || len(f.Name) == len(rid) && strings.EqualFold(f.Name, rid)
+		b = appendField(b, f.Name, f.Value)
+	}
+	switch {
+	case g.kind == http1.BodyLength || noBody && ev.ContentLength >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, ev.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	case ev.EndStream && !cl.isHead && ev.Status != 204 && ev.Status != 304:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	if cl.rt != nil {
+		b = append(b, cl.rt.setResp...)
+	}
+	if id := cl.requestID(); id != nil && !hasID {
+		b = append(b, rid...)
+		b = append(b, ": "...)
+		b = append(b, id...)
+		b = append(b, "\r\n"...)
+	}
+	return appendHeadEnd(b, g.kind, cl)
 }
 
 // data relays response payload.
