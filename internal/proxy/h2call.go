@@ -111,7 +111,7 @@ func (g *h2call) requestHead() (*http2.HeaderBlock, bool) {
 	if g.be.tlsConf.Load() != nil {
 		scheme = "https" // upstream.protocol h2
 	}
-	blk := g.h.c2.Request(string(r.Method), scheme, string(authority), string(r.Path))
+	blk := g.h.c2.RequestBytes(r.Method, scheme, authority, r.Path)
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		if h.Flags&(http1.FlagHost|http1.FlagHopByHop|http1.FlagTransferEncoding) != 0 {
