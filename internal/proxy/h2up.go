@@ -44,6 +44,7 @@ type h2up struct {
 	calls  map[uint32]*h2call
 	why    failure // reason for a close ConnX initiated
 	idleAt int64   // when the last stream ended
+	dirty  bool    // on loop.h2dirty: output to write when the callback ends
 
 	hs atomic.Pointer[tlsterm.Conn] // an h2 backend's record layer, from the dial goroutine to OnOpen
 }
@@ -110,14 +111,42 @@ func (h *h2up) opened(c gnet.Conn) {
 	}
 }
 
-// flush writes the codec's output once the connection is up.
+// flush writes the codec's output once the connection is up — at the
+// end of the running OnTraffic callback if there is one (loop.h2batch).
 func (h *h2up) flush() {
+	if h.c == nil || h.closed {
+		return
+	}
+	if h.lp.h2batch {
+		if !h.dirty {
+			h.dirty = true
+			h.lp.h2dirty = append(h.lp.h2dirty, h)
+		}
+		return
+	}
+	h.flushNow()
+}
+
+// flushNow writes the codec's output now.
+func (h *h2up) flushNow() {
+	h.dirty = false
 	if h.c == nil || h.closed {
 		return
 	}
 	if out := h.c2.Output(); len(out) > 0 {
 		h.write(out)
 	}
+}
+
+// endH2Batch writes the output the HTTP/2 backend connections queued
+// during a callback, one write each.
+func (lp *loop) endH2Batch() {
+	lp.h2batch = false
+	for _, h := range lp.h2dirty { // nothing is added now: h2batch is off
+		h.flushNow()
+	}
+	clear(lp.h2dirty)
+	lp.h2dirty = lp.h2dirty[:0]
 }
 
 // onTraffic feeds the backend's frames to the codec and acts on the
@@ -139,7 +168,7 @@ func (h *h2up) onTraffic() {
 			h.consume(n)
 		}
 		if err != nil {
-			h.flush() // the GOAWAY
+			h.flushNow() // the GOAWAY, before the close
 			h.why = failBadResponse
 			h.lp.closeConn(&h.peer)
 			return
@@ -211,6 +240,7 @@ func (h *h2up) checkIdle() {
 		return
 	}
 	if h.c2.Done() || h.c2.Err() != nil || h.be.retired.Load() {
+		h.flushNow() // what the batch holds for it goes before the close
 		h.lp.closeConn(&h.peer)
 	}
 }
@@ -250,7 +280,7 @@ func (h *h2up) tick(now int64, full bool) {
 	if full && len(h.calls) == 0 && h.attached() {
 		if now-h.idleAt > h.lp.srv.snap.Load().upstreamIdle {
 			h.c2.Shutdown()
-			h.flush()
+			h.flushNow()
 			h.lp.closeConn(&h.peer)
 			return
 		}
