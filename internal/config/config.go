@@ -348,9 +348,9 @@ type HealthCheck struct {
 	// Interval is used. Default 1s.
 	Jitter time.Duration `yaml:"jitter"`
 	// Kind is what a check asks: [HealthCheckHTTP] (a request for Path),
-	// [HealthCheckGRPC] (grpc.health.v1.Health/Check over h2c; only for a
-	// pool whose upstream.protocol is h2c), or [HealthCheckAuto] (the
-	// default): gRPC for an h2c pool, else HTTP.
+	// [HealthCheckGRPC] (grpc.health.v1.Health/Check over HTTP/2; only for
+	// a pool whose upstream.protocol is h2c or h2), or [HealthCheckAuto]
+	// (the default): gRPC for an h2c or h2 pool, else HTTP.
 	Kind string `yaml:"kind"`
 }
 
@@ -547,16 +547,21 @@ type Upstream struct {
 	// connection to a backend, carrying the client's address:
 	// [ProxyProtocolV1], [ProxyProtocolV2], or "" (the default) for none.
 	ProxyProtocol string `yaml:"proxyProtocol"`
-	// Protocol is what the backends speak: [ProtocolHTTP1] (the default)
-	// or [ProtocolH2C], HTTP/2 in cleartext with prior knowledge, many
-	// requests (gRPC calls) sharing each connection.
+	// Protocol is what the backends speak: [ProtocolHTTP1] (the default),
+	// [ProtocolH2C], HTTP/2 in cleartext with prior knowledge, or
+	// [ProtocolH2], HTTP/2 over TLS (ALPN h2; https:// backends only);
+	// with either HTTP/2 many requests (gRPC calls) share each connection.
 	Protocol string `yaml:"protocol"`
 }
+
+// HTTP2 reports whether the backends speak HTTP/2 (h2c or h2).
+func (u *Upstream) HTTP2() bool { return u.Protocol == ProtocolH2C || u.Protocol == ProtocolH2 }
 
 // Values of Upstream.Protocol.
 const (
 	ProtocolHTTP1 = "http1"
 	ProtocolH2C   = "h2c"
+	ProtocolH2    = "h2"
 )
 
 // Values of Upstream.ProxyProtocol.

@@ -1097,7 +1097,11 @@ pools:
   mixed:
     backends:
       - {url: "https://10.0.5.1:8443", tls: {caFile: /nonexistent-ca.pem}}
-`}
+`, `
+pools:
+  g: {backends: ["http://g:50051"], upstream: {protocol: h2}}
+  d: {discovery: {dns: {name: g.test}}, upstream: {protocol: h2}}
+` + oneBackend}
 	index := regexp.MustCompile(`\[\d+\]`)
 	said := map[string]bool{}
 	for _, src := range files {

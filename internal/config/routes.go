@@ -80,7 +80,7 @@ func (v *validator) poolSections(prefix string, p *Pool) {
 	}
 	v.healthKind(prefix, &p.HealthCheck, &p.Upstream)
 	if prefix != "" {
-		v.h2cTLS(prefix+"upstream.protocol", &p.Upstream, p.Backends)
+		v.h2cTLS(prefix+"upstream.protocol", &p.Upstream, p.Backends, p.Discovery != nil)
 	}
 }
 

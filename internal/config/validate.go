@@ -161,7 +161,7 @@ func (c *Config) validate(v *validator) {
 	v.proxyHeaderTLS("upstream.proxyProtocol", &c.Upstream, c.Backends)
 	v.backendTLS("tls", &c.BackendTLS)
 	v.healthKind("", &c.HealthCheck, &c.Upstream)
-	v.h2cTLS("upstream.protocol", &c.Upstream, c.Backends)
+	v.h2cTLS("upstream.protocol", &c.Upstream, c.Backends, c.Discovery != nil)
 
 	if msg := checkMetricsPath(c.Metrics.Path); msg != "" {
 		v.failf("metrics.path", "%s", msg)
@@ -261,15 +261,25 @@ func (v *validator) healthCheck(key string, h *HealthCheck) {
 	}
 }
 
-// h2cTLS refuses upstream.protocol h2c for a pool with https://
-// backends: HTTP/2 over TLS to backends (h2) is not done yet.
-func (v *validator) h2cTLS(key string, u *Upstream, bs []Backend) {
-	if u.Protocol != ProtocolH2C {
+// h2cTLS matches upstream.protocol and the backends' schemes: h2c
+// (cleartext) refuses https:// backends, h2 (HTTP/2 over TLS) http://
+// ones.
+func (v *validator) h2cTLS(key string, u *Upstream, bs []Backend, discovered bool) {
+	if !u.HTTP2() {
+		return
+	}
+	if u.Protocol == ProtocolH2 && discovered {
+		v.failf(key, "must not be %q with discovery (discovered members are http://)", ProtocolH2)
 		return
 	}
 	for _, b := range bs {
-		if strings.HasPrefix(strings.ToLower(b.URL), "https://") {
+		https := strings.HasPrefix(strings.ToLower(b.URL), "https://")
+		switch {
+		case u.Protocol == ProtocolH2C && https:
 			v.failf(key, "must not be %q with https:// backends (h2c is cleartext), got %s", ProtocolH2C, b.URL)
+			return
+		case u.Protocol == ProtocolH2 && !https:
+			v.failf(key, "must not be %q with http:// backends (h2 is HTTP/2 over TLS; use %q), got %s", ProtocolH2, ProtocolH2C, b.URL)
 			return
 		}
 	}
@@ -278,8 +288,8 @@ func (v *validator) h2cTLS(key string, u *Upstream, bs []Backend) {
 // healthKind checks that a gRPC health check goes to backends that speak
 // HTTP/2; prefix is "" for the top level or "pools.name.".
 func (v *validator) healthKind(prefix string, h *HealthCheck, u *Upstream) {
-	if h.Kind == HealthCheckGRPC && u.Protocol != ProtocolH2C {
-		v.failf(prefix+"healthCheck.kind", "must not be %q unless %supstream.protocol is %q", HealthCheckGRPC, prefix, ProtocolH2C)
+	if h.Kind == HealthCheckGRPC && !u.HTTP2() {
+		v.failf(prefix+"healthCheck.kind", "must not be %q unless %supstream.protocol is %q or %q", HealthCheckGRPC, prefix, ProtocolH2C, ProtocolH2)
 	}
 }
 
@@ -361,12 +371,12 @@ func (v *validator) upstream(key string, u *Upstream) {
 		v.failf(key+".proxyProtocol", "must be %q, %q or \"\" (none), got %q", ProxyProtocolV1, ProxyProtocolV2, u.ProxyProtocol)
 	}
 	switch u.Protocol {
-	case ProtocolHTTP1, ProtocolH2C:
+	case ProtocolHTTP1, ProtocolH2C, ProtocolH2:
 	default:
-		v.failf(key+".protocol", "must be %q or %q, got %q", ProtocolHTTP1, ProtocolH2C, u.Protocol)
+		v.failf(key+".protocol", "must be %q, %q or %q, got %q", ProtocolHTTP1, ProtocolH2C, ProtocolH2, u.Protocol)
 	}
-	if u.Protocol == ProtocolH2C && u.ProxyProtocol != "" {
-		v.failf(key+".proxyProtocol", "must be \"\" (none) when protocol is %q", ProtocolH2C)
+	if u.HTTP2() && u.ProxyProtocol != "" {
+		v.failf(key+".proxyProtocol", "must be \"\" (none) when protocol is %q", u.Protocol)
 	}
 }
 

@@ -214,7 +214,8 @@ type Checker struct {
 	clk    Clock
 	log    *slog.Logger
 	client *http.Client
-	h2c    *http.Client // gRPC checks (grpc.go)
+	h2c    *http.Client // gRPC checks of http:// backends (grpc.go)
+	h2tls  *http.Client // gRPC checks of https:// backends
 	cfg    atomic.Pointer[CheckConfig]
 	// randN returns a random number in [0, n); n > 0. Tests replace it
 	// before Start.
@@ -254,7 +255,7 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 		if bc, ok := ctx.Value(backendTLSKey{}).(*tls.Config); ok {
 			conf = bc
 		}
-		return c.dialTLS(ctx, network, addr, conf)
+		return c.dialTLS(ctx, network, addr, conf, "http/1.1")
 	}
 	c = &Checker{
 		clk: clk,
@@ -270,6 +271,13 @@ func NewChecker(cfg CheckConfig, backends []*Backend, log *slog.Logger, clk Cloc
 	}
 	c.h2c = newH2CClient(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return c.dial(ctx, network, addr)
+	})
+	c.h2tls = newH2TLSClient(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conf := c.cfg.Load().TLS
+		if bc, ok := ctx.Value(backendTLSKey{}).(*tls.Config); ok {
+			conf = bc
+		}
+		return c.dialH2TLS(ctx, network, addr, conf)
 	})
 	n := cfg.normalized()
 	c.cfg.Store(&n)
@@ -426,11 +434,11 @@ func (c *Checker) dial(ctx context.Context, network, addr string) (net.Conn, err
 func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok bool, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	if cfg.GRPC {
-		return c.checkGRPC(ctx, b, cfg)
-	}
 	if conf := b.tlsConf.Load(); conf != nil {
 		ctx = context.WithValue(ctx, backendTLSKey{}, conf) // for DialTLSContext
+	}
+	if cfg.GRPC {
+		return c.checkGRPC(ctx, b, cfg)
 	}
 	req, err := http.NewRequestWithContext(ctx, cfg.Method, b.base+cfg.Path, nil)
 	if err != nil {
@@ -459,13 +467,15 @@ func (c *Checker) check(ctx context.Context, b *Backend, cfg *CheckConfig) (ok b
 	return true, "status " + strconv.Itoa(resp.StatusCode)
 }
 
-// dialTLS connects to addr and runs a TLS handshake with base (nil: the
-// defaults), naming the server by addr's host unless base names it.
 // backendTLSKey is the context key of a backend's own TLS
 // configuration (Backend.SetTLS) on its way to the dial.
 type backendTLSKey struct{}
 
-func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config) (net.Conn, error) {
+// dialTLS connects to addr and runs a TLS handshake with base (nil: the
+// defaults), naming the server by addr's host unless base names it, and
+// offering alpn (an h2 pool's base offers h2, which an HTTP check does
+// not speak).
+func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.Config, alpn string) (net.Conn, error) {
 	conn, err := c.dial(ctx, network, addr) // the PROXY header, if any, goes first
 	if err != nil {
 		return nil, err
@@ -476,6 +486,7 @@ func (c *Checker) dialTLS(ctx context.Context, network, addr string, base *tls.C
 	} else {
 		conf = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	conf.NextProtos = []string{alpn}
 	if conf.ServerName == "" {
 		if host, _, err := net.SplitHostPort(addr); err == nil {
 			conf.ServerName = host

@@ -279,6 +279,13 @@ func (c *ClientConn) Request(method, scheme, authority, path string) *HeaderBloc
 	return b
 }
 
+// RequestBytes is Request for a head the proxy holds as bytes: method,
+// authority and path are read while the block is made and not kept (the
+// encoder keeps no field), so they cost no string.
+func (c *ClientConn) RequestBytes(method []byte, scheme string, authority, path []byte) *HeaderBlock {
+	return c.Request(bstr(method), scheme, bstr(authority), bstr(path))
+}
+
 // Trailers starts a request trailer section for WriteTrailers. The block
 // is valid until the next call to Request or Trailers.
 func (c *ClientConn) Trailers() *HeaderBlock {

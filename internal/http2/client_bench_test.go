@@ -139,3 +139,18 @@ func BenchmarkClientData(b *testing.B) {
 		c.Output()
 	}
 }
+
+// TestRequestBytes: RequestBytes makes the block Request makes, without
+// allocating.
+func TestRequestBytes(t *testing.T) {
+	c := NewClientConn(nil, nil)
+	c.Request("GET", "http", "x", "/") // the first block also says the table size is 0
+	want := string(c.Request("POST", "https", "a.example", "/pkg.S/M").w.b)
+	m, a, p := []byte("POST"), []byte("a.example"), []byte("/pkg.S/M")
+	if got := string(c.RequestBytes(m, "https", a, p).w.b); got != want {
+		t.Fatalf("block %x, want %x", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.RequestBytes(m, "https", a, p) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}

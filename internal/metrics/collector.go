@@ -23,6 +23,7 @@ var breakerStates = [...]string{"closed", "open", "half-open", "disabled"}
 // descs are the descriptions of ConnX's own metrics.
 type descs struct {
 	requests, errors, duration *prometheus.Desc
+	grpcCalls                  *prometheus.Desc
 
 	backendUp, backendInFlight, backendWeight, backendLatency *prometheus.Desc
 	backendHealthy, backendEjected, backendBreaker            *prometheus.Desc
@@ -59,6 +60,9 @@ func newDescs() descs {
 		requests: d("connx_requests_total",
 			"Finished requests by method, status code sent (499: the client left before any status), backend (\"none\": answered by ConnX itself), pool (\"\": answered before a pool was chosen) and the protocol the client spoke (http1, h2).",
 			"method", "code", "backend", "pool", "protocol"),
+		grpcCalls: d("connx_grpc_calls_total",
+			"Finished gRPC calls (content-type application/grpc) of pools whose backends speak HTTP/2, by gRPC status (\"0\" to \"16\", \"other\": none or undefined), including the calls ConnX failed itself; backend and pool as in connx_requests_total.",
+			"grpc_status", "backend", "pool"),
 		errors: d("connx_errors_total",
 			"Failed requests by kind of failure.",
 			"kind"),
@@ -221,7 +225,7 @@ func newCollector(o Options) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.d
 	for _, x := range [...]*prometheus.Desc{
-		d.requests, d.errors, d.duration,
+		d.requests, d.errors, d.duration, d.grpcCalls,
 		d.backendUp, d.backendInFlight, d.backendWeight, d.backendLatency,
 		d.backendHealthy, d.backendEjected, d.backendBreaker,
 		d.healthChecks, d.upstreamIdle, d.upstreamOpen,
@@ -264,6 +268,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	for _, r := range s.Requests {
 		counter(d.requests, r.Count, validUTF8(r.Method), strconv.Itoa(r.Code), validUTF8(r.Backend), poolLabel(r.Pool, r.Backend), protocolLabel(r.Protocol))
+	}
+	for _, g := range s.GRPCCalls {
+		counter(d.grpcCalls, g.Count, g.Status, validUTF8(g.Backend), poolLabel(g.Pool, g.Backend))
 	}
 	for k, n := range s.Errors {
 		counter(d.errors, n, stats.ErrorKind(k).String())

@@ -101,6 +101,12 @@ func sampleSnapshot() stats.Snapshot {
 			{Method: "GET", Code: 429, Backend: stats.NoBackend, Count: 6},
 			{Method: "GET", Code: 301, Backend: stats.NoBackend, Count: 5},
 		},
+		GRPCCalls: []stats.GRPCCount{
+			{Status: "0", Backend: backendA, Pool: "api", Count: 7},
+			{Status: "14", Backend: backendA, Pool: "api", Count: 1},
+			{Status: "14", Backend: stats.NoBackend, Pool: "api", Count: 3},
+			{Status: "other", Backend: backendA, Pool: "api", Count: 2},
+		},
 		Durations: []stats.Histogram{
 			inPool(stats.DefaultPool, hist(backendA, 12.5, map[int]uint64{0: 2, 3: 5, 9: 1, 14: 3})),
 			h2(inPool(stats.DefaultPool, hist(backendA, 0.007, map[int]uint64{1: 7}))),
@@ -253,6 +259,12 @@ func TestRequestCounts(t *testing.T) {
 		`connx_requests_total{backend="none",code="503",method="GET",pool="api",protocol="http1"}`:                       3,
 		`connx_requests_total{backend="none",code="429",method="GET",pool="",protocol="http1"}`:                          6,
 		`connx_requests_total{backend="none",code="301",method="GET",pool="",protocol="http1"}`:                          5,
+	})
+	wantFamily(t, got, "connx_grpc_calls_total", map[string]float64{
+		`connx_grpc_calls_total{backend="http://10.0.0.1:8080",grpc_status="0",pool="api"}`:     7,
+		`connx_grpc_calls_total{backend="http://10.0.0.1:8080",grpc_status="14",pool="api"}`:    1,
+		`connx_grpc_calls_total{backend="none",grpc_status="14",pool="api"}`:                    3,
+		`connx_grpc_calls_total{backend="http://10.0.0.1:8080",grpc_status="other",pool="api"}`: 2,
 	})
 	wantFamily(t, got, "connx_errors_total", map[string]float64{
 		`connx_errors_total{kind="no_backend"}`:      3,
@@ -599,6 +611,7 @@ func TestRemovedBackend(t *testing.T) {
 		s.Backends = s.Backends[:1]
 		s.Durations = s.Durations[:1]
 		s.Requests = s.Requests[:2]
+		s.GRPCCalls = nil
 		s.Pools = s.Pools[:1]
 		s.Routes = nil
 	}
@@ -744,8 +757,8 @@ func TestAppendTextMatchesHandler(t *testing.T) {
 			t.Errorf("%s differs:\nAppendText:\n%s\nHandler:\n%s", name, a.String(), h.String())
 		}
 	}
-	if connx != 50 {
-		t.Errorf("%d connx_ families, want 50", connx)
+	if connx != 51 {
+		t.Errorf("%d connx_ families, want 51", connx)
 	}
 	for _, p := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if _, ok := fromAppend[p]; !ok {

@@ -107,6 +107,18 @@ type client struct {
 	gc         *h2call
 	grpc       bool
 	teTrailers bool
+	// grpcDeadline is when a gRPC call's grpc-timeout runs out (loop
+	// clock; 0: none); grpcCode the call's gRPC status once known (-1
+	// before), for connx_grpc_calls_total.
+	grpcDeadline int64
+	grpcCode     int
+	// replay is a gRPC call's request payload sent so far, kept (up to
+	// grpcReplayMax, a loop buffer) so that the call can be retried on
+	// another backend (h2Failed); replayOver: more was sent, no retry.
+	// h2dec is the call's chunked-body decoder, which a retry continues.
+	replay     []byte
+	replayOver bool
+	h2dec      chunkDecoder
 
 	deadline int64 // unix ns; meaning depends on state
 	closeAt  int64 // flush/linger limit while csClosing
@@ -263,6 +275,8 @@ func (cl *client) readHead() bool {
 	cl.dropBody = false
 	cl.bodySent = 0
 	cl.tries = 0
+	cl.dropReplay()
+	cl.h2dec = chunkDecoder{}
 	cl.bodyKind = r.BodyKind()
 	cl.bodyLeft = r.ContentLength
 	if cl.bodyKind == http1.BodyChunked {
@@ -388,7 +402,7 @@ func (cl *client) admitRate(lim *ratelimit.Limiter, r *http1.Request, n int) boo
 	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
 	if cl.grpc {
-		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)
+		lp.scratch = cl.appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)
 	}
 	cl.sendAnswer(http.StatusTooManyRequests, errRateLimited, lp.scratch, n, keep)
 	return false
@@ -436,7 +450,7 @@ func (cl *client) assign(be *backend, probe breaker.Probe) {
 	cl.tries++
 	cl.be = be
 	be.node.Begin()
-	if cl.pool.h2c {
+	if cl.pool.h2 {
 		cl.assignH2(be, probe)
 		return
 	}
@@ -587,7 +601,7 @@ func (cl *client) rejectUnavailable() {
 	lp := cl.lp
 	lp.scratch = appendUnavailable(lp.scratch[:0], cl.pool.retryAfter(lp.now))
 	if cl.grpc {
-		lp.scratch = appendGRPCError(lp.scratch[:0], http.StatusServiceUnavailable, false)
+		lp.scratch = cl.appendGRPCError(lp.scratch[:0], http.StatusServiceUnavailable, false)
 	}
 	if !cl.respStarted {
 		cl.endOut(http.StatusServiceUnavailable, nil, errNoBackend, len(lp.scratch))
@@ -601,6 +615,7 @@ func (cl *client) exchangeDone() {
 	lp := cl.lp
 	lp.putBuf(cl.head)
 	cl.head = nil
+	cl.dropReplay()
 	lp.putChunks(cl.chunks)
 	cl.chunks = nil
 	if cl.st != nil {
@@ -648,7 +663,7 @@ func (cl *client) reject(code int) {
 func (cl *client) rejectFor(code int, kind errKind, be *backend) {
 	resp := errorResponse(code)
 	if cl.grpc {
-		resp = appendGRPCError(nil, code, false)
+		resp = cl.appendGRPCError(nil, code, false)
 	}
 	if !cl.respStarted {
 		cl.endOut(code, be, kind, len(resp))
@@ -785,6 +800,7 @@ func (cl *client) cleanup() {
 	}
 	cl.dropOwed()
 	cl.dropCall()
+	cl.dropReplay()
 	lp.clients.remove(cl)
 	lp.srv.active.Add(-1)
 	if cl.state == csClosing && !cl.lingering {
@@ -1090,6 +1106,9 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 		proto = protoH2
 	}
 	st.count(slot, proto, cl.method, code, dur)
+	if cl.grpc && cl.pool != nil && cl.pool.h2 {
+		st.countGRPC(slot, cl.grpcStatus(code))
+	}
 	if cl.rt != nil {
 		st.countRoute(cl.rt.id, code, dur)
 	}

@@ -52,13 +52,15 @@ func (rawCodec) Name() string { return "proto" }
 // grpcBackend is a grpc-go server with test.Echo: Unary echoes (fails
 // with NOT_FOUND for "fail", waits for "slow" until the call is
 // cancelled), Stream sends as many messages as the request's first byte,
-// Bidi echoes every message. calls counts the calls it served.
+// Sink answers how many bytes its messages had, Bidi echoes every
+// message. calls counts the calls it served.
 type grpcBackend struct {
-	addr      string
-	calls     atomic.Int64
-	cancelled atomic.Int64 // "slow" calls that saw their cancellation
-	srv       *grpc.Server
-	health    *health.Server
+	addr        string
+	calls       atomic.Int64
+	cancelled   atomic.Int64 // "slow" calls that saw their cancellation
+	unavailable atomic.Bool  // Unary and Sink answer UNAVAILABLE after reading the request
+	srv         *grpc.Server
+	health      *health.Server
 
 	mu    sync.Mutex
 	conns []net.Conn // accepted, for kill
@@ -91,14 +93,15 @@ func (l trackingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func startGRPCBackend(t *testing.T) *grpcBackend {
+func startGRPCBackend(t *testing.T, opts ...grpc.ServerOption) *grpcBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &grpcBackend{addr: ln.Addr().String()}
-	b.srv = grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
+	opts = append(opts, grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
+	b.srv = grpc.NewServer(opts...)
 	b.srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "test.Echo",
 		HandlerType: (*any)(nil),
@@ -107,6 +110,9 @@ func startGRPCBackend(t *testing.T) *grpcBackend {
 			var in []byte
 			if err := dec(&in); err != nil {
 				return nil, err
+			}
+			if b.unavailable.Load() {
+				return nil, status.Error(codes.Unavailable, "backend unavailable")
 			}
 			switch string(in) {
 			case "fail":
@@ -132,6 +138,24 @@ func startGRPCBackend(t *testing.T) *grpcBackend {
 					}
 				}
 				return nil
+			}},
+			{StreamName: "Sink", ClientStreams: true, Handler: func(_ any, s grpc.ServerStream) error {
+				b.calls.Add(1)
+				n := 0
+				for {
+					var in []byte
+					if err := s.RecvMsg(&in); err == io.EOF {
+						break
+					} else if err != nil {
+						return err
+					}
+					n += len(in)
+				}
+				if b.unavailable.Load() {
+					return status.Error(codes.Unavailable, "backend unavailable")
+				}
+				out := []byte(strconv.Itoa(n))
+				return s.SendMsg(&out)
 			}},
 			{StreamName: "Bidi", ServerStreams: true, ClientStreams: true, Handler: func(_ any, s grpc.ServerStream) error {
 				b.calls.Add(1)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connx/connx/internal/breaker"
+	"github.com/connx/connx/internal/grpcwire"
 	"github.com/connx/connx/internal/http1"
 	"github.com/connx/connx/internal/http2"
 )
@@ -38,7 +40,6 @@ type h2call struct {
 	reqOwed []byte // body payload the send windows did not take
 	reqEnd  bool   // END_STREAM goes after reqOwed
 	reqDone bool   // the request ended on the stream
-	dec     chunkDecoder
 
 	// Response side.
 	kind    http1.BodyKind // framing toward the client
@@ -71,6 +72,11 @@ func (cl *client) assignH2(be *backend, probe breaker.Probe) {
 	g.id = id
 	g.reqDone = cl.bodyKind == http1.BodyNone
 	h.calls[id] = g
+	if cl.tries > 1 && !g.reqDone && (len(cl.replay) > 0 || cl.state != csBody) {
+		// A retry: what the client sent goes again (and the end of the
+		// request, if it came); the rest follows from forwardBody.
+		g.sendReq(cl.replay, cl.state != csBody)
+	}
 	g.sentAt = time.Now().UnixNano()
 	g.deadline = lp.now + cl.to.upstreamHeader
 	if cl.grpc && cl.state == csBody {
@@ -101,7 +107,11 @@ func (g *h2call) requestHead() (*http2.HeaderBlock, bool) {
 			authority = h.Value
 		}
 	}
-	blk := g.h.c2.Request(string(r.Method), "http", string(authority), string(r.Path))
+	scheme := "http"
+	if g.be.tlsConf.Load() != nil {
+		scheme = "https" // upstream.protocol h2
+	}
+	blk := g.h.c2.RequestBytes(r.Method, scheme, authority, r.Path)
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		if h.Flags&(http1.FlagHost|http1.FlagHopByHop|http1.FlagTransferEncoding) != 0 {
@@ -137,7 +147,7 @@ func (g *h2call) forwardBody() bool {
 		k = int(min(int64(len(buf)), cl.bodyLeft))
 		cl.bodyLeft -= int64(k)
 		done = cl.bodyLeft == 0
-		g.sendReq(buf[:k], done)
+		g.send(buf[:k], done)
 	case http1.BodyChunked:
 		var err error
 		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
@@ -153,17 +163,17 @@ func (g *h2call) forwardBody() bool {
 			}
 		}
 		for b := buf[:k]; len(b) > 0; {
-			data, n, end := g.dec.next(b)
+			data, n, end := cl.h2dec.next(b)
 			b = b[n:]
 			if len(data) > 0 {
-				g.sendReq(data, false)
+				g.send(data, false)
 			}
 			if end {
 				break
 			}
 		}
 		if done {
-			g.sendReq(nil, true)
+			g.send(nil, true)
 		}
 	}
 	if k > 0 {
@@ -189,6 +199,43 @@ func (g *h2call) forwardBody() bool {
 		return false
 	}
 	return k > 0
+}
+
+// grpcReplayMax is how much request payload a gRPC call keeps for a
+// retry: one stream window, which a unary call's message usually fits.
+// A call that sent more is not retried.
+const grpcReplayMax = 64 << 10
+
+// send is sendReq for payload read from the client: a gRPC call keeps it
+// for a retry while it fits in grpcReplayMax.
+func (g *h2call) send(p []byte, end bool) {
+	if cl := g.cl; cl.grpc && !cl.replayOver && len(p) > 0 {
+		if len(cl.replay)+len(p) > grpcReplayMax {
+			cl.dropReplay()
+			cl.replayOver = true
+		} else {
+			if cl.replay == nil {
+				cl.replay = cl.lp.getBuf()
+			}
+			cl.replay = append(cl.replay, p...)
+		}
+	}
+	g.sendReq(p, end)
+}
+
+// dropReplay gives the retry copy of the request payload back.
+func (cl *client) dropReplay() {
+	if cl.replay != nil {
+		cl.lp.putBuf(cl.replay)
+		cl.replay = nil
+	}
+	cl.replayOver = false
+}
+
+// replayable reports whether the payload the client has sent so far can
+// be sent again: none was, or a gRPC call kept all of it.
+func (cl *client) replayable() bool {
+	return cl.bodySent == 0 || cl.grpc && !cl.replayOver
 }
 
 // sendReq queues request payload p on the stream, keeping what the
@@ -280,6 +327,15 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 		}
 		return
 	}
+	if g.retryUnavailable(ev) {
+		return
+	}
+	if cl.grpc {
+		// No retry once a response has come: a stream that lasts hours
+		// holds no copy of its messages.
+		cl.dropReplay()
+		cl.replayOver = true
+	}
 	lp := cl.lp
 	g.headAt, g.status = time.Now().UnixNano(), ev.Status
 	if cl.log != nil {
@@ -287,8 +343,6 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	}
 	cl.respStarted = true
 	cl.status = ev.Status
-	lp.putBuf(cl.head) // kept for a retry until now
-	cl.head = nil
 	noBody := ev.EndStream || cl.isHead || ev.Status == 204 || ev.Status == 304
 	switch {
 	case noBody:
@@ -301,40 +355,14 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 	default:
 		g.kind = http1.BodyChunked
 	}
-	raw := lp.getBuf()
-	raw = append(raw, "HTTP/1.1 "...)
-	raw = strconv.AppendInt(raw, int64(ev.Status), 10)
-	raw = append(raw, ' ')
-	raw = append(raw, http.StatusText(ev.Status)...)
-	raw = append(raw, "\r\n"...)
-	for i := range ev.Fields {
-		if f := &ev.Fields[i]; f.Name != "content-length" {
-			raw = appendField(raw, f.Name, f.Value)
-		}
-	}
-	switch {
-	case g.kind == http1.BodyLength || noBody && ev.ContentLength >= 0:
-		raw = append(raw, "content-length: "...)
-		raw = strconv.AppendInt(raw, ev.ContentLength, 10)
-		raw = append(raw, "\r\n"...)
-	case ev.EndStream && !cl.isHead && ev.Status != 204 && ev.Status != 304:
-		raw = append(raw, "content-length: 0\r\n"...)
-	}
-	raw = append(raw, "\r\n"...)
-	r := lp.getResp()
-	_, err := http1.ParseResponse(raw, r, &h2RespLimits)
-	lp.putBuf(raw)
-	if err != nil {
-		lp.putResp(r)
-		cl.respStarted = false
-		g.h.c2.Reset(g.id, http2.ErrCodeProtocol)
-		g.lost(failBadResponse, false)
-		return
-	}
-	lp.scratch = appendResponseHead(lp.scratch[:0], r, g.kind, cl)
-	lp.putResp(r)
+	lp.scratch = g.appendClientHead(lp.scratch[:0], ev, noBody)
+	lp.putBuf(cl.head) // kept for a retry, and for the request ID above, until now
+	cl.head = nil
 	g.respEnd = ev.EndStream
 	if g.kind == http1.BodyNone {
+		if cl.grpc {
+			cl.noteGRPCStatus(ev.Fields) // trailers-only
+		}
 		cl.endOut(g.status, g.be, errNone, len(lp.scratch))
 		if cl.write(lp.scratch) {
 			g.finish()
@@ -346,6 +374,54 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 		g.deadline = lp.now + cl.to.upstreamRead // a call may be idle for hours
 	}
 	cl.write(lp.scratch)
+}
+
+// appendClientHead appends the client's HTTP/1.1 response head for the
+// backend's head ev, as appendResponseHead does for an HTTP/1.1 backend's
+// parsed head — route changes, request ID, framing, keep-alive — but
+// written from ev's fields directly: the codec has validated them (names
+// lowercase tokens, values an HTTP/1.1 field can carry, no
+// connection-specific field), so there is nothing to parse. Content-Length
+// is written once, for g.kind.
+func (g *h2call) appendClientHead(b []byte, ev *http2.ClientEvent, noBody bool) []byte {
+	cl := g.cl
+	var drop []string
+	if cl.rt != nil {
+		drop = cl.rt.dropResp
+	}
+	rid := cl.sn.ridHeader
+	hasID := false
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(ev.Status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(ev.Status)...)
+	b = append(b, "\r\n"...)
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Name == "content-length" || len(drop) > 0 && listedName(drop, f.Name) {
+			continue
+		}
+		hasID = hasID || len(f.Name) == len(rid) && strings.EqualFold(f.Name, rid)
+		b = appendField(b, f.Name, f.Value)
+	}
+	switch {
+	case g.kind == http1.BodyLength || noBody && ev.ContentLength >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, ev.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	case ev.EndStream && !cl.isHead && ev.Status != 204 && ev.Status != 304:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	if cl.rt != nil {
+		b = append(b, cl.rt.setResp...)
+	}
+	if id := cl.requestID(); id != nil && !hasID {
+		b = append(b, rid...)
+		b = append(b, ": "...)
+		b = append(b, id...)
+		b = append(b, "\r\n"...)
+	}
+	return appendHeadEnd(b, g.kind, cl)
 }
 
 // data relays response payload.
@@ -393,6 +469,9 @@ func (g *h2call) trailers(fields []http2.Field) {
 		}
 		b = append(b, "\r\n"...)
 		cl.lp.scratch = b
+	}
+	if cl.grpc {
+		cl.noteGRPCStatus(fields)
 	}
 	cl.endOut(g.status, g.be, errNone, len(b))
 	if len(b) > 0 && !cl.write(b) {
@@ -458,29 +537,70 @@ func (g *h2call) lost(f failure, unprocessed bool) {
 	cl.gc = nil
 	g.release(outcomeOf(f))
 	if cl.respStarted {
-		if cl.grpc && g.kind == http1.BodyChunked && g.trl {
-			// A gRPC client reads trailers with UNAVAILABLE as what they
-			// are; a reset would reach it as INTERNAL.
-			b := append(cl.lp.scratch[:0], "0\r\ngrpc-status: 14\r\ngrpc-message: connx: backend connection lost\r\n\r\n"...)
-			cl.lp.scratch = b
-			cl.endOut(g.status, g.be, kindOf(f), len(b))
-			if cl.write(b) {
-				cl.closeAfter = true
-				cl.exchangeDone()
-			}
-			return
-		}
-		cl.end(g.status, g.be, kindOf(f))
-		cl.abort()
+		g.cutShort(grpcUnavailable, "connx: backend connection lost", kindOf(f))
 		return
 	}
 	cl.h2Failed(f, g.be, unprocessed)
 }
 
+// cutShort ends the client's side of a call whose response had started
+// (the call is done): a gRPC call gets trailers with status st and msg —
+// a gRPC client reads them as what they are, where a reset would reach
+// it as INTERNAL —, anything else is aborted.
+func (g *h2call) cutShort(st int, msg string, kind errKind) {
+	cl := g.cl
+	if cl.grpc && g.kind == http1.BodyChunked && g.trl {
+		b := append(cl.lp.scratch[:0], "0\r\ngrpc-status: "...)
+		b = strconv.AppendInt(b, int64(st), 10)
+		b = append(b, "\r\ngrpc-message: "...)
+		b = append(b, msg...)
+		b = append(b, "\r\n\r\n"...)
+		cl.lp.scratch = b
+		cl.grpcCode = st
+		cl.endOut(g.status, g.be, kind, len(b))
+		if cl.write(b) {
+			cl.closeAfter = true
+			cl.exchangeDone()
+		}
+		return
+	}
+	cl.end(g.status, g.be, kind)
+	cl.abort()
+}
+
+// expire ends a gRPC call whose grpc-timeout ran out: the backend's
+// stream is reset (CANCEL) and the client gets DEADLINE_EXCEEDED — as a
+// trailers-only answer before the response started, as trailers after.
+func (g *h2call) expire() {
+	cl := g.cl
+	if !cl.respStarted {
+		resp := appendGRPCStatus(nil, grpcDeadlineExceeded, grpcDeadlineMsg, false)
+		cl.grpcCode = grpcDeadlineExceeded
+		cl.endOut(http.StatusGatewayTimeout, g.be, errTimeout, len(resp))
+		cl.rejectWith(resp) // resets the stream (dropCall)
+		return
+	}
+	g.done = true
+	g.h.c2.Reset(g.id, http2.ErrCodeCancel)
+	g.h.removed(g)
+	g.h.flush()
+	cl.gc = nil
+	g.release(breaker.Canceled)
+	g.cutShort(grpcDeadlineExceeded, grpcDeadlineMsg, errTimeout)
+}
+
+// grpcDeadlineMsg is the grpc-message of a call whose grpc-timeout ConnX
+// enforced.
+const grpcDeadlineMsg = "connx: deadline exceeded (grpc-timeout)"
+
 // tick enforces the call's timeouts and returns response bytes a slow
 // client has taken since.
 func (g *h2call) tick(now int64, full bool) {
 	if g.done {
+		return
+	}
+	if dl := g.cl.grpcDeadline; dl > 0 && now >= dl {
+		g.expire()
 		return
 	}
 	g.drained()
@@ -554,14 +674,11 @@ func (cl *client) h2Failed(f failure, be *backend, unprocessed bool) {
 	if f == failConnect {
 		be.downUntil.Store(cl.lp.now + int64(2*time.Second))
 	}
-	safe := cl.bodySent == 0 &&
+	safe := cl.replayable() &&
 		(f == failConnect || unprocessed || f == failUpstreamReset && cl.idempotent && cl.bodyKind == http1.BodyNone)
 	if safe && cl.tries <= pl.retries && cl.lp.budget.retry(pl.retryPct) {
 		cl.count(kindOf(f))
-		cl.dispatch(be)
-		if cl.st == nil && cl.state == csBody && cl.attached() && !cl.lp.inCallback(&cl.peer) {
-			_ = cl.c.Wake(nil)
-		}
+		cl.retryH2(be)
 		return
 	}
 	if f == failConnect && !pl.anyAvailable(cl.lp.now) {
@@ -570,6 +687,51 @@ func (cl *client) h2Failed(f failure, be *backend, unprocessed bool) {
 		return
 	}
 	cl.rejectFor(statusFor(f), kindOf(f), be)
+}
+
+// retryH2 sends the request again, to a backend other than be.
+func (cl *client) retryH2(be *backend) {
+	cl.dispatch(be)
+	if g := cl.gc; g != nil && cl.state == csBody && g.h.c != nil {
+		g.resumeClient() // the rest of the body (a new connection resumes it when it opens)
+	}
+}
+
+// retryUnavailable retries, when the rules allow, a gRPC call that the
+// backend answered with a trailers-only UNAVAILABLE (14) and nothing
+// else: the backend did not take the call, and the client has seen
+// nothing of it. The request's payload must all be in the replay copy,
+// and the retry within upstream.retries and the retry budget. It reports
+// whether the call went to another backend.
+func (g *h2call) retryUnavailable(ev *http2.ClientEvent) bool {
+	cl := g.cl
+	pl := cl.pool
+	if !cl.grpc || !ev.EndStream || ev.Status != http.StatusOK || cl.respStarted || !cl.replayable() ||
+		cl.tries > pl.retries || grpcStatusIn(ev.Fields) != grpcUnavailable || !cl.lp.budget.retry(pl.retryPct) {
+		return false
+	}
+	g.done = true
+	g.respEnd = true
+	if !g.reqDone {
+		g.h.c2.Reset(g.id, http2.ErrCodeCancel) // the backend wants no more of it
+	}
+	g.h.removed(g)
+	g.h.flush()
+	cl.gc = nil
+	g.headAt = time.Now().UnixNano()
+	g.release(statusOutcome(http.StatusServiceUnavailable))
+	cl.retryH2(g.be)
+	return true
+}
+
+// grpcStatusIn is the grpc-status among fields, -1 if none.
+func grpcStatusIn(fields []http2.Field) int {
+	for i := range fields {
+		if fields[i].Name == "grpc-status" {
+			return grpcwire.ParseStatus(fields[i].Value)
+		}
+	}
+	return -1
 }
 
 // next takes a validated chunked body's framing from b up to the next
@@ -638,8 +800,12 @@ func (d *chunkDecoder) next(b []byte) (data []byte, n int, end bool) {
 
 // noteGRPC records whether the request r is a gRPC call and whether its
 // client takes trailers.
+// A valid grpc-timeout sets the call's deadline (grpcDeadline), counted
+// from now.
 func (cl *client) noteGRPC(r *http1.Request) {
 	cl.grpc, cl.teTrailers = false, false
+	cl.grpcDeadline, cl.grpcCode = 0, -1
+	var timeout []byte
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		switch {
@@ -648,8 +814,23 @@ func (cl *client) noteGRPC(r *http1.Request) {
 			cl.grpc = len(v) >= 16 && http1.EqualFold(v[:16], "application/grpc") && (len(v) == 16 || v[16] == '+' || v[16] == ';')
 		case len(h.Name) == 2 && http1.EqualFold(h.Name, "te"):
 			cl.teTrailers = bytes.Contains(h.Value, []byte("trailers"))
+		case len(h.Name) == 12 && http1.EqualFold(h.Name, "grpc-timeout"):
+			timeout = h.Value
 		}
 	}
+	if cl.grpc && timeout != nil {
+		if d, ok := grpcwire.ParseTimeout(timeout); ok {
+			cl.grpcDeadline = satAdd(cl.lp.now, int64(d))
+		}
+	}
+}
+
+// satAdd is a+b for b >= 0, at most the largest int64.
+func satAdd(a, b int64) int64 {
+	if a > noDeadline-b {
+		return noDeadline
+	}
+	return a + b
 }
 
 // gRPC status codes ConnX answers with.
@@ -679,9 +860,43 @@ func grpcStatusFor(code int) (int, string) {
 }
 
 // appendGRPCError appends the trailers-only answer for a call ConnX
-// failed with HTTP status code; keep leaves the connection open.
-func appendGRPCError(b []byte, code int, keep bool) []byte {
+// failed with HTTP status code, and records its gRPC status; keep leaves
+// the connection open.
+func (cl *client) appendGRPCError(b []byte, code int, keep bool) []byte {
 	st, msg := grpcStatusFor(code)
+	cl.grpcCode = st
+	return appendGRPCStatus(b, st, msg, keep)
+}
+
+// grpcStatus is the gRPC status of a call that ended with HTTP status
+// code: the one ConnX sent or passed on; CANCELLED for a client that
+// went away first; for a response without grpc-status, what a gRPC
+// client makes of its HTTP status, or -1 ("other") for a 200.
+func (cl *client) grpcStatus(code int) int {
+	switch {
+	case cl.grpcCode >= 0:
+		return cl.grpcCode
+	case code == statusClientGone:
+		return 1 // CANCELLED
+	case code == http.StatusOK:
+		return -1
+	}
+	return grpcwire.FromHTTPStatus(code)
+}
+
+// noteGRPCStatus records the grpc-status among fields (a trailers-only
+// head, or trailers).
+func (cl *client) noteGRPCStatus(fields []http2.Field) {
+	if st := grpcStatusIn(fields); st >= 0 {
+		cl.grpcCode = st
+	} else if len(fields) > 0 {
+		cl.grpcCode = grpcOther // trailers without a grpc-status
+	}
+}
+
+// appendGRPCStatus appends a trailers-only answer with gRPC status st and
+// message msg; keep leaves the connection open.
+func appendGRPCStatus(b []byte, st int, msg string, keep bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nGrpc-Status: "...)
 	b = strconv.AppendInt(b, int64(st), 10)
 	b = append(b, "\r\nGrpc-Message: "...)

@@ -1,14 +1,20 @@
 package proxy
 
 import (
+	"errors"
+	"io"
+	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/connx/connx/internal/http2"
+	"github.com/connx/connx/internal/tlsterm"
 	"github.com/panjf2000/gnet/v2"
 )
 
-// HTTP/2 to backends (upstream.protocol: h2c; docs/grpc.md).
+// HTTP/2 to backends (upstream.protocol: h2c, or h2 over TLS;
+// docs/grpc.md).
 //
 // Each event loop keeps, per backend of an h2c pool, a few HTTP/2
 // connections (h2up), dialled off the loop like an HTTP/1.1 upstream and
@@ -19,6 +25,12 @@ import (
 // is dialled. A connection that got GOAWAY, or whose backend was retired,
 // takes no new streams and closes once its last stream ends; one that
 // carried no stream for timeouts.upstreamIdle is closed too.
+//
+// An h2 backend (https://) gets the TLS handshake in the dial goroutine,
+// as an HTTP/1.1 https:// backend does (upstream_tls.go), with ALPN h2
+// required; the record layer then runs on the loop: onTraffic decrypts
+// gnet's ciphertext into the stash before the codec reads it, and
+// peer.write seals the codec's output.
 //
 // An h2up is never parked: what a backend may send is bounded by the
 // HTTP/2 windows, which are returned (Consumed) only as clients take the
@@ -32,6 +44,9 @@ type h2up struct {
 	calls  map[uint32]*h2call
 	why    failure // reason for a close ConnX initiated
 	idleAt int64   // when the last stream ended
+	dirty  bool    // on loop.h2dirty: output to write when the callback ends
+
+	hs atomic.Pointer[tlsterm.Conn] // an h2 backend's record layer, from the dial goroutine to OnOpen
 }
 
 // h2Conns is a loop's HTTP/2 backend connections.
@@ -66,23 +81,55 @@ func (lp *loop) h2For(be *backend, connect time.Duration) *h2up {
 // enroll on it; OnOpen continues (opened), or the failure is handled on
 // the loop.
 func (lp *loop) dialH2(h *h2up, timeout time.Duration) {
-	lp.dialAndEnroll(h.be.addr, timeout, h, nil, &h.peer, &h.why)
+	var prep func(net.Conn, time.Time) error
+	if conf := h.be.tlsConf.Load(); conf != nil {
+		prep = func(nc net.Conn, deadline time.Time) error { return h.h2Handshake(nc, conf, deadline) }
+	}
+	lp.dialAndEnroll(h.be.addr, timeout, h, prep, &h.peer, &h.why)
 }
 
 // opened runs in OnOpen: the preface, SETTINGS and the streams opened
 // meanwhile go out, and the clients whose bodies waited are read again.
 func (h *h2up) opened(c gnet.Conn) {
 	h.c = c
+	if tc := h.hs.Swap(nil); tc != nil {
+		h.tls = tc
+		// Records read with the handshake (a session ticket, the
+		// backend's SETTINGS) are decrypted now, not at the next input.
+		h.onTraffic()
+		if h.closed || h.closeMe {
+			return
+		}
+	}
 	h.flush()
 	for _, g := range h.calls {
-		if g.cl.state == csBody {
+		if len(g.reqOwed) > 0 {
+			g.window() // a retried call's replay
+		} else if g.cl.state == csBody {
 			g.resumeClient()
 		}
 	}
 }
 
-// flush writes the codec's output once the connection is up.
+// flush writes the codec's output once the connection is up — at the
+// end of the running OnTraffic callback if there is one (loop.h2batch).
 func (h *h2up) flush() {
+	if h.c == nil || h.closed {
+		return
+	}
+	if h.lp.h2batch {
+		if !h.dirty {
+			h.dirty = true
+			h.lp.h2dirty = append(h.lp.h2dirty, h)
+		}
+		return
+	}
+	h.flushNow()
+}
+
+// flushNow writes the codec's output now.
+func (h *h2up) flushNow() {
+	h.dirty = false
 	if h.c == nil || h.closed {
 		return
 	}
@@ -91,9 +138,23 @@ func (h *h2up) flush() {
 	}
 }
 
+// endH2Batch writes the output the HTTP/2 backend connections queued
+// during a callback, one write each.
+func (lp *loop) endH2Batch() {
+	lp.h2batch = false
+	for _, h := range lp.h2dirty { // nothing is added now: h2batch is off
+		h.flushNow()
+	}
+	clear(lp.h2dirty)
+	lp.h2dirty = lp.h2dirty[:0]
+}
+
 // onTraffic feeds the backend's frames to the codec and acts on the
 // events.
 func (h *h2up) onTraffic() {
+	if h.tls != nil {
+		defer h.tlsDone(h.tlsRead())
+	}
 	for h.attached() && !h.closeMe {
 		buf := h.data()
 		if len(buf) == 0 {
@@ -107,7 +168,7 @@ func (h *h2up) onTraffic() {
 			h.consume(n)
 		}
 		if err != nil {
-			h.flush() // the GOAWAY
+			h.flushNow() // the GOAWAY, before the close
 			h.why = failBadResponse
 			h.lp.closeConn(&h.peer)
 			return
@@ -146,6 +207,23 @@ func (h *h2up) event(ev *http2.ClientEvent) {
 	}
 }
 
+// tlsDone ends the decryption that began onTraffic: the loop gets its
+// buffer back; a close_notify takes no new streams (the backend's FIN
+// follows) and a record-layer error closes the connection.
+func (h *h2up) tlsDone(err error) {
+	h.tlsReturn()
+	if err == nil || h.closed {
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		h.c2.Shutdown() // Done once the calls end; checkIdle closes it
+		h.checkIdle()
+		return
+	}
+	h.why = failUpstreamReset
+	h.lp.closeConn(&h.peer)
+}
+
 // removed forgets a call that ended.
 func (h *h2up) removed(g *h2call) {
 	if h.calls[g.id] == g {
@@ -162,6 +240,7 @@ func (h *h2up) checkIdle() {
 		return
 	}
 	if h.c2.Done() || h.c2.Err() != nil || h.be.retired.Load() {
+		h.flushNow() // what the batch holds for it goes before the close
 		h.lp.closeConn(&h.peer)
 	}
 }
@@ -201,7 +280,7 @@ func (h *h2up) tick(now int64, full bool) {
 	if full && len(h.calls) == 0 && h.attached() {
 		if now-h.idleAt > h.lp.srv.snap.Load().upstreamIdle {
 			h.c2.Shutdown()
-			h.flush()
+			h.flushNow()
 			h.lp.closeConn(&h.peer)
 			return
 		}

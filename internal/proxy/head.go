@@ -155,6 +155,12 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 		b = append(b, cl.rt.setResp...)
 	}
 	b = appendResponseID(b, r, cl)
+	return appendHeadEnd(b, kind, cl)
+}
+
+// appendHeadEnd ends a response head for the client: its framing and
+// connection fields, and the blank line.
+func appendHeadEnd(b []byte, kind http1.BodyKind, cl *client) []byte {
 	if kind == http1.BodyChunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}

@@ -31,6 +31,14 @@ type loop struct {
 
 	now int64 // coarse clock (unix ns), refreshed by every sweep
 
+	// h2batch is set while OnTraffic runs: HTTP/2 backend connections
+	// then queue their output (h2dirty) and write it once when the
+	// callback ends (h2up.flush), so the calls a client's read opened,
+	// or the window updates a backend's read caused, go out in one
+	// write per connection instead of one each.
+	h2batch bool
+	h2dirty []*h2up
+
 	// The balancer's predicate: a method value made once, reading the
 	// snapshot and the backend to skip of the pick in progress.
 	eligible  func(int) bool
@@ -273,6 +281,7 @@ func (lp *loop) unpark(up *upstream) {
 // other side drained, finish lingering closes, and every 100 ms enforce
 // timeouts.
 func (lp *loop) sweep() {
+	lp.endH2Batch() // in case a callback that batched did not end (a recovered panic)
 	lp.now = time.Now().UnixNano()
 	full := lp.now-lp.lastFull >= int64(100*time.Millisecond)
 	if full {

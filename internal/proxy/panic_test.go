@@ -95,8 +95,13 @@ type logRecorder struct {
 
 func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (r *logRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	line := rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
 	r.mu.Lock()
-	r.msgs = append(r.msgs, rec.Message)
+	r.msgs = append(r.msgs, line)
 	r.mu.Unlock()
 	if r.inner.Enabled(ctx, rec.Level) {
 		return r.inner.Handle(ctx, rec)
@@ -105,6 +110,18 @@ func (r *logRecorder) Handle(ctx context.Context, rec slog.Record) error {
 }
 func (r *logRecorder) WithAttrs(as []slog.Attr) slog.Handler { return r } // the proxy adds none
 func (r *logRecorder) WithGroup(string) slog.Handler         { return r }
+
+// has reports whether a message, with its attributes, contains sub.
+func (r *logRecorder) has(sub string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.msgs {
+		if strings.Contains(m, sub) {
+			return true
+		}
+	}
+	return false
+}
 
 // count returns how many messages start with prefix.
 func (r *logRecorder) count(prefix string) int {

@@ -51,8 +51,9 @@ type pool struct {
 	check    health.CheckConfig
 	// ppVersion is upstream.proxyProtocol: 0 (none), 1 or 2.
 	ppVersion uint8
-	// h2c: the backends speak HTTP/2 (upstream.protocol: h2c; h2up.go).
-	h2c bool
+	// h2: the backends speak HTTP/2 (upstream.protocol h2c, or h2 over
+	// TLS; h2up.go).
+	h2 bool
 }
 
 // buildPool makes the snapshot's view of pool p, reusing the runtime state
@@ -86,8 +87,8 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 		check:    checkConfig(&p.HealthCheck),
 	}
 	pl.ppVersion = ppVersionOf(p.Upstream.ProxyProtocol)
-	pl.h2c = p.Upstream.Protocol == config.ProtocolH2C
-	pl.check.GRPC = p.HealthCheck.Kind == config.HealthCheckGRPC || p.HealthCheck.Kind == config.HealthCheckAuto && pl.h2c
+	pl.h2 = p.Upstream.HTTP2()
+	pl.check.GRPC = p.HealthCheck.Kind == config.HealthCheckGRPC || p.HealthCheck.Kind == config.HealthCheckAuto && pl.h2
 	pl.check.ProxyProtocol = int(pl.ppVersion) // checks send a LOCAL header
 	outliers := make([]*health.Outlier, len(p.Backends))
 	ms := make([]balancer.Member, len(p.Backends))

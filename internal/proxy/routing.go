@@ -399,6 +399,16 @@ func (cl *client) sendAnswer(code int, kind errKind, resp []byte, n int, keep bo
 }
 
 // listed reports whether a field named name is in names (case-insensitive).
+// listedName is listed for a string name.
+func listedName(names []string, name string) bool {
+	for _, d := range names {
+		if len(d) == len(name) && strings.EqualFold(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
 func listed(names []string, name []byte) bool {
 	for _, d := range names {
 		if len(d) == len(name) && http1.EqualFold(name, d) {

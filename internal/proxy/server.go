@@ -407,11 +407,13 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
 		x.lp.enter(c)
+		x.lp.h2batch = true
 		if x.tls != nil {
 			x.tlsTraffic()
 		} else {
 			x.onTraffic()
 		}
+		x.lp.endH2Batch()
 		return x.lp.leave(&x.peer)
 	case *upstream:
 		x.lp.enter(c)
@@ -419,7 +421,9 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		return x.lp.leave(&x.peer)
 	case *h2up:
 		x.lp.enter(c)
+		x.lp.h2batch = true
 		x.onTraffic()
+		x.lp.endH2Batch()
 		return x.lp.leave(&x.peer)
 	}
 	return gnet.Close

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/connx/connx/internal/grpcwire"
 	"github.com/connx/connx/internal/ratelimit"
 	"github.com/connx/connx/internal/stats"
 )
@@ -48,6 +50,7 @@ type routeStats struct {
 // by protocol (an index in stats.Protocols).
 type slotStats struct {
 	codes [numProtocols][len(stats.Methods)]atomic.Pointer[codeCounts] // by method index, made on first use
+	grpc  atomic.Pointer[grpcCounts]                                   // gRPC calls on HTTP/2 pools, made on first use
 	hist  [numProtocols][numBuckets]atomic.Uint64                      // request durations, not cumulative
 	sumNs [numProtocols]atomic.Int64
 }
@@ -64,6 +67,22 @@ var _ = [1]struct{}{}[numProtocols-len(stats.Protocols)]
 
 // codeCounts counts requests by status code 100-599.
 type codeCounts [500]atomic.Uint64
+
+// grpcCounts counts gRPC calls by status: 0-16, then "other".
+type grpcCounts [grpcwire.MaxStatus + 2]atomic.Uint64
+
+// grpcOther is grpcCounts' index for a status gRPC does not define, or
+// none.
+const grpcOther = grpcwire.MaxStatus + 1
+
+// grpcLabels are the grpc_status labels of grpcCounts' entries.
+var grpcLabels = func() (l [grpcOther + 1]string) {
+	for i := range grpcOther {
+		l[i] = strconv.Itoa(i)
+	}
+	l[grpcOther] = "other"
+	return l
+}()
 
 const numBuckets = 15 // len(stats.DurationBuckets) + 1
 
@@ -139,6 +158,21 @@ func (st *loopStats) count(i, proto int, method uint8, code int, durNs int64) {
 	b := bucketOf(durNs)
 	s.hist[proto][b].Add(1)
 	s.sumNs[proto].Add(durNs)
+}
+
+// countGRPC records one finished gRPC call in slot i with gRPC status
+// code (any other value than 0-16: "other").
+func (st *loopStats) countGRPC(i int, code int) {
+	s := st.slot(i)
+	gc := s.grpc.Load()
+	if gc == nil {
+		gc = new(grpcCounts)
+		s.grpc.Store(gc)
+	}
+	if code < 0 || code > grpcwire.MaxStatus {
+		code = grpcOther
+	}
+	gc[code].Add(1)
 }
 
 func bucketOf(durNs int64) int {
@@ -336,6 +370,21 @@ func (s *Server) collectSlot(snap *stats.Snapshot, loops []*loop, i int, name, p
 	}
 	if !seen && name == stats.NoBackend {
 		return // no request without a backend: no "none" series
+	}
+	var calls [grpcOther + 1]uint64
+	for _, lp := range loops {
+		if p := lp.st.slots.Load(); p != nil && i < len(*p) && (*p)[i] != nil {
+			if gc := (*p)[i].grpc.Load(); gc != nil {
+				for c := range gc {
+					calls[c] += gc[c].Load()
+				}
+			}
+		}
+	}
+	for c, n := range calls {
+		if n > 0 {
+			snap.GRPCCalls = append(snap.GRPCCalls, stats.GRPCCount{Status: grpcLabels[c], Backend: name, Pool: pool, Count: n})
+		}
 	}
 	for p := range codes {
 		for m, cc := range codes[p] {

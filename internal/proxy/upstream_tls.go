@@ -61,8 +61,14 @@ func upstreamTLS(p *config.Pool, st *poolState, members []member) (base *tls.Con
 				if base, err = clientConfig(&p.TLS, st.sessions); err != nil {
 					return nil, nil, err
 				}
+				if p.Upstream.Protocol == config.ProtocolH2 {
+					base.NextProtos = []string{alpnH2} // h2upHandshake insists on it
+				}
 			}
 			conf = base.Clone()
+		}
+		if p.Upstream.Protocol == config.ProtocolH2 {
+			conf.NextProtos = []string{alpnH2}
 		}
 		if conf.ServerName == "" {
 			u, err := url.Parse(b.URL)
@@ -114,6 +120,32 @@ func (up *upstream) upstreamHandshake(nc net.Conn, conf *tls.Config, deadline ti
 	}
 	_ = nc.SetDeadline(time.Time{})
 	up.hs.Store(tc)
+	return nil
+}
+
+// alpnH2 is HTTP/2's ALPN protocol ID over TLS (RFC 9113 3.2).
+const alpnH2 = "h2"
+
+// h2Handshake is upstreamHandshake for an HTTP/2 backend (upstream.protocol
+// h2): the backend must choose h2 in ALPN, or the connection fails as a
+// failed connect would, and says why in the log.
+func (h *h2up) h2Handshake(nc net.Conn, conf *tls.Config, deadline time.Time) error {
+	_ = nc.SetDeadline(deadline)
+	tc := tlsterm.Client(nc, conf)
+	err := tc.Handshake()
+	if err == nil {
+		if p := tc.State().NegotiatedProtocol; p != alpnH2 {
+			err = fmt.Errorf("backend did not negotiate h2 in ALPN (got %q); upstream.protocol h2 needs an HTTP/2 server", p)
+		}
+	}
+	if err != nil {
+		_ = nc.Close()
+		err = fmt.Errorf("TLS handshake with %s: %w", h.be.addr, err)
+		h.lp.srv.log.Warn("HTTP/2 backend connection failed", "backend", h.be.url, "err", err.Error())
+		return err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	h.hs.Store(tc)
 	return nil
 }
 

@@ -41,6 +41,10 @@ type Snapshot struct {
 	// Requests counts finished requests by method, status and backend, in
 	// no particular order. Each (Method, Code, Backend) appears once.
 	Requests []RequestCount
+	// GRPCCalls counts finished gRPC calls of pools whose backends speak
+	// HTTP/2, by gRPC status and backend, in no particular order; only
+	// non-zero counts.
+	GRPCCalls []GRPCCount
 	// Errors counts failures by kind; index with an ErrorKind.
 	Errors [NumErrorKinds]uint64
 	// Durations holds one request-duration histogram per backend in
@@ -115,6 +119,18 @@ type Certificate struct {
 // a backend: malformed requests, rate-limited requests, 503s when no
 // backend was available, and the metrics route itself.
 const NoBackend = "none"
+
+// GRPCCount is the number of finished gRPC calls with one gRPC status
+// and backend.
+type GRPCCount struct {
+	// Status is the call's gRPC status, "0" to "16", or "other" (a code
+	// gRPC does not define, or none: a response without grpc-status that
+	// a gRPC client could not read either).
+	Status string
+	// Backend and Pool are as in RequestCount.
+	Backend, Pool string
+	Count         uint64
+}
 
 // RequestCount is the number of finished requests with one method, status
 // code and backend.
