@@ -49,7 +49,7 @@ func (g *h2call) legacyClientHead(b []byte, ev *http2.ClientEvent, noBody bool) 
 // for a stream client) and its trailers-only answer, with a request ID
 // to return.
 func h2HeadCases() (*h2call, []*http2.ClientEvent) {
-	lp := &loop{}
+	lp := &loop{srv: &Server{}}
 	cl := &client{sn: &snapshot{ridHeader: "X-Request-Id"}, keepAlive: true, minor: 1, grpc: true}
 	cl.peer = peer{lp: lp}
 	cl.head = []byte("POST /pkg.Svc/M HTTP/1.1\r\nX-Request-Id: 0123456789abcdef\r\n\r\n")
@@ -110,7 +110,7 @@ func BenchmarkH2ResponseHead(b *testing.B) {
 // BenchmarkH2RequestHead: translating a gRPC call's forwarded head into
 // its HTTP/2 request head.
 func BenchmarkH2RequestHead(b *testing.B) {
-	lp := &loop{}
+	lp := &loop{srv: &Server{}}
 	cl := &client{grpc: true, teTrailers: true}
 	cl.peer = peer{lp: lp}
 	cl.head = []byte("POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: greeter.internal:50051\r\n" +
