@@ -317,7 +317,9 @@ func (cl *client) tlsHandshake() {
 	_, _ = cl.c.Discard(len(ct))
 	if out := cl.tls.Pending(cl.lp.sealBuf[:0]); len(out) > 0 {
 		cl.writeRaw(out)
-		cl.lp.sealBuf = out[:0]
+		if cap(out) <= maxSealKeep {
+			cl.lp.sealBuf = out[:0]
+		}
 	}
 	if !done {
 		return
