@@ -54,6 +54,10 @@ type pool struct {
 	// h2: the backends speak HTTP/2 (upstream.protocol h2c, or h2 over
 	// TLS; h2up.go).
 	h2 bool
+	// tlsConfs are the members' TLS configurations (nil for http://),
+	// stored in their backends by commitTLS once the whole snapshot is
+	// built: a reload that fails changes nothing.
+	tlsConfs []*tls.Config
 }
 
 // buildPool makes the snapshot's view of pool p, reusing the runtime state
@@ -138,11 +142,9 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 		return nil, fmt.Errorf("%s: %w", tlsKey(p), err)
 	}
 	pl.check.TLS = base // health checks of https:// backends
-	// Nothing failed: commit the pool, its new backends and its settings.
-	for i, m := range pl.members {
-		m.tlsConf.Store(confs[i])
-		m.hb.SetTLS(confs[i]) // also for checks: the backend's own settings
-	}
+	pl.tlsConfs = confs
+	// Nothing failed: commit the pool, its new backends and its settings
+	// (the TLS ones with the snapshot: commitTLS).
 	s.pools[p.Name] = st
 	for addr, be := range fresh {
 		st.backends[addr] = be
@@ -150,6 +152,16 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	st.outliers.Configure(outlierConfig(&p.Outlier))
 	st.outliers.SetMembers(outliers)
 	return pl, nil
+}
+
+// commitTLS gives the members of pl the TLS configurations buildPool
+// made, for their connections and their checks. It runs once every pool
+// of the snapshot is built.
+func (pl *pool) commitTLS() {
+	for i, m := range pl.members {
+		m.tlsConf.Store(pl.tlsConfs[i])
+		m.hb.SetTLS(pl.tlsConfs[i]) // also for checks: the backend's own settings
+	}
 }
 
 // healthBackends lists the pool's backends for its health checker.

@@ -175,10 +175,16 @@ func (s *Server) buildWith(cfg *config.Config, pending map[string]*poolWatch) (*
 		pools = append(pools, pl)
 	}
 	sn, err := newSnapshot(cfg, pools, s.snap.Load(), s.routeIDs)
-	if err == nil && sn.maxConns == 0 {
+	if err != nil {
+		return nil, err
+	}
+	for _, pl := range pools {
+		pl.commitTLS()
+	}
+	if sn.maxConns == 0 {
 		sn.maxConns = autoMaxConns(s.fdLimit.Load())
 	}
-	return sn, err
+	return sn, nil
 }
 
 // Serve listens on the configured address and runs the event loops until

@@ -110,6 +110,10 @@ func (c *Conn) Step(ct []byte) (done bool, err error) {
 		return false, nil
 	}
 	c.next, c.stop = nil, nil
+	if c.hsErr == nil {
+		// Not in the coroutine: Release does nothing while next is set.
+		c.Release() // what the handshake grew (a request read with it stays)
+	}
 	return true, c.hsErr
 }
 
@@ -122,7 +126,6 @@ func (c *Conn) handshake(yield func(struct{}) bool) {
 	c.done = true
 	if c.hsErr == nil {
 		c.setSubject()
-		c.Release() // what the handshake grew (a request read with it stays)
 	}
 }
 

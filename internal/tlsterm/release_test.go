@@ -2,6 +2,7 @@ package tlsterm
 
 import (
 	"bytes"
+	"crypto/tls"
 	"testing"
 )
 
@@ -44,5 +45,34 @@ func TestReleaseBuffers(t *testing.T) {
 		if n := srv.retained(); n != 0 {
 			t.Fatalf("round %d: %d bytes kept after Release", i, n)
 		}
+	}
+}
+
+// TestSteppedHandshakeReleases: a handshake driven by Step, as the
+// proxy's TLS listener runs it, leaves no input buffer grown on the
+// server side either (what Handshake's Release does for a blocking
+// one), on TLS 1.2 and 1.3.
+func TestSteppedHandshakeReleases(t *testing.T) {
+	if !canRelease {
+		t.Skip("Release does nothing on this Go release (TestReleaseBuffers says so)")
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(VersionName(v), func(t *testing.T) {
+			srvCfg, cliCfg := testConfigs(t)
+			cliCfg.MaxVersion = v
+			cn, sn := tcpPair(t)
+			errc := make(chan error, 1)
+			go func() { errc <- tls.Client(cn, cliCfg).Handshake() }()
+			srv, err := stepServer(t, sn, srvCfg, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if n := srv.retained(); n != 0 {
+				t.Errorf("after a stepped handshake the server keeps %d bytes of input buffers, want 0", n)
+			}
+		})
 	}
 }
