@@ -156,6 +156,9 @@ func TestTLSHandshakeSlots(t *testing.T) {
 	{
 		raw, err := net.DialTimeout("tcp", e.addr, ioTimeout)
 		mustf(t, err, "dial")
+		// Accepted first, so that settled below waits for its end (and
+		// its count) rather than passing before the accept.
+		waitFor(t, "the ClientHello connection accepted", func() bool { return e.srv.Active() == 1 })
 		_, err = raw.Write(hdr("203.0.113.7"))
 		mustf(t, err, "header")
 		rec := &recordConn{Conn: raw}
