@@ -36,6 +36,8 @@
 # connections whenever the load dips; IDLE=N gives nginx `keepalive N`
 # and ConnX `upstream.maxIdlePerBackend: N/2`, so that none is closed.
 set -euo pipefail
+# shellcheck source=scripts/benchlib.sh
+. "$(dirname "$0")/benchlib.sh"
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 REQS=${REQS:-100000}
@@ -65,7 +67,9 @@ chmod 755 "$W" # nginx workers run as an unprivileged user
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$W"/*.pid; do
+    if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+  done
   [ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -75,11 +79,7 @@ if [ -z "${CONNX_BIN:-}" ]; then
   CONNX_BIN="$W/connx"
 fi
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-  -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-  -keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1
-cat "$W/cert.pem" "$W/key.pem" > "$W/combined.pem"
-chmod 644 "$W"/*.pem
+bench_cert "$W"
 
 cat > "$W/backends.conf" <<EOF
 worker_processes 1;
@@ -131,27 +131,7 @@ backend be
   server b1 127.0.0.1:$B1
   server b2 127.0.0.1:$B2
 EOF
-cat > "$W/connx.yaml" <<EOF
-server:
-  port: $P_CONNX
-  host: "127.0.0.1"
-  shutdownTimeout: 5
-  tls:
-    port: $T_CONNX
-    certificates:
-      - certFile: "$W/cert.pem"
-        keyFile: "$W/key.pem"
-backends:
-  - url: "http://127.0.0.1:$B1"
-    weight: 1
-  - url: "http://127.0.0.1:$B2"
-    weight: 1
-loadBalancing:
-  algorithm: "round-robin"
-healthCheck:
-  interval: 5
-  timeout: 2
-EOF
+bench_connx_yaml "$P_CONNX" "$T_CONNX" "$W" "$B1" "$B2" > "$W/connx.yaml"
 if [ -n "${IDLE:-}" ]; then
   printf 'upstream:\n  maxIdlePerBackend: %d\n' $((IDLE / 2)) >> "$W/connx.yaml"
 fi

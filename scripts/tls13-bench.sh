@@ -20,6 +20,8 @@
 # round (the proxies take turns, so a ratio compares neighbours in time),
 # then the median ratio per scenario.
 set -euo pipefail
+# shellcheck source=scripts/benchlib.sh
+. "$(dirname "$0")/benchlib.sh"
 cd "$(dirname "$0")/.."
 DUR=${DUR:-6}
 ROUNDS=${ROUNDS:-3}
@@ -48,10 +50,7 @@ if [ -z "${CONNX_BIN:-}" ]; then
 fi
 mkdir -p "$W/www"
 printf 'hello\n' > "$W/www/index.html"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-  -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-  -keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1
-chmod 644 "$W"/*.pem
+bench_cert "$W"
 B1=$((BASE + 1)); B2=$((BASE + 2))
 T_NGINX=$((BASE + 11)); T_NGINX13=$((BASE + 12)); T_CONNX=$((BASE + 13)); P_CONNX=$((BASE + 14))
 cat > "$W/backends.conf" <<EOC
@@ -86,29 +85,7 @@ EOC
 }
 nginx_conf nginx "$T_NGINX" "" > "$W/nginx.conf"
 nginx_conf nginx13 "$T_NGINX13" "ssl_protocols TLSv1.2 TLSv1.3;" > "$W/nginx13.conf"
-cat > "$W/connx.yaml" <<EOC
-server:
-  port: $P_CONNX
-  host: "127.0.0.1"
-  shutdownTimeout: 5
-  tls:
-    port: $T_CONNX
-    certificates:
-      - certFile: "$W/cert.pem"
-        keyFile: "$W/key.pem"
-backends:
-  - url: "http://127.0.0.1:$B1"
-    weight: 1
-  - url: "http://127.0.0.1:$B2"
-    weight: 1
-loadBalancing:
-  algorithm: "round-robin"
-healthCheck:
-  interval: 5
-  timeout: 2
-rateLimit:
-  enabled: false
-EOC
+bench_connx_yaml "$P_CONNX" "$T_CONNX" "$W" "$B1" "$B2" > "$W/connx.yaml"
 nginx -c "$W/backends.conf"
 nginx -c "$W/nginx.conf"
 nginx -c "$W/nginx13.conf"
