@@ -499,35 +499,9 @@ func (cl *client) forwardBody() bool {
 	if len(buf) == 0 {
 		return false
 	}
-	var k int
-	done := false
-	switch cl.bodyKind {
-	case http1.BodyLength:
-		k = len(buf)
-		if int64(k) > cl.bodyLeft {
-			k = int(cl.bodyLeft)
-		}
-		cl.bodyLeft -= int64(k)
-		done = cl.bodyLeft == 0
-	case http1.BodyChunked:
-		var err error
-		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
-		if err != nil {
-			cl.reject(statusOfParseError(err))
-			return false
-		}
-		// The payload, not the framing, counts against the limit; a chunk
-		// counts in full once its size line is read. The framing (sizes,
-		// extensions, CRLFs, trailers) may take framingFactor times the
-		// limit plus framingSlack, so that tiny chunks with long
-		// extensions cannot send a backend thousands of times the limit.
-		if mb := cl.sn.maxBody; mb > 0 {
-			payload := cl.chunks.Payload()
-			if payload > mb || cl.bodySent+int64(k)-payload > cl.sn.maxFraming {
-				cl.reject(http.StatusRequestEntityTooLarge)
-				return false
-			}
-		}
+	k, done, ok := cl.bodyStep(buf)
+	if !ok {
+		return false
 	}
 	if k > 0 {
 		if !up.write(buf[:k]) {
@@ -1133,4 +1107,37 @@ func (cl *client) endOut(code int, be *backend, kind errKind, n int) {
 // that was retried or turned into another status).
 func (cl *client) count(kind errKind) {
 	cl.lp.st.errors[kind-1].Add(1)
+}
+
+// bodyStep frames the next part of a request body from buf: the first k
+// bytes of it belong to the body, done when they complete it. A
+// malformed or oversized chunked body is rejected (ok false).
+func (cl *client) bodyStep(buf []byte) (k int, done, ok bool) {
+	switch cl.bodyKind {
+	case http1.BodyLength:
+		k = int(min(int64(len(buf)), cl.bodyLeft))
+		cl.bodyLeft -= int64(k)
+		return k, cl.bodyLeft == 0, true
+	case http1.BodyChunked:
+		var err error
+		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
+		if err != nil {
+			cl.reject(statusOfParseError(err))
+			return 0, false, false
+		}
+		// The payload, not the framing, counts against the limit; a chunk
+		// counts in full once its size line is read. The framing (sizes,
+		// extensions, CRLFs, trailers) may take framingFactor times the
+		// limit plus framingSlack, so that tiny chunks with long
+		// extensions cannot send a backend thousands of times the limit.
+		if mb := cl.sn.maxBody; mb > 0 {
+			payload := cl.chunks.Payload()
+			if payload > mb || cl.bodySent+int64(k)-payload > cl.sn.maxFraming {
+				cl.reject(http.StatusRequestEntityTooLarge)
+				return 0, false, false
+			}
+		}
+		return k, done, true
+	}
+	return 0, false, true
 }

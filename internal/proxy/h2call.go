@@ -140,28 +140,14 @@ func (g *h2call) forwardBody() bool {
 	if len(buf) == 0 {
 		return false
 	}
-	var k int
-	done := false
+	k, done, ok := cl.bodyStep(buf)
+	if !ok {
+		return false
+	}
 	switch cl.bodyKind {
 	case http1.BodyLength:
-		k = int(min(int64(len(buf)), cl.bodyLeft))
-		cl.bodyLeft -= int64(k)
-		done = cl.bodyLeft == 0
 		g.send(buf[:k], done)
 	case http1.BodyChunked:
-		var err error
-		k, done, err = cl.chunks.Scan(buf, &cl.sn.lim)
-		if err != nil {
-			cl.reject(statusOfParseError(err))
-			return false
-		}
-		if mb := cl.sn.maxBody; mb > 0 {
-			payload := cl.chunks.Payload()
-			if payload > mb || cl.bodySent+int64(k)-payload > cl.sn.maxFraming {
-				cl.reject(http.StatusRequestEntityTooLarge)
-				return false
-			}
-		}
 		for b := buf[:k]; len(b) > 0; {
 			data, n, end := cl.h2dec.next(b)
 			b = b[n:]
