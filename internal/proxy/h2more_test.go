@@ -22,7 +22,10 @@ import (
 )
 
 // TestH2ConcurrentStreams sends 100 concurrent streams on one TLS
-// connection; they spread over a pool of three backends.
+// connection; they spread over a pool of three backends. The client is
+// strict about the server's stream limit (see TestE2EConcurrentStreams in
+// internal/http2): it waits for a slot rather than dialling, so a second
+// dial means ConnX closed the connection.
 func TestH2ConcurrentStreams(t *testing.T) {
 	var bs [3]*countingBackend
 	var addrs []string
@@ -36,6 +39,7 @@ func TestH2ConcurrentStreams(t *testing.T) {
 	c := h2Client(t, e)
 	var dials atomic.Int64
 	tr := c.Transport.(*http.Transport)
+	tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
 		var d net.Dialer
