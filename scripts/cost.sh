@@ -73,6 +73,20 @@
 #   - stops everything it started on exit; every load step is bounded by
 #     STEP_TIMEOUT seconds.
 #
+#   - cpu (asked for by name: MEASURE=cpu, or "syscalls instructions cpu"):
+#     with the proxies of the syscalls phase and no tracer attached, reads
+#     each proxy's user and system CPU time from /proc (utime and stime of
+#     ConnX's process, all threads; of nginx's worker) around CPU_SCALE
+#     times the strace N of requests, and prints microseconds of user and
+#     of kernel time per request and the kernel's share; then, for ConnX,
+#     the efficiency ratio against nginx that ConnX would reach if its
+#     user-space time were zero (nginx's user + kernel time over ConnX's
+#     kernel time). That bound is what says whether a ratio goal can be
+#     met in user space at all. CPU time is wall-clock sampling (the kernel
+#     charges whole ticks), so this is a measure of the machine's noise
+#     too: use N large enough for hundreds of ticks, and CONNS as peers.sh
+#     (64 small, 8 big, 32 close).
+#
 # costclient (scripts/costclient) sends exactly N requests, CONNS
 # connections at a time (default 1: one connection, one request after the
 # other, so every run gives the proxy the same arrivals in the same order).
@@ -106,7 +120,7 @@
 #   SCENARIOS ("small big close"; also tls, tlsclose),
 #   PROXIES ("nginx nginx-tls13 connx"; nginx-tls13 takes part in the TLS
 #   scenarios only, and is nginx's worker on another port),
-#   MEASURE ("syscalls instructions"), RUNS (2),
+#   MEASURE ("syscalls instructions"; also cpu), RUNS (2), CPU_SCALE (5),
 #   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000), N_TLS (20000),
 #   N_TLSCLOSE (2000): requests under strace,
 #   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default), CG_N_TLS (5000),
@@ -138,6 +152,7 @@ CG_N_CLOSE=${CG_N_CLOSE:-$N_CLOSE}
 CG_N_TLS=${CG_N_TLS:-5000}
 CG_N_TLSCLOSE=${CG_N_TLSCLOSE:-300}
 CONNS=${CONNS:-1}
+CPU_SCALE=${CPU_SCALE:-5}
 CONNX_PROCS=${CONNX_PROCS:-1}
 WARMUP=${WARMUP:-500}
 LISTING=${LISTING:-1}
@@ -484,7 +499,19 @@ per_call() {
     }' "$1" | sort -nr
 }
 
-if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
+# cpu_ticks PID...: the user and system clock ticks of those processes
+# (fields 14 and 15 of /proc/PID/stat: all of the process's threads).
+cpu_ticks() {
+  local u=0 s=0 p f
+  for p in "$@"; do
+    read -r -a f < <(sed 's/.*) //' "/proc/$p/stat")
+    u=$((u + f[11])); s=$((s + f[12]))
+  done
+  echo "$u $s"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+if has syscalls "$MEASURE" || [ "$LISTING" = 1 ] || has cpu "$MEASURE"; then
   if [ "$NGINX_ON" = 1 ]; then start_nginx "$W/nginx.conf" "$W/nginx.pid"; ready sys nginx; fi
   if has connx "$PROXIES"; then
     GOMAXPROCS=$CONNX_PROCS "$CONNX_BIN" -config "$W/connx/connx.yaml" >"$W/connx.log" 2>&1 &
@@ -536,6 +563,25 @@ if has syscalls "$MEASURE" || [ "$LISTING" = 1 ]; then
               }
               printf "syscalls run %d %-8s %-11s n=%d total/req=%.3f runtime_timing/req=%.3f |%s   [%s]\n", run, sc, name, n, t / n, r / n, top, client
             }' "$R/sys.$name.$sc.$run" >&2
+        done
+      done
+    done
+  fi
+
+  if has cpu "$MEASURE"; then
+    for run in $(seq 1 "$RUNS"); do
+      for sc in $SCENARIOS; do
+        n=$(($(n_of sys "$sc") * CPU_SCALE))
+        for name in $PROXIES; do
+          part "$name" "$sc" || continue
+          # shellcheck disable=SC2046
+          read -r u0 s0 < <(cpu_ticks $(sys_pids "$name"))
+          client=$(load "$(port_of sys "$name" "$sc")" "$sc" "$n")
+          # shellcheck disable=SC2046
+          read -r u1 s1 < <(cpu_ticks $(sys_pids "$name"))
+          echo "$((u1 - u0)) $((s1 - s0)) $n" > "$R/cpu.$name.$sc.$run"
+          awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$n" -v hz="$CLK_TCK" -v run="$run" -v sc="$sc" -v name="$name" -v client="$client" \
+            'BEGIN { printf "cpu run %d %-8s %-11s n=%d user_us/req=%.2f kernel_us/req=%.2f ticks=%d   [%s]\n", run, sc, name, n, u * 1e6 / hz / n, s * 1e6 / hz / n, u + s, client }' >&2
         done
       done
     done
@@ -677,9 +723,11 @@ stats() { awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "- -"; exit }
 echo
 head="Cost per request — commit $COMMIT, conns=$CONNS, ConnX GOMAXPROCS=$CONNX_PROCS, $RUNS run(s)"
 has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done)"
+has cpu "$MEASURE" && head="$head; cpu: /proc utime and stime, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" $(($(n_of sys "$sc") * CPU_SCALE)); done)"
 has instructions "$MEASURE" && head="$head; instructions: callgrind, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)"
 echo "$head"
 echo "(each figure: the mean over runs, then in brackets the spread between runs, (max-min)/mean)"
+if has syscalls "$MEASURE" || has instructions "$MEASURE"; then
 echo
 echo "| scenario | proxy | syscalls/req | without epoll waits and runtime timing | epoll waits | Go runtime timing | instructions/req |"
 echo "|---|---|---|---|---|---|---|"
@@ -717,6 +765,7 @@ for sc in $SCENARIOS; do
     echo "| $sc | $name | ${cols[0]} | ${cols[1]} | ${cols[2]} | ${cols[3]} | ${cols[4]} |"
   done
 done
+fi
 if has syscalls "$MEASURE"; then
   echo
   echo "System calls per request, run 1 (strace -f -c; calls of at least 0.01 per request):"
@@ -728,6 +777,34 @@ if has syscalls "$MEASURE"; then
       part "$name" "$sc" || continue
       n=$(n_of sys "$sc")
       echo "| $sc | $name | $(sort -k2 -nr "$R/sys.$name.$sc.1" | awk -v n="$n" '$2 / n >= 0.005 { printf "%s%s %.2f", (k++ ? ", " : ""), $1, $2 / n }') |"
+    done
+  done
+fi
+if has cpu "$MEASURE"; then
+  echo
+  echo "CPU time per request (/proc utime and stime; mean over runs, spread in brackets) and, for ConnX, the bound: nginx's user + kernel time over ConnX's kernel time, the efficiency ratio against nginx that ConnX would reach with no user-space time at all:"
+  echo
+  echo "| scenario | proxy | user µs/req | kernel µs/req | kernel share | bound against nginx |"
+  echo "|---|---|---|---|---|---|"
+  # cpu_col SCENARIO NAME FIELD: user (1), kernel (2) or total (3) µs per request, "mean spread%"
+  cpu_col() {
+    local run
+    for run in $(seq 1 "$RUNS"); do
+      awk -v hz="$CLK_TCK" -v f="$3" '{ v = (f == 3 ? $1 + $2 : $f); print v * 1e6 / hz / $3 }' "$R/cpu.$2.$1.$run"
+    done | stats
+  }
+  for sc in $SCENARIOS; do
+    for name in $PROXIES; do
+      part "$name" "$sc" || continue
+      read -r um usp < <(cpu_col "$sc" "$name" 1)
+      read -r km ksp < <(cpu_col "$sc" "$name" 2)
+      bound=-
+      if [ "$name" = connx ] && has nginx "$PROXIES"; then
+        read -r nt _ < <(cpu_col "$sc" nginx 3)
+        bound=$(awk -v a="$nt" -v b="$km" 'BEGIN { printf "%.2f×", (b > 0 ? a / b : 0) }')
+      fi
+      awk -v um="$um" -v usp="$usp" -v km="$km" -v ksp="$ksp" -v b="$bound" -v sc="$sc" -v name="$name" \
+        'BEGIN { printf "| %s | %s | %.2f (%s) | %.2f (%s) | %.0f%% | %s |\n", sc, name, um, usp, km, ksp, 100 * km / (um + km), b }'
     done
   done
 fi

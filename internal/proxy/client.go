@@ -1051,7 +1051,7 @@ func (cl *client) begin(r *http1.Request) {
 	cl.status = 0
 	cl.be = nil
 	cl.rt, cl.pool, cl.to = nil, nil, &cl.sn.to
-	cl.startNs = time.Now().UnixNano()
+	cl.startNs = cl.lp.clock()
 	cl.log = nil
 	if lg := cl.lp.srv.accessLog.Load(); lg != nil && lg.Sampled() {
 		cl.log = newLogRecord(lg, cl, r)
@@ -1067,7 +1067,12 @@ func (cl *client) end(code int, be *backend, kind errKind) {
 	cl.inReq = false
 	cl.status = code
 	st := &cl.lp.st
-	dur := time.Now().UnixNano() - cl.startNs
+	now := cl.lp.clock()
+	if now <= cl.startNs {
+		// Begun in this callback (ConnX answered at once): its own read.
+		now = time.Now().UnixNano()
+	}
+	dur := now - cl.startNs
 	slot := 0 // ConnX answered before choosing a pool
 	switch {
 	case be != nil:

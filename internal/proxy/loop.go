@@ -48,6 +48,11 @@ type loop struct {
 
 	cur gnet.Conn // the connection whose callback is running
 
+	// clockNs is the time read once per callback (clockSet): the request
+	// and response timestamps a callback takes share it (clock).
+	clockNs  int64
+	clockSet bool
+
 	clients   list[*client]
 	upstreams list[*upstream]
 	pools     [][]*upstream // idle connections by backend id, newest last
@@ -147,14 +152,32 @@ func (lp *loop) gone(p *peer) {
 
 // enter marks c as the connection whose callback runs; leave returns the
 // action the callback must give gnet.
-func (lp *loop) enter(c gnet.Conn) { lp.cur = c }
+func (lp *loop) enter(c gnet.Conn) { lp.cur, lp.clockSet = c, false }
 
 func (lp *loop) leave(p *peer) gnet.Action {
-	lp.cur = nil
+	lp.cur, lp.clockSet = nil, false
 	if p != nil && p.closeMe {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// clock returns the time (unix ns) for timestamps of requests and
+// responses. Inside a callback (enter to leave) the first call reads the
+// clock and the others return the same value: a request's start and its
+// forwarding, or a response's head and its end, seen in one read of the
+// socket are microseconds apart, and reading the clock costs ConnX 2.5%
+// of its CPU in keep-alive traffic when each takes its own. Outside a
+// callback every call reads the clock.
+func (lp *loop) clock() int64 {
+	if lp.clockSet {
+		return lp.clockNs
+	}
+	now := time.Now().UnixNano()
+	if lp.cur != nil {
+		lp.clockNs, lp.clockSet = now, true
+	}
+	return now
 }
 
 // getBuf returns an empty buffer for a request head.

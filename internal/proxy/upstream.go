@@ -159,7 +159,7 @@ func (up *upstream) opened(c gnet.Conn) {
 func (up *upstream) sendHead() {
 	cl := up.cl
 	up.deadline = up.lp.now + cl.to.upstreamHeader
-	up.sentAt, up.headAt, up.status = time.Now().UnixNano(), 0, 0
+	up.sentAt, up.headAt, up.status = up.lp.clock(), 0, 0
 	if !up.sendProxyHeader(cl) || !up.write(cl.head) {
 		return
 	}
@@ -291,7 +291,7 @@ func (up *upstream) readHead(buf []byte) bool {
 	}
 	cl.respStarted = true
 	cl.status = r.Status
-	up.headAt, up.status = time.Now().UnixNano(), r.Status
+	up.headAt, up.status = up.lp.clock(), r.Status
 	if cl.log != nil {
 		cl.log.upstream = time.Duration(up.headAt - up.sentAt)
 	}
