@@ -267,6 +267,9 @@ func (cl *client) readHead() bool {
 	defer cl.releaseReq()
 	cl.minor = uint8(r.Minor)
 	cl.keepAlive = r.KeepAlive && !lp.srv.draining.Load()
+	if h := lp.srv.headHook.Load(); h != nil {
+		(*h)() // tests: Shutdown beginning now
+	}
 	cl.isHead = string(r.Method) == http.MethodHead
 	cl.idempotent = idempotent(r.Method)
 	cl.expect100 = r.Expect100
@@ -399,7 +402,7 @@ func (cl *client) admitRate(lim *ratelimit.Limiter, r *http1.Request, n int) boo
 	if d.Allowed {
 		return true
 	}
-	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
+	keep := cl.keepOpen(n) && cl.bodyKind == http1.BodyNone
 	lp.scratch = d.AppendTooMany(lp.scratch[:0], keep, cl.isHead)
 	if cl.grpc {
 		lp.scratch = cl.appendGRPCError(lp.scratch[:0], http.StatusTooManyRequests, keep)

@@ -158,19 +158,27 @@ func appendResponseHead(b []byte, r *http1.Response, kind http1.BodyKind, cl *cl
 	return appendHeadEnd(b, kind, cl)
 }
 
+// keepOpen reports whether the connection may stay open after the
+// response being written; n is how many buffered bytes are the current
+// request's (not yet consumed). Shutdown may have begun after the request
+// was read (keepAlive was decided then), and its loop may not have
+// drained yet: exchangeDone will close a client with nothing more
+// buffered, so the response must say so.
+func (cl *client) keepOpen(n int) bool {
+	if cl.keepAlive && cl.lp.srv.draining.Load() && cl.buffered() <= n {
+		cl.keepAlive = false
+	}
+	return cl.keepAlive
+}
+
 // appendHeadEnd ends a response head for the client: its framing and
 // connection fields, and the blank line.
 func appendHeadEnd(b []byte, kind http1.BodyKind, cl *client) []byte {
 	if kind == http1.BodyChunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	if cl.keepAlive && cl.lp.srv.draining.Load() && cl.buffered() == 0 {
-		// Shutdown began after the request was read, and its loop may not
-		// have drained yet: exchangeDone will close, so say so.
-		cl.keepAlive = false
-	}
 	switch {
-	case cl.closeAfter || !cl.keepAlive:
+	case cl.closeAfter || !cl.keepOpen(0):
 		b = append(b, "Connection: close\r\n"...)
 	case cl.minor == 0:
 		b = append(b, "Connection: keep-alive\r\n"...)

@@ -207,3 +207,45 @@ func TestReloadInvalidKeepsOld(t *testing.T) {
 		t.Fatalf("after a failed reload: %v", got)
 	}
 }
+
+// TestOwnAnswerDuringDrain: when Shutdown begins between reading a
+// request and ConnX answering it itself (a respond route, a 429), the
+// answer says "Connection: close" and the connection closes; before, the
+// answer promised keep-alive and the connection was closed under it.
+func TestOwnAnswerDuringDrain(t *testing.T) {
+	be := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {})
+	for _, tc := range []struct {
+		name  string
+		tweak func(*config.Config)
+		code  int
+	}{
+		{"respond", func(c *config.Config) {
+			c.Routes = []config.Route{{Match: config.RouteMatch{PathPrefix: "/"}, Respond: &config.Respond{Status: 200, Body: "hi\n"}}}
+		}, 200},
+		{"rate-limited", func(c *config.Config) {
+			c.RateLimit.Enabled = true
+			c.RateLimit.RequestsPerSec = 0.001
+			c.RateLimit.Burst = 1
+		}, 429},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, addr := proxyFor(t, []string{be.addr}, tc.tweak)
+			rc := dialProxy(t, addr)
+			if tc.code == 429 { // use up the burst
+				if resp, _ := rc.get("/"); resp.StatusCode != 200 {
+					t.Fatalf("first request: %d", resp.StatusCode)
+				}
+			}
+			drain := func() { srv.draining.Store(true) }
+			srv.headHook.Store(&drain)
+			t.Cleanup(func() { srv.draining.Store(false) })
+			rc.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, _ := rc.response(http.MethodGet)
+			if resp.StatusCode != tc.code || !resp.Close {
+				t.Fatalf("got %d close=%v (Connection %q), want %d with Connection: close",
+					resp.StatusCode, resp.Close, resp.Header.Get("Connection"), tc.code)
+			}
+			rc.expectClosed()
+		})
+	}
+}

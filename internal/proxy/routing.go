@@ -365,7 +365,7 @@ func appendLocation(b []byte, parts []locPart, host, path, query []byte) []byte 
 // would follow is not read: the connection closes after the answer).
 func (cl *client) answer(code int, kind errKind, head, body []byte, n int) {
 	lp := cl.lp
-	keep := cl.keepAlive && cl.bodyKind == http1.BodyNone
+	keep := cl.keepOpen(n) && cl.bodyKind == http1.BodyNone
 	b := head
 	switch {
 	case !keep:

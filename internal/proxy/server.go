@@ -62,8 +62,11 @@ type Server struct {
 	accessLog  atomic.Pointer[accesslog.Logger] // nil: off
 	logRetired [2]atomic.Uint64                 // lines written, dropped by replaced loggers
 
-	reloadMu sync.Mutex    // serialises Reload and Shutdown
-	draining atomic.Bool   // Shutdown has begun
+	reloadMu sync.Mutex  // serialises Reload and Shutdown
+	draining atomic.Bool // Shutdown has begun
+	// headHook, when set (tests only), runs on the loop when a request's
+	// head has been read and its keep-alive decided.
+	headHook atomic.Pointer[func()]
 	stopping atomic.Bool   // Stop or Shutdown was called
 	unbound  chan struct{} // closed once Shutdown has closed the listeners
 	join     bool          // share the port with a running ConnX (upgrade)
