@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/connx/connx/internal/balancer"
+	"github.com/connx/connx/internal/breaker"
 	"github.com/connx/connx/internal/config"
 	"github.com/connx/connx/internal/health"
 	"github.com/panjf2000/gnet/v2"
@@ -54,17 +55,32 @@ type pool struct {
 	// h2: the backends speak HTTP/2 (upstream.protocol h2c, or h2 over
 	// TLS; h2up.go).
 	h2 bool
-	// tlsConfs are the members' TLS configurations (nil for http://),
-	// stored in their backends by commitTLS once the whole snapshot is
-	// built: a reload that fails changes nothing.
+	// What buildPool prepared and commit puts in place once the whole
+	// snapshot is built, so that a reload that fails changes nothing:
+	// the pool's state st is made by this build when newState is set...
+	newState bool
+	// ...fresh are the backends this build made, by address; the others
+	// are kept from the running pool and get breaker settings cb...
+	fresh map[string]*backend
+	cb    breaker.Config
+	// ...the outlier group gets outCfg and the members' outlier states...
+	outCfg   health.OutlierConfig
+	outliers []*health.Outlier
+	// ...and tlsConfs are the members' TLS configurations (nil for
+	// http://), for their connections and their checks.
 	tlsConfs []*tls.Config
 }
 
 // buildPool makes the snapshot's view of pool p, reusing the runtime state
-// of the pool and of the backends that keep their address. s.mu is held.
+// of the pool and of the backends that keep their address. It changes no
+// running state: the pool's new backends and settings wait for commit.
+// (It takes statistics ids from s.nextID, which buildWith gives back on
+// failure, and may make an empty TLS session cache that no running
+// connection uses yet: upstreamTLS.) s.mu is held.
 func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 	st := s.pools[p.Name]
-	if st == nil {
+	newState := st == nil
+	if newState {
 		st = &poolState{
 			name:     p.Name,
 			noneID:   s.nextID,
@@ -114,8 +130,6 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 				be.node.SetUp(s.clock.Load())
 			}
 			fresh[b.Addr] = be
-		} else {
-			be.hb.Breaker().Configure(cb)
 		}
 		pl.members = append(pl.members, member{backend: be, weight: b.Weight, maxConns: int64(b.MaxConnections)})
 		ms[i] = balancer.Member{Node: be.node, Weight: b.Weight}
@@ -142,26 +156,33 @@ func (s *Server) buildPool(cfg *config.Config, p *config.Pool) (*pool, error) {
 		return nil, fmt.Errorf("%s: %w", tlsKey(p), err)
 	}
 	pl.check.TLS = base // health checks of https:// backends
-	pl.tlsConfs = confs
-	// Nothing failed: commit the pool, its new backends and its settings
-	// (the TLS ones with the snapshot: commitTLS).
-	s.pools[p.Name] = st
-	for addr, be := range fresh {
-		st.backends[addr] = be
-	}
-	st.outliers.Configure(outlierConfig(&p.Outlier))
-	st.outliers.SetMembers(outliers)
+	pl.newState, pl.fresh, pl.cb = newState, fresh, cb
+	pl.outCfg, pl.outliers, pl.tlsConfs = outlierConfig(&p.Outlier), outliers, confs
 	return pl, nil
 }
 
-// commitTLS gives the members of pl the TLS configurations buildPool
-// made, for their connections and their checks. It runs once every pool
-// of the snapshot is built.
-func (pl *pool) commitTLS() {
+// commit puts in place what buildPool prepared for pl: the pool's state
+// (when new) and its new backends join the server's, the backends kept
+// get the breaker settings, the outlier group its settings and members,
+// and every member its TLS configuration, for its connections and its
+// checks. It runs once the whole snapshot is built; s.mu is held.
+func (s *Server) commit(pl *pool) {
+	st := pl.st
+	if pl.newState {
+		s.pools[pl.name] = st
+	}
+	for addr, be := range pl.fresh {
+		st.backends[addr] = be
+	}
 	for i, m := range pl.members {
+		if pl.fresh[m.addr] != m.backend {
+			m.hb.Breaker().Configure(pl.cb)
+		}
 		m.tlsConf.Store(pl.tlsConfs[i])
 		m.hb.SetTLS(pl.tlsConfs[i]) // also for checks: the backend's own settings
 	}
+	st.outliers.Configure(pl.outCfg)
+	st.outliers.SetMembers(pl.outliers)
 }
 
 // healthBackends lists the pool's backends for its health checker.

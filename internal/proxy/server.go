@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -158,10 +159,18 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 }
 
 // buildWith is build with the members of pending DNS watchers (see
-// prepareDiscovery).
-func (s *Server) buildWith(cfg *config.Config, pending map[string]*poolWatch) (*snapshot, error) {
+// prepareDiscovery). Nothing changes unless it succeeds: the pools'
+// runtime state is committed once the whole snapshot is built, and the
+// statistics ids a failed build took are given back.
+func (s *Server) buildWith(cfg *config.Config, pending map[string]*poolWatch) (sn *snapshot, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nextID := s.nextID
+	defer func() {
+		if err != nil {
+			s.nextID = nextID // nothing holds the ids taken
+		}
+	}()
 	pools := make([]*pool, 0, 1+len(cfg.Pools))
 	def := s.withDiscovered(cfg.DefaultPool(), pending)
 	pl, err := s.buildPool(cfg, &def)
@@ -177,12 +186,14 @@ func (s *Server) buildWith(cfg *config.Config, pending map[string]*poolWatch) (*
 		}
 		pools = append(pools, pl)
 	}
-	sn, err := newSnapshot(cfg, pools, s.snap.Load(), s.routeIDs)
+	ids := maps.Clone(s.routeIDs) // new routes' ids, kept on success
+	sn, err = newSnapshot(cfg, pools, s.snap.Load(), ids)
 	if err != nil {
 		return nil, err
 	}
+	s.routeIDs = ids
 	for _, pl := range pools {
-		pl.commitTLS()
+		s.commit(pl)
 	}
 	if sn.maxConns == 0 {
 		sn.maxConns = autoMaxConns(s.fdLimit.Load())
@@ -234,7 +245,7 @@ func (s *Server) Serve() error {
 	s.mu.Lock()
 	s.checkCtx = ctx
 	for _, st := range s.pools {
-		if st.checker != nil { // nil only for a pool of a build that failed
+		if st.checker != nil { // nil for a pool apply has not reached yet: apply starts it
 			st.checker.Start(ctx)
 		}
 	}
