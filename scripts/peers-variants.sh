@@ -59,16 +59,18 @@ for v in $VARIANTS; do
     declare -f add_routes > "$W/add_routes.sh"
     cat > "$W/connx-$v" <<WRAP
 #!/usr/bin/env bash
-# args: -config FILE
+# args: [-check] -config FILE (peers.sh checks the config first)
+cfg=\$(for ((i = 1; i < \$#; i++)); do [ "\${!i}" = -config ] && { j=\$((i + 1)); echo "\${!j}"; }; done)
 . "$W/add_routes.sh"
-grep -q '^routes:' "\$2" || add_routes "\$2"
+grep -q '^routes:' "\$cfg" || add_routes "\$cfg"
 exec "$W/connx" "\$@"
 WRAP
   else
     cat > "$W/connx-$v" <<WRAP
 #!/usr/bin/env bash
-# args: -config FILE
-sed -i '$(edit_for "$v")' "\$2"
+# args: [-check] -config FILE (peers.sh checks the config first)
+cfg=\$(for ((i = 1; i < \$#; i++)); do [ "\${!i}" = -config ] && { j=\$((i + 1)); echo "\${!j}"; }; done)
+sed -i '$(edit_for "$v")' "\$cfg"
 exec "$W/connx" "\$@"
 WRAP
   fi
