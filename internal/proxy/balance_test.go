@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connx/connx/internal/balancer"
 	"github.com/connx/connx/internal/config"
 )
 
@@ -127,27 +128,78 @@ func TestPolicyDistributionsEndToEnd(t *testing.T) {
 		})
 	}
 	t.Run("consistent-hash by header", func(t *testing.T) {
-		_, addr := proxyFor(t, namedBackends(t, 0, 0, 0), withPolicy("consistent-hash", []int{1, 1, 1}, func(cfg *config.Config) {
+		srv, addr := proxyFor(t, namedBackends(t, 0, 0, 0), withPolicy("consistent-hash", []int{1, 1, 1}, func(cfg *config.Config) {
 			cfg.LoadBalancing.HashKey = "header:X-User"
 		}))
-		// The same user always lands on the same backend...
+		// The ring is placed by the backends' addresses (random ports), so
+		// the mapping differs from run to run but is exact within one: a
+		// ring built independently over the same names, with nothing in
+		// flight, says where each user's requests must go.
+		pl := srv.snap.Load().def
+		nodes := make([]*balancer.Node, len(pl.members))
+		ms := make([]balancer.Member, len(pl.members))
+		for i, m := range pl.members {
+			nodes[i] = m.backend.node
+			ms[i] = balancer.Member{Node: balancer.NewNode(m.backend.addr), Weight: 1}
+		}
+		ring, err := balancer.New(balancer.NameConsistentHash, ms, balancer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := func(int) bool { return true }
+		// Bounded loads send a request elsewhere when its backend still
+		// counts the previous request in flight: the proxy ends that count
+		// just after writing the response, possibly on another event loop
+		// than the next request's. Each request therefore waits until the
+		// proxy holds nothing in flight, so bounded loads never apply and
+		// every request must take its key's ring owner.
+		rc := dialProxy(t, addr)
+		route := func(user string) int {
+			waitFor(t, "the proxy to end the previous request's in-flight count", func() bool {
+				for _, n := range nodes {
+					if n.InFlight() != 0 {
+						return false
+					}
+				}
+				return true
+			})
+			rc.send("GET / HTTP/1.1\r\nHost: a\r\nX-User: " + user + "\r\n\r\n")
+			resp, body := rc.response(http.MethodGet)
+			var idx int
+			if _, err := fmt.Sscan(body, &idx); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("user %s: status %d body %q", user, resp.StatusCode, body)
+			}
+			return idx
+		}
+		// The same user always lands on the same backend, its own...
 		for _, user := range []string{"alice", "bob", "carol", "dave"} {
-			got := tally(t, addr, 10, 1, func(int) string { return user })
-			n := 0
-			for _, c := range got {
-				if c > 0 {
-					n++
+			want := ring.Pick(balancer.HashString(user), all)
+			for i := range 10 {
+				if got := route(user); got != want {
+					t.Fatalf("user %s request %d went to backend %d, its ring owner is %d", user, i, got, want)
 				}
 			}
-			if n != 1 {
-				t.Fatalf("user %s spread over %v", user, got[:3])
-			}
 		}
-		// ...and many users spread over all three.
-		got := tally(t, addr, 300, 1, func(i int) string { return fmt.Sprint("user-", i) })
-		for i, c := range got[:3] {
-			if c < 50 {
-				t.Fatalf("backend %d got %d of 300 users (%v)", i, c, got[:3])
+		// ...and many users spread over all three, each on its own.
+		var got [3]int
+		for i := range 300 {
+			user := fmt.Sprint("user-", i)
+			w := ring.Pick(balancer.HashString(user), all)
+			if g := route(user); g != w {
+				t.Fatalf("user %s went to backend %d, its ring owner is %d", user, g, w)
+			}
+			got[w]++
+		}
+		// Each backend owns a Beta(160, 320) share of the ring (160 points
+		// of 480, placed by a hash of its address): mean 1/3, standard
+		// deviation 0.0215. Its count of 300 users has mean 100 and
+		// standard deviation sqrt(300·(2/9) + 300²·0.0215²) = 10.4, so
+		// fewer than 40 is 5.8 deviations out: below 1e-8 per backend.
+		// A ring that ignored most of its points, or a key that did not
+		// vary with the header, falls far below.
+		for i, c := range got {
+			if c < 40 {
+				t.Fatalf("backend %d got %d of 300 users (%v)", i, c, got)
 			}
 		}
 	})

@@ -155,7 +155,7 @@ func TestTunnelAfterUnreadOutput(t *testing.T) {
 	read := make(chan struct{})
 	got := make(chan int64, 1)
 	be := rawBackend(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		_ = c.SetDeadline(time.Now().Add(slowTimeout))
 		br := bufio.NewReader(c)
 		for {
 			head, err := readHead(br)
@@ -178,12 +178,17 @@ func TestTunnelAfterUnreadOutput(t *testing.T) {
 			return
 		}
 	})
+	// A test that fails before the backend may read must still let its
+	// handler go, or rawBackend's cleanup waits for it forever.
+	var once sync.Once
+	release := func() { once.Do(func() { close(read) }) }
+	t.Cleanup(release)
 	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
 		c.Limits.ConnectionBuffer = buffer
 		c.Server.EventLoops = 1
 	})
 	rc := dialProxy(t, addr)
-	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	_ = rc.c.SetDeadline(time.Now().Add(slowTimeout))
 	base := heapInuse()
 	var sent atomic.Int64
 	werr := make(chan error, 1)
@@ -199,15 +204,28 @@ func TestTunnelAfterUnreadOutput(t *testing.T) {
 		}
 		werr <- err
 	}()
-	// Neither the client nor the backend reads: once every buffer on the
-	// way is full the client's writes must stall.
+	// Neither the client nor the backend reads: once the tunnel's
+	// backend owes the connection buffer the proxy must park the client
+	// and read no more of it. A quiet spell in the client's writes alone
+	// does not show that on a loaded machine: the proxy pauses reading the
+	// client before the upgrade too (its first response is unread) and a
+	// descheduled loop looks the same, so the heap was at times measured
+	// after 4 MiB instead of 17. Wait for the parked tunnel itself (the
+	// stream takes longer than ioTimeout to get there on a loaded machine
+	// under the race detector, so slowTimeout), then for the writes to stop.
+	waitForWithin(t, "the proxy to park the tunnel's client", slowTimeout, func() bool {
+		if sent.Load() >= stream {
+			t.Fatalf("the proxy read the whole %d MiB stream while the backend did not read", stream>>20)
+		}
+		return tunnelClientParked(srv)
+	})
 	last := waitStalled(t, "the client's stream to stall", &sent, 300*time.Millisecond)
 	growth := heapInuse() - base
 	t.Logf("client stalled after %d KiB; heap growth %d KiB", last>>10, growth>>10)
 	if bound := int64(3*buffer + 2<<20); growth > bound {
 		t.Errorf("heap grew by %d KiB while the tunnel's backend did not read, bound %d KiB", growth>>10, bound>>10)
 	}
-	close(read)
+	release()
 	resp, err := http.ReadResponse(rc.br, nil)
 	mustf(t, err, "first head")
 	pc := newPatternChecker()
@@ -223,7 +241,21 @@ func TestTunnelAfterUnreadOutput(t *testing.T) {
 	if n := <-got; n != stream {
 		t.Fatalf("the backend got %d intact bytes, want %d", n, stream)
 	}
-	_ = srv
+}
+
+// tunnelClientParked reports whether a client of srv is in a tunnel and
+// parked because its backend owes at least the connection buffer: from
+// then on the proxy reads no more of the client until the backend reads.
+func tunnelClientParked(srv *Server) bool {
+	parked := false
+	onLoops(srv, func(lp *loop) {
+		for cl := lp.clients.head; cl != nil; cl = cl.lk.next {
+			if cl.state == csTunnel && cl.isDetached() && cl.up != nil && len(cl.up.owed) >= cl.sn.highWater {
+				parked = true
+			}
+		}
+	})
+	return parked
 }
 
 // TestCloseDelimitedToParkedClient: the backend sends a response framed

@@ -364,7 +364,20 @@ func (rc *rawClient) expectStatusAndClose(method string, code int) *http.Respons
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(ioTimeout)
+	waitForWithin(t, what, ioTimeout, cond)
+}
+
+// slowTimeout bounds waits for work that grows with the machine's load
+// rather than with the proxy's latency: megabytes moved or hundreds of
+// thousands of frames answered before a limit is reached, under the race
+// detector on a shared CI machine. A proxy that never gets there still
+// fails the test; a slow machine does not.
+const slowTimeout = 2 * time.Minute
+
+// waitForWithin is waitFor with its own deadline.
+func waitForWithin(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -192,6 +192,11 @@ func newSnapshot(cfg *config.Config, pools []*pool, prev *snapshot, ids routeIDs
 	return sn, nil
 }
 
+// limiterClock is the rate limiters' clock, time.Now when nil. Tests set
+// it before starting a proxy (and reset it once the proxy is stopped) to
+// decide every request at a time they choose.
+var limiterClock func() time.Time
+
 // newLimiter builds the limiter for rl; prev, when not nil, lends its
 // buckets. key tells limiters that share rateLimit.redis apart ("" for
 // the top-level one, the route's label for a route's).
@@ -209,7 +214,7 @@ func newLimiter(rl *config.RateLimit, prev *ratelimit.Limiter, key string) (*rat
 		Exempt:         rl.Exempt,
 		Store:          redisync.For(redisync.Options(rl.Redis)), // nil without rateLimit.redis.address
 		StoreKey:       key,
-	}, prev, nil)
+	}, prev, limiterClock)
 }
 
 // poolNamed returns the snapshot's pool called name, or nil.
