@@ -27,6 +27,9 @@ import (
 
 func (c *conn) processIO(_ int, ev netpoll.IOEvent, _ netpoll.IOFlags) error {
 	el := c.loop
+	if c.connecting { // an adopted socket's first event (ConnX)
+		return el.connected(c)
+	}
 	// First check for any unexpected non-IO events.
 	// For these events we just close the connection directly.
 	if ev&(netpoll.ErrEvents|unix.EPOLLRDHUP) != 0 && ev&netpoll.ReadWriteEvents == 0 {

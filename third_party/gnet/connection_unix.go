@@ -51,6 +51,7 @@ type conn struct {
 	cache          []byte                 // temporary cache for the inbound data
 	isDatagram     bool                   // UDP protocol
 	opened         bool                   // connection opened event fired
+	connecting     bool                   // adopted (Adopt) and not yet writable: OnOpen waits
 	isEOF          bool                   // whether the connection has reached EOF
 }
 

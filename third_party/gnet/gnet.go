@@ -418,6 +418,18 @@ type EventLoop interface {
 	// It must be called on the same event-loop that the connection belongs to.
 	// This method is not concurrency-safe, you must invoke it on the event loop.
 	Close(Conn) error
+
+	// Adopt registers fd, a non-blocking TCP socket the caller owns and
+	// hands over (connected, or with a non-blocking connect in progress),
+	// on this event-loop with ctx as the Conn's context and remote as its
+	// RemoteAddr. It must be called on this event-loop. OnOpen runs, from
+	// the event-loop's dispatch (never inside Adopt), once the socket is
+	// writable and SO_ERROR is clear; if the connect failed instead,
+	// OnClose runs with the error (and OnOpen never does). Closing the
+	// returned Conn before then (Close) runs OnClose with a nil error.
+	// gnet closes fd when the Conn closes; if Adopt fails, fd is closed.
+	// Linux only (ConnX's addition, see third_party/gnet/CONNX.md).
+	Adopt(fd int, remote net.Addr, ctx any) (Conn, error)
 }
 
 // Conn is an interface of underlying connection.

@@ -16,12 +16,32 @@
 
 package socket
 
-import "golang.org/x/sys/unix"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 func sysSocket(family, sotype, proto int) (int, error) {
 	return unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 }
 
-func sysAccept(fd int) (nfd int, sa unix.Sockaddr, err error) {
-	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+// sysAccept accepts with the standard library's Accept4 (ConnX):
+// golang.org/x/sys's asks the new socket for its protocol
+// (getsockopt SO_PROTOCOL, for L2TP addresses) on every IPv4 and IPv6
+// accept, one system call per connection that a TCP listener never needs.
+func sysAccept(fd int) (int, unix.Sockaddr, error) {
+	nfd, sa, err := syscall.Accept4(fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+	if err != nil {
+		return nfd, nil, err
+	}
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return nfd, &unix.SockaddrInet4{Port: sa.Port, Addr: sa.Addr}, nil
+	case *syscall.SockaddrInet6:
+		return nfd, &unix.SockaddrInet6{Port: sa.Port, ZoneId: sa.ZoneId, Addr: sa.Addr}, nil
+	case *syscall.SockaddrUnix:
+		return nfd, &unix.SockaddrUnix{Name: sa.Name}, nil
+	}
+	return nfd, nil, nil
 }

@@ -1,0 +1,56 @@
+// Copyright (c) 2026 The ConnX Authors. Licensed under the Apache License,
+// Version 2.0, as the rest of gnet; see LICENSE.
+
+package gnet
+
+import (
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+)
+
+// Adopt implements EventLoop.Adopt: the socket is added to the poller
+// for reads and writes, and the first event on it finishes the connect
+// (connected).
+func (el *eventloop) Adopt(fd int, remote net.Addr, ctx any) (Conn, error) {
+	if el.engine.isShutdown() {
+		_ = unix.Close(fd)
+		return nil, errorx.ErrEngineInShutdown
+	}
+	c := newStreamConn("tcp", fd, el, nil, nil, remote)
+	c.ctx = ctx
+	c.connecting = true
+	if err := el.poller.AddReadWrite(&c.pollAttachment, el.engine.opts.EdgeTriggeredIO); err != nil {
+		_ = unix.Close(fd)
+		c.release()
+		return nil, err
+	}
+	el.connections.addConn(c, el.idx)
+	// opened is set so that close runs OnClose for a connection whose
+	// connect fails or that is closed while connecting; processIO sends
+	// no event but this one to a connecting Conn.
+	c.opened = true
+	return c, nil
+}
+
+// connected finishes the connect of an adopted socket on its first event:
+// OnOpen if SO_ERROR is clear, OnClose with the error otherwise.
+func (el *eventloop) connected(c *conn) error {
+	c.connecting = false
+	errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && errno != 0 {
+		err = unix.Errno(errno)
+	}
+	if err != nil {
+		return el.close(c, os.NewSyscallError("connect", err))
+	}
+	if !el.engine.opts.EdgeTriggeredIO {
+		if err := el.poller.ModRead(&c.pollAttachment, false); err != nil {
+			return el.close(c, err)
+		}
+	}
+	return el.open(c)
+}
