@@ -104,3 +104,67 @@ func TestAdoptStaleEvent(t *testing.T) {
 		t.Fatalf("fd %d still open after Close (%v)", fd, err)
 	}
 }
+
+// connecting returns a socket whose connect to sa is in progress.
+func connecting(t *testing.T, sa *unix.SockaddrInet4) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(fd, sa); err != unix.EINPROGRESS {
+		t.Fatalf("connect: %v, want EINPROGRESS", err)
+	}
+	return fd
+}
+
+type retryHandler struct {
+	adoptHandler
+	el     *eventloop
+	sa     *unix.SockaddrInet4
+	fds    []int
+	adopts int // Adopts left to do from OnClose
+	t      *testing.T
+}
+
+// OnClose connects again, as ConnX's retry of a failed connect does.
+func (h *retryHandler) OnClose(c Conn, err error) Action {
+	h.closed++
+	if h.adopts > 0 {
+		h.adopts--
+		fd := connecting(h.t, h.sa)
+		if _, err := h.el.Adopt(fd, nil, nil); err == nil {
+			h.fds = append(h.fds, fd)
+		}
+	}
+	return None
+}
+
+// TestAdoptDuringCloseConns: the loop's closeConns (the engine stops)
+// runs OnClose for every connection; an OnClose that adopts a new socket
+// (ConnX retries a failed exchange on a new connection) must not leave it
+// open and registered behind the walk: every connection the loop holds
+// when it ends is closed, with its descriptor.
+func TestAdoptDuringCloseConns(t *testing.T) {
+	h := &retryHandler{t: t, adopts: 2}
+	el := testLoop(t, h)
+	h.el = el
+	h.sa = blackHole(t)
+	for i := 0; i < 2; i++ {
+		fd := connecting(t, h.sa)
+		if _, err := el.Adopt(fd, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.fds = append(h.fds, fd)
+	}
+	el.closeConns()
+	for _, fd := range h.fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+			t.Errorf("fd %d still open after closeConns", fd)
+			_ = unix.Close(fd)
+		}
+	}
+	if n := el.countConn(); n != 0 {
+		t.Errorf("%d connections left after closeConns", n)
+	}
+}
