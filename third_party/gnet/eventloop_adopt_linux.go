@@ -16,7 +16,9 @@ import (
 // for reads and writes, and the first event on it finishes the connect
 // (connected).
 func (el *eventloop) Adopt(fd int, remote net.Addr, ctx any) (Conn, error) {
-	if el.engine.isShutdown() {
+	// closing: the loop is closing its connections for good (the walk
+	// would miss a connection added now), as the engine stops.
+	if el.engine.isShutdown() || el.closing {
 		_ = unix.Close(fd)
 		return nil, errorx.ErrEngineInShutdown
 	}
