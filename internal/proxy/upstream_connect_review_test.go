@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -93,4 +94,77 @@ func TestUpstreamKeepAlive(t *testing.T) {
 		return
 	}
 	t.Fatalf("no socket of this process has local address %q", want)
+}
+
+// TestUpstreamConnectOutlivesClient: a client that leaves while its
+// upstream connection is still connecting (on the loop) does not end the
+// connect; once it completes, the connection is pooled and the next
+// request is sent over it, and the count of open upstream connections
+// is right throughout.
+func TestUpstreamConnectOutlivesClient(t *testing.T) {
+	// A listener whose accept queue is full: the proxy's connect waits
+	// (its SYN is dropped) until the queue has room again.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	mustf(t, err, "socket")
+	mustf(t, unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
+	mustf(t, unix.Listen(fd, 0), "listen")
+	f := os.NewFile(uintptr(fd), "backend")
+	ln, err := net.FileListener(f)
+	f.Close()
+	mustf(t, err, "FileListener")
+	beAddr := ln.Addr().String()
+	var fillers []net.Conn
+	for i := 0; ; i++ {
+		if i == 16 {
+			t.Fatal("the accept queue did not fill")
+		}
+		c, err := net.DialTimeout("tcp", beAddr, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		fillers = append(fillers, c)
+	}
+	filler := map[string]bool{}
+	for _, c := range fillers {
+		filler[c.LocalAddr().String()] = true
+	}
+
+	srv, addr := proxyFor(t, []string{beAddr}, func(c *config.Config) {
+		c.Timeouts.UpstreamConnect = time.Minute
+		c.Server.EventLoops = 1
+	})
+	rc := dialProxy(t, addr)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "the connect", func() bool { return srv.upOpen.Load() == 1 })
+	rc.c.Close()
+	waitFor(t, "the client to go", func() bool { return srv.Active() == 0 })
+	if n := srv.upOpen.Load(); n != 1 {
+		t.Fatalf("upOpen = %d while the connect is in progress, want 1", n)
+	}
+
+	// The backend starts: the queue empties and the proxy's retransmitted
+	// SYN is accepted.
+	var proxyConns atomic.Int64
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew && !filler[c.RemoteAddr().String()] {
+				proxyConns.Add(1)
+			}
+		}}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	for _, c := range fillers {
+		c.Close()
+	}
+	waitFor(t, "the connect to complete", func() bool { return proxyConns.Load() == 1 })
+	rc2 := dialProxy(t, addr)
+	if resp, _ := rc2.get("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := proxyConns.Load(); n != 1 {
+		t.Fatalf("the proxy opened %d connections to the backend, want 1 (the pooled one reused)", n)
+	}
+	if n := srv.upOpen.Load(); n != 1 {
+		t.Fatalf("upOpen = %d, want 1", n)
+	}
 }
