@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,5 +167,39 @@ func TestUpstreamConnectOutlivesClient(t *testing.T) {
 	}
 	if n := srv.upOpen.Load(); n != 1 {
 		t.Fatalf("upOpen = %d, want 1", n)
+	}
+}
+
+// TestUpstreamLinkLocal: a backend at an IPv6 link-local address with
+// its zone ([fe80::...%eth0]:port) is reached, as Go's dialer reached it:
+// the zone is the interface the connect goes out of.
+func TestUpstreamLinkLocal(t *testing.T) {
+	ifs, _ := net.Interfaces()
+	var ll string
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsLinkLocalUnicast() {
+				ll = n.IP.String() + "%" + ifc.Name
+			}
+		}
+	}
+	if ll == "" {
+		t.Skip("no IPv6 link-local address")
+	}
+	ln, err := net.Listen("tcp", "["+ll+"]:0")
+	if err != nil {
+		t.Skipf("listen on %s: %v", ll, err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, addr := proxyFor(t, nil, func(c *config.Config) {
+		c.Backends = []config.Backend{{URL: "http://[" + strings.Replace(ll, "%", "%25", 1) + "]:" + port, Weight: 1}}
+	})
+	rc := dialProxy(t, addr)
+	if resp, _ := rc.get("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200 from the backend at %s", resp.StatusCode, ln.Addr())
 	}
 }
