@@ -35,7 +35,10 @@ func (lp *loop) connect(ap netip.AddrPort, timeout time.Duration, owner any, p *
 }
 
 // connectSocket returns a non-blocking TCP socket with a connect to ap
-// begun (or done), TCP_NODELAY set as Go's dialer sets it.
+// begun (or done), with TCP_NODELAY and TCP keep-alive set as Go's
+// dialer sets them (net.Dialer's default keep-alive: probes after 15 s
+// idle, every 15 s, 9 of them), which upstream connections had when
+// they were dialled (TestUpstreamKeepAlive).
 func connectSocket(ap netip.AddrPort) (int, error) {
 	var sa unix.Sockaddr
 	family := unix.AF_INET
@@ -50,6 +53,10 @@ func connectSocket(ap netip.AddrPort) (int, error) {
 		return -1, os.NewSyscallError("socket", err)
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9)
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
 		_ = unix.Close(fd)
 		return -1, os.NewSyscallError("connect", err)

@@ -103,10 +103,12 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 // out of descriptors or ports) and p is gone, on the loop.
 //
 // A plaintext connection to an IP address is opened on the loop instead
-// (connect, Linux): no goroutine, no duplicate descriptor.
+// (connect, Linux): no goroutine, no duplicate descriptor. An IPv6
+// address with a zone (link-local, "[fe80::1%eth0]:80") is dialled as
+// before: the zone names the interface, which Go's dialer resolves.
 func (lp *loop) dialAndEnroll(addr string, timeout time.Duration, owner any, prep func(net.Conn, time.Time) error, p *peer, why *failure) {
 	if prep == nil {
-		if ap, err := netip.ParseAddrPort(addr); err == nil && lp.connect(ap, timeout, owner, p, why) {
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && lp.connect(ap, timeout, owner, p, why) {
 			return
 		}
 	}

@@ -16,7 +16,9 @@ import (
 // for reads and writes, and the first event on it finishes the connect
 // (connected).
 func (el *eventloop) Adopt(fd int, remote net.Addr, ctx any) (Conn, error) {
-	if el.engine.isShutdown() {
+	// closing: the loop is closing its connections for good (the walk
+	// would miss a connection added now), as the engine stops.
+	if el.engine.isShutdown() || el.closing {
 		_ = unix.Close(fd)
 		return nil, errorx.ErrEngineInShutdown
 	}
@@ -38,12 +40,24 @@ func (el *eventloop) Adopt(fd int, remote net.Addr, ctx any) (Conn, error) {
 
 // connected finishes the connect of an adopted socket on its first event:
 // OnOpen if SO_ERROR is clear, OnClose with the error otherwise.
+//
+// The event may not be the socket's own: gnet dispatches events by
+// descriptor number, so an event reported for a connection closed
+// earlier in the same batch reaches the socket that reuses its number.
+// SO_ERROR is 0 while a connect is in progress, so a clear SO_ERROR alone
+// does not mean connected: a socket with no peer yet waits for its own
+// event (a failed connect always leaves its error in SO_ERROR).
 func (el *eventloop) connected(c *conn) error {
-	c.connecting = false
 	errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && errno != 0 {
 		err = unix.Errno(errno)
 	}
+	if err == nil {
+		if _, perr := unix.Getpeername(c.fd); perr == unix.ENOTCONN {
+			return nil // still connecting
+		}
+	}
+	c.connecting = false
 	if err != nil {
 		return el.close(c, os.NewSyscallError("connect", err))
 	}

@@ -47,6 +47,7 @@ type eventloop struct {
 	buffer       []byte            // read packet buffer whose capacity is set by user, default value is 64KB
 	connections  connMatrix        // loop connections storage
 	eventHandler EventHandler      // user eventHandler
+	closing      bool              // closeConns is running: Adopt refuses (ConnX)
 }
 
 func (el *eventloop) Register(ctx context.Context, addr net.Addr) (<-chan RegisteredResult, error) {
@@ -99,6 +100,7 @@ func (el *eventloop) countConn() int32 {
 
 func (el *eventloop) closeConns() {
 	// Close loops and all outstanding connections
+	el.closing = true // ConnX: no Adopt behind the walk (an OnClose may retry)
 	el.connections.iterate(func(c *conn) bool {
 		_ = el.close(c, nil)
 		return true
