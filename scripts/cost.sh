@@ -121,6 +121,8 @@
 #   PROXIES ("nginx nginx-tls13 connx"; nginx-tls13 takes part in the TLS
 #   scenarios only, and is nginx's worker on another port),
 #   MEASURE ("syscalls instructions"; also cpu), RUNS (2), CPU_SCALE (5),
+#   BACKEND_CLOSE (0; 1: the backends close every connection, so every
+#   request makes the proxy connect to a backend),
 #   N_SMALL (20000), N_BIG (2000), N_CLOSE (5000), N_TLS (20000),
 #   N_TLSCLOSE (2000): requests under strace,
 #   CG_N_SMALL, CG_N_BIG, CG_N_CLOSE (the same by default), CG_N_TLS (5000),
@@ -153,6 +155,12 @@ CG_N_TLS=${CG_N_TLS:-5000}
 CG_N_TLSCLOSE=${CG_N_TLSCLOSE:-300}
 CONNS=${CONNS:-1}
 CPU_SCALE=${CPU_SCALE:-5}
+BACKEND_CLOSE=${BACKEND_CLOSE:-0}
+BACKEND_KEEPALIVE=""
+# BACKEND_CLOSE=1: the backends close every connection after its response
+# (keepalive_timeout 0), so each request costs the proxy an upstream
+# connect: the cost of a connect.
+if [ "$BACKEND_CLOSE" = 1 ]; then BACKEND_KEEPALIVE=" keepalive_timeout 0;"; fi
 CONNX_PROCS=${CONNX_PROCS:-1}
 WARMUP=${WARMUP:-500}
 LISTING=${LISTING:-1}
@@ -255,7 +263,7 @@ error_log $W/backends.err warn;
 events { worker_connections 20000; }
 http {
   access_log off;
-  keepalive_requests 10000000;
+  keepalive_requests 10000000;$BACKEND_KEEPALIVE
   server { listen 127.0.0.1:$B1; root $W/www; location = / { try_files /index.html =404; } }
   server { listen 127.0.0.1:$B2; root $W/www; location = / { try_files /index.html =404; } }
 }
@@ -399,7 +407,7 @@ start_nginx "$W/backends.conf" "$W/backends.pid"
 wait_ready "$B1" backend; wait_ready "$B2" backend
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') commit $COMMIT, $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(go version | awk '{print $3}'), $(strace -V 2>/dev/null | awk 'NR == 1 { print "strace " $NF }'), $(valgrind --version 2>/dev/null || echo 'no valgrind')" >&2
-echo "# conns=$CONNS runs=$RUNS scenarios: $SCENARIOS; strace N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done); callgrind N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)" >&2
+echo "# conns=$CONNS backend_close=$BACKEND_CLOSE runs=$RUNS scenarios: $SCENARIOS; strace N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done); callgrind N:$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)" >&2
 
 # ---- system calls -----------------------------------------------------------
 STRACE_PID=
@@ -721,7 +729,7 @@ stats() { awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "- -"; exit }
   printf "%s %.1f%%\n", m, (m > 0 ? 100 * (hi - lo) / m : 0) }'; }
 
 echo
-head="Cost per request — commit $COMMIT, conns=$CONNS, ConnX GOMAXPROCS=$CONNX_PROCS, $RUNS run(s)"
+head="Cost per request — commit $COMMIT, conns=$CONNS, backend_close=$BACKEND_CLOSE, ConnX GOMAXPROCS=$CONNX_PROCS, $RUNS run(s)"
 has syscalls "$MEASURE" && head="$head; syscalls: strace -f -c, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of sys "$sc")"; done)"
 has cpu "$MEASURE" && head="$head; cpu: /proc utime and stime, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" $(($(n_of sys "$sc") * CPU_SCALE)); done)"
 has instructions "$MEASURE" && head="$head; instructions: callgrind, N$(for sc in $SCENARIOS; do printf ' %s=%s' "$sc" "$(n_of cg "$sc")"; done)"

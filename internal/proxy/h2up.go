@@ -269,6 +269,10 @@ func (h *h2up) cleanup() {
 // tick runs from the loop's sweep: output owed to the backend, response
 // bytes waiting for slow clients, the calls' timeouts, idle connections.
 func (h *h2up) tick(now int64, full bool) {
+	// The calls' timeouts run while the connect is in progress too.
+	if h.lp.connectTick(&h.peer, now) && h.closed {
+		return
+	}
 	if !h.flushOwed() {
 		h.broke()
 		return

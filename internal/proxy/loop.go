@@ -147,6 +147,10 @@ func (lp *loop) gone(p *peer) {
 		return
 	}
 	p.closed = true
+	if c := p.connecting; c != nil {
+		p.connecting = nil // OnClose for it finds nothing to do
+		_ = lp.el.Close(c)
+	}
 	p.self.cleanup()
 }
 

@@ -33,6 +33,11 @@ type peer struct {
 	stash []byte // bytes read before a detach, consumed first
 	fd    int    // the dup while detached, else -1
 
+	// connecting is the Conn of a connect in progress on the loop
+	// (loop.connect), until OnOpen or OnClose; connectBy its deadline.
+	connecting gnet.Conn
+	connectBy  int64
+
 	detaching bool // the next OnClose is our detach, not a real close
 	resuming  bool // an Enroll of fd is in flight
 	closeMe   bool // close when the current callback returns

@@ -342,6 +342,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case *upstream:
 		lp := x.lp
 		lp.enter(c)
+		x.connecting = nil
 		if x.isDetached() {
 			x.reattached(c)
 			if x.closeMe || x.cl == nil {
@@ -358,6 +359,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, lp.leave(&x.peer)
 	case *h2up:
 		x.lp.enter(c)
+		x.connecting = nil
 		x.opened(c)
 		return nil, x.lp.leave(&x.peer)
 	case *client:
@@ -456,11 +458,19 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *client:
 		p = &x.peer
 	case *upstream:
+		if x.connecting != nil && x.connecting == c {
+			connectFailed(&x.peer, &x.why, err)
+			return gnet.None
+		}
 		if err != nil && x.c == c && !x.detaching && x.keepTail(c) {
 			return gnet.None // the backend closed; its last bytes wait for the client
 		}
 		p = &x.peer
 	case *h2up:
+		if x.connecting != nil && x.connecting == c {
+			connectFailed(&x.peer, &x.why, err)
+			return gnet.None
+		}
 		p = &x.peer
 	default:
 		return gnet.None

@@ -101,7 +101,17 @@ func (lp *loop) dial(up *upstream, timeout time.Duration) {
 // the loop with owner as its context, where OnOpen continues. When any
 // step fails, *why is set to failConnect (failLocal when this host ran
 // out of descriptors or ports) and p is gone, on the loop.
+//
+// A plaintext connection to an IP address is opened on the loop instead
+// (connect, Linux): no goroutine, no duplicate descriptor. An IPv6
+// address with a zone (link-local, "[fe80::1%eth0]:80") is dialled as
+// before: the zone names the interface, which Go's dialer resolves.
 func (lp *loop) dialAndEnroll(addr string, timeout time.Duration, owner any, prep func(net.Conn, time.Time) error, p *peer, why *failure) {
+	if prep == nil {
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && lp.connect(ap, timeout, owner, p, why) {
+			return
+		}
+	}
 	el := lp.el
 	srv := lp.srv
 	srv.dialing.Add(1)
@@ -135,6 +145,31 @@ func (lp *loop) dialAndEnroll(addr string, timeout time.Duration, owner any, pre
 			}))
 		}
 	}()
+}
+
+// connectFailed ends p, whose connect failed (err) or timed out (nil),
+// with failConnect, or failLocal when this host ran out of descriptors or
+// ports.
+func connectFailed(p *peer, why *failure, err error) {
+	p.connecting = nil
+	*why = failConnect
+	if err != nil && localDialError(err) {
+		*why = failLocal
+	}
+	p.lp.gone(p)
+}
+
+// connectTick closes p's connect in progress once its deadline has
+// passed (OnClose then ends p). It reports whether a connect is in
+// progress: the owner's tick has nothing else to do then.
+func (lp *loop) connectTick(p *peer, now int64) bool {
+	if p.connecting == nil {
+		return false
+	}
+	if now >= p.connectBy {
+		_ = lp.el.Close(p.connecting)
+	}
+	return true
 }
 
 // opened runs in OnOpen when the dial completed.
@@ -557,6 +592,9 @@ func (up *upstream) cleanup() {
 
 // tick runs from the loop's sweep.
 func (up *upstream) tick(now int64, full bool) {
+	if up.lp.connectTick(&up.peer, now) {
+		return
+	}
 	if up.state == usTunnel {
 		switch {
 		case up.cl == nil:
