@@ -6,6 +6,7 @@ package gnet
 import (
 	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -53,7 +54,8 @@ func (el *eventloop) connected(c *conn) error {
 		err = unix.Errno(errno)
 	}
 	if err == nil {
-		if _, perr := unix.Getpeername(c.fd); perr == unix.ENOTCONN {
+		// syscall's, not x/sys's: x/sys's asks for the socket's protocol too.
+		if _, perr := syscall.Getpeername(c.fd); perr == syscall.ENOTCONN {
 			return nil // still connecting
 		}
 	}
