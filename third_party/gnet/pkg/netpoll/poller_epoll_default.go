@@ -118,7 +118,7 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 
 	msec := -1
 	for {
-		n, err := unix.EpollWait(p.fd, el.events, msec)
+		n, err := epollWaitNB(p.fd, el.events, msec)
 		if n == 0 || (n < 0 && err == unix.EINTR) {
 			msec = -1
 			runtime.Gosched()
