@@ -38,3 +38,17 @@ healthCheck:
   timeout: 2
 EOC
 }
+
+# bench_cleanup is the EXIT trap of a script that keeps its work
+# directory in W and the processes it started in the array PIDS (and
+# nginx's in W/*.pid): it stops them all and removes W, unless KEEP is
+# set.
+bench_cleanup() {
+  local p f
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$W"/*.pid; do
+    if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+  done
+  sleep 0.3
+  [ -n "${KEEP:-}" ] || rm -rf "$W"
+}

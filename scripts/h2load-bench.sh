@@ -65,14 +65,7 @@ done
 W=$(mktemp -d /tmp/connx-h2load.XXXXXX)
 chmod 755 "$W" # nginx workers run as an unprivileged user
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$W"/*.pid; do
-    if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
-  done
-  [ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 if [ -z "${CONNX_BIN:-}" ]; then
   go build -o "$W/connx" ./cmd/connx

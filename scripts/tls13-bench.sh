@@ -35,15 +35,7 @@ fi
 W=$(mktemp -d /tmp/connx-tls13.XXXXXX)
 chmod 755 "$W"
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$W"/*.pid; do
-    if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
-  done
-  sleep 0.3
-  rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 if [ -z "${CONNX_BIN:-}" ]; then
   go build -o "$W/connx" ./cmd/connx
   CONNX_BIN=$W/connx
