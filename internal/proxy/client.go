@@ -673,9 +673,21 @@ func (cl *client) rejectWith(resp []byte) {
 	}
 	cl.respStarted = true
 	cl.linger = true // the client may still be sending
+	// closeGracefully shuts the write side at once: the FIN can go with
+	// the answer (peer.last).
+	cl.last = cl.st == nil && cl.state != csClosing
 	if cl.write(resp) {
 		cl.closeGracefully()
 	}
+}
+
+// closesAfter reports whether the connection is closed (or its write
+// side shut) as soon as the response in progress is out, in the same
+// callback: exchangeDone then goes straight to closeGracefully. Its last
+// bytes can then wait for the FIN (peer.last). A request body still
+// coming keeps the response apart from the close.
+func (cl *client) closesAfter() bool {
+	return cl.st == nil && cl.state == csWait && (cl.closeAfter || !cl.keepAlive)
 }
 
 // closeGracefully flushes what was written, shuts the write side, and

@@ -45,6 +45,7 @@ type peer struct {
 	lingering bool // write side shut; reads are discarded until EOF
 	isClient  bool // count bytes in the client byte counters
 	inBusy    bool // on the loop's busy list
+	last      bool // closing after what is being written: see sockWrite
 
 	sent int64  // bytes queued for writing, ever
 	owed []byte // output the socket has not taken yet (see write)
@@ -144,7 +145,7 @@ func (p *peer) writeRaw(b []byte) bool {
 	}
 	if len(p.owed) == 0 {
 		if fd := p.sock(); fd >= 0 {
-			n, err := sockWrite(fd, b)
+			n, err := sockWrite(fd, b, p.last)
 			if n > 0 {
 				b = b[n:]
 			}
@@ -174,7 +175,7 @@ func (p *peer) flushOwed() bool {
 	if fd < 0 {
 		return true
 	}
-	n, err := sockWrite(fd, p.owed)
+	n, err := sockWrite(fd, p.owed, p.last)
 	if n > 0 {
 		p.owed = p.owed[n:]
 		if len(p.owed) == 0 {
@@ -192,11 +193,24 @@ func (p *peer) flushOwed() bool {
 // processor to another goroutine in the few microseconds the write takes.
 // gnet makes its non-blocking epoll calls the same way (its poll_opt build
 // tag). On error n is 0 and err an unix.Errno (EAGAIN, EPIPE...).
-func sockWrite(fd int, b []byte) (int, error) {
+//
+// last says the connection is closed (or its write side shut) as soon as
+// these bytes are out, in the same callback: they go with MSG_MORE, so
+// the kernel holds the final segment and the close sends it with the FIN,
+// one segment where there would be two (less work for both ends; nginx
+// sends them apart). Only a close or shutdown may follow such a write:
+// corked bytes wait for them (peer.last).
+func sockWrite(fd int, b []byte, last bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	var n uintptr
+	var e unix.Errno
+	if last {
+		n, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), msgMore, 0, 0)
+	} else {
+		n, _, e = unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	}
 	if e != 0 {
 		return 0, e
 	}

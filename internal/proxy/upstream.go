@@ -356,6 +356,7 @@ func (up *upstream) readHead(buf []byte) bool {
 	up.consume(n)
 	if up.kind == http1.BodyNone {
 		up.endBefore(len(lp.scratch))
+		cl.last = cl.closesAfter()
 		if !cl.write(lp.scratch) {
 			up.broken = true
 			up.lp.closeConn(&up.peer)
@@ -410,6 +411,7 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 	}
 	if done {
 		up.endBefore(len(head) + k)
+		cl.last = cl.closesAfter()
 	}
 	if head != nil {
 		if k <= coalesceMax {
