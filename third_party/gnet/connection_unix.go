@@ -37,6 +37,7 @@ import (
 
 type conn struct {
 	fd             int                    // file descriptor
+	duped          bool                   // ConnX: Dup was called (see netpoll.SkipDeleteOnClose)
 	gfd            gfd.GFD                // gnet file descriptor
 	ctx            any                    // user-defined context
 	remote         unix.Sockaddr          // remote socket address
@@ -90,6 +91,7 @@ func newUDPConn(fd int, el *eventloop, localAddr net.Addr, sa unix.Sockaddr, con
 
 func (c *conn) release() {
 	c.opened = false
+	c.duped = false
 	c.isEOF = false
 	c.ctx = nil
 	c.buffer = nil
@@ -468,8 +470,11 @@ func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }
 
 // func (c *conn) Gfd() gfd.GFD             { return c.gfd }
 
-func (c *conn) Fd() int                        { return c.fd }
-func (c *conn) Dup() (fd int, err error)       { return socket.Dup(c.fd) }
+func (c *conn) Fd() int { return c.fd }
+func (c *conn) Dup() (fd int, err error) {
+	c.duped = true // ConnX: close deletes it from the poller first
+	return socket.Dup(c.fd)
+}
 func (c *conn) SetReadBuffer(bytes int) error  { return socket.SetRecvBuffer(c.fd, bytes) }
 func (c *conn) SetWriteBuffer(bytes int) error { return socket.SetSendBuffer(c.fd, bytes) }
 func (c *conn) SetLinger(sec int) error        { return socket.SetLinger(c.fd, sec) }

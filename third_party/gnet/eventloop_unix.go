@@ -382,10 +382,17 @@ func (el *eventloop) close(c *conn, err error) error {
 		_, _ = c.outboundBuffer.Discard(n)
 	}
 
+	duped := c.duped
 	c.release()
 
 	var errStr strings.Builder
-	err0, err1 := el.poller.Delete(c.fd), unix.Close(c.fd)
+	// ConnX: no EPOLL_CTL_DEL where the close itself removes the
+	// registration (netpoll.SkipDeleteOnClose).
+	var err0 error
+	if !netpoll.SkipDeleteOnClose || duped {
+		err0 = el.poller.Delete(c.fd)
+	}
+	err1 := unix.Close(c.fd)
 	if err0 != nil {
 		err0 = fmt.Errorf("failed to delete fd=%d from poller in event-loop(%d): %v",
 			c.fd, el.idx, os.NewSyscallError("delete", err0))

@@ -58,7 +58,7 @@ func (el *eventloop) orbit() error {
 			// For epoll, it somehow notified with an event for a stale fd that is not in
 			// our connection set. We need to explicitly delete it from the epoll set.
 			// Also print a warning log for this kind of irregularity.
-			el.getLogger().Warnf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
+			el.staleEvent(fd, ev, flags)
 			return el.poller.Delete(fd)
 		}
 		return c.processIO(fd, ev, flags)
@@ -94,7 +94,7 @@ func (el *eventloop) run() error {
 			// For epoll, it somehow notified with an event for a stale fd that is not in
 			// our connection set. We need to explicitly delete it from the epoll set.
 			// Also print a warning log for this kind of irregularity.
-			el.getLogger().Warnf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
+			el.staleEvent(fd, ev, flags)
 			return el.poller.Delete(fd)
 		}
 		return c.processIO(fd, ev, flags)
@@ -110,4 +110,17 @@ func (el *eventloop) run() error {
 	el.engine.shutdown(err)
 
 	return err
+}
+
+// staleEvent logs an event of a descriptor that is no connection of the
+// loop. ConnX: where closes skip EPOLL_CTL_DEL (netpoll.SkipDeleteOnClose)
+// these are expected while a child process between fork and exec holds a
+// copy of a closed connection's descriptor, and level-triggered ones
+// repeat until it execs: debug level, not warnings.
+func (el *eventloop) staleEvent(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) {
+	if netpoll.SkipDeleteOnClose {
+		el.getLogger().Debugf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
+		return
+	}
+	el.getLogger().Warnf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
 }

@@ -42,6 +42,14 @@ type Poller struct {
 	highPriorityEventsThreshold int32                // threshold of high-priority events
 }
 
+// SkipDeleteOnClose (ConnX) says a connection's descriptor is closed
+// without EPOLL_CTL_DEL: closing the last descriptor of a socket removes
+// its registration. See CONNX.md (patch 4) for a copy that outlives the
+// close (a child between fork and exec). A descriptor the application
+// duplicated (Conn.Dup) is still deleted first: the duplicate would keep
+// a level-triggered registration firing for as long as it lives.
+const SkipDeleteOnClose = true
+
 // OpenPoller instantiates a poller.
 func OpenPoller() (poller *Poller, err error) {
 	poller = new(Poller)

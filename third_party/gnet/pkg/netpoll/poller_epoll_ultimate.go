@@ -246,3 +246,7 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 func (p *Poller) Delete(fd int) error {
 	return os.NewSyscallError("epoll_ctl del", epollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))
 }
+
+// SkipDeleteOnClose (ConnX): the poll_opt pollers keep gnet's delete
+// before every close.
+const SkipDeleteOnClose = false

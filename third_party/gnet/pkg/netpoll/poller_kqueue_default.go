@@ -90,6 +90,9 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 	return os.NewSyscallError("kevent | write", err)
 }
 
+// SkipDeleteOnClose (ConnX): gnet's close path is left as it was here.
+const SkipDeleteOnClose = false
+
 // Polling blocks the current goroutine, monitoring the registered file descriptors and waiting for network I/O.
 // When I/O occurs on any of the file descriptors, the provided callback function is invoked.
 func (p *Poller) Polling(callback PollEventHandler) error {

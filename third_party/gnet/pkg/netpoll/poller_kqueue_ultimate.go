@@ -235,3 +235,7 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 func (p *Poller) Delete(_ int) error {
 	return nil
 }
+
+// SkipDeleteOnClose (ConnX): the poll_opt pollers keep gnet's delete
+// before every close.
+const SkipDeleteOnClose = false
