@@ -37,7 +37,6 @@ import (
 
 type conn struct {
 	fd             int                    // file descriptor
-	duped          bool                   // ConnX: Dup was called (see netpoll.SkipDeleteOnClose)
 	gfd            gfd.GFD                // gnet file descriptor
 	ctx            any                    // user-defined context
 	remote         unix.Sockaddr          // remote socket address
@@ -54,6 +53,7 @@ type conn struct {
 	opened         bool                   // connection opened event fired
 	connecting     bool                   // adopted (Adopt) and not yet writable: OnOpen waits
 	isEOF          bool                   // whether the connection has reached EOF
+	duped          bool                   // ConnX: Dup was called (see netpoll.SkipDeleteOnClose)
 }
 
 func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localAddr, remoteAddr net.Addr) (c *conn) {
