@@ -111,3 +111,9 @@ func (el *eventloop) run() error {
 
 	return err
 }
+
+// setIOCallback leaves the attachment's Callback nil (ConnX): this
+// reactor dispatches a connection's events by descriptor (run, orbit)
+// and never calls it, and the method value c.processIO would be a
+// closure allocated for every connection.
+func (c *conn) setIOCallback() {}
