@@ -81,8 +81,29 @@ func ppReason(err error) int {
 
 // trustedPeer reports whether c's TCP peer may send a PROXY header.
 func (p *ppListener) trustedPeer(c gnet.Conn) bool {
-	a, ok := c.RemoteAddr().(*net.TCPAddr)
-	return ok && p.trusted.Contains(a.AddrPort().Addr().Unmap())
+	src := peerAddrPort(c)
+	return src.IsValid() && p.trusted.Contains(src.Addr().Unmap())
+}
+
+// addrPorter is a gnet.Conn that gives its peer's address without
+// building a net.Addr: a connection of ConnX's gnet
+// (third_party/gnet/CONNX.md, patch 4), whose RemoteAddr builds one on
+// its first call.
+type addrPorter interface {
+	RemoteAddrPort() netip.AddrPort
+}
+
+// peerAddrPort returns the address and port of c's TCP peer, or the
+// zero AddrPort (a Unix socket's peer). It does not allocate for an
+// accepted connection of ConnX's gnet.
+func peerAddrPort(c gnet.Conn) netip.AddrPort {
+	if p, ok := c.(addrPorter); ok {
+		return p.RemoteAddrPort()
+	}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // ppClient is a client's PROXY protocol state, allocated only when the
@@ -98,10 +119,8 @@ type ppClient struct {
 // clientAddr returns the address of c's TCP peer. With pp it also
 // returns c's PROXY protocol state.
 func clientAddr(c gnet.Conn, pp bool) (netip.Addr, *ppClient) {
-	var src, dst netip.AddrPort
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		src = a.AddrPort()
-	}
+	src := peerAddrPort(c)
+	var dst netip.AddrPort
 	if pp {
 		if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 			dst = a.AddrPort()
@@ -125,9 +144,7 @@ func (cl *client) endpoints() (src, dst netip.AddrPort) {
 		return cl.st.h.cl.endpoints() // an HTTP/2 stream: its connection's
 	}
 	if cl.attached() {
-		if a, ok := cl.c.RemoteAddr().(*net.TCPAddr); ok {
-			src = a.AddrPort()
-		}
+		src = peerAddrPort(cl.c)
 		if a, ok := cl.c.LocalAddr().(*net.TCPAddr); ok {
 			dst = a.AddrPort()
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -282,10 +281,7 @@ func (s *Server) tlsOpen(c gnet.Conn, lp *loop, sn *snapshot) (tc *tlsterm.Conn,
 	}
 	if sn.pp == nil && !sn.access.IsZero() {
 		// With the PROXY protocol, once the header has given the address.
-		var ip netip.Addr
-		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			ip = ta.AddrPort().Addr().Unmap()
-		}
+		ip := peerAddrPort(c).Addr().Unmap()
 		if !sn.access.Allowed(ip) {
 			lp.st.denied.Add(1)
 			return nil, true

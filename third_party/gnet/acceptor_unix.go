@@ -17,6 +17,7 @@
 package gnet
 
 import (
+	"net"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,8 @@ import (
 
 func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error {
 	for {
-		nfd, sa, err := socket.Accept(fd)
+		network := el.listeners[fd].network
+		nfd, sa, ap, err := el.acceptStream(fd, network)
 		switch err {
 		case nil:
 		case unix.EAGAIN: // the Accept queue has been drained out, we can return now
@@ -44,8 +46,14 @@ func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error
 			return errors.ErrAcceptSocket
 		}
 
-		remoteAddr := socket.SockaddrToTCPOrUnixAddr(sa)
-		network := el.listeners[fd].network
+		// An IPv4 or IPv6 peer (ap) gets its net.Addr when it is asked
+		// for (conn.RemoteAddr), unless the load balancer hashes it.
+		var remoteAddr net.Addr
+		if !ap.IsValid() {
+			remoteAddr = socket.SockaddrToTCPOrUnixAddr(sa)
+		} else if _, ok := el.engine.eventLoops.(*sourceAddrHashLoadBalancer); ok {
+			remoteAddr = net.TCPAddrFromAddrPort(ap)
+		}
 		if opts := el.engine.opts; opts.TCPKeepAlive > 0 && network == "tcp" &&
 			(runtime.GOOS != "linux" && runtime.GOOS != "freebsd" && runtime.GOOS != "dragonfly") {
 			// TCP keepalive options are not inherited from the listening socket
@@ -65,6 +73,7 @@ func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error
 
 		el := el.engine.eventLoops.next(remoteAddr)
 		c := newStreamConn(network, nfd, el, sa, el.listeners[fd].addr, remoteAddr)
+		c.remoteAddrPort = ap
 		err = el.poller.Trigger(queue.HighPriority, el.register, c)
 		if err != nil {
 			el.getLogger().Errorf("failed to enqueue the accepted socket fd=%d to poller: %v", c.fd, err)
@@ -80,7 +89,7 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 		return el.readUDP(fd, ev, flags)
 	}
 
-	nfd, sa, err := socket.Accept(fd)
+	nfd, sa, ap, err := el.acceptStream(fd, network)
 	switch err {
 	case nil:
 	case unix.EINTR, unix.EAGAIN, unix.ECONNRESET, unix.ECONNABORTED:
@@ -93,7 +102,10 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 		return errors.ErrAcceptSocket
 	}
 
-	remoteAddr := socket.SockaddrToTCPOrUnixAddr(sa)
+	var remoteAddr net.Addr // an IPv4 or IPv6 peer's is built when asked for
+	if !ap.IsValid() {
+		remoteAddr = socket.SockaddrToTCPOrUnixAddr(sa)
+	}
 	if opts := el.engine.opts; opts.TCPKeepAlive > 0 && el.listeners[fd].network == "tcp" &&
 		(runtime.GOOS != "linux" && runtime.GOOS != "freebsd" && runtime.GOOS != "dragonfly") {
 		// TCP keepalive options are not inherited from the listening socket
@@ -112,5 +124,6 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 	}
 
 	c := newStreamConn(network, nfd, el, sa, el.listeners[fd].addr, remoteAddr)
+	c.remoteAddrPort = ap
 	return el.register0(c)
 }

@@ -19,6 +19,7 @@ package gnet
 import (
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -42,7 +43,8 @@ type conn struct {
 	remote         unix.Sockaddr          // remote socket address
 	proto          string                 // protocol name: "tcp", "udp", or "unix".
 	localAddr      net.Addr               // local addr
-	remoteAddr     net.Addr               // remote addr
+	remoteAddr     net.Addr               // remote addr; built from remoteAddrPort when nil (ConnX)
+	remoteAddrPort netip.AddrPort         // remote addr of an IPv4/IPv6 peer accepted on Linux (ConnX)
 	loop           *eventloop             // connected event-loop
 	outboundBuffer elastic.Buffer         // buffer for data that is eligible to be sent to the remote
 	pollAttachment netpoll.PollAttachment // connection attachment for poller
@@ -66,7 +68,7 @@ func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localA
 		remoteAddr:     remoteAddr,
 		pollAttachment: netpoll.PollAttachment{FD: fd},
 	}
-	c.pollAttachment.Callback = c.processIO
+	c.setIOCallback()
 	c.outboundBuffer.Reset(el.engine.opts.WriteBufferCap)
 	return
 }
@@ -109,6 +111,7 @@ func (c *conn) release() {
 	}
 	c.localAddr = nil
 	c.remoteAddr = nil
+	c.remoteAddrPort = netip.AddrPort{}
 	if !c.isDatagram {
 		c.remote = nil
 		c.inboundBuffer.Done()
@@ -461,10 +464,38 @@ func (c *conn) OutboundBuffered() int {
 	return c.outboundBuffer.Buffered()
 }
 
-func (c *conn) Context() any         { return c.ctx }
-func (c *conn) SetContext(ctx any)   { c.ctx = ctx }
-func (c *conn) LocalAddr() net.Addr  { return c.localAddr }
-func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }
+func (c *conn) Context() any        { return c.ctx }
+func (c *conn) SetContext(ctx any)  { c.ctx = ctx }
+func (c *conn) LocalAddr() net.Addr { return c.localAddr }
+
+// RemoteAddr returns the peer's address. That of an IPv4 or IPv6 peer
+// accepted on Linux is built on the first call, and kept (ConnX): like
+// the rest of Conn, call it on the connection's event loop only.
+func (c *conn) RemoteAddr() net.Addr {
+	if c.remoteAddr == nil && c.remoteAddrPort.IsValid() {
+		c.remoteAddr = net.TCPAddrFromAddrPort(c.remoteAddrPort)
+	}
+	return c.remoteAddr
+}
+
+// RemoteAddrPort returns the IP address and port of the peer of a TCP
+// or UDP connection, and the zero AddrPort for a Unix socket's or an
+// unknown peer (ConnX). It is RemoteAddr's address (an IPv4 address
+// in IPv6 form stays so), but builds no net.Addr: it does not allocate
+// unless the address has an IPv6 zone. Call it on the connection's
+// event loop only, as RemoteAddr.
+func (c *conn) RemoteAddrPort() netip.AddrPort {
+	if c.remoteAddrPort.IsValid() {
+		return c.remoteAddrPort
+	}
+	switch a := c.remoteAddr.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
 
 // Implementation of Socket interface
 

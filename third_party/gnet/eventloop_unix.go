@@ -48,6 +48,7 @@ type eventloop struct {
 	connections  connMatrix        // loop connections storage
 	eventHandler EventHandler      // user eventHandler
 	closing      bool              // closeConns is running: Adopt refuses (ConnX)
+	accepted     acceptScratch     // the peer address of a raw accept (ConnX)
 }
 
 func (el *eventloop) Register(ctx context.Context, addr net.Addr) (<-chan RegisteredResult, error) {

@@ -124,3 +124,9 @@ func (el *eventloop) staleEvent(fd int, ev netpoll.IOEvent, flags netpoll.IOFlag
 	}
 	el.getLogger().Warnf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
 }
+
+// setIOCallback leaves the attachment's Callback nil (ConnX): this
+// reactor dispatches a connection's events by descriptor (run, orbit)
+// and never calls it, and the method value c.processIO would be a
+// closure allocated for every connection.
+func (c *conn) setIOCallback() {}

@@ -81,3 +81,7 @@ func (el *eventloop) run() error {
 
 	return err
 }
+
+// setIOCallback makes the poller call c.processIO for c's events: the
+// poll_opt poller dispatches by attachment.
+func (c *conn) setIOCallback() { c.pollAttachment.Callback = c.processIO }

@@ -44,7 +44,7 @@ type Poller struct {
 
 // SkipDeleteOnClose (ConnX) says a connection's descriptor is closed
 // without EPOLL_CTL_DEL: closing the last descriptor of a socket removes
-// its registration. See CONNX.md (patch 4) for a copy that outlives the
+// its registration. See CONNX.md (patch 5) for a copy that outlives the
 // close (a child between fork and exec). A descriptor the application
 // duplicated (Conn.Dup) is still deleted first: the duplicate would keep
 // a level-triggered registration firing for as long as it lives.
