@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -58,7 +57,7 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 func (s *Redis) Start() {
 	s.t.Helper()
 	cmd := exec.Command(s.path, s.args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
