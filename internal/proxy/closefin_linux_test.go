@@ -118,3 +118,37 @@ func TestCloseFINUnreadInput(t *testing.T) {
 		t.Fatalf("client got %q (%v), want the whole response", b, err)
 	}
 }
+
+// TestOwedNotHeldBack: bytes a socket did not take at first (owed) are
+// written later without MSG_MORE, as docs/design.md says: only the write
+// that a close or shutdown follows in the same callback may be held back
+// for the FIN (peer.last). A closing client's owed bytes are also
+// flushed by its input events (onTraffic), which close nothing: bytes
+// held back there would wait for the next sweep.
+func TestOwedNotHeldBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	mustf(t, err, "listen")
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	mustf(t, err, "dial")
+	defer c.Close()
+	s, err := ln.Accept()
+	mustf(t, err, "accept")
+	f, err := s.(*net.TCPConn).File()
+	mustf(t, err, "File")
+	defer f.Close()
+	_ = s.Close()
+	fd := int(f.Fd())
+
+	p := &peer{lp: &loop{srv: &Server{}}, fd: fd, last: true}
+	p.owed = []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	p.lp.srv.owing.Add(1)
+	if !p.flushOwed() || len(p.owed) != 0 {
+		t.Fatalf("flushOwed: %d bytes still owed", len(p.owed))
+	}
+	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	mustf(t, err, "SIOCOUTQNSD")
+	if unsent != 0 {
+		t.Fatalf("%d owed bytes written but held back in the socket (MSG_MORE)", unsent)
+	}
+}
