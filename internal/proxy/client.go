@@ -733,7 +733,13 @@ func (cl *client) flushCheck() {
 	cl.lingering = true // the flush is accounted for
 	if !cl.linger && cl.buffered() == 0 {
 		// The exchange ended cleanly and the client sent nothing more:
-		// nothing can turn into a reset, so close without lingering.
+		// close without lingering. Input may still have arrived since
+		// the last read, and a close over unread input resets the
+		// connection, dropping what the socket has not sent: the last
+		// bytes held back for the FIN (peer.last) leave with it first.
+		if cl.last {
+			_ = unix.Shutdown(cl.c.Fd(), unix.SHUT_WR)
+		}
 		cl.abort()
 		return
 	}

@@ -175,7 +175,10 @@ func (p *peer) flushOwed() bool {
 	if fd < 0 {
 		return true
 	}
-	n, err := sockWrite(fd, p.owed, p.last)
+	// Without MSG_MORE (peer.last): owed bytes are also flushed where
+	// no close follows (a closing client's input, a sweep that still
+	// finds bytes owed), and a write without it pushes everything.
+	n, err := sockWrite(fd, p.owed, false)
 	if n > 0 {
 		p.owed = p.owed[n:]
 		if len(p.owed) == 0 {
