@@ -197,12 +197,12 @@ func (p *peer) flushOwed() bool {
 // gnet makes its non-blocking epoll calls the same way (its poll_opt build
 // tag). On error n is 0 and err an unix.Errno (EAGAIN, EPIPE...).
 //
-// last says the connection is closed (or its write side shut) as soon as
-// these bytes are out, in the same callback: they go with MSG_MORE, so
-// the kernel holds the final segment and the close sends it with the FIN,
-// one segment where there would be two (less work for both ends; nginx
-// sends them apart). Only a close or shutdown may follow such a write:
-// corked bytes wait for them (peer.last).
+// last says the write side is shut as soon as these bytes are out, in the
+// same callback: they go with MSG_MORE, so the kernel holds the final
+// segment and the shutdown (client.flushCheck) sends it with the FIN, one
+// segment where there would be two (less work for both ends; nginx sends
+// them apart). Only a shutdown or close may follow such a write: corked
+// bytes wait for them (peer.last).
 func sockWrite(fd int, b []byte, last bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
