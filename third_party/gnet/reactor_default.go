@@ -118,11 +118,11 @@ func (el *eventloop) run() error {
 // copy of a closed connection's descriptor, and level-triggered ones
 // repeat until it execs: debug level, not warnings.
 func (el *eventloop) staleEvent(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) {
+	logf := el.getLogger().Warnf
 	if netpoll.SkipDeleteOnClose {
-		el.getLogger().Debugf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
-		return
+		logf = el.getLogger().Debugf
 	}
-	el.getLogger().Warnf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
+	logf("received event[fd=%d|ev=%d|flags=%d] of a stale connection from event-loop(%d)", fd, ev, flags, el.idx)
 }
 
 // setIOCallback leaves the attachment's Callback nil (ConnX): this
