@@ -84,7 +84,7 @@ v="$("$tmp/connx" -version)"
 [[ "$v" == "$want_version"*"linux/amd64)" ]] || fail "image connx -version: $v"
 echo "image connx -version: $v"
 for f in "$tmp/config.yaml" configs/config.yaml configs/examples/*.yaml packaging/container/config.yaml; do
-  "$tmp/connx" -check -config "$f" | head -1
+  "$tmp/connx" -check -config "$f" | sed -n 1p
 done
 cmp -s "$tmp/config.yaml" packaging/container/config.yaml || fail "the image's config is not packaging/container/config.yaml"
 [ -x "$tmp/connx-demo-backend" ] || fail "no connx-demo-backend in the image"
