@@ -274,8 +274,8 @@ func (s *Server) Serve() error {
 	}
 	err := gnet.Rotate(s, addrs, opts...)
 	if err == nil && !s.stopping.Load() {
-		// gnet stops every loop when one fails (accept(2) failing with
-		// EMFILE, for one); the reason is in the log.
+		// gnet stops every loop when one fails (a listener that accept(2)
+		// calls broken, for one); the reason is in the log.
 		err = errors.New("server: the event loops stopped unexpectedly (see the log above)")
 	}
 	return err
@@ -524,9 +524,9 @@ func (s *Server) renderMetrics() []byte {
 }
 
 // fdReserve is the number of descriptors kept free below RLIMIT_NOFILE:
-// gnet stops an event loop when accept(2) fails (EMFILE would take the
-// whole engine down), so clients are refused well before that, leaving
-// room for accepts in flight on every loop, dials, parked connections'
+// clients are refused well before the limit (gnet would pause accepting
+// at EMFILE, and a dial or health check would fail), leaving room for
+// accepts in flight on every loop, dials, parked connections'
 // duplicates, health checks and the admin listener.
 const fdReserve = 64
 

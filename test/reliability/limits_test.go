@@ -200,9 +200,10 @@ func diagnoseFDBreaker(t *testing.T, p *proc) {
 // with connections the proxy's fd accounting does not count — up to 260
 // keep-alive connections to the admin listener — under `ulimit -n 256`,
 // then connects clients to the proxy port. Without a bound on the admin
-// listener, accept(2) on the proxy port then fails with EMFILE, and gnet
-// shuts its engine down (the known defect below). connx must not crash
-// or spin, and must serve new clients once the admin connections close.
+// listener, accept(2) on the proxy port then fails with EMFILE, which
+// shut gnet's engine down before third_party/gnet patch 6 (now it pauses
+// the listener). connx must not crash or spin, and must serve new
+// clients once the admin connections close.
 func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 	be := newBackend(t, nil)
 	admin := "127.0.0.1:" + testproc.FreePort(t)
@@ -241,10 +242,11 @@ func TestFDExhaustionOutsideTheProxy(t *testing.T) {
 }
 
 // diagnoseAcceptStop fails the test with a diagnosis when the failure is
-// the gnet defect that the admin listener's cap (6a3996a) keeps away:
-// accept(2) failing with EMFILE stops the event loop and shuts the whole
-// engine down ("event-loop(0) is exiting due to error: gnet:
-// accept a new connection error"), so the proxy port stops serving.
+// the gnet defect that the admin listener's cap (6a3996a) kept away and
+// third_party/gnet patch 6 fixed: accept(2) failing with EMFILE stopped
+// the event loop and shut the whole engine down ("event-loop(0) is
+// exiting due to error: gnet: accept a new connection error"), so the
+// proxy port stopped serving.
 func diagnoseAcceptStop(t *testing.T, p *proc) {
 	t.Helper()
 	for _, l := range p.Log() {

@@ -21,3 +21,13 @@ func (el *eventloop) acceptStream(fd int, _ string) (nfd int, sa unix.Sockaddr, 
 	nfd, sa, err = socket.Accept(fd)
 	return
 }
+
+// acceptRetryable: accept(2) failed for the connection it took, not for
+// the listener (see accept_linux.go).
+func acceptRetryable(err error) bool {
+	switch err {
+	case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED, unix.EPERM, unix.EPROTO:
+		return true
+	}
+	return false
+}

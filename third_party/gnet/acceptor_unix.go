@@ -17,8 +17,10 @@
 package gnet
 
 import (
+	stderrors "errors"
 	"net"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,14 +38,14 @@ func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error
 		case nil:
 		case unix.EAGAIN: // the Accept queue has been drained out, we can return now
 			return nil
-		case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED:
-			// ECONNRESET or ECONNABORTED could indicate that a socket
-			// in the Accept queue was closed before we Accept()ed it.
-			// It's a silly error, let's retry it.
-			continue
 		default:
-			el.getLogger().Errorf("Accept() failed due to error: %v", err)
-			return errors.ErrAcceptSocket
+			if err = el.acceptFailed(fd, err); err == nil {
+				continue
+			}
+			if err == errAcceptPaused {
+				return nil
+			}
+			return err
 		}
 
 		// An IPv4 or IPv6 peer (ap) gets its net.Addr when it is asked
@@ -92,14 +94,13 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 	nfd, sa, ap, err := el.acceptStream(fd, network)
 	switch err {
 	case nil:
-	case unix.EINTR, unix.EAGAIN, unix.ECONNRESET, unix.ECONNABORTED:
-		// ECONNRESET or ECONNABORTED could indicate that a socket
-		// in the Accept queue was closed before we Accept()ed it.
-		// It's a silly error, let's retry it.
+	case unix.EAGAIN:
 		return nil
 	default:
-		el.getLogger().Errorf("Accept() failed due to error: %v", err)
-		return errors.ErrAcceptSocket
+		if err = el.acceptFailed(fd, err); err == errAcceptPaused {
+			return nil
+		}
+		return err
 	}
 
 	var remoteAddr net.Addr // an IPv4 or IPv6 peer's is built when asked for
@@ -126,4 +127,68 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 	c := newStreamConn(network, nfd, el, sa, el.listeners[fd].addr, remoteAddr)
 	c.remoteAddrPort = ap
 	return el.register0(c)
+}
+
+// errAcceptPaused is acceptFailed's answer when it has taken the listener
+// out of the poller.
+var errAcceptPaused = stderrors.New("accept paused")
+
+// acceptPause is how long a listener stays out of the poller after
+// accept(2) ran out of descriptors or kernel memory.
+var acceptPause = 100 * time.Millisecond
+
+// acceptFailed decides what a failed accept(2) on the listener fd means
+// (ConnX, patch 6): nil when the next accept may succeed at once (the
+// connection went away, or Linux reported a network error pending on it,
+// which accept(2) gives for the one connection it then drops);
+// errAcceptPaused when the process or the system is out of descriptors
+// or memory: the connection stays queued, and the listener leaves the
+// poller for acceptPause, since a level-triggered listener would
+// otherwise wake the loop at once, again and again; ErrAcceptSocket, which
+// stops the engine, only when the listener itself is broken (EBADF,
+// EINVAL, ENOTSOCK, ...). gnet stopped the engine on every error but
+// EINTR, EAGAIN, ECONNRESET and ECONNABORTED, so one EMFILE ended the
+// server.
+func (el *eventloop) acceptFailed(fd int, err error) error {
+	switch {
+	case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM:
+		el.pauseAccept(fd, err)
+		return errAcceptPaused
+	case acceptRetryable(err):
+		return nil
+	}
+	el.getLogger().Errorf("Accept() failed due to error: %v", err)
+	return errors.ErrAcceptSocket
+}
+
+// pauseAccept takes the listener fd out of the poller and puts it back
+// after acceptPause, from the loop (resumeAccept).
+func (el *eventloop) pauseAccept(fd int, cause error) {
+	ln := el.listeners[fd]
+	if ln == nil || ln.paused {
+		return
+	}
+	if err := el.poller.Delete(fd); err != nil {
+		el.getLogger().Errorf("accept on %v failed (%v) and the listener could not be paused: %v", ln.addr, cause, err)
+		return
+	}
+	ln.paused = true
+	el.getLogger().Warnf("accept on %v failed: %v; new connections wait in the queue, next try in %v", ln.addr, cause, acceptPause)
+	time.AfterFunc(acceptPause, func() {
+		_ = el.poller.Trigger(queue.HighPriority, el.resumeAccept, ln)
+	})
+}
+
+// resumeAccept puts a paused listener back in the poller; a connection
+// already queued makes it ready at once.
+func (el *eventloop) resumeAccept(a any) error {
+	ln := a.(*listener)
+	if !ln.paused || el.listeners[ln.fd] != ln {
+		return nil
+	}
+	ln.paused = false
+	if err := el.poller.AddRead(ln.pollAttachment, ln.edgeTriggered); err != nil {
+		el.getLogger().Errorf("resuming accept on %v: %v", ln.addr, err)
+	}
+	return nil
 }

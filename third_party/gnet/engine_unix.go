@@ -167,6 +167,7 @@ func (eng *engine) activateReactors(ctx context.Context, numEventLoop int) error
 	el.poller = p
 	el.eventHandler = eng.eventHandler
 	for _, ln := range eng.listeners {
+		ln.edgeTriggered = true
 		if err = el.poller.AddRead(ln.packPollAttachment(el.accept0), true); err != nil {
 			return err
 		}

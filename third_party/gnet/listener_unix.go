@@ -39,6 +39,10 @@ type listener struct {
 	sockOptInts         []socket.Option[int]
 	sockOptStrs         []socket.Option[string]
 	pollAttachment      *netpoll.PollAttachment // listener attachment for poller
+	// ConnX (patch 6): the listener is registered edge-triggered (the
+	// main reactor's accept0), and it is out of the poller for a while
+	// after accept(2) ran out of descriptors or memory (acceptPaused).
+	edgeTriggered, paused bool
 }
 
 func (ln *listener) packPollAttachment(handler netpoll.PollEventHandler) *netpoll.PollAttachment {
