@@ -105,8 +105,9 @@ func TestUpstreamKeepAlive(t *testing.T) {
 func TestUpstreamConnectOutlivesClient(t *testing.T) {
 	// A listener whose accept queue is full: the proxy's connect waits
 	// (its SYN is dropped) until the queue has room again.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	mustf(t, err, "socket")
+	unix.CloseOnExec(fd)
 	mustf(t, unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
 	mustf(t, unix.Listen(fd, 0), "listen")
 	f := os.NewFile(uintptr(fd), "backend")
