@@ -171,10 +171,8 @@ func (s *Server) drainLoops() {
 // drain runs on the loop while the server shuts down: idle clients close,
 // busy ones close after their current response.
 func (lp *loop) drain() {
-	for cl := lp.clients.head; cl != nil; {
-		next := cl.lk.next
+	for cl := lp.clients.first(); cl != nil; cl = lp.clients.next() {
 		cl.drain()
-		cl = next
 	}
 }
 

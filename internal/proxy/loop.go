@@ -326,15 +326,11 @@ func (lp *loop) sweep() {
 		p.inBusy = false
 	}
 	if full {
-		for cl := lp.clients.head; cl != nil; {
-			next := cl.lk.next
+		for cl := lp.clients.first(); cl != nil; cl = lp.clients.next() {
 			lp.tick(&cl.peer, true)
-			cl = next
 		}
-		for up := lp.upstreams.head; up != nil; {
-			next := up.lk.next
+		for up := lp.upstreams.first(); up != nil; up = lp.upstreams.next() {
 			lp.tick(&up.peer, true)
-			up = next
 		}
 		lp.h2.tick()
 	} else {
@@ -372,6 +368,28 @@ type list[T interface {
 }] struct {
 	head T
 	n    int
+	// cursor is the next element of a walk (first, then next): remove
+	// moves it past the element it removes, so that a walk goes on
+	// whatever the visited element's work closes.
+	cursor T
+}
+
+// first starts a walk of l: it returns the head, and next each following
+// element, the zero T at the end. Elements pushed meanwhile (at the head)
+// are not visited. One walk at a time.
+func (l *list[T]) first() T {
+	l.cursor = l.head
+	return l.next()
+}
+
+// next is the walk's next element (see first).
+func (l *list[T]) next() T {
+	var zero T
+	v := l.cursor
+	if v != zero {
+		l.cursor = v.links().next
+	}
+	return v
 }
 
 type links[T any] struct {
@@ -395,6 +413,9 @@ func (l *list[T]) remove(v T) {
 	lk := v.links()
 	if !lk.in {
 		return
+	}
+	if l.cursor == v {
+		l.cursor = lk.next
 	}
 	if lk.prev != zero {
 		lk.prev.links().next = lk.next
