@@ -64,15 +64,18 @@ func ntohs(port uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// acceptRetryable: accept(2) failed for the connection it took, not for
-// the listener. Linux also passes a network error already pending on the
-// new connection as accept's own error (accept(2), "Error handling"): a
-// client or the network can cause these, and the next accept goes on.
+// acceptRetryable: accept(2) failed for the connection it took off the
+// queue, not for the listener. Linux also passes a network error already
+// pending on the new connection as accept's own error (accept(2), "Error
+// handling"): a client or the network can cause these, and the next
+// accept goes on. (EPERM and EACCES come from a security module before
+// the connection leaves the queue, so they would come back at once:
+// acceptFailed pauses on them.)
 func acceptRetryable(err error) bool {
 	switch err {
-	case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED, unix.EPERM,
+	case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED,
 		unix.ENETDOWN, unix.EPROTO, unix.ENOPROTOOPT, unix.EHOSTDOWN,
-		unix.ENONET, unix.EHOSTUNREACH, unix.EOPNOTSUPP, unix.ENETUNREACH:
+		unix.ENONET, unix.EHOSTUNREACH, unix.ENETUNREACH:
 		return true
 	}
 	return false

@@ -26,7 +26,7 @@ func (el *eventloop) acceptStream(fd int, _ string) (nfd int, sa unix.Sockaddr, 
 // the listener (see accept_linux.go).
 func acceptRetryable(err error) bool {
 	switch err {
-	case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED, unix.EPERM, unix.EPROTO:
+	case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED, unix.EPROTO:
 		return true
 	}
 	return false

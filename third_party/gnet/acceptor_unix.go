@@ -30,7 +30,12 @@ import (
 	"github.com/panjf2000/gnet/v2/pkg/socket"
 )
 
+// maxAcceptRetries bounds the accept errors accept0 goes on after in one
+// call (see acceptFailed).
+const maxAcceptRetries = 16
+
 func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error {
+	retries := 0
 	for {
 		network := el.listeners[fd].network
 		nfd, sa, ap, err := el.acceptStream(fd, network)
@@ -39,6 +44,13 @@ func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error
 		case unix.EAGAIN: // the Accept queue has been drained out, we can return now
 			return nil
 		default:
+			// The listener is edge-triggered: it must be drained or
+			// paused. A run of errors that each took a connection ends
+			// in a pause too, in case one of them does not.
+			if retries++; retries > maxAcceptRetries {
+				el.pauseAccept(fd, err)
+				return nil
+			}
 			if err = el.acceptFailed(fd, err); err == nil {
 				continue
 			}
@@ -135,23 +147,29 @@ var errAcceptPaused = stderrors.New("accept paused")
 
 // acceptPause is how long a listener stays out of the poller after
 // accept(2) ran out of descriptors or kernel memory.
-var acceptPause = 100 * time.Millisecond
+const acceptPause = 100 * time.Millisecond
+
+// afterPause runs resume, which puts a paused listener back, after
+// acceptPause (a variable for tests).
+var afterPause = func(resume func()) { time.AfterFunc(acceptPause, resume) }
 
 // acceptFailed decides what a failed accept(2) on the listener fd means
 // (ConnX, patch 6): nil when the next accept may succeed at once (the
 // connection went away, or Linux reported a network error pending on it,
 // which accept(2) gives for the one connection it then drops);
 // errAcceptPaused when the process or the system is out of descriptors
-// or memory: the connection stays queued, and the listener leaves the
-// poller for acceptPause, since a level-triggered listener would
-// otherwise wake the loop at once, again and again; ErrAcceptSocket, which
+// or memory, or a security module refused (EPERM, EACCES): the connection
+// stays queued, and the listener leaves the poller for acceptPause, since
+// a level-triggered listener would otherwise wake the loop at once, again
+// and again; ErrAcceptSocket, which
 // stops the engine, only when the listener itself is broken (EBADF,
 // EINVAL, ENOTSOCK, ...). gnet stopped the engine on every error but
 // EINTR, EAGAIN, ECONNRESET and ECONNABORTED, so one EMFILE ended the
 // server.
 func (el *eventloop) acceptFailed(fd int, err error) error {
 	switch {
-	case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM:
+	case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM ||
+		err == unix.EPERM || err == unix.EACCES:
 		el.pauseAccept(fd, err)
 		return errAcceptPaused
 	case acceptRetryable(err):
@@ -168,13 +186,18 @@ func (el *eventloop) pauseAccept(fd int, cause error) {
 	if ln == nil || ln.paused {
 		return
 	}
-	if err := el.poller.Delete(fd); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		el.getLogger().Errorf("accept on %v failed (%v) and the listener could not be paused: %v", ln.addr, cause, err)
 		return
 	}
-	ln.paused = true
+	if err := el.poller.DeleteRead(fd); err != nil {
+		el.getLogger().Errorf("accept on %v failed (%v) and the listener could not be paused: %v", ln.addr, cause, err)
+		return
+	}
+	ln.paused, ln.pausedDev, ln.pausedIno = true, uint64(st.Dev), uint64(st.Ino)
 	el.getLogger().Warnf("accept on %v failed: %v; new connections wait in the queue, next try in %v", ln.addr, cause, acceptPause)
-	time.AfterFunc(acceptPause, func() {
+	afterPause(func() {
 		_ = el.poller.Trigger(queue.HighPriority, el.resumeAccept, ln)
 	})
 }
@@ -187,6 +210,12 @@ func (el *eventloop) resumeAccept(a any) error {
 		return nil
 	}
 	ln.paused = false
+	// The descriptor may have been replaced meanwhile (ConnX closes its
+	// listeners by dup2-ing a placeholder over them): leave that out.
+	var st unix.Stat_t
+	if err := unix.Fstat(ln.fd, &st); err != nil || uint64(st.Dev) != ln.pausedDev || uint64(st.Ino) != ln.pausedIno {
+		return nil
+	}
 	if err := el.poller.AddRead(ln.pollAttachment, ln.edgeTriggered); err != nil {
 		el.getLogger().Errorf("resuming accept on %v: %v", ln.addr, err)
 	}

@@ -102,16 +102,41 @@ func echo(t *testing.T, addr string, h *echoHandler) {
 	}
 }
 
+// listenerInode is the inode of the TCP socket listening on 127.0.0.1:port
+// (/proc/net/tcp, state 0A).
+func listenerInode(t *testing.T, port int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 9 && f[1] == want && f[3] == "0A" {
+			var ino uint64
+			if _, err := fmt.Sscan(f[9], &ino); err != nil {
+				t.Fatal(err)
+			}
+			return ino
+		}
+	}
+	t.Fatalf("no listener on port %d in /proc/net/tcp", port)
+	return 0
+}
+
 // TestAcceptPausesOnEMFILE: when accept(2) fails with EMFILE the engine
 // keeps running: the listener leaves the poller for a while (one warning,
-// not a loop spinning on a listener that stays readable), and the
+// and no loop spinning on a listener that stays readable: the test
+// checks the epoll registration, then resumes at once), and the
 // connection that waited in the queue is served once descriptors are
 // free again. gnet stopped the engine (ErrAcceptSocket) on the first
 // EMFILE. Both accept paths: an event loop's own listener (SO_REUSEPORT,
 // level-triggered) and the main reactor's (accept0, edge-triggered).
 func TestAcceptPausesOnEMFILE(t *testing.T) {
-	defer func(d time.Duration) { acceptPause = d }(acceptPause)
-	acceptPause = 20 * time.Millisecond
+	defer func(f func(func())) { afterPause = f }(afterPause)
+	resumes := make(chan func(), 16)
+	afterPause = func(resume func()) { resumes <- resume }
 	for _, tc := range []struct {
 		name string
 		opts []Option
@@ -154,6 +179,7 @@ func TestAcceptPausesOnEMFILE(t *testing.T) {
 			// OnBoot comes before every poller exists: make sure the
 			// engine serves before descriptors run out.
 			echo(t, addr.String(), h)
+			lnIno := listenerInode(t, addr.Port)
 
 			var lim syscall.Rlimit
 			if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -193,6 +219,16 @@ func TestAcceptPausesOnEMFILE(t *testing.T) {
 					restore()
 					if !strings.Contains(w, "too many open files") {
 						t.Errorf("warning %q does not name the error", w)
+					}
+					if registered(t, lnIno) {
+						t.Error("the listener is still in the poller during the pause")
+					}
+					// Resume now (acceptPause later in production).
+					select {
+					case resume := <-resumes:
+						resume()
+					case <-time.After(10 * time.Second):
+						t.Fatal("no resume scheduled")
 					}
 					cfd = fd
 				case <-h.opened:
@@ -239,21 +275,77 @@ func TestAcceptPausesOnEMFILE(t *testing.T) {
 }
 
 // TestAcceptFailed: an accept(2) error caused by the connection (or a
-// network error Linux reports on it) lets the loop go on; one that says
-// the listener is broken stops the engine.
+// network error Linux reports on it) lets the loop go on; running out of
+// descriptors or memory, or a security module's refusal, pauses the
+// listener; one that says the listener is broken stops the engine.
 func TestAcceptFailed(t *testing.T) {
 	el := testLoop(t, &adoptHandler{})
 	el.engine.opts.Logger = warnLogger{warns: make(chan string, 64)}
-	for _, errno := range []unix.Errno{unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED, unix.EPERM,
+	for _, errno := range []unix.Errno{unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED,
 		unix.ENETDOWN, unix.EPROTO, unix.ENOPROTOOPT, unix.EHOSTDOWN, unix.ENONET,
-		unix.EHOSTUNREACH, unix.EOPNOTSUPP, unix.ENETUNREACH} {
+		unix.EHOSTUNREACH, unix.ENETUNREACH} {
 		if err := el.acceptFailed(-1, errno); err != nil {
 			t.Errorf("%v: %v, want the loop to go on", errno, err)
 		}
 	}
-	for _, errno := range []unix.Errno{unix.EBADF, unix.EINVAL, unix.ENOTSOCK, unix.EFAULT} {
+	// These leave the connection queued: the listener must pause.
+	for _, errno := range []unix.Errno{unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM, unix.EPERM, unix.EACCES} {
+		if err := el.acceptFailed(-1, errno); err != errAcceptPaused {
+			t.Errorf("%v: %v, want the listener paused", errno, err)
+		}
+	}
+	for _, errno := range []unix.Errno{unix.EBADF, unix.EINVAL, unix.ENOTSOCK, unix.EFAULT, unix.EOPNOTSUPP} {
 		if err := el.acceptFailed(-1, errno); err != errors.ErrAcceptSocket {
 			t.Errorf("%v: %v, want ErrAcceptSocket", errno, err)
+		}
+	}
+}
+
+// TestResumeAcceptReplaced: a paused listener goes back into the poller
+// when its pause ends, unless its descriptor now holds another socket
+// (ConnX closes listeners by dup2-ing a placeholder over them): that one
+// stays out.
+func TestResumeAcceptReplaced(t *testing.T) {
+	defer func(f func(func())) { afterPause = f }(afterPause)
+	afterPause = func(func()) {} // the test resumes by itself
+	for _, replaced := range []bool{false, true} {
+		el := testLoop(t, &adoptHandler{})
+		el.engine.opts.Logger = warnLogger{warns: make(chan string, 64)}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Close(fd) })
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Listen(fd, 8); err != nil {
+			t.Fatal(err)
+		}
+		ln := &listener{fd: fd, network: "tcp"}
+		el.listeners = map[int]*listener{fd: ln}
+		if err := el.poller.AddRead(ln.packPollAttachment(el.accept), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := el.acceptFailed(fd, unix.EMFILE); err != errAcceptPaused {
+			t.Fatalf("EMFILE: %v, want the listener paused", err)
+		}
+		if registered(t, inode(t, fd)) {
+			t.Fatal("the listener is still in the poller during the pause")
+		}
+		if replaced {
+			ph, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Dup3(ph, fd, unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			_ = unix.Close(ph)
+		}
+		_ = el.resumeAccept(ln)
+		if got := registered(t, inode(t, fd)); got == replaced {
+			t.Errorf("replaced %v: registered after the resume: %v, want %v", replaced, got, !replaced)
 		}
 	}
 }

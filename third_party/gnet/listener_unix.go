@@ -43,6 +43,7 @@ type listener struct {
 	// main reactor's accept0), and it is out of the poller for a while
 	// after accept(2) ran out of descriptors or memory (acceptPaused).
 	edgeTriggered, paused bool
+	pausedDev, pausedIno  uint64 // the socket that was paused (fstat)
 }
 
 func (ln *listener) packPollAttachment(handler netpoll.PollEventHandler) *netpoll.PollAttachment {

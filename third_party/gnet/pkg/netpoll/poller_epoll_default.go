@@ -247,3 +247,9 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 func (p *Poller) Delete(fd int) error {
 	return os.NewSyscallError("epoll_ctl del", unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))
 }
+
+// DeleteRead (ConnX) takes a listener out of the poller (see the
+// eventloop's pauseAccept).
+func (p *Poller) DeleteRead(fd int) error {
+	return p.Delete(fd)
+}

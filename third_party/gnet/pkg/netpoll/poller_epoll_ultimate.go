@@ -250,3 +250,9 @@ func (p *Poller) Delete(fd int) error {
 // SkipDeleteOnClose (ConnX): the poll_opt pollers keep gnet's delete
 // before every close.
 const SkipDeleteOnClose = false
+
+// DeleteRead (ConnX) takes a listener out of the poller (see the
+// eventloop's pauseAccept).
+func (p *Poller) DeleteRead(fd int) error {
+	return p.Delete(fd)
+}

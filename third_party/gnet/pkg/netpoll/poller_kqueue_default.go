@@ -225,3 +225,13 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 func (*Poller) Delete(_ int) error {
 	return nil
 }
+
+// DeleteRead (ConnX) takes a listener out of the poller (see the
+// eventloop's pauseAccept); Delete does nothing here, since closing a
+// descriptor removes its kevents.
+func (p *Poller) DeleteRead(fd int) error {
+	_, err := unix.Kevent(p.fd, []unix.Kevent_t{
+		{Ident: keventIdent(fd), Flags: unix.EV_DELETE, Filter: unix.EVFILT_READ},
+	}, nil, nil)
+	return os.NewSyscallError("kevent delete", err)
+}

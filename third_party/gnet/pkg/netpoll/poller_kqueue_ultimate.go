@@ -239,3 +239,15 @@ func (p *Poller) Delete(_ int) error {
 // SkipDeleteOnClose (ConnX): the poll_opt pollers keep gnet's delete
 // before every close.
 const SkipDeleteOnClose = false
+
+// DeleteRead (ConnX) takes a listener out of the poller (see the
+// eventloop's pauseAccept); Delete does nothing here, since closing a
+// descriptor removes its kevents.
+func (p *Poller) DeleteRead(fd int) error {
+	var evs [1]unix.Kevent_t
+	evs[0].Ident = keventIdent(fd)
+	evs[0].Filter = unix.EVFILT_READ
+	evs[0].Flags = unix.EV_DELETE
+	_, err := unix.Kevent(p.fd, evs[:], nil, nil)
+	return os.NewSyscallError("kevent delete", err)
+}
