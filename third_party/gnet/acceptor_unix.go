@@ -161,11 +161,10 @@ var afterPause = func(resume func()) { time.AfterFunc(acceptPause, resume) }
 // or memory, or a security module refused (EPERM, EACCES): the connection
 // stays queued, and the listener leaves the poller for acceptPause, since
 // a level-triggered listener would otherwise wake the loop at once, again
-// and again; ErrAcceptSocket, which
-// stops the engine, only when the listener itself is broken (EBADF,
-// EINVAL, ENOTSOCK, ...). gnet stopped the engine on every error but
-// EINTR, EAGAIN, ECONNRESET and ECONNABORTED, so one EMFILE ended the
-// server.
+// and again; ErrAcceptSocket, which stops the engine, only when the
+// listener itself is broken (EBADF, EINVAL, ENOTSOCK, ...). gnet stopped
+// the engine on every error but EINTR, EAGAIN, ECONNRESET and
+// ECONNABORTED, so one EMFILE ended the server.
 func (el *eventloop) acceptFailed(fd int, err error) error {
 	switch {
 	case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM ||
