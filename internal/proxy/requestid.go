@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/connx/connx/internal/http1"
 )
@@ -56,20 +57,28 @@ func (r *ridSource) next() uint64 {
 	return z ^ (z >> 31)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendNew appends a new ID to b: 32 hex digits written into a fixed
-// array (no per-digit append, bounds checks gone), then one append.
+// appendNew appends a new ID to b: 32 hex digits, eight at a time.
 func (r *ridSource) appendNew(b []byte) []byte {
 	var id [32]byte
 	hi, lo := r.next(), r.next()
-	for i := 15; i >= 0; i-- {
-		id[i] = hexDigits[hi&0xf]
-		id[16+i] = hexDigits[lo&0xf]
-		hi >>= 4
-		lo >>= 4
-	}
+	binary.LittleEndian.PutUint64(id[0:], hex8(uint32(hi>>32)))
+	binary.LittleEndian.PutUint64(id[8:], hex8(uint32(hi)))
+	binary.LittleEndian.PutUint64(id[16:], hex8(uint32(lo>>32)))
+	binary.LittleEndian.PutUint64(id[24:], hex8(uint32(lo)))
 	return append(b, id[:]...)
+}
+
+// hex8 returns v as eight lower-case hex digits, the first in the low
+// byte (for a little-endian store): each nibble is spread into a byte of
+// its own, then 0-9 become '0'-'9' and 10-15 'a'-'f' in all bytes at once.
+func hex8(v uint32) uint64 {
+	x := uint64(v)
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f                           // nibble i in byte i
+	x = bits.ReverseBytes64(x)                                    // the most significant first
+	letters := (x + 0x0606060606060606) >> 4 & 0x0101010101010101 // 1 where >= 10
+	return x + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // appendRequestID appends the request-ID field to the forwarded head b:
