@@ -56,6 +56,7 @@ type conn struct {
 	connecting     bool                   // adopted (Adopt) and not yet writable: OnOpen waits
 	isEOF          bool                   // whether the connection has reached EOF
 	duped          bool                   // ConnX: Dup was called (see netpoll.SkipDeleteOnClose)
+	readSize       int                    // ConnX: the most one read takes when above ReadBufferCap (SetReadSize)
 }
 
 func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localAddr, remoteAddr net.Addr) (c *conn) {
@@ -94,6 +95,7 @@ func newUDPConn(fd int, el *eventloop, localAddr net.Addr, sa unix.Sockaddr, con
 func (c *conn) release() {
 	c.opened = false
 	c.duped = false
+	c.readSize = 0
 	c.isEOF = false
 	c.ctx = nil
 	c.buffer = nil
@@ -502,6 +504,14 @@ func (c *conn) RemoteAddrPort() netip.AddrPort {
 // func (c *conn) Gfd() gfd.GFD             { return c.gfd }
 
 func (c *conn) Fd() int { return c.fd }
+
+// SetReadSize (ConnX) sets the most bytes one read of this connection
+// takes, when n is above the engine's ReadBufferCap; n at or below it
+// (0 included) restores ReadBufferCap. The larger reads go through one
+// buffer per event loop, made on first use and kept, so they cost no
+// memory per connection; what OnTraffic leaves unconsumed is kept as
+// after any read. Call it from the connection's own event loop.
+func (c *conn) SetReadSize(n int) { c.readSize = n }
 func (c *conn) Dup() (fd int, err error) {
 	c.duped = true // ConnX: close deletes it from the poller first
 	return socket.Dup(c.fd)

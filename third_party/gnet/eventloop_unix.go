@@ -49,6 +49,7 @@ type eventloop struct {
 	eventHandler EventHandler      // user eventHandler
 	closing      bool              // closeConns is running: Adopt refuses (ConnX)
 	accepted     acceptScratch     // the peer address of a raw accept (ConnX)
+	bigBuffer    []byte            // read buffer of connections with a larger read size (ConnX, SetReadSize)
 }
 
 func (el *eventloop) Register(ctx context.Context, addr net.Addr) (<-chan RegisteredResult, error) {
@@ -262,8 +263,15 @@ func (el *eventloop) read(c *conn) error {
 	var recv int
 	isET := el.engine.opts.EdgeTriggeredIO
 	chunk := el.engine.opts.EdgeTriggeredIOChunk
+	buf := el.buffer
+	if c.readSize > len(buf) { // ConnX: SetReadSize
+		if len(el.bigBuffer) < c.readSize {
+			el.bigBuffer = make([]byte, c.readSize)
+		}
+		buf = el.bigBuffer[:c.readSize]
+	}
 loop:
-	n, err := rawRead(c.fd, el.buffer)
+	n, err := rawRead(c.fd, buf)
 	if err != nil || n == 0 {
 		if err == unix.EAGAIN {
 			return nil
@@ -275,7 +283,7 @@ loop:
 	}
 	recv += n
 
-	c.buffer = el.buffer[:n]
+	c.buffer = buf[:n]
 	action := el.eventHandler.OnTraffic(c)
 	switch action {
 	case None:
@@ -295,7 +303,7 @@ loop:
 	// we need to set up threshold for the maximum read bytes per connection
 	// on each event-loop. If the threshold is reached and there are still
 	// unread data in the socket buffer, we must issue another read event manually.
-	if isET && n == len(el.buffer) {
+	if isET && n == len(buf) {
 		return el.poller.Trigger(queue.LowPriority, el.read0, c)
 	}
 
