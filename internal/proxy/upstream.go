@@ -453,7 +453,7 @@ func (up *upstream) forwardBody(buf, head []byte) bool {
 // largeRead is the most one read of a backend's response body takes while
 // its client owes nothing, where gnet reads 64 KiB otherwise: a 1 MiB
 // body then costs the proxy 4 reads and 4 writes instead of 16 and 16,
-// and about 15% less CPU (docs/benchmarks.md, "session 9").
+// and 3-14% less CPU (docs/benchmarks.md, "session 9").
 const largeRead = 256 << 10
 
 // readSizer is the gnet.Conn method of ConnX's gnet (CONNX.md, patch 7).
@@ -580,6 +580,7 @@ func (up *upstream) cleanup() {
 		lp.unpark(up)
 	}
 	up.c = nil
+	up.bigOn = nil
 	up.stash = nil
 	up.dropOwed()
 	up.releaseResp()

@@ -255,6 +255,18 @@ func (el *eventloop) read0(a any) error {
 	return el.read(a.(*conn))
 }
 
+// readBuffer returns the buffer of c's next read: the loop's buffer, or
+// for a read size above it (ConnX, SetReadSize) the loop's larger one.
+func (el *eventloop) readBuffer(c *conn) []byte {
+	if c.readSize <= len(el.buffer) {
+		return el.buffer
+	}
+	if len(el.bigBuffer) < c.readSize {
+		el.bigBuffer = make([]byte, c.readSize)
+	}
+	return el.bigBuffer[:c.readSize]
+}
+
 func (el *eventloop) read(c *conn) error {
 	if !c.opened {
 		return nil
@@ -263,14 +275,8 @@ func (el *eventloop) read(c *conn) error {
 	var recv int
 	isET := el.engine.opts.EdgeTriggeredIO
 	chunk := el.engine.opts.EdgeTriggeredIOChunk
-	buf := el.buffer
-	if c.readSize > len(buf) { // ConnX: SetReadSize
-		if len(el.bigBuffer) < c.readSize {
-			el.bigBuffer = make([]byte, c.readSize)
-		}
-		buf = el.bigBuffer[:c.readSize]
-	}
 loop:
+	buf := el.readBuffer(c) // each pass: OnTraffic may change the read size
 	n, err := rawRead(c.fd, buf)
 	if err != nil || n == 0 {
 		if err == unix.EAGAIN {
