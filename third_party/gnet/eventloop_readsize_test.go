@@ -12,10 +12,10 @@ import (
 
 // readSizeHandler sets the read size of every connection to size and
 // reports how many bytes each OnTraffic saw in its read (it consumes
-// nothing, so a read's size is what the buffer grew by). Its first
-// OnTraffic waits until the client's whole write is queued, so that
-// every later read finds more than it may take. With reset, that first
-// OnTraffic sets the read size back to 0.
+// nothing, so a read's size is what the buffer grew by). OnOpen waits
+// until the client's whole write is queued, so that every read finds
+// more than it may take. With reset, the first OnTraffic sets the read
+// size back to 0.
 type readSizeHandler struct {
 	BuiltinEventEngine
 	eng     chan Engine
@@ -30,18 +30,16 @@ func (h *readSizeHandler) OnBoot(e Engine) Action { h.eng <- e; return None }
 
 func (h *readSizeHandler) OnOpen(c Conn) ([]byte, Action) {
 	c.(interface{ SetReadSize(int) }).SetReadSize(h.size)
+	select {
+	case <-h.written:
+	case <-time.After(5 * time.Second):
+	}
 	return nil, None
 }
 
 func (h *readSizeHandler) OnTraffic(c Conn) Action {
-	if h.seen == 0 {
-		select {
-		case <-h.written:
-		case <-time.After(5 * time.Second):
-		}
-		if h.reset {
-			c.(interface{ SetReadSize(int) }).SetReadSize(0)
-		}
+	if h.seen == 0 && h.reset {
+		c.(interface{ SetReadSize(int) }).SetReadSize(0)
 	}
 	n := c.InboundBuffered()
 	h.reads <- n - h.seen
