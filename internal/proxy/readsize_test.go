@@ -85,22 +85,16 @@ func TestLargeReads(t *testing.T) {
 	rc := dialRcvBuf(t, addr, 8<<20)
 	rc.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-paused
-	var large, ok bool
-	for deadline := time.Now().Add(ioTimeout); !ok && time.Now().Before(deadline); {
-		if large, ok = largeReadState(srv); !ok {
-			time.Sleep(5 * time.Millisecond) // polling the loop's state, bounded by the deadline
-		}
-	}
-	if !ok || !large {
-		t.Errorf("after the first part (passed on: %v), large reads %v, want true: %s", ok, large, dumpConns(srv))
+	var large bool
+	waitFor(t, "the proxy to pass on the first part", func() (ok bool) {
+		large, ok = largeReadState(srv)
+		return ok
+	})
+	if !large {
+		t.Errorf("after the first part, large reads off, want on: %s", dumpConns(srv))
 	}
 	resume <- struct{}{}
-	resp, err := http.ReadResponse(rc.br, &http.Request{Method: http.MethodGet})
-	mustf(t, err, "response head")
-	pc := newPatternChecker()
-	_, err = io.Copy(pc, resp.Body)
-	mustf(t, err, "body")
-	pc.check(t, total)
+	readPatternResponse(t, rc, total)
 	// The pooled upstream reads as usual again.
 	onLoops(srv, func(lp *loop) {
 		for up := lp.upstreams.head; up != nil; up = up.lk.next {
@@ -129,8 +123,8 @@ func TestLargeReadsSlowClient(t *testing.T) {
 	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) { highWater = int(c.Limits.ConnectionBuffer) })
 	rc := dialRcvBuf(t, addr, 4<<10)
 	rc.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
-	owed, parked := 0, false
-	for deadline := time.Now().Add(ioTimeout); !parked && time.Now().Before(deadline); {
+	owed := 0
+	waitFor(t, "the upstream to be parked", func() (parked bool) {
 		onLoops(srv, func(lp *loop) {
 			for up := lp.upstreams.head; up != nil; up = up.lk.next {
 				if up.cl != nil && up.isDetached() {
@@ -138,17 +132,19 @@ func TestLargeReadsSlowClient(t *testing.T) {
 				}
 			}
 		})
-		if !parked {
-			time.Sleep(5 * time.Millisecond) // polling the loop's state, bounded by the deadline
-		}
-	}
-	if !parked {
-		t.Fatalf("the upstream was not parked: %s", dumpConns(srv))
-	}
+		return parked
+	})
 	if bound := highWater + 64<<10; owed > bound {
 		t.Errorf("the client owes %d KiB, bound %d KiB", owed>>10, bound>>10)
 	}
 	t.Logf("parked with %d KiB owed (connectionBuffer %d KiB)", owed>>10, highWater>>10)
+	readPatternResponse(t, rc, total)
+}
+
+// readPatternResponse reads a GET's response whose body is the first
+// total bytes of the pattern stream, and checks the body.
+func readPatternResponse(t *testing.T, rc *rawClient, total int64) {
+	t.Helper()
 	resp, err := http.ReadResponse(rc.br, &http.Request{Method: http.MethodGet})
 	mustf(t, err, "response head")
 	pc := newPatternChecker()

@@ -467,16 +467,16 @@ type readSizer interface{ SetReadSize(n int) }
 // HTTP/2 client's streams have their own flow control, and keep the
 // usual size.
 func (up *upstream) readLarge(on bool) {
+	if !on {
+		up.readUsual()
+		return
+	}
 	size := min(largeRead, up.cl.sn.highWater)
-	if on && size > gnet.MaxStreamBufferCap && up.c != nil && up.bigOn != up.c {
+	if size > gnet.MaxStreamBufferCap && up.c != nil && up.bigOn != up.c {
 		if rs, ok := up.c.(readSizer); ok {
 			rs.SetReadSize(size)
 			up.bigOn = up.c
 		}
-		return
-	}
-	if !on {
-		up.readUsual()
 	}
 }
 
