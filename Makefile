@@ -17,7 +17,7 @@ MD2MAN  := $(GO) run github.com/cpuguy83/go-md2man/v2@v2.0.7
 FUZZTIME ?= 2m
 SOAK    ?= 1h
 
-.PHONY: help build demo test check bench fuzz reliability soak peers cost release image man install packaging-check clean
+.PHONY: help build demo test allocs check bench fuzz reliability soak peers cost release image man install packaging-check clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ demo: ## run the demo (127.0.0.1:8080, three in-process backends)
 
 test: ## run every test with the race detector (the README's test command)
 	$(GO) test -race ./...
+
+allocs: ## the allocation tests without -race (under -race sync.Pool drops buffers, so some skip; CI runs both)
+	$(GO) test -count=1 -run 'Allocs$$' ./...
 
 check: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -242,8 +242,12 @@ func TestRecordsByteAtATime(t *testing.T) {
 // nothing and Open allocates only what crypto/tls does per record read
 // (its readFromUntil boxes an atLeastReader: 24 bytes, once for the
 // record header and once for the body), which cannot be avoided without
-// a fork.
+// a fork. Under -race the counts are not a normal build's (see
+// raceBuild); .ci/run runs the allocation tests without -race too.
 func TestSealOpenAllocs(t *testing.T) {
+	if raceBuild {
+		t.Skip("allocation counts differ under -race: sync.Pool drops buffers at random")
+	}
 	srvCfg, cliCfg := testConfigs(t)
 	srv, cli, _, _ := handshakePair(t, srvCfg, cliCfg)
 	msg := bytes.Repeat([]byte("x"), 1024)
