@@ -24,7 +24,10 @@ const (
 	// frames; the rest of the buffer is left for the next call.
 	maxEvents = 256
 	// closedRing is how many recently closed stream IDs are remembered
-	// to tell HEADERS on a closed stream from HEADERS on a skipped one.
+	// to tell HEADERS on a closed stream from HEADERS on a skipped one,
+	// and how many streams the proxy reset are remembered so that the
+	// frames the client had sent on them before it saw the RST_STREAM
+	// are ignored (RFC 9113 5.1, which lets the period be limited).
 	closedRing = 64
 )
 
@@ -131,6 +134,8 @@ type Conn struct {
 	lastID  uint32
 	closed  [closedRing]uint32
 	closedN int
+	reset   [closedRing]uint32 // streams the proxy sent RST_STREAM on
+	resetN  int
 
 	// Send side: the client's settings and the connection send window.
 	peerWindow   int64
@@ -551,6 +556,14 @@ func (c *Conn) onData(flags byte, id uint32, payload []byte) *ConnError {
 		}
 		c.connCredit += flen
 		c.flushConnCredit()
+		if c.inFlight(id) {
+			// Sent before the client saw the proxy's RST_STREAM or
+			// GOAWAY: counted for flow control, otherwise ignored.
+			if flen == 0 && !end {
+				return c.spend(&c.control, c.lim.MaxControlFrames, ErrControlFlood)
+			}
+			return nil
+		}
 		return c.streamError(id, ErrCodeStreamClosed)
 	}
 	if st.remoteDone || flen > st.recvWin {
@@ -685,6 +698,29 @@ func (c *Conn) recentlyClosed(id uint32) bool {
 	return false
 }
 
+// rememberReset notes that the proxy sent RST_STREAM on stream id.
+func (c *Conn) rememberReset(id uint32) {
+	c.reset[c.resetN%closedRing] = id
+	c.resetN++
+}
+
+// inFlight reports whether frames on the closed stream id may have been
+// sent before the client learnt that the proxy is done with it: the
+// proxy reset the stream (one of the last closedRing it reset), or the
+// stream is above the last one of the proxy's GOAWAY (RFC 9113 6.8). Such
+// frames are ignored, not punished (RFC 9113 5.1).
+func (c *Conn) inFlight(id uint32) bool {
+	if c.goAway && id > c.goAwayID {
+		return true
+	}
+	for _, v := range c.reset {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Conn) closeRemote(st *stream) {
 	st.remoteDone = true
 	if st.localDone {
@@ -705,6 +741,7 @@ func (c *Conn) closeLocal(st *stream) {
 // provoking resets instead of sending them.
 func (c *Conn) streamError(id uint32, code ErrCode) *ConnError {
 	_ = c.fr.WriteRSTStream(id, http2.ErrCode(code))
+	c.rememberReset(id)
 	if st := c.stream(id); st != nil {
 		c.removeStream(st)
 		c.events = append(c.events, Event{Kind: EventReset, Stream: id, Code: code})
@@ -724,6 +761,7 @@ func (c *Conn) Reset(id uint32, code ErrCode) {
 		return
 	}
 	_ = c.fr.WriteRSTStream(id, http2.ErrCode(code))
+	c.rememberReset(id)
 	c.removeStream(st)
 }
 

@@ -85,6 +85,10 @@ func (c *Conn) onHeaders(flags byte, id uint32, p []byte) *ConnError {
 		b.kind, b.st = blockTrailers, st
 	case id&1 == 0:
 		return ErrEvenStream
+	case id <= c.lastID && c.inFlight(id):
+		// Trailers sent before the client saw the proxy's RST_STREAM
+		// or GOAWAY: decoded for the HPACK state only.
+		b.kind = blockIgnore
 	case id <= c.lastID:
 		if c.recentlyClosed(id) {
 			return ErrClosedStreamHeaders
