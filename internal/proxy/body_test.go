@@ -232,6 +232,40 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
+// TestExpectContinueOnce: a backend that repeats 100 Continue gets one
+// relayed per request. Each used to be relayed, with no check of what the
+// client owed: a backend repeating it to a client that did not read made
+// ConnX queue output without bound (found by review: 63 MB held against
+// a 256 KiB connectionBuffer).
+func TestExpectContinueOnce(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 1000)); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(br, make([]byte, 5)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	_, addr := proxyFor(t, []string{be}, nil)
+	rc := dialProxy(t, addr)
+	rc.send("POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	resp, err := http.ReadResponse(rc.br, nil)
+	mustf(t, err, "interim response")
+	if resp.StatusCode != 100 {
+		t.Fatalf("first response %d, want 100", resp.StatusCode)
+	}
+	rc.send("hello")
+	resp, body := rc.response("POST")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after the body: status %d body %q, want one 100 Continue and then 200", resp.StatusCode, body)
+	}
+}
+
 // TestBackendDiesMidResponse checks a response cut short by the backend is
 // cut short for the client too: the client must never see a complete
 // message.

@@ -309,6 +309,7 @@ func (g *h2call) head(ev *http2.ClientEvent) {
 		// 100 Continue goes to a client that asked for it; other 1xx
 		// are not relayed.
 		if ev.Status == 100 && cl.expect100 && cl.minor == 1 && !cl.respStarted {
+			cl.expect100 = false // one per request, as upstream.readHead
 			cl.write(continue100)
 		}
 		return

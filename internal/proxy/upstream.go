@@ -312,6 +312,9 @@ func (up *upstream) readHead(buf []byte) bool {
 			return false
 		}
 		if r.Status == 100 && cl.expect100 && cl.minor == 1 && !cl.respStarted {
+			// One per request: a backend repeating it would otherwise
+			// queue output for a client that does not read, unbounded.
+			cl.expect100 = false
 			cl.write(continue100)
 		}
 		up.consume(n)
