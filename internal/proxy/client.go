@@ -1060,6 +1060,8 @@ func kindOf(f failure) errKind {
 		return errTimeout
 	case failBadResponse, failUnsupported:
 		return errBadResponse
+	case failEarlySwitch:
+		return errBadRequest
 	}
 	return errUpstreamReset
 }

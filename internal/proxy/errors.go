@@ -21,6 +21,7 @@ const (
 	failUpstreamIdle                     // response body stalled
 	failLocal                            // dial failed for lack of local resources (descriptors, ports)
 	failUnsupported                      // a well-formed response ConnX cannot pass on (a transfer coding)
+	failEarlySwitch                      // 101 to an upgrade whose client had not sent all of its body
 )
 
 func (f failure) String() string {
@@ -41,6 +42,8 @@ func (f failure) String() string {
 		return "local_resources"
 	case failUnsupported:
 		return "unsupported_response"
+	case failEarlySwitch:
+		return "early_switch"
 	}
 	return "unknown"
 }
@@ -52,6 +55,8 @@ func statusFor(f failure) int {
 		return http.StatusServiceUnavailable
 	case failTimeout:
 		return http.StatusGatewayTimeout
+	case failEarlySwitch:
+		return http.StatusBadRequest
 	default:
 		return http.StatusBadGateway
 	}

@@ -60,7 +60,7 @@ func outcomeOf(f failure) breaker.Outcome {
 		return breaker.Timeout
 	case 0:
 		return breaker.Success
-	case failLocal:
+	case failLocal, failEarlySwitch:
 		return breaker.Canceled // not the backend's doing
 	case failUnsupported:
 		return breaker.ServerError // an application's answer: counts only with failureOn5xx

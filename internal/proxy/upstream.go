@@ -307,6 +307,15 @@ func (up *upstream) readHead(buf []byte) bool {
 			if cl.upgrade != nil && cl.state == csWait {
 				return up.startTunnel(r, n)
 			}
+			if cl.upgrade != nil {
+				// The client asked for the switch but has not sent all
+				// of the body it announced, so the tunnel cannot start
+				// where the backend expects it. Not the backend's fault:
+				// a client doing this on purpose must not be able to
+				// open its breaker.
+				up.fail(failEarlySwitch)
+				return false
+			}
 			// A switch nobody asked for: a broken backend.
 			up.fail(failBadResponse)
 			return false
@@ -614,6 +623,12 @@ func (up *upstream) cleanup() {
 		up.release(statusOutcome(up.status)) // the close ends the body
 	case up.why != 0:
 		up.release(outcomeOf(up.why))
+	case cl.state == csBody:
+		// The backend closed while the client was still sending its
+		// body: a backend that gives up on a slow upload (a worker
+		// timeout) does this, so a slow client must not count against
+		// it, as the sweep's body timeout does not.
+		up.release(breaker.Canceled)
 	default:
 		up.release(breaker.ConnectError) // the connection broke mid-exchange
 	}
