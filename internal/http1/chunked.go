@@ -44,8 +44,16 @@ type ChunkedScanner struct {
 	trailer int      // bytes of the trailer section so far
 	fields  int      // trailer fields so far
 	err     *Error
-	work    int // bytes examined one at a time, for the linearity test
+	work    int    // bytes examined one at a time, for the linearity test
+	forbid  string // a further trailer name to refuse (Forbid)
+	fmatch  bool   // the current trailer name matches forbid so far
 }
+
+// Forbid makes s refuse a trailer field named name (compared
+// case-insensitively), as it refuses Content-Length: for a field that
+// only the proxy may set, which a client must not slip in after the
+// body. Reset forgets it.
+func (s *ChunkedScanner) Forbid(name string) { s.forbid = name }
 
 // Reset prepares s for the next body.
 func (s *ChunkedScanner) Reset() { *s = ChunkedScanner{} }
@@ -198,6 +206,7 @@ func (s *ChunkedScanner) Scan(buf []byte, lim *Limits) (n int, done bool, err er
 				}
 				s.name[0] = lower(c)
 				s.nameLen = 1
+				s.fmatch = len(s.forbid) > 0 && lower(s.forbid[0]) == lower(c)
 				s.state = csTrName
 			default:
 				return s.fail(errTrailerName)
@@ -207,6 +216,9 @@ func (s *ChunkedScanner) Scan(buf []byte, lim *Limits) (n int, done bool, err er
 			case tcharTab[c]:
 				if int(s.nameLen) < len(s.name) {
 					s.name[s.nameLen] = lower(c)
+				}
+				if s.fmatch {
+					s.fmatch = int(s.nameLen) < len(s.forbid) && lower(s.forbid[s.nameLen]) == lower(c)
 				}
 				if s.nameLen < 255 {
 					s.nameLen++
@@ -264,8 +276,12 @@ func (s *ChunkedScanner) fail(e *Error) (int, bool, error) {
 }
 
 // forbiddenTrailer reports whether the trailer field name just read is
-// one that frames or routes a message (RFC 9110 6.5.1).
+// one that frames or routes a message (RFC 9110 6.5.1), or the one given
+// to Forbid.
 func (s *ChunkedScanner) forbiddenTrailer() bool {
+	if s.fmatch && int(s.nameLen) == len(s.forbid) {
+		return true
+	}
 	if int(s.nameLen) > len(s.name) {
 		return false
 	}

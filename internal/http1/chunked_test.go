@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -285,5 +286,46 @@ func TestChunkedPayload(t *testing.T) {
 	s.Reset()
 	if got, n := s.Payload(), s.Chunks(); got != 0 || n != 0 {
 		t.Errorf("Payload, Chunks after Reset = %d, %d", got, n)
+	}
+}
+
+// TestChunkedForbid: a name given to Forbid is refused in the trailers,
+// in any case, and only that exact name; Reset forgets it.
+func TestChunkedForbid(t *testing.T) {
+	lim := &Limits{}
+	for _, tc := range []struct {
+		forbid, trailer string
+		refused         bool
+	}{
+		{"X-Client-Subject", "x-client-subject: a", true},
+		{"X-Client-Subject", "X-CLIENT-SUBJECT: a", true},
+		{"x-client-subject", "X-Client-Subject:a", true},
+		{"X-Client-Subject", "X-Client-Subjects: a", false},
+		{"X-Client-Subject", "X-Client-Subjec: a", false},
+		{"X-Client-Subject", "Y-Client-Subject: a", false},
+		{"", "X-Client-Subject: a", false},
+		{"A-Very-Long-Field-Name-Of-Forty-Bytes-X", "a-very-long-field-name-of-forty-bytes-x: 1", true},
+		{"A-Very-Long-Field-Name-Of-Forty-Bytes-X", "a-very-long-field-name-of-forty-bytes-y: 1", false},
+	} {
+		var s ChunkedScanner
+		s.Forbid(tc.forbid)
+		body := "3\r\nabc\r\n0\r\nX-Other: 1\r\n" + tc.trailer + "\r\n\r\n"
+		_, done, err := s.Scan([]byte(body), lim)
+		if tc.refused {
+			var e *Error
+			if !errors.As(err, &e) || e != errTrailerForbidden {
+				t.Errorf("forbid %q, trailer %q: done %v err %v, want %v", tc.forbid, tc.trailer, done, err, errTrailerForbidden)
+			}
+			continue
+		}
+		if err != nil || !done {
+			t.Errorf("forbid %q, trailer %q: done %v err %v, want accepted", tc.forbid, tc.trailer, done, err)
+		}
+	}
+	var s ChunkedScanner
+	s.Forbid("X-Client-Subject")
+	s.Reset()
+	if _, done, err := s.Scan([]byte("0\r\nX-Client-Subject: a\r\n\r\n"), lim); err != nil || !done {
+		t.Errorf("after Reset: done %v err %v, want accepted", done, err)
 	}
 }

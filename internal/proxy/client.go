@@ -288,6 +288,9 @@ func (cl *client) readHead() bool {
 		} else {
 			cl.chunks.Reset()
 		}
+		// Only ConnX sets it, from a verified certificate: not in the
+		// head (appendRequestHead), not in the trailers either.
+		cl.chunks.Forbid(cl.sn.subjHeader)
 	}
 	cl.upgrade = nil
 	if r.Upgrade {

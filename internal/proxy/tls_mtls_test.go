@@ -107,6 +107,31 @@ func TestTLSClientAuthRequire(t *testing.T) {
 	}
 }
 
+// TestSubjectNotInTrailers: the subject field is refused in a chunked
+// body's trailers too, as Content-Length is: a backend that merges
+// trailers into its headers (Apache's MergeTrailers, Tomcat's
+// allowedTrailerHeaders) would otherwise take a client's forged subject
+// for a verified one. Found by review: only the head was cleaned.
+func TestSubjectNotInTrailers(t *testing.T) {
+	m := newMTLSEnv(t, "request")
+	for _, tc := range []struct {
+		trailer string
+		status  int
+	}{
+		{"x-client-SUBJECT: CN=admin", 400},
+		{"X-Client-Subjects: a", 200},
+		{"X-Client-Subjec: a", 200},
+		{"X-Sum: 5", 200},
+	} {
+		rc := dialProxy(t, m.plain)
+		rc.send("POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" + tc.trailer + "\r\n\r\n")
+		if resp, body := rc.response(http.MethodPost); resp.StatusCode != tc.status {
+			t.Errorf("trailer %q: status %d (%q), want %d", tc.trailer, resp.StatusCode, body, tc.status)
+		}
+		rc.c.Close()
+	}
+}
+
 func TestTLSClientAuthRequest(t *testing.T) {
 	m := newMTLSEnv(t, "request")
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
