@@ -115,6 +115,10 @@ func (r *Records13) record(typ byte, body []byte) {
 	r.seq++
 }
 
+// Handshake queues b as one handshake record (at most 16 KiB): a
+// fragment of a handshake message, whatever it is.
+func (r *Records13) Handshake(b []byte) { r.record(22, b) }
+
 // AppData queues b as one application-data record (at most 16 KiB).
 func (r *Records13) AppData(b []byte) { r.record(23, b) }
 

@@ -11,6 +11,7 @@
 package tlsterm
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"iter"
@@ -49,23 +50,64 @@ type Conn struct {
 	// The stepped handshake: crypto/tls's blocking Handshake runs as a
 	// coroutine (iter.Pull) that yields whenever it has read all the
 	// input given to Step; nil when not started or over.
-	next  func() (struct{}, bool)
-	stop  func()
-	hsErr error
-	done  bool
+	next   func() (struct{}, bool)
+	stop   func()
+	hsErr  error
+	done   bool
+	client bool // the client side: it receives session tickets after the handshake
+}
+
+// crypto/tls collects a handshake message whole before it looks at its
+// type (readHandshake), and allows one announced as a Certificate 256
+// KiB, every other one 64 KiB; none of it is the proxy's to bound. A
+// client could make every connection hold 256 KiB that way, during the
+// handshake and after it. So the record layer stops reading (Step's
+// handshake and Open fail with ErrHandshakeMessageTooLarge) once an
+// incomplete message outgrows what the connection can legitimately
+// send: a chain only if clientAuth asks for one, and after the
+// handshake only a KeyUpdate (a server never receives anything else; a
+// client's session tickets keep crypto/tls's 64 KiB). What is held is
+// then at most the limit and one record (16 KiB).
+const (
+	maxHandshakeMessage = 64<<10 + 4 // crypto/tls's bound for all but a Certificate
+	maxPostHandshake    = 4 << 10
+)
+
+// ErrHandshakeMessageTooLarge is the error of Step or Open for a
+// handshake message larger than the connection may send (see above).
+var ErrHandshakeMessageTooLarge = errors.New("tlsterm: handshake message too large")
+
+// postHandshakeLimit is the largest incomplete handshake message Open
+// lets crypto/tls hold.
+func (c *Conn) postHandshakeLimit() int {
+	if c.client {
+		return maxHandshakeMessage
+	}
+	return maxPostHandshake
+}
+
+// handBuffered is how many bytes of an incomplete handshake message
+// crypto/tls holds.
+func (c *Conn) handBuffered() int {
+	if _, h := c.buffers(); h != nil {
+		return h.Len()
+	}
+	return 0
 }
 
 // Server returns the server side of a TLS connection over nc with cfg.
 func Server(nc net.Conn, cfg *tls.Config) *Conn {
 	c := &Conn{raw: rawConn{nc: nc}}
 	c.tc = tls.Server(&c.raw, cfg)
+	_, c.raw.hand = c.buffers()
 	return c
 }
 
 // Client returns the client side of a TLS connection over nc with cfg.
 func Client(nc net.Conn, cfg *tls.Config) *Conn {
-	c := &Conn{raw: rawConn{nc: nc}}
+	c := &Conn{raw: rawConn{nc: nc}, client: true}
 	c.tc = tls.Client(&c.raw, cfg)
+	_, c.raw.hand = c.buffers()
 	return c
 }
 
@@ -76,6 +118,10 @@ func Client(nc net.Conn, cfg *tls.Config) *Conn {
 func ServerStepped(local, remote net.Addr, cfg *tls.Config) *Conn {
 	c := &Conn{raw: rawConn{local: local, remote: remote, stepped: true}}
 	c.tc = tls.Server(&c.raw, cfg)
+	_, c.raw.hand = c.buffers()
+	if cfg.ClientAuth == tls.NoClientCert {
+		c.raw.handMax = maxHandshakeMessage
+	}
 	return c
 }
 
@@ -111,6 +157,7 @@ func (c *Conn) Step(ct []byte) (done bool, err error) {
 	}
 	c.next, c.stop = nil, nil
 	if c.hsErr == nil {
+		c.raw.handMax = c.postHandshakeLimit()
 		// Not in the coroutine: Release does nothing while next is set.
 		c.Release() // what the handshake grew (a request read with it stays)
 	}
@@ -156,6 +203,7 @@ func (c *Conn) Handshake() error {
 	c.raw.nc = nil
 	if err == nil {
 		c.setSubject()
+		c.raw.handMax = c.postHandshakeLimit()
 		c.Release() // what the handshake grew (a request read with it stays)
 	}
 	return err
@@ -213,6 +261,10 @@ const minRead = 16 << 10
 //
 // Open may produce output of its own (a key update answering the peer's,
 // an alert): take it with Pending after every Open.
+//
+// A handshake message after the handshake larger than a server can
+// receive (4 KiB; a client: 64 KiB) is refused with
+// ErrHandshakeMessageTooLarge while it is still incomplete.
 //
 // A peer that asks for more than MaxKeyUpdates key updates within
 // KeyUpdateWindow gets a close_notify (in Pending) and
@@ -320,6 +372,13 @@ type rawConn struct {
 	flood   bool
 	kuN     int32
 	kuStart int64
+
+	// hand is crypto/tls's buffer of an incomplete handshake message (nil
+	// if it cannot be reached); reading stops with
+	// ErrHandshakeMessageTooLarge once it holds more than handMax bytes
+	// (0: crypto/tls's own bounds only).
+	hand    *bytes.Buffer
+	handMax int
 }
 
 // errAborted is the read error of a stepped handshake ended by Abort.
@@ -333,6 +392,9 @@ func (r *rawConn) Read(b []byte) (int, error) {
 	}
 	if r.flood {
 		return 0, ErrKeyUpdateFlood // not temporary: crypto/tls keeps it
+	}
+	if r.handMax > 0 && r.hand != nil && r.hand.Len() > r.handMax {
+		return 0, ErrHandshakeMessageTooLarge // not temporary either
 	}
 	for len(r.in) == 0 {
 		if r.yield == nil {
