@@ -66,7 +66,7 @@ func (s *ChunkedScanner) Reset() { *s = ChunkedScanner{} }
 //
 // On a malformed body it returns (0, false, *Error) with Status 400, and
 // the same error on every later call. It checks: chunk-size of 1 to 16 hex
-// digits; a chunk extension of at most 4096 bytes without control
+// digits, below 2^63; a chunk extension of at most 4096 bytes without control
 // characters other than HTAB; CRLF (never a bare LF or CR) after the size
 // line, after chunk data and after each trailer line; trailer fields that
 // follow the header field rules, do not name Content-Length,
@@ -126,6 +126,12 @@ func (s *ChunkedScanner) Scan(buf []byte, lim *Limits) (n int, done bool, err er
 				}
 				s.size = s.size<<4 | uint64(unhex(c))
 				s.digits++
+				if s.size >= 1<<63 {
+					// A backend that reads sizes as signed 64-bit numbers
+					// would see a negative one (nginx and HAProxy refuse
+					// them too).
+					return s.fail(errChunkSizeTooLarge)
+				}
 			case c == '\r':
 				s.state = csSizeLF
 			case c == ';':

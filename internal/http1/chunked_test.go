@@ -275,7 +275,7 @@ func TestChunkedPayload(t *testing.T) {
 	// Declared sizes add up without overflowing.
 	var s ChunkedScanner
 	for range 3 {
-		if _, _, err := s.Scan([]byte("ffffffffffffffff\r\n"), nil); err != nil {
+		if _, _, err := s.Scan([]byte("7fffffffffffffff\r\n"), nil); err != nil {
 			t.Fatal(err)
 		}
 		s.state = csSizeStart // pretend the data went by
@@ -327,5 +327,27 @@ func TestChunkedForbid(t *testing.T) {
 	s.Reset()
 	if _, done, err := s.Scan([]byte("0\r\nX-Client-Subject: a\r\n\r\n"), lim); err != nil || !done {
 		t.Errorf("after Reset: done %v err %v, want accepted", done, err)
+	}
+}
+
+// TestChunkSizeBelow2To63: a chunk size a signed 64-bit reader would see
+// as negative is refused, as nginx and HAProxy refuse it; the largest
+// positive one is accepted.
+func TestChunkSizeBelow2To63(t *testing.T) {
+	for _, tc := range []struct {
+		size string
+		want error
+	}{
+		{"7fffffffffffffff", nil},
+		{"07fffffffffffffff", errChunkSizeTooLong},
+		{"8000000000000000", errChunkSizeTooLarge},
+		{"ffffffffffffffff", errChunkSizeTooLarge},
+		{"FFFFFFFFFFFFFFFF", errChunkSizeTooLarge},
+	} {
+		var s ChunkedScanner
+		_, _, err := s.Scan([]byte(tc.size+"\r\n"), nil)
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("size %s: %v, want %v", tc.size, err, tc.want)
+		}
 	}
 }

@@ -144,18 +144,19 @@ var (
 
 // Errors of the chunked body scanner; all have status 400.
 var (
-	errChunkSize        = &Error{400, "invalid chunk size"}
-	errChunkSizeTooLong = &Error{400, "chunk size has more than 16 hex digits"}
-	errChunkLine        = &Error{400, "malformed chunk size line"}
-	errChunkExtTooLong  = &Error{400, "chunk extension too long"}
-	errChunkExtChar     = &Error{400, "control character in chunk extension"}
-	errChunkBareLF      = &Error{400, "bare LF in chunked body"}
-	errChunkBareCR      = &Error{400, "CR not followed by LF in chunked body"}
-	errChunkDataCRLF    = &Error{400, "missing CRLF after chunk data"}
-	errTrailerObsFold   = &Error{400, "obsolete line folding in trailer section"}
-	errTrailerName      = &Error{400, "invalid trailer field name"}
-	errTrailerValue     = &Error{400, "invalid character in trailer field value"}
-	errTrailerForbidden = &Error{400, "framing or routing field in trailer section"}
-	errTrailerTooLarge  = &Error{400, "trailer section too large"}
-	errTrailerTooMany   = &Error{400, "too many trailer fields"}
+	errChunkSize         = &Error{400, "invalid chunk size"}
+	errChunkSizeTooLong  = &Error{400, "chunk size has more than 16 hex digits"}
+	errChunkSizeTooLarge = &Error{400, "chunk size of 2^63 or more"}
+	errChunkLine         = &Error{400, "malformed chunk size line"}
+	errChunkExtTooLong   = &Error{400, "chunk extension too long"}
+	errChunkExtChar      = &Error{400, "control character in chunk extension"}
+	errChunkBareLF       = &Error{400, "bare LF in chunked body"}
+	errChunkBareCR       = &Error{400, "CR not followed by LF in chunked body"}
+	errChunkDataCRLF     = &Error{400, "missing CRLF after chunk data"}
+	errTrailerObsFold    = &Error{400, "obsolete line folding in trailer section"}
+	errTrailerName       = &Error{400, "invalid trailer field name"}
+	errTrailerValue      = &Error{400, "invalid character in trailer field value"}
+	errTrailerForbidden  = &Error{400, "framing or routing field in trailer section"}
+	errTrailerTooLarge   = &Error{400, "trailer section too large"}
+	errTrailerTooMany    = &Error{400, "too many trailer fields"}
 )
