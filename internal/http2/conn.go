@@ -255,6 +255,9 @@ func (c *Conn) Err() error {
 // Streams returns the number of open and half-closed streams.
 func (c *Conn) Streams() int { return len(c.streams) }
 
+// MaxStreams is the SETTINGS_MAX_CONCURRENT_STREAMS c advertised.
+func (c *Conn) MaxStreams() int { return int(c.lim.MaxConcurrentStreams) }
+
 // Done reports that the proxy called Shutdown and no stream remains: the
 // connection can be closed once its output is sent.
 func (c *Conn) Done() bool { return c.goAway && len(c.streams) == 0 }

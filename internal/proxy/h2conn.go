@@ -217,6 +217,16 @@ func (h *h2conn) event(ev *http2.Event) {
 
 // open starts the stream of a new request.
 func (h *h2conn) open(ev *http2.Event) {
+	if len(h.streams) >= h.c.MaxStreams() {
+		// The codec counts only the streams it still knows. One whose
+		// response is complete and whose body the client has finished
+		// sending is forgotten there, while its stream client may still
+		// hold the body's rest and a backend connection (a backend that
+		// answered early and does not read): counted here too, or a
+		// client could open such streams without bound.
+		h.c.Reset(ev.Stream, http2.ErrCodeRefusedStream)
+		return
+	}
 	s := newStreamClient(h, ev)
 	h.streams[ev.Stream] = s
 	h.cl.lp.st.h2streams.Add(1)
