@@ -524,9 +524,11 @@ func (cl *client) forwardBody() bool {
 	if done {
 		cl.state = csWait
 		cl.deadline = 0
-		if up.state == usSending {
+		if up.state == usSending && len(up.owed) == 0 {
 			up.finish() // the response was complete already
 		}
+		// Else the sweep finishes it once the body's last bytes are out:
+		// finish now would close a connection that still owes them.
 		return true
 	}
 	cl.deadline = now + cl.to.clientBody

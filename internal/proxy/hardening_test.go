@@ -540,3 +540,90 @@ func TestDuplexClientPauseNotBlamedOnBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyResponseBodyStillOwed: a backend that answers before reading
+// the body, when ConnX has read the whole body from the client but still
+// owes the backend part of it, gets all of it, and the connection is
+// pooled after. finish pooled or closed the connection at once, so the
+// bytes still owed were lost and the backend read a truncated body (seen
+// as a rare failure of TestFullDuplexExchange under load).
+func TestEarlyResponseBodyStillOwed(t *testing.T) {
+	const size = 3 << 20
+	// A small receive buffer on the backend: most of the body stays in
+	// ConnX, whose connection buffer (8 MiB here) can hold all of it.
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(answer) }) }
+	got := make(chan int64, 2)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { release(); ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * ioTimeout))
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			n, _ := strconv.ParseInt(headerValue(head, "Content-Length"), 10, 64)
+			if n > 0 {
+				<-answer // the body waits in ConnX meanwhile
+			}
+			io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+			pc := newPatternChecker()
+			k, _ := io.Copy(pc, io.LimitReader(br, n))
+			if pc.bad >= 0 {
+				k = -1
+			}
+			got <- k
+		}
+	}()
+	srv, addr := proxyFor(t, []string{ln.Addr().String()}, func(c *config.Config) {
+		c.Limits.ConnectionBuffer = 8 << 20
+	})
+	rc := dialProxy(t, addr)
+	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	rc.send(fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size))
+	if _, err := io.Copy(rc.c, patternReader(size)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the whole body read from the client, part of it still owed to the backend", func() (yes bool) {
+		onLoops(srv, func(lp *loop) {
+			for up := lp.upstreams.head; up != nil; up = up.lk.next {
+				if up.cl != nil && up.cl.state == csWait && len(up.owed) > 0 {
+					yes = true
+				}
+			}
+		})
+		return yes
+	})
+	release()
+	if resp, _ := rc.response(http.MethodPost); resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := <-got; n != size {
+		t.Fatalf("the backend read %d intact body bytes, want %d", n, size)
+	}
+	if resp, _ := rc.get("/next"); resp.StatusCode != 202 {
+		t.Fatalf("next request: status %d", resp.StatusCode)
+	}
+	if n := <-got; n != 0 {
+		t.Fatalf("the backend read %d body bytes for a GET", n)
+	}
+}

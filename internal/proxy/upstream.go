@@ -511,9 +511,11 @@ func (up *upstream) finish() {
 	cl := up.cl
 	lp := up.lp
 	up.readUsual()
-	if cl.state == csBody && !cl.dropBody {
-		// The response is complete but the request body is not: the
-		// exchange ends when the body does (forwardBody finishes it).
+	if !cl.dropBody && (cl.state == csBody || len(up.owed) > 0 && !up.broken) {
+		// The response is complete but the request body is not, or not
+		// all of it has left: the exchange ends when the body has
+		// (forwardBody or the sweep finishes it). Pooling or closing the
+		// connection now would lose what it still owes the backend.
 		up.state = usSending
 		up.deadline = lp.now + cl.to.upstreamRead
 		return
@@ -679,6 +681,10 @@ func (up *upstream) tick(now int64, full bool) {
 	}
 	if !up.flushOwed() {
 		up.fail(failUpstreamReset)
+		return
+	}
+	if up.state == usSending && len(up.owed) == 0 && cl != nil && cl.state == csWait {
+		up.finish() // an early response, and now the whole body is out
 		return
 	}
 	if up.isDetached() {
