@@ -134,8 +134,11 @@ type Conn struct {
 	lastID  uint32
 	closed  [closedRing]uint32
 	closedN int
-	reset   [closedRing]uint32 // streams the proxy sent RST_STREAM on
-	resetN  int
+	// Streams the proxy reset or ignored, with what their windows still
+	// let the client send (inFlight): a ring of 2 × MaxConcurrentStreams
+	// (at least closedRing), made at the first reset.
+	reset  []resetStream
+	resetN int
 
 	// Send side: the client's settings and the connection send window.
 	peerWindow   int64
@@ -559,10 +562,12 @@ func (c *Conn) onData(flags byte, id uint32, payload []byte) *ConnError {
 		}
 		c.connCredit += flen
 		c.flushConnCredit()
-		if c.inFlight(id) {
+		if r := c.inFlight(id); r != nil && flen <= r.left {
 			// Sent before the client saw the proxy's RST_STREAM or
-			// GOAWAY: counted for flow control, otherwise ignored.
-			if flen == 0 && !end {
+			// GOAWAY: counted for flow control, otherwise ignored, up
+			// to the stream's window (more is not in flight).
+			r.left -= flen
+			if flen == 0 {
 				return c.spend(&c.control, c.lim.MaxControlFrames, ErrControlFlood)
 			}
 			return nil
@@ -701,27 +706,37 @@ func (c *Conn) recentlyClosed(id uint32) bool {
 	return false
 }
 
-// rememberReset notes that the proxy sent RST_STREAM on stream id.
-func (c *Conn) rememberReset(id uint32) {
-	c.reset[c.resetN%closedRing] = id
+// resetStream is a stream the proxy reset (or ignored after GOAWAY) and
+// the DATA the client may still have had in flight on it: the stream's
+// receive window when it was reset.
+type resetStream struct {
+	id   uint32
+	left int64
+}
+
+// rememberReset notes that the proxy is done with stream id (it sent
+// RST_STREAM, or ignores the stream after its GOAWAY) while the client
+// may still send window bytes of DATA on it.
+func (c *Conn) rememberReset(id uint32, window int64) {
+	if c.reset == nil {
+		c.reset = make([]resetStream, max(closedRing, 2*int(c.lim.MaxConcurrentStreams)))
+	}
+	c.reset[c.resetN%len(c.reset)] = resetStream{id, max(window, 0)}
 	c.resetN++
 }
 
-// inFlight reports whether frames on the closed stream id may have been
-// sent before the client learnt that the proxy is done with it: the
-// proxy reset the stream (one of the last closedRing it reset), or the
-// stream is above the last one of the proxy's GOAWAY (RFC 9113 6.8). Such
-// frames are ignored, not punished (RFC 9113 5.1).
-func (c *Conn) inFlight(id uint32) bool {
-	if c.goAway && id > c.goAwayID {
-		return true
-	}
-	for _, v := range c.reset {
-		if v == id {
-			return true
+// inFlight returns the entry of stream id if frames on it may have been
+// sent before the client learnt that the proxy is done with it (one of
+// the streams rememberReset noted last), nil otherwise. Such frames are
+// ignored, not punished (RFC 9113 5.1, 6.8), as far as the stream's
+// window allows.
+func (c *Conn) inFlight(id uint32) *resetStream {
+	for i := range c.reset {
+		if c.reset[i].id == id {
+			return &c.reset[i]
 		}
 	}
-	return false
+	return nil
 }
 
 func (c *Conn) closeRemote(st *stream) {
@@ -744,12 +759,27 @@ func (c *Conn) closeLocal(st *stream) {
 // provoking resets instead of sending them.
 func (c *Conn) streamError(id uint32, code ErrCode) *ConnError {
 	_ = c.fr.WriteRSTStream(id, http2.ErrCode(code))
-	c.rememberReset(id)
+	if st := c.stream(id); st != nil {
+		c.rememberReset(id, st.recvWin)
+	} else if c.inFlight(id) == nil {
+		c.rememberReset(id, 0)
+	}
 	if st := c.stream(id); st != nil {
 		c.removeStream(st)
 		c.events = append(c.events, Event{Kind: EventReset, Stream: id, Code: code})
 	}
 	return c.spend(&c.resets, c.lim.MaxResets, ErrRapidReset)
+}
+
+// refuseNew resets stream id, which the client is opening with the
+// header block just received, with code: its body may already follow,
+// up to a stream's window, and is ignored. An open stream (trailers on
+// a stream the client had ended) keeps its own window.
+func (c *Conn) refuseNew(id uint32, code ErrCode) *ConnError {
+	if c.stream(id) == nil && c.inFlight(id) == nil {
+		c.rememberReset(id, int64(c.lim.StreamWindow))
+	}
+	return c.streamError(id, code)
 }
 
 // Reset resets stream id with code (RST_STREAM) on the proxy's behalf:
@@ -764,8 +794,23 @@ func (c *Conn) Reset(id uint32, code ErrCode) {
 		return
 	}
 	_ = c.fr.WriteRSTStream(id, http2.ErrCode(code))
-	c.rememberReset(id)
+	c.rememberReset(id, st.recvWin)
 	c.removeStream(st)
+}
+
+// Refuse refuses the new stream id with REFUSED_STREAM on the proxy's
+// behalf (it holds as many streams as it allows, counting some the codec
+// no longer knows): as a reset the codec decides itself, it counts
+// against the reset budget, and an error is returned (and the
+// connection failed) beyond it.
+func (c *Conn) Refuse(id uint32) error {
+	if c.err != nil {
+		return c.err
+	}
+	if err := c.streamError(id, ErrCodeRefusedStream); err != nil {
+		return c.fail(err)
+	}
+	return nil
 }
 
 // Shutdown starts a graceful close: it queues GOAWAY(NO_ERROR) with the

@@ -85,7 +85,7 @@ func (c *Conn) onHeaders(flags byte, id uint32, p []byte) *ConnError {
 		b.kind, b.st = blockTrailers, st
 	case id&1 == 0:
 		return ErrEvenStream
-	case id <= c.lastID && c.inFlight(id):
+	case id <= c.lastID && c.inFlight(id) != nil:
 		// Trailers sent before the client saw the proxy's RST_STREAM
 		// or GOAWAY: decoded for the HPACK state only.
 		b.kind = blockIgnore
@@ -99,6 +99,8 @@ func (c *Conn) onHeaders(flags byte, id uint32, p []byte) *ConnError {
 		switch {
 		case c.goAway:
 			b.kind = blockIgnore
+			// Its body may follow, up to a stream's window.
+			c.rememberReset(id, int64(c.lim.StreamWindow))
 		case len(c.streams) >= int(c.lim.MaxConcurrentStreams):
 			b.kind = blockRefuse
 		}
@@ -227,9 +229,9 @@ func (c *Conn) endBlock() *ConnError {
 	case blockIgnore:
 		return nil
 	case blockRefuse:
-		return c.streamError(b.id, ErrCodeRefusedStream)
+		return c.refuseNew(b.id, ErrCodeRefusedStream)
 	case blockReset:
-		return c.streamError(b.id, b.code)
+		return c.refuseNew(b.id, b.code)
 	case blockTrailers:
 		st := b.st
 		if c.stream(b.id) != st {
@@ -255,7 +257,7 @@ func (c *Conn) endBlock() *ConnError {
 	}
 	if b.malformed || !b.validRequest() || b.endStream && b.contentLength > 0 {
 		c.rememberClosed(b.id)
-		return c.streamError(b.id, ErrCodeProtocol)
+		return c.refuseNew(b.id, ErrCodeProtocol)
 	}
 	st := c.newStream(b.id)
 	st.contentLength = b.contentLength

@@ -1,6 +1,7 @@
 package http2
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -150,5 +151,85 @@ func TestClosedStreamFramesStillErrors(t *testing.T) {
 	p.flush()
 	if p.err == nil {
 		t.Errorf("HEADERS on a closed stream: no connection error")
+	}
+}
+
+// What is ignored on a reset stream is bounded (found by a review of the
+// change above): empty frames spend the control-frame budget, END_STREAM
+// or not; DATA beyond what the stream's window let the client send is an
+// error again; and a client using every stream it may open at once still
+// has its in-flight frames ignored.
+
+func TestInFlightEmptyFramesCounted(t *testing.T) {
+	p := newPeer(t, &Limits{MaxControlFrames: 100})
+	p.headers(1, false, postReq...)
+	p.flush()
+	answerEarly(p, 1)
+	for range 200 {
+		p.fr.WriteData(1, true, nil)
+	}
+	p.flush()
+	if p.err != ErrControlFlood {
+		t.Fatalf("200 empty DATA frames on a reset stream: %v, want %v", p.err, ErrControlFlood)
+	}
+}
+
+func TestInFlightDataBeyondWindow(t *testing.T) {
+	p := newPeer(t, nil)
+	p.headers(1, false, postReq...)
+	p.flush()
+	answerEarly(p, 1)
+	// A stream window's worth was in flight: ignored.
+	for range 65535 / 15000 {
+		p.fr.WriteData(1, false, make([]byte, 15000))
+	}
+	p.fr.WriteData(1, false, make([]byte, 65535%15000))
+	p.flush()
+	if out := p.out(); p.err != nil || slices.ContainsFunc(out, func(f string) bool { return strings.HasPrefix(f, "RST_STREAM") }) {
+		t.Fatalf("a window of DATA in flight: err %v, sent %v", p.err, out)
+	}
+	// One byte more cannot have been in flight.
+	p.fr.WriteData(1, false, []byte("x"))
+	p.flush()
+	if got, want := p.out(), []string{"RST_STREAM 1 STREAM_CLOSED"}; !slices.Equal(got, want) {
+		t.Errorf("DATA beyond the window: sent %v, want %v", got, want)
+	}
+}
+
+func TestInFlightAllStreams(t *testing.T) {
+	const n = 100 // the default MaxConcurrentStreams
+	p := newPeer(t, nil)
+	for i := range n {
+		p.headers(uint32(2*i+1), false, postReq...)
+	}
+	p.flush()
+	p.evs()
+	for i := range n {
+		answerEarly(p, uint32(2*i+1))
+	}
+	p.headers(1, true, "x-sum: 6")
+	p.fr.WriteData(3, false, []byte("abc"))
+	p.flush()
+	if p.err != nil {
+		t.Fatalf("in-flight frames on the first of %d streams reset: %v; sent %v", n, p.err, p.out())
+	}
+	if out := p.out(); len(out) != 0 {
+		t.Errorf("sent %v for frames in flight", out)
+	}
+}
+
+func TestRefuseSpendsResetBudget(t *testing.T) {
+	p := newPeer(t, &Limits{MaxResets: 5})
+	var err error
+	for i := range 10 {
+		id := uint32(2*i + 1)
+		p.headers(id, true, getReq...)
+		p.flush()
+		if err = p.c.Refuse(id); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrRapidReset) {
+		t.Fatalf("10 refusals with MaxResets 5: %v, want %v", err, ErrRapidReset)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -107,6 +108,32 @@ func TestBackendGivingUpOnSlowBodyNotBlamed(t *testing.T) {
 		})
 	}
 	srv, addr := shippedBreakers(t, mk("A"), mk("B"))
+	checkNotBlamed(t, srv, addr, 12, 502, func(rc *rawClient) {
+		rc.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx")
+	})
+}
+
+// TestH2BackendResetOnSlowBodyNotBlamed: the same with an HTTP/2 backend,
+// which resets the stream (net/http's handler aborts) after the first
+// byte of a body the client is slow to send. Found by a review of the
+// HTTP/1 fix: g.lost charged it a connect error.
+func TestH2BackendResetOnSlowBodyNotBlamed(t *testing.T) {
+	mk := func(name string) string {
+		return h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				_, _ = r.Body.Read(make([]byte, 1))
+				panic(http.ErrAbortHandler) // RST_STREAM, no response
+			}
+			io.WriteString(w, name)
+		})
+	}
+	a, b := mk("A"), mk("B")
+	def := config.Default()
+	srv, addr := proxyFor(t, nil, func(cfg *config.Config) {
+		grpcPool(a, b)(cfg)
+		cfg.CircuitBreaker = def.CircuitBreaker
+		cfg.Outlier = def.Outlier
+	})
 	checkNotBlamed(t, srv, addr, 12, 502, func(rc *rawClient) {
 		rc.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx")
 	})

@@ -522,7 +522,14 @@ func (g *h2call) lost(f failure, unprocessed bool) {
 	cl := g.cl
 	g.h.removed(g)
 	cl.gc = nil
-	g.release(outcomeOf(f))
+	o := outcomeOf(f)
+	if f == failUpstreamReset && cl.state == csBody && !cl.respStarted {
+		// Reset before answering while the client was still sending the
+		// body: a backend giving up on a slow upload, not a failure of
+		// its own (as upstream.cleanup for HTTP/1 backends).
+		o = breaker.Canceled
+	}
+	g.release(o)
 	if cl.respStarted {
 		g.cutShort(grpcUnavailable, "connx: backend connection lost", kindOf(f))
 		return

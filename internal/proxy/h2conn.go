@@ -223,8 +223,11 @@ func (h *h2conn) open(ev *http2.Event) {
 		// sending is forgotten there, while its stream client may still
 		// hold the body's rest and a backend connection (a backend that
 		// answered early and does not read): counted here too, or a
-		// client could open such streams without bound.
-		h.c.Reset(ev.Stream, http2.ErrCodeRefusedStream)
+		// client could open such streams without bound. Refused like
+		// the codec's own refusals, against the reset budget.
+		if h.c.Refuse(ev.Stream) != nil {
+			h.fail()
+		}
 		return
 	}
 	s := newStreamClient(h, ev)

@@ -625,9 +625,10 @@ func (up *upstream) cleanup() {
 		up.release(statusOutcome(up.status)) // the close ends the body
 	case up.why != 0:
 		up.release(outcomeOf(up.why))
-	case cl.state == csBody:
-		// The backend closed while the client was still sending its
-		// body: a backend that gives up on a slow upload (a worker
+	case cl.state == csBody && up.state == usHead && len(up.owed) == 0:
+		// The backend closed before answering, having taken all of the
+		// body the client had sent, while the client was still sending
+		// it: a backend that gives up on a slow upload (a worker
 		// timeout) does this, so a slow client must not count against
 		// it, as the sweep's body timeout does not.
 		up.release(breaker.Canceled)
