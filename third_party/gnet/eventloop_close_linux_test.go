@@ -219,7 +219,12 @@ func TestCloseDeletesDuped(t *testing.T) {
 		t.Fatal(err)
 	}
 	recvFD(t, h.closed, "OnClose")
-	if registered(t, ino) {
-		t.Fatal("the registration of a duplicated descriptor survived its close")
+	// OnClose runs before the loop deletes and closes the descriptor:
+	// wait for the loop to get there (the test used to look at once and
+	// failed about once in a hundred runs).
+	for deadline := time.Now().Add(10 * time.Second); registered(t, ino); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the registration of a duplicated descriptor survived its close")
+		}
 	}
 }
