@@ -25,9 +25,10 @@ const (
 	maxEvents = 256
 	// closedRing is how many recently closed stream IDs are remembered
 	// to tell HEADERS on a closed stream from HEADERS on a skipped one,
-	// and how many streams the proxy reset are remembered so that the
-	// frames the client had sent on them before it saw the RST_STREAM
-	// are ignored (RFC 9113 5.1, which lets the period be limited).
+	// and the fewest streams the proxy reset that are remembered so that
+	// the frames the client had sent on them before it saw the
+	// RST_STREAM are ignored (RFC 9113 5.1, which lets the period be
+	// limited; Conn.reset).
 	closedRing = 64
 )
 
