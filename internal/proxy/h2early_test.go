@@ -3,10 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"net"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/connx/connx/internal/config"
@@ -25,15 +22,7 @@ func TestH2EarlyResponseStreamsCounted(t *testing.T) {
 	const rounds = 2 * maxStreams
 	// The backend answers as soon as it has the head, then neither reads
 	// nor closes; a small receive buffer fills quickly.
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := smallBufferListener(t)
 	hold := make(chan struct{})
 	var wg sync.WaitGroup
 	var bmu sync.Mutex

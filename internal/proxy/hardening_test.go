@@ -395,17 +395,25 @@ func TestFullDuplexExchange(t *testing.T) {
 			t.Fatalf("status %d close %v body %q", resp.StatusCode, resp.Close, body)
 		}
 		mustf(t, <-werr, "upload")
-		if n := <-got; n != size {
-			t.Fatalf("the backend read %d intact body bytes, want %d", n, size)
-		}
-		// The exchange ended cleanly both ways: the connection goes on.
-		if resp, _ := rc.get("/next"); resp.StatusCode != 202 {
-			t.Fatalf("next request: status %d", resp.StatusCode)
-		}
-		if n := <-got; n != 0 {
-			t.Fatalf("the backend read %d body bytes for a GET", n)
-		}
+		checkUploadThenNext(t, rc, got, size)
 	})
+}
+
+// checkUploadThenNext checks that an early-202 backend read all size
+// bytes of an upload intact (got: what it read per request, -1 if
+// corrupted), and that the exchange ended cleanly both ways: the next
+// request on rc goes to the backend with no body.
+func checkUploadThenNext(t *testing.T, rc *rawClient, got <-chan int64, size int64) {
+	t.Helper()
+	if n := <-got; n != size {
+		t.Fatalf("the backend read %d intact body bytes, want %d", n, size)
+	}
+	if resp, _ := rc.get("/next"); resp.StatusCode != 202 {
+		t.Fatalf("next request: status %d", resp.StatusCode)
+	}
+	if n := <-got; n != 0 {
+		t.Fatalf("the backend read %d body bytes for a GET", n)
+	}
 }
 
 // headerValue returns the value of the first field called name in head.
@@ -551,15 +559,7 @@ func TestEarlyResponseBodyStillOwed(t *testing.T) {
 	const size = 3 << 20
 	// A small receive buffer on the backend: most of the body stays in
 	// ConnX, whose connection buffer (8 MiB here) can hold all of it.
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := smallBufferListener(t)
 	answer := make(chan struct{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(answer) }) }
@@ -617,13 +617,5 @@ func TestEarlyResponseBodyStillOwed(t *testing.T) {
 	if resp, _ := rc.response(http.MethodPost); resp.StatusCode != 202 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if n := <-got; n != size {
-		t.Fatalf("the backend read %d intact body bytes, want %d", n, size)
-	}
-	if resp, _ := rc.get("/next"); resp.StatusCode != 202 {
-		t.Fatalf("next request: status %d", resp.StatusCode)
-	}
-	if n := <-got; n != 0 {
-		t.Fatalf("the backend read %d body bytes for a GET", n)
-	}
+	checkUploadThenNext(t, rc, got, size)
 }
