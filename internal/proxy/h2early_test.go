@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"sync"
 	"testing"
 
@@ -22,36 +23,21 @@ func TestH2EarlyResponseStreamsCounted(t *testing.T) {
 	const rounds = 2 * maxStreams
 	// The backend answers as soon as it has the head, then neither reads
 	// nor closes; a small receive buffer fills quickly.
-	ln := smallBufferListener(t)
-	hold := make(chan struct{})
-	var wg sync.WaitGroup
 	var bmu sync.Mutex
 	backendOpen := 0
-	t.Cleanup(func() { close(hold); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			bmu.Lock()
-			backendOpen++
-			bmu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if _, err := readHead(bufio.NewReaderSize(c, 4096)); err != nil {
-					return
-				}
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-				<-hold
-			}()
+	hold := make(chan struct{})
+	be := rawBackendOn(t, smallBufferListener(t), func(c net.Conn) {
+		bmu.Lock()
+		backendOpen++
+		bmu.Unlock()
+		if _, err := readHead(bufio.NewReaderSize(c, 4096)); err != nil {
+			return
 		}
-	}()
-	srv, addr := proxyFor(t, []string{ln.Addr().String()}, func(c *config.Config) {
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		<-hold
+	})
+	t.Cleanup(func() { close(hold) }) // before rawBackendOn's: the handlers return
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
 		c.Server.H2C = true
 		c.Server.EventLoops = 1
 		c.Server.HTTP2.MaxConcurrentStreams = maxStreams

@@ -559,22 +559,11 @@ func TestEarlyResponseBodyStillOwed(t *testing.T) {
 	const size = 3 << 20
 	// A small receive buffer on the backend: most of the body stays in
 	// ConnX, whose connection buffer (8 MiB here) can hold all of it.
-	ln := smallBufferListener(t)
 	answer := make(chan struct{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(answer) }) }
 	got := make(chan int64, 2)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { release(); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(2 * ioTimeout))
+	be := rawBackendOn(t, smallBufferListener(t), func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			head, err := readHead(br)
@@ -593,8 +582,9 @@ func TestEarlyResponseBodyStillOwed(t *testing.T) {
 			}
 			got <- k
 		}
-	}()
-	srv, addr := proxyFor(t, []string{ln.Addr().String()}, func(c *config.Config) {
+	})
+	t.Cleanup(release) // before rawBackendOn's: the handler returns
+	srv, addr := proxyFor(t, []string{be}, func(c *config.Config) {
 		c.Limits.ConnectionBuffer = 8 << 20
 	})
 	rc := dialProxy(t, addr)

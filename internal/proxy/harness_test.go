@@ -203,6 +203,13 @@ func rawBackend(t testing.TB, serve func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawBackendOn(t, ln, serve)
+}
+
+// rawBackendOn is rawBackend on a listener of the caller's (it closes
+// it when the test ends).
+func rawBackendOn(t testing.TB, ln net.Listener, serve func(net.Conn)) string {
+	t.Helper()
 	var (
 		mu    sync.Mutex
 		conns = map[net.Conn]bool{}
